@@ -1,0 +1,1 @@
+"""Code that runs on the worker node, next to the payload."""

@@ -1,0 +1,1 @@
+"""The local PanDA: relay server, SQLite state and an executor that plays pilot."""

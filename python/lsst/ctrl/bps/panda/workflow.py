@@ -1,0 +1,148 @@
+"""The prepared PanDA workflow: the iDDS workflow, the files to stage, write and read."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from idds.common.utils import json_dumps, json_loads
+from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
+
+from .convert import TaskSummary, convert_workflow
+from .settings import SettingsReader
+
+__all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow"]
+
+_LOG = logging.getLogger(__name__)
+
+IDDS_WORKFLOW_FILE = "panda_workflow.idds.json"
+"""The iDDS workflow exactly as it is submitted (iDDS JSON)."""
+
+MANIFEST_FILE = "panda_workflow.manifest.json"
+"""Files to stage, end point, task list; plain JSON."""
+
+SUMMARY_FILE = "panda_workflow.summary.txt"
+"""One line per task, for people."""
+
+
+class PandaBpsWmsWorkflow(BaseWmsWorkflow):
+    """A workflow prepared for PanDA.
+
+    Parameters
+    ----------
+    name : `str`
+        Unique name of the workflow.
+    config : `lsst.ctrl.bps.BpsConfig`
+        Submission configuration.
+    """
+
+    def __init__(self, name: str, config: BpsConfig | None) -> None:
+        super().__init__(name, config)
+        self.idds_workflow: Any = None
+        self.tasks: list[TaskSummary] = []
+        self.files_to_stage: dict[str, str] = {}
+        self.end_point: str = ""
+        self.job_count: int = 0
+        self.max_request_length: int | None = None
+
+    @classmethod
+    def from_generic_workflow(
+        cls,
+        config: BpsConfig,
+        generic_workflow: GenericWorkflow,
+        out_prefix: str | None,
+        service_class: str,
+    ) -> PandaBpsWmsWorkflow:
+        # Docstring inherited from BaseWmsWorkflow.from_generic_workflow.
+        reader = SettingsReader(config)
+        result = convert_workflow(generic_workflow, reader)
+        workflow = cls(generic_workflow.name, config)
+        workflow.service_class = service_class
+        workflow.submit_path = out_prefix
+        workflow.idds_workflow = result.idds_workflow
+        workflow.tasks = result.tasks
+        workflow.files_to_stage = result.files_to_stage
+        workflow.end_point = result.end_point
+        workflow.job_count = result.job_count
+        workflow.max_request_length = reader.workflow().max_request_length
+        return workflow
+
+    def write(self, out_prefix: str) -> None:
+        # Docstring inherited from BaseWmsWorkflow.write.
+        directory = Path(out_prefix)
+        directory.mkdir(parents=True, exist_ok=True)
+        _atomic_write(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
+        manifest = {
+            "name": self.name,
+            "service_class": self.service_class,
+            "end_point": self.end_point,
+            "files_to_stage": self.files_to_stage,
+            "job_count": self.job_count,
+            "max_request_length": self.max_request_length,
+            "tasks": [task.__dict__ if hasattr(task, "__dict__") else _task_dict(task) for task in self.tasks],
+        }
+        _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
+        _atomic_write(directory / SUMMARY_FILE, self.summary())
+        self.submit_path = str(directory)
+        _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
+
+    @classmethod
+    def read(cls, out_prefix: str) -> PandaBpsWmsWorkflow:
+        """Read a workflow written by `write`.
+
+        Parameters
+        ----------
+        out_prefix : `str`
+            The submit directory given to `write`.
+
+        Returns
+        -------
+        workflow : `PandaBpsWmsWorkflow`
+            The workflow, with its iDDS workflow and files to stage.
+
+        Raises
+        ------
+        FileNotFoundError
+            Raised if the directory holds no prepared PanDA workflow.
+        """
+        directory = Path(out_prefix)
+        manifest_path = directory / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"No prepared PanDA workflow in {directory} (missing {MANIFEST_FILE})")
+        manifest = json.loads(manifest_path.read_text())
+        workflow = cls(manifest["name"], None)
+        workflow.service_class = manifest.get("service_class")
+        workflow.submit_path = str(directory)
+        workflow.end_point = manifest["end_point"]
+        workflow.files_to_stage = manifest["files_to_stage"]
+        workflow.job_count = manifest["job_count"]
+        workflow.max_request_length = manifest.get("max_request_length")
+        workflow.tasks = [TaskSummary(**task) for task in manifest["tasks"]]
+        workflow.idds_workflow = json_loads((directory / IDDS_WORKFLOW_FILE).read_text())
+        return workflow
+
+    def summary(self) -> str:
+        """Return one line per task: name, label, jobs, queue, class, rss, cores."""
+        header = ("task", "label", "jobs", "queue", "memory class", "rss MB", "cores")
+        rows = [header] + [
+            (t.name, t.label, str(t.jobs), t.queue or "-", t.memory_class, str(t.rss or "-"), str(t.cores))
+            for t in self.tasks
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines.append(f"{len(self.tasks)} tasks, {self.job_count} jobs")
+        return "\n".join(lines) + "\n"
+
+
+def _task_dict(task: TaskSummary) -> dict[str, Any]:
+    return {field: getattr(task, field) for field in TaskSummary.__dataclass_fields__}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write a file so that readers never see half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
