@@ -126,6 +126,9 @@ class _Converter:
         self.wf = wf
         self.placeholders = frozenset(wf.placeholder_params)
         self.spec_cache: dict[tuple, TaskSpec] = {}
+        # Equal specs reached through different raw attributes ("4000" vs 4000) share one object,
+        # so the per-job grouping can key on identity.
+        self.unique_specs: dict[TaskSpec, TaskSpec] = {}
         self.exec_cache: dict[tuple, _ExecInfo] = {}
         self.files_to_stage: dict[str, str] = {}
 
@@ -152,6 +155,7 @@ class _Converter:
         spec = self.spec_cache.get(key)
         if spec is None:
             spec = self._make_spec(job, exec_info, is_final)
+            spec = self.unique_specs.setdefault(spec, spec)
             self.spec_cache[key] = spec
         return spec
 
@@ -184,7 +188,7 @@ class _Converter:
         cores = _int_or_none(job, "request_cpus", job.request_cpus) or 1
         return TaskSpec(
             label=job.label,
-            site=job.compute_site,
+            site=settings.site,
             choice=choice,
             rss=rss,
             rss_max=rss_max,
@@ -390,15 +394,16 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
 
     # Pass 1: task attributes and pseudo input of every payload job, in topological order.
     order: list[str] = []
-    job_spec: dict[str, TaskSpec] = {}
     pseudo: dict[str, str] = {}
-    groups: dict[TaskSpec, list[str]] = {}
+    groups: dict[int, tuple[TaskSpec, list[str]]] = {}
     for done, (name, job) in enumerate(_payload_jobs(gw), 1):
         spec = converter.spec_for(job)
         order.append(name)
-        job_spec[name] = spec
         pseudo[name] = converter.pseudo_input(job, spec)
-        groups.setdefault(spec, []).append(name)
+        group = groups.get(id(spec))
+        if group is None:
+            group = groups[id(spec)] = (spec, [])
+        group[1].append(name)
         if not done % 10000:
             progress.tick(done)
 
@@ -408,7 +413,7 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
     job_task: dict[str, str] = {}
     task_entries: dict[str, list[dict]] = {}
     task_specs: dict[str, TaskSpec] = {}
-    for index, (spec, names) in enumerate(groups.items(), 1):
+    for index, (spec, names) in enumerate(groups.values(), 1):
         start = 0
         for chunk, size in enumerate(_chunk_sizes(len(names), max_jobs), 1):
             task_name = _task_name(gw.name, index, spec.label, chunk, limit)

@@ -8,7 +8,6 @@ pair, never once per job.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import re
@@ -104,6 +103,7 @@ class WorkflowSettings:
 class LabelSettings:
     """Settings of the jobs of one label at one site."""
 
+    site: str | None
     runner_command: str
     router: MemoryRouter
     processing_type: str | None
@@ -135,6 +135,8 @@ class SettingsReader:
 
     def __init__(self, config: BpsConfig) -> None:
         self._config = config
+        self._labels: dict[tuple[str, str | None], LabelSettings] = {}
+        self._workflow: WorkflowSettings | None = None
 
     def _search(self, key: str, curvals: dict[str, str] | None = None, **opt: Any) -> tuple[bool, Any]:
         options: dict[str, Any] = {"expandEnvVars": False, "replaceEnvVars": False, "required": False}
@@ -144,7 +146,12 @@ class SettingsReader:
         return self._config.search(key, opt=options)
 
     def workflow(self) -> WorkflowSettings:
-        """Return the workflow-wide settings."""
+        """Return the workflow-wide settings (read once)."""
+        if self._workflow is None:
+            self._workflow = self._read_workflow()
+        return self._workflow
+
+    def _read_workflow(self) -> WorkflowSettings:
         _, max_jobs = self._search("maxJobsPerTask", default=30000)
         _, placeholders = self._search("placeholderParams", default=["qgraphNodeId", "qgraphId"])
         if isinstance(placeholders, str):
@@ -166,9 +173,8 @@ class SettingsReader:
             max_request_length=max_request_length,
         )
 
-    @functools.cache
     def label(self, label: str, site: str | None) -> LabelSettings:
-        """Return the settings of one label at one site (cached).
+        """Return the settings of one label at one site (read once per pair).
 
         Parameters
         ----------
@@ -177,6 +183,16 @@ class SettingsReader:
         site : `str` or `None`
             The jobs' compute site.
         """
+        settings = self._labels.get((label, site))
+        if settings is None:
+            resolved_site = site
+            if resolved_site is None:
+                _, default_site = self._search("computeSite", default=None)
+                resolved_site = str(default_site) if default_site else None
+            settings = self._labels[(label, site)] = self._read_label(label, resolved_site)
+        return settings
+
+    def _read_label(self, label: str, site: str | None) -> LabelSettings:
         curvals = {"curr_pipetask": label, "curr_cluster": label}
         if site:
             curvals["curr_site"] = site
@@ -193,6 +209,7 @@ class SettingsReader:
         _, working_group = self._search("workingGroup", curvals, default=None)
         _, cloud = self._search("computeCloud", curvals, default=None)
         return LabelSettings(
+            site=site,
             runner_command=" ".join(str(runner).split()),
             router=MemoryRouter(classes, merge_queue=str(merge_queue) if merge_queue else None),
             processing_type=str(processing_type) if processing_type else None,

@@ -1,0 +1,41 @@
+"""BpsConfig objects as `bps submit` builds them (ctrl_bps defaults + plugin defaults + a site)."""
+
+from typing import Any
+
+from lsst.ctrl.bps import BpsConfig
+from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
+
+IDF_CLASSES = [
+    {"name": "conventional", "maxMemory": 4000, "queue": "DOMA_LSST_GOOGLE_TEST"},
+    {
+        "name": "high",
+        "maxMemory": 10500,
+        "queue": "DOMA_LSST_GOOGLE_TEST_HIMEM",
+        "queueNonPreemptible": "DOMA_LSST_GOOGLE_TEST_HIMEM_NON_PREEMPT",
+    },
+    {
+        "name": "extra_high",
+        "maxMemory": 117500,
+        "queue": "DOMA_LSST_GOOGLE_TEST_EXTRA_HIMEM",
+        "queueNonPreemptible": "DOMA_LSST_GOOGLE_TEST_EXTRA_HIMEM_NON_PREEMPT",
+    },
+]
+
+
+def make_config(submit_path: str, site: dict[str, Any] | None = None, **overrides: Any) -> BpsConfig:
+    """Return a submission config with site TEST (IDF memory classes unless ``site`` is given)."""
+    site_section = {"memoryClasses": IDF_CLASSES, "mergeQueue": "DOMA_LSST_GOOGLE_MERGE"}
+    if site is not None:
+        site_section = site
+    values = {
+        "submitPath": submit_path,
+        "computeSite": "TEST",
+        "site": {"TEST": site_section},
+        **overrides,
+    }
+    return BpsConfig(
+        values,
+        search_order=BPS_SEARCH_ORDER,
+        defaults=BPS_DEFAULTS,
+        wms_service_class_fqn="lsst.ctrl.bps.panda.PanDAService",
+    )

@@ -1,0 +1,51 @@
+"""Reading configuration: end points and per-label settings."""
+
+import pytest
+from bps_configs import make_config
+from lsst.ctrl.bps.panda.errors import PandaConfigError
+from lsst.ctrl.bps.panda.settings import SettingsReader, resolve_end_point
+
+
+def test_end_point_with_unset_variable_falls_back_to_default(monkeypatch):
+    monkeypatch.delenv("LSST_RUN_TEMP_SPACE", raising=False)
+    assert resolve_end_point("<ENV:LSST_RUN_TEMP_SPACE>/run", "/fallback") == "/fallback/"
+
+
+def test_end_point_with_set_variable_is_expanded(monkeypatch):
+    monkeypatch.setenv("LSST_RUN_TEMP_SPACE", "s3://bucket")
+    assert resolve_end_point("<ENV:LSST_RUN_TEMP_SPACE>/run/", None) == "s3://bucket/run/"
+
+
+def test_end_point_with_unset_variable_and_no_default_names_the_variable(monkeypatch):
+    monkeypatch.delenv("LSST_RUN_TEMP_SPACE", raising=False)
+    with pytest.raises(PandaConfigError, match="LSST_RUN_TEMP_SPACE"):
+        resolve_end_point("${LSST_RUN_TEMP_SPACE}/run", None)
+
+
+def test_workflow_settings_come_from_plugin_defaults(tmp_path):
+    settings = SettingsReader(make_config(str(tmp_path))).workflow()
+    assert settings.max_jobs_per_task == 30000
+    assert settings.placeholder_params == ("qgraphNodeId", "qgraphId")
+    assert settings.end_point == f"{tmp_path}/panda_files/"
+
+
+@pytest.mark.parametrize(("key", "value"), [("maxJobsPerTask", 0), ("maxJobsPerTask", "x")])
+def test_bad_numbers_name_the_key(tmp_path, key, value):
+    with pytest.raises(PandaConfigError, match=key):
+        SettingsReader(make_config(str(tmp_path), **{key: value})).workflow()
+
+
+def test_label_settings_are_read_per_site_and_label(tmp_path):
+    config = make_config(str(tmp_path), pipetask={"calib": {"processingType": "special"}})
+    reader = SettingsReader(config)
+    assert reader.label("calib", None).processing_type == "special"
+    assert reader.label("other", None).processing_type is None
+    assert reader.label("calib", None).site == "TEST"
+    assert reader.label("calib", None) is reader.label("calib", None)
+
+
+def test_runner_command_without_marker_is_a_config_error(tmp_path):
+    from lsst.ctrl.bps.panda.command_line import runner_executable
+
+    with pytest.raises(PandaConfigError, match="_cmd_line_"):
+        runner_executable("python run.py", "echo", "", [])
