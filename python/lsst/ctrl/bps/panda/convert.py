@@ -21,7 +21,7 @@ from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from idds.workflowv2.workflow import AndCondition, Workflow
-from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNodeType
+from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNoopJob
 
 from .command_line import StagedFileRef, command_line_for, pseudo_input_name, runner_executable
 from .errors import PandaPrepareError
@@ -209,10 +209,15 @@ class _Converter:
         """Return the task executable of a job (cached per distinct command)."""
         inputs = self.gw.get_job_inputs(job.name, data=True)
         outputs = self.gw.get_job_outputs(job.name, data=True)
-        fixed_values = []
-        for name, value in job.cmdvals.items():
-            if name not in self.placeholders:
-                fixed_values.append((name, value if isinstance(value, str | int | float) else repr(value)))
+        # Per-job placeholder values do not shape the executable; drop them with C-level dict ops.
+        fixed = job.cmdvals.copy()
+        for name in self.placeholders.intersection(fixed):
+            del fixed[name]
+        try:
+            fixed_values = tuple(fixed.items())
+            hash(fixed_values)
+        except TypeError:
+            fixed_values = tuple((name, repr(value)) for name, value in fixed.items())
         executable = job.executable
         key = (
             job.label,
@@ -221,7 +226,7 @@ class _Converter:
             executable.src_uri if executable else None,
             executable.transfer_executable if executable else None,
             job.arguments,
-            tuple(fixed_values),
+            fixed_values,
             tuple(job.environment.items()) if job.environment else (),
             tuple(inputs),
             tuple(outputs),
@@ -298,14 +303,16 @@ class _Converter:
         return name
 
 
-def _payload_jobs(gw: GenericWorkflow) -> Iterator[tuple[str, GenericWorkflowJob]]:
+def _payload_jobs(gw: GenericWorkflow, noops: set[str]) -> Iterator[tuple[str, GenericWorkflowJob]]:
+    """Yield payload jobs in topological order; collect no-op job names into ``noops``."""
     nodes = gw.nodes
     for name in gw:  # topological order
         job = nodes[name]["job"]
-        node_type = job.node_type
-        if node_type == GenericWorkflowNodeType.PAYLOAD:
+        if isinstance(job, GenericWorkflowJob):
             yield name, job
-        elif node_type == GenericWorkflowNodeType.GROUP:
+        elif isinstance(job, GenericWorkflowNoopJob):
+            noops.add(name)
+        else:
             raise NotImplementedError(
                 f"Job group {name!r} (label {job.label!r}): job ordering groups are not supported by the "
                 "PanDA plugin; remove the 'ordering' section that creates them"
@@ -396,7 +403,8 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
     order: list[str] = []
     pseudo: dict[str, str] = {}
     groups: dict[int, tuple[TaskSpec, list[str]]] = {}
-    for done, (name, job) in enumerate(_payload_jobs(gw), 1):
+    noops: set[str] = set()
+    for done, (name, job) in enumerate(_payload_jobs(gw, noops), 1):
         spec = converter.spec_for(job)
         order.append(name)
         pseudo[name] = converter.pseudo_input(job, spec)
@@ -427,7 +435,9 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
     noop_parents: dict[str, list[str]] = {}
     pred = gw.pred
     for name in order:
-        parents = _payload_parents(gw, pred, name, noop_parents)
+        parents = list(pred[name])
+        if noops and not noops.isdisjoint(parents):
+            parents = _payload_parents(pred, parents, noops, noop_parents)
         entries = task_entries[job_task[name]]
         entries.append(
             {
@@ -475,22 +485,16 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
     )
 
 
-def _payload_parents(gw: GenericWorkflow, pred: Any, name: str, memo: dict[str, list[str]]) -> list[str]:
-    """Return the payload parents of a job, looking through no-op jobs."""
-    parents = list(pred[name])
-    if not parents:
-        return parents
-    nodes = gw.nodes
-    if all(nodes[p]["job"].node_type == GenericWorkflowNodeType.PAYLOAD for p in parents):
-        return parents
+def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:
+    """Return the payload jobs among ``parents``, looking through no-op jobs."""
     found: dict[str, None] = {}
     for parent in parents:
-        if nodes[parent]["job"].node_type == GenericWorkflowNodeType.PAYLOAD:
+        if parent not in noops:
             found[parent] = None
-        else:
-            if parent not in memo:
-                memo[parent] = _payload_parents(gw, pred, parent, memo)
-            found.update(dict.fromkeys(memo[parent]))
+            continue
+        if parent not in memo:
+            memo[parent] = _payload_parents(pred, list(pred[parent]), noops, memo)
+        found.update(dict.fromkeys(memo[parent]))
     return list(found)
 
 
