@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
-from lsst.ctrl.bps import BaseWmsService, BpsConfig, GenericWorkflow
+from lsst.ctrl.bps import BaseWmsService, BpsConfig, GenericWorkflow, WmsRunReport, WmsStates
 from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
+from .environment import check_environment
+from .idds_port import IddsError, IddsPort
+from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
+from .staging import stage_files
+from .states import TERMINAL_REQUEST_STATES, request_state
+from .submission import request_id_of, submit_workflow
 from .workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService"]
@@ -24,6 +32,10 @@ class PanDAService(BaseWmsService):
     config : `lsst.ctrl.bps.BpsConfig` or `dict`
         Configuration; `bps report|status|cancel|restart` pass an empty one.
     """
+
+    def __init__(self, config: BpsConfig | dict) -> None:
+        super().__init__(config)
+        self._port: IddsPort | None = None
 
     @property
     def defaults(self) -> Config:
@@ -44,3 +56,130 @@ class PanDAService(BaseWmsService):
         if out_prefix is not None:
             workflow.write(out_prefix)
         return workflow
+
+    # -- operating a run -------------------------------------------------------------------------
+    def _setting(self, key: str, default: Any = None) -> Any:
+        """Read a setting from the config when there is one (report & co. get an empty one)."""
+        config = self.config
+        if not config:
+            return default
+        try:
+            found, value = config.search(key, opt={"default": default})
+        except (AttributeError, TypeError):
+            value = config.get(key, default) if isinstance(config, dict) else default
+            found = True
+        return value if found else default
+
+    @property
+    def port(self) -> IddsPort:
+        """The port to iDDS (created on first use)."""
+        if self._port is None:
+            self._port = IddsPort(self._setting("iddsServer") or None)
+        return self._port
+
+    def _monitor_url(self) -> str | None:
+        return os.environ.get("PANDA_MON_URL") or self._setting("pandaMonitorUrl") or None
+
+    def submit(self, workflow: PandaBpsWmsWorkflow, **kwargs: Any) -> None:
+        # Docstring inherited from BaseWmsService.submit.
+        if workflow.files_to_stage:
+            stage_files(workflow.files_to_stage, workflow.end_point)
+        resubmit = bool(kwargs.get("resubmit") or self._setting("resubmit", False))
+        submit_workflow(workflow, self.port, resubmit=resubmit)
+
+    def get_status(self, wms_workflow_id: str, hist: float = 1, is_global: bool = False) -> tuple[WmsStates, str]:
+        # Docstring inherited from BaseWmsService.get_status.
+        try:
+            request_id = request_id_of(wms_workflow_id)
+            records = self.port.get_requests(request_id=request_id, with_detail=False)
+        except (ValueError, IddsError) as error:
+            return WmsStates.UNKNOWN, str(error)
+        if not records:
+            return WmsStates.UNKNOWN, f"No PanDA request {request_id}"
+        return request_state(records[0].get("status")), ""
+
+    def report(
+        self,
+        wms_workflow_id: str | None = None,
+        user: str | None = None,
+        hist: float = 0,
+        pass_thru: str | None = None,
+        is_global: bool = False,
+        return_exit_codes: bool = False,
+    ) -> tuple[list[WmsRunReport], str]:
+        # Docstring inherited from BaseWmsService.report.
+        try:
+            if wms_workflow_id is None:
+                records = self.port.get_requests(request_id=None, with_detail=False)
+                if user:
+                    records = [r for r in records if r.get("username") == user]
+                return summary_reports(records, hist), ""
+            request_id = request_id_of(wms_workflow_id)
+            records = self.port.get_requests(request_id=request_id, with_detail=True)
+            if not records:
+                return [], f"No PanDA request {request_id}"
+            contents = self.port.get_contents_output_ext(request_id) if return_exit_codes else None
+        except (ValueError, IddsError) as error:
+            return [], str(error)
+        path = str(wms_workflow_id) if os.path.isdir(str(wms_workflow_id)) else None
+        report = run_report_from_records(records, contents, path=path, monitor_url=self._monitor_url())
+        return [report], ""
+
+    def list_submitted_jobs(
+        self,
+        wms_id: str | None = None,
+        user: str | None = None,
+        require_bps: bool = True,
+        pass_thru: str | None = None,
+        is_global: bool = False,
+    ) -> list[str]:
+        # Docstring inherited from BaseWmsService.list_submitted_jobs.
+        if wms_id is not None:
+            request_id = request_id_of(wms_id)
+            return [str(request_id)] if self.port.get_requests(request_id=request_id) else []
+        records = self.port.get_requests(request_id=None, with_detail=False)
+        ids = {str(r.get("request_id")) for r in records if user is None or r.get("username") == user}
+        return sorted(ids, key=lambda i: int(i) if i.isdigit() else 0)
+
+    def cancel(self, wms_id: str, pass_thru: str | None = None) -> tuple[bool, str]:
+        # Docstring inherited from BaseWmsService.cancel.
+        try:
+            request_id = request_id_of(wms_id)
+            message = self.port.abort(request_id)
+        except (ValueError, IddsError) as error:
+            return False, str(error)
+        return True, f"Cancel of request {request_id} registered ({message}); PanDA cancels asynchronously"
+
+    def restart(self, wms_workflow_id: str) -> tuple[str | None, str | None, str]:
+        # Docstring inherited from BaseWmsService.restart.
+        try:
+            request_id = request_id_of(wms_workflow_id)
+            records = self.port.get_requests(request_id=request_id)
+            if not records:
+                return None, None, f"No PanDA request {request_id}"
+            state = request_state(records[0].get("status"))
+            if state == WmsStates.SUCCEEDED:
+                return None, None, f"Request {request_id} finished successfully; nothing to restart"
+            if state not in TERMINAL_REQUEST_STATES:
+                return None, None, f"Request {request_id} is still {state.name}; restart it once it has ended"
+            message = self.port.retry(request_id)
+        except (ValueError, IddsError) as error:
+            return None, None, str(error)
+        name = str(records[0].get("name") or "")
+        _LOG.info("Retry of request %s registered: %s", request_id, message)
+        return str(request_id), name, ""
+
+    def ping(self, pass_thru: str | None = None) -> tuple[int, str]:
+        # Docstring inherited from BaseWmsService.ping.
+        try:
+            self.port.ping()
+        except IddsError as error:
+            return 1, str(error)
+        return 0, ""
+
+    def run_submission_checks(self) -> None:
+        # Docstring inherited from BaseWmsService.run_submission_checks.
+        check_environment()
+        status, message = self.ping(None)
+        if status:
+            raise RuntimeError(f"PanDA does not answer: {message}")

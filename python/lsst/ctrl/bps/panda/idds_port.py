@@ -1,0 +1,276 @@
+"""The one port to iDDS, through the PanDA relay (``pandaclient.idds_api``).
+
+This is the only module that imports ``pandaclient``.  It does so lazily:
+importing it reads the PanDA URLs and resolves the cache host, which must
+neither happen when the plugin is imported nor before the environment is set.
+
+Every reply envelope (DESIGN §8) becomes either a result or one exception:
+
+- ``(0, [true, x])``                → ``x``
+- ``(0, [true, [false, msg]])``     → `IddsCallError` (iDDS refused the call)
+- ``(0, [false, msg])``             → `IddsCallError` (the relay refused it)
+- ``(255, text)`` (the client's code for any HTTP or network failure) → `IddsCallError` when
+  the text is an authentication refusal, otherwise `IddsTransientError`
+- anything unparsable               → `IddsCallError`
+
+Transient failures are retried a bounded number of times with backoff.  Calls
+that are not safe to repeat (submit, retry) are only repeated when the request
+never reached the server (connection refused).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["IddsCallError", "IddsError", "IddsPort", "IddsTransientError"]
+
+_LOG = logging.getLogger(__name__)
+
+_NOT_SENT_MARKERS = ("connection refused", "all connection attempts failed", "name or service not known")
+_AUTH_MARKERS = ("unauthorized", "forbidden", "401", "403", "authentication", "invalid token")
+
+
+class IddsError(RuntimeError):
+    """A call to iDDS through the PanDA relay failed.
+
+    Parameters
+    ----------
+    call : `str`
+        Name of the iDDS call.
+    request_id : `int` or `str` or `None`
+        The request concerned, if any.
+    message : `str`
+        What the server (or the network) said.
+    """
+
+    def __init__(self, call: str, request_id: Any, message: str) -> None:
+        self.call = call
+        self.request_id = request_id
+        self.server_message = message
+        about = f" for request {request_id}" if request_id is not None else ""
+        super().__init__(f"iDDS {call}{about} failed: {message}")
+
+
+class IddsCallError(IddsError):
+    """The server answered and refused the call (not retried)."""
+
+
+class IddsTransientError(IddsError):
+    """The server could not be reached or failed temporarily (retried, then raised)."""
+
+    def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
+        super().__init__(call, request_id, message)
+        self.sent = sent
+
+
+def _relay_api(idds_server: str | None) -> Any:
+    """Return the PanDA client's iDDS API object (imports pandaclient)."""
+    from idds.common.utils import json_dumps, json_loads
+    from pandaclient import idds_api
+
+    return idds_api.get_api(
+        dumper=json_dumps,
+        loader=json_loads,
+        idds_host=idds_server or None,
+        compress=True,
+        manager=True,
+    )
+
+
+class IddsPort:
+    """Typed calls to iDDS through the PanDA relay.
+
+    Parameters
+    ----------
+    idds_server : `str`, optional
+        iDDS server the relay should forward to (config ``iddsServer``).
+    attempts : `int`, optional
+        Tries for a transient failure.
+    backoff : `float`, optional
+        Seconds before the first retry; doubled after each.
+    api_factory : callable, optional
+        Returns the client API object; for tests of faults that cannot be
+        caused over HTTP.
+    """
+
+    def __init__(
+        self,
+        idds_server: str | None = None,
+        *,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        api_factory: Callable[[str | None], Any] | None = None,
+    ) -> None:
+        self.idds_server = idds_server or os.environ.get("IDDS_SERVER") or None
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self._api_factory = api_factory or _relay_api
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:
+        """The client API object, created on first use."""
+        if self._api is None:
+            self._api = self._api_factory(self.idds_server)
+        return self._api
+
+    # -- envelope handling -------------------------------------------------------------------
+    @staticmethod
+    def unwrap(call: str, request_id: Any, reply: Any) -> Any:
+        """Return the value inside a relay reply, or raise the matching error.
+
+        Parameters
+        ----------
+        call : `str`
+            The iDDS call, for messages.
+        request_id : `Any`
+            The request concerned, for messages.
+        reply : `Any`
+            What ``pandaclient`` returned: ``(status, output)``.
+
+        Returns
+        -------
+        value : `Any`
+            The iDDS return value.
+        """
+        if not isinstance(reply, tuple | list) or len(reply) != 2:
+            raise IddsCallError(call, request_id, f"unexpected reply from the PanDA client: {reply!r:.300}")
+        status, output = reply
+        if status != 0:
+            text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+            text = text.strip()[:500]
+            lowered = text.lower()
+            # The client folds HTTP errors and network errors alike into (255, text): tell them apart
+            # by what the text says.
+            if isinstance(status, int) and 400 <= status < 500 or any(m in lowered for m in _AUTH_MARKERS):
+                raise IddsCallError(
+                    call,
+                    request_id,
+                    f"PanDA refused the call ({text}); check PANDA_AUTH, PANDA_AUTH_VO and the token "
+                    "(e.g. PANDA_AUTH_ID_TOKEN) or proxy",
+                )
+            sent = not any(marker in lowered for marker in _NOT_SENT_MARKERS)
+            raise IddsTransientError(call, request_id, f"no answer from PanDA: {text}", sent=sent)
+        if not isinstance(output, list | tuple) or len(output) != 2 or not isinstance(output[0], bool):
+            raise IddsCallError(call, request_id, f"unparsable reply from the PanDA relay: {output!r:.300}")
+        relay_ok, value = output
+        if not relay_ok:
+            raise IddsCallError(call, request_id, f"PanDA relay refused the call: {value}")
+        if (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and value[0] is False
+            and isinstance(value[1], str)
+        ):
+            raise IddsCallError(call, request_id, value[1])
+        return value
+
+    def _call(self, call: str, *args: Any, about: Any = None, repeatable: bool = True, **kwargs: Any) -> Any:
+        delay = self.backoff
+        for attempt in range(1, self.attempts + 1):
+            try:
+                try:
+                    reply = getattr(self.api, call)(*args, **kwargs)
+                except SystemExit as exit_:
+                    # The PanDA client exits the process when it cannot authenticate (e.g. it would
+                    # need an interactive OIDC login); a library call must not end the program.
+                    raise IddsCallError(
+                        call,
+                        about,
+                        f"the PanDA client gave up (exit {exit_.code}): check PANDA_AUTH, PANDA_AUTH_VO "
+                        "and that a token is available (PANDA_AUTH_ID_TOKEN or OIDC_AUTH_TOKEN_FILE)",
+                    ) from None
+                return self.unwrap(call, about, reply)
+            except IddsTransientError as error:
+                may_repeat = repeatable or not error.sent
+                if attempt == self.attempts or not may_repeat:
+                    if not may_repeat:
+                        error.args = (
+                            f"{error} — the request may have reached the server; check with "
+                            "`bps report` before trying again",
+                        )
+                    raise
+                _LOG.warning("%s (attempt %d of %d); retrying in %.1f s", error, attempt, self.attempts, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # -- typed calls ---------------------------------------------------------------------------
+    def ping(self) -> dict[str, Any]:
+        """Check that the relay and iDDS answer; return the status record."""
+        value = self._call("ping")
+        if not isinstance(value, dict) or str(value.get("Status", "")).upper() != "OK":
+            raise IddsCallError("ping", None, f"iDDS is not OK: {value!r:.300}")
+        return value
+
+    def submit(self, workflow: Any, username: str | None = None) -> int:
+        """Submit a workflow (or a workflow step) and return the request id (0 for a step)."""
+        value = self._call("submit", workflow, username=username, use_dataset_name=False, repeatable=False)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise IddsCallError("submit", None, f"no request id in the reply: {value!r:.300}") from None
+
+    def get_requests(self, request_id: int | str | None = None, with_detail: bool = False) -> list[dict]:
+        """Return the records of one request (one per task with detail) or of all visible requests."""
+        kwargs: dict[str, Any] = {"with_detail": with_detail}
+        if request_id is not None:
+            kwargs["request_id"] = int(request_id)
+        value = self._call("get_requests", about=request_id, **kwargs)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise IddsCallError("get_requests", request_id, f"expected a list of records, got {value!r:.300}")
+        return value
+
+    def get_contents_output_ext(
+        self, request_id: int | str, workload_id: int | str | None = None
+    ) -> dict[str, list[dict]]:
+        """Return the job records of a request (of one task when ``workload_id`` is given)."""
+        value = self._call(
+            "get_contents_output_ext", about=request_id, request_id=int(request_id), workload_id=workload_id
+        )
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise IddsCallError(
+                "get_contents_output_ext", request_id, f"expected job records by task, got {value!r:.300}"
+            )
+        return value
+
+    def abort(self, request_id: int | str) -> str:
+        """Ask iDDS to cancel a request; return the server's message."""
+        return self._command("abort", request_id)
+
+    def retry(self, request_id: int | str) -> str:
+        """Ask iDDS to run the failed jobs of a request again; return the server's message."""
+        return self._command("retry", request_id, repeatable=False)
+
+    def _command(self, call: str, request_id: int | str, repeatable: bool = True) -> str:
+        value = self._call(call, about=request_id, request_id=int(request_id), repeatable=repeatable)
+        status, message = _command_status(value)
+        if status != 0:
+            raise IddsCallError(call, request_id, message)
+        return message
+
+
+def _command_status(value: Any) -> tuple[int, str]:
+    """Read ``[[0, {"status": 0, "message": ...}]]`` and its variants."""
+    while isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    code: Any = 0
+    if isinstance(value, list | tuple) and len(value) == 2:
+        code, value = value
+    if isinstance(value, dict):
+        status = value.get("status", code)
+        message = str(value.get("message", ""))
+    else:
+        status, message = code, str(value)
+    try:
+        return int(status), message
+    except (TypeError, ValueError):
+        return 1, f"{status}: {message}"

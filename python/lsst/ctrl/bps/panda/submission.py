@@ -1,0 +1,136 @@
+"""Submitting a prepared workflow once, and finding its request id again.
+
+iDDS submission is not idempotent (each submit makes a new request), so the
+request id is recorded in the submit directory and a second submission of the
+same prepared workflow is refused, naming the existing request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .idds_port import IddsPort
+from .workflow import PandaBpsWmsWorkflow
+
+__all__ = ["REQUEST_FILE", "AlreadySubmittedError", "recorded_request", "request_id_of", "submit_workflow"]
+
+_LOG = logging.getLogger(__name__)
+
+REQUEST_FILE = "panda_request.json"
+"""Where the request id and submission time are recorded, in the submit directory."""
+
+
+class AlreadySubmittedError(RuntimeError):
+    """The prepared workflow was submitted before."""
+
+
+def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """Return what submit recorded in a submit directory, or `None`."""
+    path = Path(submit_dir) / REQUEST_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def request_id_of(wms_id: Any) -> int:
+    """Return the iDDS request id given as a number or as a submit directory.
+
+    Parameters
+    ----------
+    wms_id : `int` or `str`
+        Request id, or the submit directory of a submitted run (as with the
+        HTCondor plugin, ``bps report --id <submit dir>``).
+
+    Returns
+    -------
+    request_id : `int`
+        The request id.
+
+    Raises
+    ------
+    ValueError
+        Raised if ``wms_id`` is neither a number nor a submitted run's directory.
+    """
+    text = str(wms_id).strip()
+    if text.isdigit():
+        return int(text)
+    if os.path.isdir(text):
+        recorded = recorded_request(text)
+        if recorded is None:
+            raise ValueError(f"{text} has no {REQUEST_FILE}: was this workflow submitted to PanDA?")
+        return int(recorded["request_id"])
+    raise ValueError(f"{wms_id!r} is neither a PanDA request id nor a submit directory")
+
+
+def submit_workflow(
+    workflow: PandaBpsWmsWorkflow,
+    port: IddsPort,
+    *,
+    resubmit: bool = False,
+    username: str | None = None,
+) -> int:
+    """Submit a prepared workflow and record its request id.
+
+    Parameters
+    ----------
+    workflow : `PandaBpsWmsWorkflow`
+        The prepared workflow (files already staged).
+    port : `IddsPort`
+        The way to iDDS.
+    resubmit : `bool`, optional
+        Submit even though this submit directory already holds a request.
+    username : `str`, optional
+        Passed to iDDS.
+
+    Returns
+    -------
+    request_id : `int`
+        The new request id.
+
+    Raises
+    ------
+    AlreadySubmittedError
+        Raised if the workflow was submitted before and ``resubmit`` is false.
+    """
+    submit_dir = Path(workflow.submit_path) if workflow.submit_path else None
+    if submit_dir is not None and not resubmit:
+        previous = recorded_request(submit_dir)
+        if previous is not None:
+            raise AlreadySubmittedError(
+                f"This workflow was already submitted as request {previous['request_id']} "
+                f"(recorded in {submit_dir / REQUEST_FILE}). Use `bps restart --id {previous['request_id']}` "
+                f"to rerun failures, or delete {REQUEST_FILE} to submit it again as a new request."
+            )
+    idds_workflow = workflow.idds_workflow
+    if workflow.max_request_length and submit_dir is not None:
+        cache = submit_dir / "idds_request_cache"
+        steps = idds_workflow.split_workflow_to_steps(
+            request_cache=str(cache), max_request_length=workflow.max_request_length
+        )
+        for number, step in enumerate(steps, 1):
+            _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
+            result = port.submit(step, username=username)
+            if result != 0:
+                raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+    request_id = port.submit(idds_workflow, username=username)
+    if request_id <= 0:
+        raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
+    workflow.run_id = str(request_id)
+    if submit_dir is not None:
+        record = {
+            "request_id": request_id,
+            "name": workflow.name,
+            "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "panda_url": os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"),
+            "idds_server": port.idds_server,
+        }
+        tmp = submit_dir / (REQUEST_FILE + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, submit_dir / REQUEST_FILE)
+    _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
+    return request_id

@@ -1,0 +1,173 @@
+"""Faults at the HTTP boundary: every envelope becomes a result or one specific error.
+
+A small fault relay on a loopback port answers with each failure the real PanDA relay
+can produce; the real PanDA client talks to it over HTTP.
+"""
+
+import gzip
+import json
+import socket
+import threading
+import time
+
+import pytest
+from lsst.ctrl.bps import WmsStates
+from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.idds_port import IddsCallError, IddsPort, IddsTransientError
+
+FAULTS = {
+    "ok_ping": (200, json.dumps([True, {"Status": "OK"}])),
+    "idds_error": (200, json.dumps([True, [False, "Request 99 not found"]])),
+    "relay_error": (200, json.dumps([False, "iDDS relay is not enabled"])),
+    "http_500": (500, "Internal Server Error"),
+    "http_403": (403, "Forbidden: bad token"),
+    "garbage": (200, "<html>not json</html>"),
+    "odd_shape": (200, json.dumps({"unexpected": True})),
+}
+
+
+class FaultRelay:
+    """A loopback HTTP server answering every relay call with one chosen fault."""
+
+    def __init__(self):
+        from waitress.server import create_server
+
+        self.fault = "ok_ping"
+        self.delay = 0.0
+        self.calls = []
+        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=2)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}/server/panda"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+
+    def app(self, environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if body[:2] == b"\x1f\x8b":
+            body = gzip.decompress(body)
+        self.calls.append(json.loads(body)["command_name"])
+        time.sleep(self.delay)
+        status, text = FAULTS[self.fault]
+        start_response(f"{status} X", [("Content-Type", "application/json")])
+        return [text.encode()]
+
+    def close(self):
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def relay(monkeypatch):
+    from pandaclient import Client
+
+    fault_relay = FaultRelay()
+    monkeypatch.setattr(Client, "baseURLSSL", fault_relay.url)
+    monkeypatch.setenv("PANDA_AUTH_ID_TOKEN", "test-token")
+    yield fault_relay
+    fault_relay.close()
+
+
+@pytest.fixture
+def port():
+    return IddsPort(attempts=3, backoff=0.01)
+
+
+def test_ok_reply_is_unwrapped(relay, port):
+    assert port.ping() == {"Status": "OK"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("idds_error", "Request 99 not found"),
+        ("relay_error", "relay refused the call: iDDS relay is not enabled"),
+        ("http_403", "refused the call.*Forbidden.*PANDA_AUTH"),
+        ("odd_shape", "unparsable"),
+    ],
+)
+def test_permanent_errors_are_raised_once_and_not_retried(relay, port, fault, message):
+    relay.fault = fault
+    with pytest.raises(IddsCallError, match=message) as error:
+        port.get_requests(request_id=99, with_detail=True)
+    assert relay.calls == ["get_requests"]
+    if fault == "idds_error":
+        assert error.value.request_id == 99 and error.value.call == "get_requests"
+
+
+@pytest.mark.parametrize(("fault", "text"), [("http_500", "Internal Server Error"), ("garbage", "not json")])
+def test_server_errors_are_retried_a_bounded_number_of_times(relay, port, fault, text):
+    relay.fault = fault
+    with pytest.raises(IddsTransientError, match=text):
+        port.get_requests(request_id=1)
+    assert relay.calls == ["get_requests"] * 3
+
+
+def test_submit_is_not_repeated_after_the_server_saw_it(relay, port):
+    relay.fault = "http_500"
+    with pytest.raises(IddsTransientError, match="check with `bps report`"):
+        port.submit({"not": "a workflow"})
+    assert relay.calls == ["submit"]
+
+
+def _closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/server/panda"
+
+
+def test_refused_connection_is_retried_then_reported(monkeypatch, port):
+    from pandaclient import Client
+
+    monkeypatch.setattr(Client, "baseURLSSL", _closed_port_url())
+    monkeypatch.setenv("PANDA_AUTH_ID_TOKEN", "test-token")
+    monkeypatch.setattr(port, "backoff", 0.0)
+    with pytest.raises(IddsTransientError, match="no answer from PanDA") as error:
+        port.submit({"not": "a workflow"})
+    assert error.value.sent is False  # refused: safe to retry even a submit
+
+
+def test_client_that_would_need_an_interactive_login_is_a_clear_error(monkeypatch, port):
+    from pandaclient import Client
+
+    monkeypatch.setattr(Client, "baseURLSSL", _closed_port_url())
+    monkeypatch.delenv("PANDA_AUTH_ID_TOKEN", raising=False)
+    monkeypatch.delenv("OIDC_AUTH_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("PANDA_CONFIG_ROOT", "/nonexistent")
+    with pytest.raises(IddsCallError, match="token"):
+        port.ping()
+
+
+def test_slow_answer_still_succeeds(relay, port):
+    relay.delay = 1.5
+    assert port.ping() == {"Status": "OK"}
+
+
+@pytest.mark.parametrize("fault", ["idds_error", "relay_error", "http_403", "http_500", "garbage"])
+def test_every_verb_reports_failure_without_claiming_success(relay, monkeypatch, fault):
+    relay.fault = fault
+    service = PanDAService({})
+    monkeypatch.setattr(service, "_port", IddsPort(attempts=2, backoff=0.0))
+    assert service.get_status("7")[0] == WmsStates.UNKNOWN
+    reports, message = service.report("7")
+    assert reports == [] and message
+    assert service.cancel("7")[0] is False
+    assert service.restart("7")[0] is None
+    assert service.ping(None)[0] != 0
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ([[0, {"status": 0, "message": "Command registered successfully"}]], "Command registered successfully"),
+        ([0, {"status": 0, "message": "ok"}], "ok"),
+    ],
+)
+def test_command_replies_are_read_in_their_variants(reply, expected):
+    port = IddsPort(api_factory=lambda server: type("Api", (), {"abort": lambda self, **kw: (0, [True, reply])})())
+    assert port.abort(5) == expected
+
+
+def test_command_reply_with_error_status_raises():
+    reply = [[0, {"status": 1, "message": "Request 5 is already terminated"}]]
+    port = IddsPort(api_factory=lambda server: type("Api", (), {"retry": lambda self, **kw: (0, [True, reply])})())
+    with pytest.raises(IddsCallError, match="already terminated"):
+        port.retry(5)

@@ -1,0 +1,53 @@
+"""The single iDDS status → WmsStates table."""
+
+import pytest
+from idds.common.constants import ContentStatus, RequestStatus, TransformStatus
+from lsst.ctrl.bps import WmsStates
+from lsst.ctrl.bps.panda import states
+
+
+def test_every_idds_status_has_a_meaning():
+    assert states._UNMAPPED == (set(), set(), set())
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (RequestStatus.Finished, WmsStates.SUCCEEDED),
+        (RequestStatus.SubFinished, WmsStates.FAILED),
+        (RequestStatus.Failed, WmsStates.FAILED),
+        (RequestStatus.Expired, WmsStates.FAILED),
+        (RequestStatus.Cancelled, WmsStates.DELETED),
+        (RequestStatus.Suspended, WmsStates.HELD),
+        (RequestStatus.Transforming, WmsStates.RUNNING),
+        (RequestStatus.New, WmsStates.PENDING),
+    ],
+)
+def test_request_states(status, expected):
+    assert states.request_state(status) == expected
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        RequestStatus.SubFinished,
+        "SubFinished",
+        "RequestStatus.SubFinished",
+        RequestStatus.SubFinished.value,
+        {"class": "RequestStatus", "module": "idds.common.constants",
+         "attributes": {"_value_": 4, "_name_": "SubFinished", "_sort_order_": 4}},
+    ],
+)
+def test_status_forms_from_the_wire_all_read_the_same(form):
+    assert states.request_state(form) == WmsStates.FAILED
+
+
+def test_status_and_report_agree_on_subfinished():
+    # One table: a SubFinished request and its SubFinished tasks mean the same thing.
+    assert states.request_state("SubFinished") == states.transform_state(TransformStatus.SubFinished)
+
+
+def test_job_states_use_content_numbers():
+    assert states.job_state(ContentStatus.Missing.value) == WmsStates.PRUNED
+    assert states.job_state(ContentStatus.Available) == WmsStates.SUCCEEDED
+    assert states.job_state("nonsense") == WmsStates.UNKNOWN
