@@ -194,7 +194,9 @@ class IddsPort:
                             "`bps report` before trying again",
                         )
                     raise
-                _LOG.warning("%s (attempt %d of %d); retrying in %.1f s", error, attempt, self.attempts, delay)
+                _LOG.warning(
+                    "%s (attempt %d of %d); retrying in %.1f s", error, attempt, self.attempts, delay
+                )
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")

@@ -98,7 +98,9 @@ def parse_memory_classes(raw: Any, key: str = "memoryClasses") -> list[MemoryCla
             raise PandaConfigError(f"{where} must be a mapping with name, maxMemory and queue, got {item!r}")
         unknown = set(item) - _KNOWN_KEYS
         if unknown:
-            raise PandaConfigError(f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(_KNOWN_KEYS)}")
+            raise PandaConfigError(
+                f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(_KNOWN_KEYS)}"
+            )
         for required in ("name", "maxMemory", "queue"):
             if item.get(required) in (None, ""):
                 raise PandaConfigError(f"{where} is missing '{required}'")

@@ -66,9 +66,7 @@ REQUEST_STATES: dict[str, WmsStates] = {
 TRANSFORM_STATES: dict[str, WmsStates] = REQUEST_STATES
 """Transform (task) status → task state: the same meaning as for requests."""
 
-TERMINAL_REQUEST_STATES = frozenset(
-    {WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED}
-)
+TERMINAL_REQUEST_STATES = frozenset({WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED})
 """Run states after which nothing more happens without a restart."""
 
 JOB_STATES: dict[str, WmsStates] = {

@@ -82,7 +82,9 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             "files_to_stage": self.files_to_stage,
             "job_count": self.job_count,
             "max_request_length": self.max_request_length,
-            "tasks": [task.__dict__ if hasattr(task, "__dict__") else _task_dict(task) for task in self.tasks],
+            "tasks": [
+                task.__dict__ if hasattr(task, "__dict__") else _task_dict(task) for task in self.tasks
+            ],
         }
         _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
         _atomic_write(directory / SUMMARY_FILE, self.summary())

@@ -1,0 +1,293 @@
+"""What the jobs of one PanDA task share, worked out once per distinct job shape.
+
+Jobs of one task share an executable, a queue, memory limits, cores,
+walltime, attempts and priority.  `TaskSpecs` maps each job to the `TaskSpec`
+it belongs to; jobs whose attributes differ land in different specs (and so in
+different tasks).  Lookups are cached on the raw job attributes, so the cost
+per job is one tuple and one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import operator
+import os
+from typing import Any
+
+from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob
+
+from .command_line import StagedFileRef, command_line_for, runner_executable
+from .edgenode.cmd_line_decoder import _SAFE_TOKEN, encode_token
+from .errors import PandaPrepareError
+from .memory_classes import QueueChoice
+from .settings import LabelSettings, SettingsReader, WorkflowSettings
+
+__all__ = ["TaskSpec", "TaskSpecs"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What every job of one PanDA task shares."""
+
+    label: str
+    site: str | None
+    choice: QueueChoice
+    rss: int | None
+    rss_max: int | None
+    rss_retry_step: int
+    cores: int
+    walltime: int | None
+    max_attempt: int
+    priority: int | None
+    working_group: str | None
+    executable: str
+    files: tuple[StagedFileRef, ...]
+    per_job_keys: tuple[str, ...]
+    settings: LabelSettings = dataclasses.field(compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Command:
+    executable: str
+    files: tuple[StagedFileRef, ...]
+    per_job_keys: tuple[str, ...]
+
+
+_shape_attributes = operator.attrgetter(
+    "label",
+    "compute_site",
+    "arguments",
+    "request_memory",
+    "request_memory_max",
+    "memory_multiplier",
+    "request_cpus",
+    "request_walltime",
+    "number_of_retries",
+    "priority",
+    "queue",
+    "preemptible",
+    "accounting_group",
+)
+"""The job attributes that shape its task (read in one C-level call)."""
+
+_is_safe_token = _SAFE_TOKEN.fullmatch
+
+
+@functools.cache
+def spec_key_tokens(key: str) -> str:
+    """Return the encoded form of a placeholder key (keys are few; encode each once)."""
+    return encode_token(key)
+
+
+def _int_or_none(job: GenericWorkflowJob, attr: str, value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        raise PandaPrepareError(
+            f"Job {job.name!r} (label {job.label!r}): {attr}={value!r} is not a number"
+        ) from None
+
+
+class TaskSpecs:
+    """Find the `TaskSpec` of each job of one workflow.
+
+    Parameters
+    ----------
+    gw : `lsst.ctrl.bps.GenericWorkflow`
+        The workflow (for job input and output files).
+    reader : `SettingsReader`
+        Configuration access.
+    """
+
+    def __init__(self, gw: GenericWorkflow, reader: SettingsReader) -> None:
+        self.reader = reader
+        self.wf: WorkflowSettings = reader.workflow()
+        self.placeholders = frozenset(self.wf.placeholder_params)
+        self.files_to_stage: dict[str, str] = {}
+        # Direct access to the workflow's file tables: two dict lookups per job instead of two
+        # method calls building fresh lists.
+        self._inputs: dict[str, list] = getattr(gw, "_inputs", {})
+        self._outputs: dict[str, list] = getattr(gw, "_outputs", {})
+        self._gw = gw
+        self._by_job_shape: dict[tuple, TaskSpec] = {}
+        self._commands: dict[tuple, _Command] = {}
+        # Equal specs reached through different raw values ("4000" vs 4000) share one object, so
+        # callers can group jobs by identity.
+        self._unique: dict[TaskSpec, TaskSpec] = {}
+        self._name_prefixes: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def spec_for(self, job: GenericWorkflowJob, is_final: bool = False) -> TaskSpec:
+        """Return the task spec of a job.
+
+        Parameters
+        ----------
+        job : `lsst.ctrl.bps.GenericWorkflowJob`
+            The job.
+        is_final : `bool`, optional
+            The job is the workflow's final job (merge queue).
+
+        Returns
+        -------
+        spec : `TaskSpec`
+            The shared spec; equal specs are the same object.
+        """
+        fixed = job.cmdvals.copy()
+        for name in self.placeholders.intersection(fixed):
+            del fixed[name]
+        # Objects (executable, files) are keyed by identity: they are shared between jobs and
+        # stay alive in the workflow for as long as this cache does.
+        key = (
+            _shape_attributes(job),
+            id(job.executable),
+            tuple(fixed.items()),
+            tuple(job.environment.items()) if job.environment else (),
+            tuple(map(id, self._inputs.get(job.name, ()))),
+            tuple(map(id, self._outputs.get(job.name, ()))),
+            is_final,
+        )
+        try:
+            spec = self._by_job_shape.get(key)
+        except TypeError:  # an unhashable cmdvals or environment value
+            return self._make_spec(job, is_final)
+        if spec is None:
+            spec = self._by_job_shape[key] = self._make_spec(job, is_final)
+        return spec
+
+    def pseudo_input(self, job: GenericWorkflowJob, spec: TaskSpec) -> str:
+        """Return the pseudo input name of a job of ``spec``.
+
+        Raises
+        ------
+        PandaPrepareError
+            Raised if the job lacks a per-job value its command line uses, or
+            the name is longer than ``maxNameLength``.
+        """
+        keys = spec.per_job_keys
+        job_name = job.name
+        safe = _is_safe_token
+        name = job_name if safe(job_name) and job_name[:1] != "=" else encode_token(job_name)
+        if keys:
+            cmdvals = job.cmdvals
+            for key in keys:
+                try:
+                    value = str(cmdvals[key])
+                except KeyError:
+                    raise PandaPrepareError(
+                        f"Job {job_name!r} (label {job.label!r}): command line uses {{{key}}} but cmdvals "
+                        f"has no {key!r}"
+                    ) from None
+                token = value if safe(value) and value[:1] != "=" else encode_token(value)
+                name = f"{name}+{spec_key_tokens(key)}:{token}"
+        if len(name) > self.wf.max_name_length:
+            raise PandaPrepareError(
+                f"Job {job.name!r}: pseudo input name has {len(name)} characters, above maxNameLength "
+                f"{self.wf.max_name_length}"
+            )
+        return name
+
+    def _make_spec(self, job: GenericWorkflowJob, is_final: bool) -> TaskSpec:
+        settings = self.reader.label(job.label, job.compute_site)
+        command = self._command_for(job, settings)
+        rss = _int_or_none(job, "request_memory", job.request_memory)
+        choice = settings.router.choose(
+            job_name=job.name,
+            label=job.label,
+            request_mb=rss,
+            explicit_queue=job.queue,
+            preemptible=job.preemptible,
+            is_final=is_final,
+        )
+        rss_max = _int_or_none(job, "request_memory_max", job.request_memory_max)
+        if choice.max_memory is not None:
+            rss_max = min(rss_max, choice.max_memory) if rss_max is not None else choice.max_memory
+        retry_step = 0
+        if job.memory_multiplier and rss:
+            try:
+                retry_step = int(rss * float(job.memory_multiplier))
+            except (TypeError, ValueError):
+                raise PandaPrepareError(
+                    f"Job {job.name!r} (label {job.label!r}): memory_multiplier={job.memory_multiplier!r} "
+                    "is not a number"
+                ) from None
+        retries = _int_or_none(job, "number_of_retries", job.number_of_retries)
+        if retries is not None and retries < 0:
+            raise PandaPrepareError(f"Job {job.name!r} (label {job.label!r}): numberOfRetries must be >= 0")
+        spec = TaskSpec(
+            label=job.label,
+            site=settings.site,
+            choice=choice,
+            rss=rss,
+            rss_max=rss_max,
+            rss_retry_step=retry_step,
+            cores=_int_or_none(job, "request_cpus", job.request_cpus) or 1,
+            walltime=_int_or_none(job, "request_walltime", job.request_walltime),
+            # PanDA counts the first attempt; 0 retries is exactly one attempt.
+            max_attempt=(retries or 0) + 1,
+            priority=_int_or_none(job, "priority", job.priority),
+            working_group=job.accounting_group or settings.working_group,
+            executable=command.executable,
+            files=command.files,
+            per_job_keys=command.per_job_keys,
+            settings=settings,
+        )
+        return self._unique.setdefault(spec, spec)
+
+    def _command_for(self, job: GenericWorkflowJob, settings: LabelSettings) -> _Command:
+        inputs = self._gw.get_job_inputs(job.name, data=True)
+        outputs = self._gw.get_job_outputs(job.name, data=True)
+        if job.executable is None:
+            raise PandaPrepareError(f"Job {job.name!r} (label {job.label!r}) has no executable")
+        end_point = self.wf.end_point
+        staged: list[StagedFileRef] = []
+        arguments = job.arguments or ""
+        executable = job.executable.src_uri or job.executable.name
+        if job.executable.transfer_executable:
+            staged.append(self._stage(job, job.executable.name, job.executable.src_uri, direct_io=False))
+            executable = f"./<FILE:{job.executable.name}>"
+        for gwfile in inputs:
+            if gwfile.wms_transfer:
+                staged.append(
+                    self._stage(job, gwfile.name, gwfile.src_uri, direct_io=gwfile.job_access_remote)
+                )
+            else:
+                arguments = arguments.replace(f"<FILE:{gwfile.name}>", str(gwfile.src_uri))
+        for gwfile in outputs:
+            target = os.path.basename(str(gwfile.src_uri)) if gwfile.wms_transfer else str(gwfile.src_uri)
+            arguments = arguments.replace(f"<FILE:{gwfile.name}>", target)
+        cmdvals = dict(job.cmdvals)
+        cmdvals["fileDistributionEndPoint"] = end_point
+        texts = (arguments, *(str(v) for v in job.environment.values())) if job.environment else (arguments,)
+        per_job_keys = tuple(k for k in self.wf.placeholder_params if any(f"{{{k}}}" in t for t in texts))
+        command = command_line_for(
+            job_name=job.name,
+            executable=executable,
+            arguments=arguments,
+            cmdvals=cmdvals,
+            per_job_keys=frozenset(per_job_keys),
+            environment=job.environment,
+            direct_io_prefix=end_point or None,
+        )
+        files = tuple(sorted(set(staged), key=lambda ref: ref.key))
+        key = (settings.runner_command, command, end_point, files)
+        cached = self._commands.get(key)
+        if cached is None:
+            executable_line = runner_executable(settings.runner_command, command, end_point, files)
+            cached = self._commands[key] = _Command(executable_line, files, per_job_keys)
+        return cached
+
+    def _stage(
+        self, job: GenericWorkflowJob, key: str, src_uri: str | None, direct_io: bool
+    ) -> StagedFileRef:
+        if not src_uri:
+            raise PandaPrepareError(f"Job {job.name!r}: file {key!r} has no source URI to stage")
+        basename = os.path.basename(str(src_uri).rstrip("/"))
+        known = self.files_to_stage.setdefault(basename, str(src_uri))
+        if known != str(src_uri):
+            raise PandaPrepareError(
+                f"Job {job.name!r}: files {known!r} and {src_uri!r} would both be staged as {basename!r} "
+                "at fileDistributionEndPoint; give them different names"
+            )
+        return StagedFileRef(key, basename, direct_io)
