@@ -32,6 +32,8 @@ IN_PLACEHOLDER = "${IN/L}"
 """PanDA's placeholder for the job's input (its pseudo input name)."""
 
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_.]*)}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BARE_ENV_VALUE = re.compile(r"[A-Za-z0-9_.,:@%+=/-]*")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,7 +121,9 @@ def command_line_for(
         Keys left as ``{key}`` to be filled on the worker from the pseudo
         input name.
     environment : `~collections.abc.Mapping`, optional
-        Variables exported before the command (values may use ``{key}``).
+        Variables exported before the command (values may use ``{key}`` and
+        ``<ENV:X>``; other characters reach the variable exactly, quoted
+        when needed).
     direct_io_prefix : `str`, optional
         Text that is removed in front of ``<FILE:`` (the resolved
         ``fileDistributionEndPoint``): the worker puts the full path of files
@@ -133,19 +137,42 @@ def command_line_for(
     Raises
     ------
     PandaPrepareError
-        Raised if a ``{key}`` has no value.
+        Raised if a ``{key}`` has no value or an environment variable name is
+        not a valid shell name.
     """
     command = executable if not arguments else f"{executable} {arguments}"
     command = _fill(command, cmdvals, per_job_keys, job_name)
     if direct_io_prefix:
+        # Also the common "{fileDistributionEndPoint}/<FILE:...>", the end point already ending in "/".
+        command = command.replace(f"{direct_io_prefix}/<FILE:", "<FILE:")
         command = command.replace(f"{direct_io_prefix}<FILE:", "<FILE:")
     if environment:
-        exports = [
-            f"export {name}={_fill(str(value), cmdvals, per_job_keys, job_name)};"
-            for name, value in environment.items()
-        ]
+        exports = []
+        for name, value in environment.items():
+            filled = _fill(str(value), cmdvals, per_job_keys, job_name)
+            exports.append(f"export {_env_name(name, job_name)}={_shell_value(filled)};")
         command = " ".join(exports) + " " + command
     return command
+
+
+def _env_name(name: str, job_name: str) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        raise PandaPrepareError(
+            f"Job {job_name!r}: environment variable name {name!r} is not a valid shell variable name"
+        )
+    return name
+
+
+def _shell_value(value: str) -> str:
+    """Quote an environment value so that the variable gets exactly ``value``.
+
+    ``<ENV:X>`` and ``{key}`` stay open inside the double quotes: the worker
+    fills them.  ctrl_bps has already turned ``$X`` in configuration values
+    into ``<ENV:X>``, so a ``$`` left here is literal.
+    """
+    if _BARE_ENV_VALUE.fullmatch(value):
+        return value
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
 
 
 def _join_tokens(tokens: Iterable[str]) -> str:
@@ -189,5 +216,6 @@ def runner_executable(
     file_list = _join_tokens(f"{encode_token(ref.key)}:{encode_token(ref.basename)}" for ref in files)
     direct_io = _join_tokens(encode_token(ref.key) for ref in files if ref.direct_io)
     encoded = command_line.encode("utf-8").hex()
-    invocation = f"{encoded} {IN_PLACEHOLDER} {encode_token(end_point) if end_point else EMPTY_LIST} {file_list} {direct_io}"
+    end_point_token = encode_token(end_point) if end_point else EMPTY_LIST
+    invocation = f"{encoded} {IN_PLACEHOLDER} {end_point_token} {file_list} {direct_io}"
     return runner_command.replace(CMD_LINE_MARKER, invocation)

@@ -1,6 +1,6 @@
 """Exceptions raised by the PanDA plugin."""
 
-__all__ = ["PandaConfigError", "PandaPrepareError"]
+__all__ = ["PandaConfigError", "PandaPrepareError", "PandaStagingError"]
 
 
 class PandaConfigError(ValueError):
@@ -9,3 +9,22 @@ class PandaConfigError(ValueError):
 
 class PandaPrepareError(ValueError):
     """A job cannot be converted into a PanDA task (the message names the job)."""
+
+
+class PandaStagingError(RuntimeError):
+    """Files could not be staged to ``fileDistributionEndPoint``.
+
+    Parameters
+    ----------
+    message : `str`
+        Summary naming every file that failed and why.
+    failures : `dict` [`str`, `str`]
+        Reason of the failure by name at the end point.
+    staged : `tuple` [`str`, ...]
+        Names verified to be at the end point despite the failures.
+    """
+
+    def __init__(self, message: str, failures: dict[str, str], staged: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.staged = staged

@@ -52,7 +52,9 @@ class PanDAService(BaseWmsService):
     ) -> PandaBpsWmsWorkflow:
         # Docstring inherited from BaseWmsService.prepare.
         service_class = f"{type(self).__module__}.{type(self).__name__}"
-        workflow = PandaBpsWmsWorkflow.from_generic_workflow(config, generic_workflow, out_prefix, service_class)
+        workflow = PandaBpsWmsWorkflow.from_generic_workflow(
+            config, generic_workflow, out_prefix, service_class
+        )
         if out_prefix is not None:
             workflow.write(out_prefix)
         return workflow
@@ -87,7 +89,9 @@ class PanDAService(BaseWmsService):
         resubmit = bool(kwargs.get("resubmit") or self._setting("resubmit", False))
         submit_workflow(workflow, self.port, resubmit=resubmit)
 
-    def get_status(self, wms_workflow_id: str, hist: float = 1, is_global: bool = False) -> tuple[WmsStates, str]:
+    def get_status(
+        self, wms_workflow_id: str, hist: float = 1, is_global: bool = False
+    ) -> tuple[WmsStates, str]:
         # Docstring inherited from BaseWmsService.get_status.
         try:
             request_id = request_id_of(wms_workflow_id)

@@ -5,26 +5,60 @@ Called by the site's ``runnerCommand`` as::
 
     cmd_line_decoder.py <hex command line> <pseudo input> <end point> <key:basename+...> <direct-io keys>
 
-It restores the command line, fills ``<ENV:X>``, ``<FILE:key>`` and
-``{placeholder}`` values, fetches staged files that are not read in place,
-runs the command through ``bash`` and exits with the payload's exit code.
+It fetches staged files that are not read in place, restores the command
+line (``<FILE:key>``, ``<ENV:X>``, ``{placeholder}``), runs it with ``bash -c``
+and exits with the payload's exit code (128 + signal number if it was killed).
 
-Only the standard library and ``lsst.resources`` may be imported here: the
-module runs on workers, as a file or with ``python -m``.
+Runs on workers as a file or with ``python -m``: only the standard library and
+``lsst.resources`` are imported, the latter only to fetch from a non-local end
+point, so that other jobs start in milliseconds.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
 
-__all__ = ["EMPTY_LIST", "decode_token", "encode_token", "parse_pseudo_input"]
+__all__ = [
+    "EMPTY_LIST",
+    "EXIT_CONFIG",
+    "EXIT_IO_ERROR",
+    "EXIT_NO_INPUT",
+    "EXIT_USAGE",
+    "DecoderError",
+    "decode_token",
+    "encode_token",
+    "main",
+    "parse_pseudo_input",
+    "restore_command_line",
+]
 
 EMPTY_LIST = "+"
 """Token standing for an empty ``+``-joined list on the runner command line."""
 
+# Exit codes of the decoder's own failures (sysexits.h), distinct from usual payload codes.
+EXIT_USAGE = 64  # Malformed runner arguments (count, hex, pseudo input, unknown <FILE:key>).
+EXIT_NO_INPUT = 66  # A staged file is missing at the end point.
+EXIT_IO_ERROR = 74  # A staged file could not be copied, or bash could not be started.
+EXIT_CONFIG = 78  # An <ENV:X> variable is not set on the worker.
+
 # Characters that survive unquoted in a shell word and are not separators.
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=,@]*")
 _ENCODED_PREFIX = "="
+_FILE_OR_ENV = r"<FILE:(?P<file>[^<>\s]+)>|<ENV:(?P<env>[A-Za-z_][A-Za-z0-9_]*)>"
+_EXECUTABLE_FILE = re.compile(r"\./<FILE:([^<>\s]+)>")
+_FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT")
+_USAGE = (
+    "usage: cmd_line_decoder.py <hex command line> <pseudo input> <end point> "
+    "<key:basename+...> <direct-io keys>  (empty lists and end point are '+')"
+)
 
 
 def encode_token(value: str) -> str:
@@ -90,3 +124,274 @@ def parse_pseudo_input(pseudo_input: str) -> tuple[str, dict[str, str]]:
             raise ValueError(f"Malformed pseudo input part {part!r} in {pseudo_input!r}: expected key:value")
         values[decode_token(key)] = decode_token(value)
     return decode_token(job_token), values
+
+
+class DecoderError(Exception):
+    """The job cannot be started; the message says why, for the pilot log.
+
+    Parameters
+    ----------
+    message : `str`
+        What went wrong and what to check.
+    exit_code : `int`
+        Exit code of the decoder (one of the ``EXIT_*`` constants).
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _split_list(token: str) -> list[str]:
+    return [part for part in token.split("+") if part] if token != EMPTY_LIST else []
+
+
+def _parse_invocation(args: Sequence[str]) -> tuple[str, str, dict[str, str], str, dict[str, str], set[str]]:
+    """Decode the five runner arguments; raise `DecoderError` if malformed.
+
+    Returns the command line, the job name, the placeholder values, the end
+    point, the basename at the end point by file key and the direct-io keys.
+    """
+    if len(args) != 5:
+        hint = " (was ${IN/L} replaced by the job's pseudo input?)" if len(args) == 4 else ""
+        raise DecoderError(f"expected 5 arguments, got {len(args)}{hint}. {_USAGE}", EXIT_USAGE)
+    hex_line, pseudo_input, end_point_token, files_token, direct_io_token = args
+    try:
+        command_line = bytes.fromhex(hex_line).decode("utf-8")
+    except ValueError as exc:
+        raise DecoderError(f"command line argument is not hex of UTF-8 text: {exc}", EXIT_USAGE) from None
+    try:
+        job_name, values = parse_pseudo_input(pseudo_input)
+        end_point = "" if end_point_token == EMPTY_LIST else decode_token(end_point_token)
+        files: dict[str, str] = {}
+        for part in _split_list(files_token):
+            key, sep, basename = part.partition(":")
+            if not sep or not key or not basename:
+                raise ValueError(f"file entry {part!r} is not key:basename")
+            files[decode_token(key)] = decode_token(basename)
+        direct_io = {decode_token(key) for key in _split_list(direct_io_token)}
+    except ValueError as exc:
+        raise DecoderError(f"malformed runner argument: {exc}", EXIT_USAGE) from None
+    if unknown := sorted(direct_io - files.keys()):
+        raise DecoderError(f"direct-io keys {unknown} are not in the file list {sorted(files)}", EXIT_USAGE)
+    if files and not end_point:
+        raise DecoderError(f"files {sorted(files)} are staged but the end point is empty", EXIT_USAGE)
+    return command_line, job_name, values, end_point, files, direct_io
+
+
+def restore_command_line(
+    template: str, files: Mapping[str, str], environ: Mapping[str, str], values: Mapping[str, str]
+) -> str:
+    """Fill ``<FILE:key>``, ``<ENV:NAME>`` and ``{key}`` in one pass.
+
+    Each placeholder of ``template`` is replaced once; substituted text is
+    never scanned again, so a value that looks like a placeholder stays as
+    it is.  ``{key}`` is filled only for keys in ``values``; other braces are
+    left untouched.
+
+    Parameters
+    ----------
+    template : `str`
+        Command line with placeholders.
+    files : `~collections.abc.Mapping` [`str`, `str`]
+        Replacement of ``<FILE:key>`` by key.
+    environ : `~collections.abc.Mapping` [`str`, `str`]
+        Environment used for ``<ENV:NAME>``.
+    values : `~collections.abc.Mapping` [`str`, `str`]
+        Per-job placeholder values.
+
+    Returns
+    -------
+    command_line : `str`
+        The command line to give to ``bash -c``.
+
+    Raises
+    ------
+    DecoderError
+        Raised if a ``<FILE:key>`` is not a staged file (`EXIT_USAGE`) or an
+        ``<ENV:NAME>`` variable is unset (`EXIT_CONFIG`).
+    """
+    pattern = _FILE_OR_ENV
+    if values:
+        keys = sorted(values, key=len, reverse=True)
+        pattern += r"|\{(?P<key>" + "|".join(re.escape(key) for key in keys) + r")\}"
+    unknown_files: list[str] = []
+    unset: list[str] = []
+
+    def substitute(match: re.Match) -> str:
+        if (key := match.group("file")) is not None:
+            if key in files:
+                return files[key]
+            unknown_files.append(key)
+        elif (name := match.group("env")) is not None:
+            if name in environ:
+                return environ[name]
+            unset.append(name)
+        else:
+            return values[match.group("key")]
+        return match.group(0)
+
+    command_line = re.sub(pattern, substitute, template)
+    if unknown_files:
+        message = f"command line uses <FILE:{unknown_files[0]}> but the staged files are {sorted(files)}"
+        raise DecoderError(message, EXIT_USAGE)
+    if unset:
+        names = ", ".join(dict.fromkeys(unset))
+        raise DecoderError(
+            f"environment variable(s) {names} used by the command line (<ENV:...>) are not set on this "
+            "worker; set them in the site's job environment",
+            EXIT_CONFIG,
+        )
+    return command_line
+
+
+def _copy_local(source: str, target: str) -> None:
+    if os.path.isdir(source):
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    elif os.path.isfile(source):
+        shutil.copy(source, target)
+    else:
+        raise FileNotFoundError(source)
+
+
+def _copy_remote(source: str, target: str) -> None:
+    from lsst.resources import ResourcePath
+
+    src = ResourcePath(source)
+    local = ResourcePath(os.path.abspath(target), forceDirectory=False)
+    if not src.isdir() and src.exists():
+        local.transfer_from(src, "copy", overwrite=True)
+        return
+    # Object stores have no directories: a staged directory is the objects under its prefix.
+    src_dir = ResourcePath(source.rstrip("/") + "/", forceDirectory=True)
+    found = src_dir.exists()
+    for root, _, names in src_dir.walk():
+        found = True
+        local_dir = os.path.abspath(os.path.join(target, root.relative_to(src_dir) or ""))
+        os.makedirs(local_dir, exist_ok=True)
+        for name in filter(None, names):  # An empty name is the marker object of an empty directory.
+            ResourcePath(os.path.join(local_dir, name)).transfer_from(root.join(name), "copy", overwrite=True)
+    if not found:
+        raise FileNotFoundError(source)
+    os.makedirs(target, exist_ok=True)
+
+
+def _local_path(location: str) -> str | None:
+    """Return the local path of ``location``, `None` if it is not local."""
+    if location.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return unquote(urlsplit(location).path)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://", location):
+        return None
+    return location
+
+
+def _fetch_staged_files(end_point: str, files: dict[str, str], direct_io: set[str]) -> list[str]:
+    """Copy the files not read in place into the working directory; return their basenames.
+
+    A missing file raises `DecoderError` with `EXIT_NO_INPUT`, any other
+    failure with `EXIT_IO_ERROR`.
+    """
+    copied: list[str] = []
+    for key, basename in sorted(files.items()):
+        if key in direct_io or basename in copied:
+            continue
+        source = end_point + basename
+        local_source = _local_path(source)
+        try:
+            if local_source is not None:
+                _copy_local(local_source, basename)
+            else:
+                _copy_remote(source, basename)
+        except FileNotFoundError:
+            raise DecoderError(
+                f"staged file {key!r} not found at {source} (was the workflow staged to this end point?)",
+                EXIT_NO_INPUT,
+            ) from None
+        except Exception as exc:
+            message = f"cannot copy staged file {key!r} from {source}: {exc}"
+            raise DecoderError(message, EXIT_IO_ERROR) from None
+        copied.append(basename)
+    return copied
+
+
+def _make_executable(path: str) -> None:
+    mode = os.stat(path).st_mode
+    # Grant execute wherever read is granted, as ``chmod +x`` would under a usual umask.
+    os.chmod(path, mode | ((mode & 0o444) >> 2) | stat.S_IXUSR)
+
+
+def _run_command(command_line: str) -> int:
+    """Run ``command_line`` with ``bash -c``; return its exit code, 128 + signal if killed.
+
+    Termination signals sent to this process are passed on to the payload so
+    that it can clean up; SIGINT is left to the payload, which shares this
+    process's group and gets it from the terminal itself.
+    """
+    process = subprocess.Popen(["bash", "-c", command_line])
+
+    def forward(signum: int, frame: object) -> None:
+        process.send_signal(signum)
+
+    # Installed after the start: the payload must not inherit an ignored SIGINT.
+    handlers = {signal.SIGINT: signal.SIG_IGN}
+    handlers.update((getattr(signal, name), forward) for name in _FORWARDED_SIGNALS)
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        code = process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code
+
+
+def _log(message: str) -> None:
+    # Plain lines on stderr: the pilot keeps the payload's stderr; stdout belongs to the payload.
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} cmd_line_decoder: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Decode the runner arguments, fetch files and run the job.
+
+    Parameters
+    ----------
+    argv : `~collections.abc.Sequence` [`str`], optional
+        The five runner arguments; ``sys.argv[1:]`` if `None`.
+
+    Returns
+    -------
+    exit_code : `int`
+        The payload's exit code (128 + signal if killed), or one of the
+        ``EXIT_*`` codes when the job could not be started.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["-h"], ["--help"]):
+        print(_USAGE)
+        return 0
+    try:
+        template, job_name, values, end_point, files, direct_io = _parse_invocation(args)
+        _log(f"job {job_name}")
+        # A copied file is its basename in the working directory; a direct-io one is read at the end point.
+        locations = {key: end_point + name if key in direct_io else name for key, name in files.items()}
+        command_line = restore_command_line(template, locations, os.environ, values)
+        copied = _fetch_staged_files(end_point, files, direct_io)
+        if copied:
+            _log(f"copied from {end_point}: {' '.join(copied)}")
+        for key in dict.fromkeys(_EXECUTABLE_FILE.findall(template)):
+            if key in files and key not in direct_io:
+                _make_executable(files[key])
+        _log(f"running: {command_line}")
+        code = _run_command(command_line)
+    except DecoderError as exc:
+        _log(f"error: {exc}")
+        return exc.exit_code
+    except OSError as exc:
+        _log(f"error: cannot start the command: {exc}")
+        return EXIT_IO_ERROR
+    _log(f"exit code {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Test payload: print what it received as JSON on stdout.
+
+Prints its arguments, the ``RT_*`` environment variables and the files in its
+working directory (recursively, relative paths).
+"""
+
+import json
+import os
+import sys
+
+files = sorted(
+    os.path.relpath(os.path.join(root, name), ".") for root, _, names in os.walk(".") for name in names
+)
+env = {name: value for name, value in os.environ.items() if name.startswith("RT_")}
+json.dump({"argv": sys.argv[1:], "env": env, "files": files}, sys.stdout)
