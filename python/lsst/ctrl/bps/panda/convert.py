@@ -17,7 +17,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -221,6 +221,8 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
         if not done & 0x3FFF:
             progress.tick(done)
 
+    _warn_about_fragmented_labels(groups.values())
+
     # Pass 2: number the groups in pipeline order and chunk each evenly into tasks.  Every job's
     # task is known before any dependency is written, so parents always resolve, whatever the order.
     rank = _label_rank(gw)
@@ -287,6 +289,26 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
         end_point=wf_settings.end_point,
         job_count=job_count,
     )
+
+
+FRAGMENTED_LABEL_TASKS = 20
+"""A label split into more task shapes than this gets a warning."""
+
+
+def _warn_about_fragmented_labels(groups: Iterable[tuple[TaskSpec, list[str]]]) -> None:
+    """Warn when jobs of one label differ so much that they land in many tasks."""
+    shapes: dict[str, int] = {}
+    for spec, _ in groups:
+        shapes[spec.label] = shapes.get(spec.label, 0) + 1
+    for label, count in shapes.items():
+        if count > FRAGMENTED_LABEL_TASKS:
+            _LOG.warning(
+                "Label %s splits into %d PanDA tasks because its jobs differ in command line, files or "
+                "resource requests (e.g. per-job quantum graph files, whenSaveJobQgraph other than NEVER); "
+                "PanDA handles few large tasks better",
+                label,
+                count,
+            )
 
 
 def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:

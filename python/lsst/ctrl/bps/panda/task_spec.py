@@ -18,7 +18,7 @@ from typing import Any
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob
 
 from .command_line import StagedFileRef, command_line_for, runner_executable
-from .edgenode.cmd_line_decoder import _SAFE_TOKEN, encode_token
+from .edgenode.cmd_line_decoder import SAFE_TOKEN, encode_token
 from .errors import PandaPrepareError
 from .memory_classes import QueueChoice
 from .settings import LabelSettings, SettingsReader, WorkflowSettings
@@ -71,7 +71,7 @@ _shape_attributes = operator.attrgetter(
 )
 """The job attributes that shape its task (read in one C-level call)."""
 
-_is_safe_token = _SAFE_TOKEN.fullmatch
+_is_safe_token = SAFE_TOKEN.fullmatch
 
 
 @functools.cache

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "EMPTY_LIST",
+    "SAFE_TOKEN",
     "EXIT_CONFIG",
     "EXIT_IO_ERROR",
     "EXIT_NO_INPUT",
@@ -49,8 +50,8 @@ EXIT_NO_INPUT = 66  # A staged file is missing at the end point.
 EXIT_IO_ERROR = 74  # A staged file could not be copied, or bash could not be started.
 EXIT_CONFIG = 78  # An <ENV:X> variable is not set on the worker.
 
-# Characters that survive unquoted in a shell word and are not separators.
-_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=,@]*")
+SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=,@]*")
+"""Characters that survive unquoted in a shell word and are not separators."""
 _ENCODED_PREFIX = "="
 _FILE_OR_ENV = r"<FILE:(?P<file>[^<>\s]+)>|<ENV:(?P<env>[A-Za-z_][A-Za-z0-9_]*)>"
 _EXECUTABLE_FILE = re.compile(r"\./<FILE:([^<>\s]+)>")
@@ -76,7 +77,7 @@ def encode_token(value: str) -> str:
         start with ``=``; otherwise ``=`` followed by the hex of its UTF-8
         bytes.
     """
-    if _SAFE_TOKEN.fullmatch(value) and not value.startswith(_ENCODED_PREFIX):
+    if SAFE_TOKEN.fullmatch(value) and not value.startswith(_ENCODED_PREFIX):
         return value
     return _ENCODED_PREFIX + value.encode("utf-8").hex()
 
