@@ -1,5 +1,7 @@
 """Rebuild the job DAG from an iDDS workflow, to compare it with the GenericWorkflow."""
 
+import json
+
 import networkx as nx
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowNodeType
 from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import parse_pseudo_input
@@ -10,15 +12,34 @@ def works_of(idds_workflow):
     return {work.task_name: work for work in idds_workflow.template.works.values()}
 
 
-def rebuild_job_dag(idds_workflow) -> tuple[nx.DiGraph, dict[str, str]]:
-    """Return (job DAG by job name, task name by job name); asserts no entry appears twice."""
+def read_job_name_map(directory) -> dict[str, str]:
+    """Return the full pseudo input of every compact name, read from a written job-name map."""
+    from pathlib import Path
+
+    from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import NAME_MAP_CHUNK
+
+    full = {}
+    for path in Path(directory).glob("*/*.json"):
+        task, chunk = int(path.parent.name), int(path.stem)
+        for offset, name in enumerate(json.loads(path.read_text())):
+            full[f"@{task}.{chunk * NAME_MAP_CHUNK + offset}"] = name
+    return full
+
+
+def rebuild_job_dag(
+    idds_workflow, name_map: dict[str, str] | None = None
+) -> tuple[nx.DiGraph, dict[str, str]]:
+    """Return (job DAG by job name, task name by job name); asserts no entry appears twice.
+
+    Compact names are translated through ``name_map`` when given.
+    """
     dag = nx.DiGraph()
     task_of: dict[str, str] = {}
     by_key: dict[tuple[str, str], str] = {}
     works = works_of(idds_workflow)
     for task_name, work in works.items():
         for entry in work.dependency_map:
-            job_name, _ = parse_pseudo_input(entry["name"])
+            job_name, _ = parse_pseudo_input((name_map or {}).get(entry["name"], entry["name"]))
             assert job_name not in task_of, f"job {job_name} appears twice"
             task_of[job_name] = task_name
             by_key[(task_name, entry["name"])] = job_name

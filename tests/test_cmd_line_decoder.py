@@ -243,3 +243,18 @@ def test_files_are_fetched_from_s3(s3_env, tmp_path):
     result = pilot_run(executable, pseudo, tmp_path / "work2", job_env(**s3_env))
     assert result.returncode == EXIT_NO_INPUT
     assert f"'other' not found at {end_point}absent.yaml" in result.stderr
+
+
+def test_compact_name_without_a_staged_job_name_map_is_a_clear_error(tmp_path, capsys):
+    from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import EXIT_NO_INPUT, main
+
+    args = ["echo hi".encode().hex(), "@3.1041", f"{tmp_path}/", "+", "+"]
+    assert main(args) == EXIT_NO_INPUT
+    assert "job_names/3/1.json" in capsys.readouterr().err
+
+
+def test_values_starting_with_the_compact_marker_are_encoded():
+    from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import decode_token, encode_token
+
+    assert encode_token("@job").startswith("=")
+    assert decode_token(encode_token("@job")) == "@job"

@@ -241,11 +241,11 @@ def test_environment_exports_reach_the_payload(tmp_path):
     }
 
 
-def test_prepared_task_executable_runs_the_job_command(tmp_path):
+@pytest.mark.parametrize("name_map", [False, True])
+def test_prepared_task_executable_runs_the_job_command(tmp_path, name_map):
     from bps_configs import make_config
     from dag_check import works_of
-    from lsst.ctrl.bps.panda.convert import convert_workflow
-    from lsst.ctrl.bps.panda.settings import SettingsReader
+    from lsst.ctrl.bps.panda import PanDAService
 
     (tmp_path / "butler.yaml").write_text("x")
     (tmp_path / "wf.qgraph").write_text("g")
@@ -271,12 +271,14 @@ def test_prepared_task_executable_runs_the_job_command(tmp_path):
                 ),
             ],
         )
-    result = convert_workflow(gw, SettingsReader(make_config(str(tmp_path), runnerCommand=FILE_RUNNER)))
+    config = make_config(str(tmp_path), runnerCommand=FILE_RUNNER, enableJobNameMap=name_map)
+    result = PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
     stage_files(result.files_to_stage, result.end_point)
     (work,) = works_of(result.idds_workflow).values()
     assert len(work.dependency_map) == 2
-    for entry in work.dependency_map:
-        job = gw.get_job(parse_pseudo_input(entry["name"])[0])
+    for order_id, entry in enumerate(work.dependency_map):
+        assert entry["name"].startswith("@") == name_map
+        job = gw.get_job(f"job_{order_id}")
         out = dumped(pilot_run(work.executable, entry["name"], tmp_path / f"work{entry['order_id']}"))
         assert out["argv"] == [
             "-b",

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from bps_configs import make_config
-from dag_check import rebuild_job_dag
+from dag_check import payload_dag, read_job_name_map, rebuild_job_dag, works_of
 from lsst.ctrl.bps.panda import PanDAService, PandaBpsWmsWorkflow
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
 from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
@@ -24,9 +24,39 @@ def test_prepare_writes_idds_json_manifest_and_summary_that_read_back(tmp_path):
 
     again = PandaBpsWmsWorkflow.read(str(submit))
     assert again.tasks == prepared.tasks
-    assert again.files_to_stage == {f"{gw.name}.qg": str(tmp_path / f"{gw.name}.qg"),
-                                    "final_job.bash": str(tmp_path / "final_job.bash")}
-    assert rebuild_job_dag(again.idds_workflow)[1] == rebuild_job_dag(prepared.idds_workflow)[1]
+    assert again.files_to_stage == {
+        f"{gw.name}.qg": str(tmp_path / f"{gw.name}.qg"),
+        "final_job.bash": str(tmp_path / "final_job.bash"),
+        "job_names": str(submit / "job_names"),
+    }
+    name_map = read_job_name_map(submit / "job_names")
+    assert (
+        rebuild_job_dag(again.idds_workflow, name_map)[1]
+        == rebuild_job_dag(prepared.idds_workflow, name_map)[1]
+    )
+
+
+def test_job_name_map_gives_compact_names_that_resolve_to_every_job(tmp_path):
+    gw = make_drp_workflow(2500, submit_dir=str(tmp_path))
+    submit = tmp_path / "submit"
+    prepared = PanDAService({}).prepare(make_config(str(submit), maxJobsPerTask=1500), gw, str(submit))
+    names = [e["name"] for w in works_of(prepared.idds_workflow).values() for e in w.dependency_map]
+    assert all(name.startswith("@") and len(name) <= 12 for name in names)
+    name_map = read_job_name_map(submit / "job_names")
+    assert set(name_map) == set(names)
+    dag, _ = rebuild_job_dag(prepared.idds_workflow, name_map)
+    expected = payload_dag(gw)
+    expected.add_node("finalJob")
+    assert set(dag.edges) == set(expected.edges) and set(dag.nodes) == set(expected.nodes)
+
+
+def test_job_name_map_can_be_turned_off(tmp_path):
+    gw = make_drp_workflow(100, submit_dir=str(tmp_path))
+    submit = tmp_path / "submit"
+    prepared = PanDAService({}).prepare(make_config(str(submit), enableJobNameMap=False), gw, str(submit))
+    assert "job_names" not in prepared.files_to_stage
+    assert not (submit / "job_names").exists()
+    assert rebuild_job_dag(prepared.idds_workflow)[0].number_of_nodes() == gw.number_of_nodes() + 1
 
 
 def test_failed_prepare_writes_nothing(tmp_path):

@@ -24,6 +24,7 @@ from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from idds.workflowv2.workflow import AndCondition, Workflow
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNoopJob
 
+from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
 from .settings import SettingsReader
 from .task_spec import TaskSpec, TaskSpecs
 
@@ -58,6 +59,8 @@ class ConversionResult:
     """Source URI by name at the end point."""
     end_point: str
     job_count: int
+    job_name_map: dict[int, list[str]] | None = None
+    """Full pseudo input names by task number, in order, when jobs go by compact names."""
 
 
 class _Progress:
@@ -170,7 +173,9 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
+def convert_workflow(
+    gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool = False
+) -> ConversionResult:
     """Convert a generic workflow into an iDDS workflow of PanDA tasks.
 
     Parameters
@@ -179,6 +184,10 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
         The workflow made by ctrl_bps.
     reader : `SettingsReader`
         Access to the submission configuration.
+    allow_job_name_map : `bool`, optional
+        Give jobs compact pseudo inputs (``@<task>.<order>``) backed by a
+        job-name map when ``enableJobNameMap`` is set; the caller must then
+        write and stage `ConversionResult.job_name_map`.
 
     Returns
     -------
@@ -194,12 +203,13 @@ def convert_workflow(gw: GenericWorkflow, reader: SettingsReader) -> ConversionR
         workflow, job ordering groups).
     """
     with _gc_paused():
-        return _convert(gw, reader)
+        return _convert(gw, reader, allow_job_name_map)
 
 
-def _convert(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
+def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool) -> ConversionResult:
     specs = TaskSpecs(gw, reader)
     wf_settings = specs.wf
+    use_name_map = allow_job_name_map and wf_settings.job_name_map
     progress = _Progress("prepare", gw.number_of_nodes())
 
     # Pass 1: the task spec and pseudo input of every payload job.
@@ -239,6 +249,15 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
             tasks.append((task_name, spec, chunk_members))
             start += size
 
+    # With a job-name map, PanDA sees "@<task>.<order>" and the worker looks up the full name.
+    name_map: dict[int, list[str]] | None = None
+    if use_name_map:
+        name_map = {}
+        for task_number, (_, _, chunk_members) in enumerate(tasks, 1):
+            name_map[task_number] = [pseudo[name] for name in chunk_members]
+            for order_id, name in enumerate(chunk_members):
+                pseudo[name] = f"{NAME_MAP_PREFIX}{task_number}.{order_id}"
+
     # Pass 3: one dependency-map entry per job.  A job's reference is one dict shared by all its
     # children: every edge costs a list slot, not a new dict.
     reference = {name: {"task": job_task[name], "inputname": pseudo[name]} for name in pseudo}
@@ -271,7 +290,11 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
         spec = specs.spec_for(final, is_final=True)
         index = len(works) + 1
         task_name = _task_name(gw.name, index, final.label, 1, limit)
-        entries = [{"name": specs.pseudo_input(final, spec), "order_id": 0, "dependencies": []}]
+        final_name = specs.pseudo_input(final, spec)
+        if name_map is not None:
+            name_map[index] = [final_name]
+            final_name = f"{NAME_MAP_PREFIX}{index}.0"
+        entries = [{"name": final_name, "order_id": 0, "dependencies": []}]
         final_work = _new_work(task_name, spec, entries, index)
         idds_workflow.add_work(final_work)
         sinks = [work for name, work in works.items() if name not in children]
@@ -288,6 +311,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader) -> ConversionResult:
         files_to_stage=specs.files_to_stage,
         end_point=wf_settings.end_point,
         job_count=job_count,
+        job_name_map=name_map,
     )
 
 

@@ -97,6 +97,7 @@ class WorkflowSettings:
     end_point: str
     max_name_length: int
     max_request_length: int | None
+    job_name_map: bool
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,6 +123,17 @@ def _as_int(key: str, value: Any, minimum: int) -> int:
     if number < minimum:
         raise PandaConfigError(f"{key} must be at least {minimum}, got {number}")
     return number
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off", ""):
+        return False
+    raise PandaConfigError(f"{key} must be true or false, got {value!r}")
 
 
 class SettingsReader:
@@ -165,12 +177,14 @@ class SettingsReader:
         _, max_name = self._search("maxNameLength", default=os.environ.get("IDDS_MAX_NAME_LENGTH", 4000))
         _, max_request = self._search("maxRequestLength", default=0)
         max_request_length = _as_int("maxRequestLength", max_request, 0) or None
+        _, job_name_map = self._search("enableJobNameMap", default=True)
         return WorkflowSettings(
             max_jobs_per_task=_as_int("maxJobsPerTask", max_jobs, 1),
             placeholder_params=tuple(str(p) for p in placeholders),
             end_point=resolve_end_point(str(end_point or ""), str(end_point_default or "") or None),
             max_name_length=_as_int("maxNameLength", max_name, 64),
             max_request_length=max_request_length,
+            job_name_map=_as_bool("enableJobNameMap", job_name_map),
         )
 
     def label(self, label: str, site: str | None) -> LabelSettings:

@@ -18,7 +18,7 @@ from typing import Any
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob
 
 from .command_line import StagedFileRef, command_line_for, runner_executable
-from .edgenode.cmd_line_decoder import SAFE_TOKEN, encode_token
+from .edgenode.cmd_line_decoder import NAME_MAP_DIR, SAFE_TOKEN, encode_token
 from .errors import PandaPrepareError
 from .memory_classes import QueueChoice
 from .settings import LabelSettings, SettingsReader, WorkflowSettings
@@ -168,7 +168,7 @@ class TaskSpecs:
         keys = spec.per_job_keys
         job_name = job.name
         safe = _is_safe_token
-        name = job_name if safe(job_name) and job_name[:1] != "=" else encode_token(job_name)
+        name = job_name if safe(job_name) and job_name[:1] not in "=@" else encode_token(job_name)
         if keys:
             cmdvals = job.cmdvals
             for key in keys:
@@ -179,7 +179,7 @@ class TaskSpecs:
                         f"Job {job_name!r} (label {job.label!r}): command line uses {{{key}}} but cmdvals "
                         f"has no {key!r}"
                     ) from None
-                token = value if safe(value) and value[:1] != "=" else encode_token(value)
+                token = value if safe(value) and value[:1] not in "=@" else encode_token(value)
                 name = f"{name}+{spec_key_tokens(key)}:{token}"
         if len(name) > self.wf.max_name_length:
             raise PandaPrepareError(
@@ -284,6 +284,10 @@ class TaskSpecs:
         if not src_uri:
             raise PandaPrepareError(f"Job {job.name!r}: file {key!r} has no source URI to stage")
         basename = os.path.basename(str(src_uri).rstrip("/"))
+        if basename == NAME_MAP_DIR:
+            raise PandaPrepareError(
+                f"Job {job.name!r}: file {key!r} may not be named {NAME_MAP_DIR!r} (reserved)"
+            )
         known = self.files_to_stage.setdefault(basename, str(src_uri))
         if known != str(src_uri):
             raise PandaPrepareError(

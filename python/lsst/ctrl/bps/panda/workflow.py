@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from idds.common.utils import json_dumps, json_loads
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
 from .convert import TaskSummary, convert_workflow
+from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from .settings import SettingsReader
 
-__all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow"]
+__all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         self.end_point: str = ""
         self.job_count: int = 0
         self.max_request_length: int | None = None
+        self.job_name_map: dict[int, list[str]] | None = None
 
     @classmethod
     def from_generic_workflow(
@@ -58,7 +61,8 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
     ) -> PandaBpsWmsWorkflow:
         # Docstring inherited from BaseWmsWorkflow.from_generic_workflow.
         reader = SettingsReader(config)
-        result = convert_workflow(generic_workflow, reader)
+        # The job-name map is a set of files next to the workflow: only when there is somewhere to write it.
+        result = convert_workflow(generic_workflow, reader, allow_job_name_map=out_prefix is not None)
         workflow = cls(generic_workflow.name, config)
         workflow.service_class = service_class
         workflow.submit_path = out_prefix
@@ -67,6 +71,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         workflow.files_to_stage = result.files_to_stage
         workflow.end_point = result.end_point
         workflow.job_count = result.job_count
+        workflow.job_name_map = result.job_name_map
         workflow.max_request_length = reader.workflow().max_request_length
         return workflow
 
@@ -74,6 +79,10 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         # Docstring inherited from BaseWmsWorkflow.write.
         directory = Path(out_prefix)
         directory.mkdir(parents=True, exist_ok=True)
+        if self.job_name_map is not None:
+            self.files_to_stage[NAME_MAP_DIR] = str(
+                write_job_name_map(directory / NAME_MAP_DIR, self.job_name_map)
+            )
         _atomic_write(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
         manifest = {
             "name": self.name,
@@ -137,6 +146,31 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
         lines.append(f"{len(self.tasks)} tasks, {self.job_count} jobs")
         return "\n".join(lines) + "\n"
+
+
+def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:
+    """Write the job-name map: full pseudo inputs in files of `NAME_MAP_CHUNK` names.
+
+    Parameters
+    ----------
+    directory : `pathlib.Path`
+        Where to write (replaced if it exists).
+    name_map : `dict` [`int`, `list` [`str`]]
+        Full pseudo input names by task number, in order.
+
+    Returns
+    -------
+    directory : `pathlib.Path`
+        The directory written.
+    """
+    if directory.exists():
+        shutil.rmtree(directory)
+    for task, names in name_map.items():
+        for start in range(0, len(names), NAME_MAP_CHUNK):
+            path = directory / name_map_path(task, start)[len(NAME_MAP_DIR) + 1 :]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(names[start : start + NAME_MAP_CHUNK]))
+    return directory
 
 
 def _task_dict(task: TaskSummary) -> dict[str, Any]:

@@ -16,6 +16,7 @@ point, so that other jobs start in milliseconds.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,9 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "EMPTY_LIST",
+    "NAME_MAP_CHUNK",
+    "NAME_MAP_DIR",
+    "NAME_MAP_PREFIX",
     "SAFE_TOKEN",
     "EXIT_CONFIG",
     "EXIT_IO_ERROR",
@@ -37,6 +41,7 @@ __all__ = [
     "decode_token",
     "encode_token",
     "main",
+    "name_map_path",
     "parse_pseudo_input",
     "restore_command_line",
 ]
@@ -53,6 +58,49 @@ EXIT_CONFIG = 78  # An <ENV:X> variable is not set on the worker.
 SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=,@]*")
 """Characters that survive unquoted in a shell word and are not separators."""
 _ENCODED_PREFIX = "="
+
+NAME_MAP_PREFIX = "@"
+"""Starts a compact pseudo input ``@<task>.<order>`` whose full form is in the job-name map."""
+
+NAME_MAP_DIR = "job_names"
+"""Directory of the job-name map at the end point: ``<task>/<order // NAME_MAP_CHUNK>.json``."""
+
+NAME_MAP_CHUNK = 1000
+"""Full pseudo inputs per job-name map file (each job reads one small file)."""
+
+
+def name_map_path(task: int, order: int) -> str:
+    """Return the path, relative to the end point, of the map file holding ``@task.order``."""
+    return f"{NAME_MAP_DIR}/{task}/{order // NAME_MAP_CHUNK}.json"
+
+
+def _resolve_compact_name(pseudo_input: str, end_point: str) -> str:
+    """Return the full pseudo input of ``@<task>.<order>`` from the job-name map."""
+    try:
+        task, order = (int(part) for part in pseudo_input[len(NAME_MAP_PREFIX) :].split("."))
+    except ValueError:
+        raise DecoderError(f"malformed compact pseudo input {pseudo_input!r}", EXIT_USAGE) from None
+    source = end_point + name_map_path(task, order)
+    try:
+        local = _local_path(source)
+        if local is not None:
+            with open(local, encoding="utf-8") as stream:
+                names = json.load(stream)
+        else:
+            from lsst.resources import ResourcePath
+
+            names = json.loads(ResourcePath(source).read())
+        return names[order % NAME_MAP_CHUNK]
+    except FileNotFoundError:
+        raise DecoderError(
+            f"job-name map {source} not found (was the workflow staged?)", EXIT_NO_INPUT
+        ) from None
+    except (OSError, ValueError, IndexError, TypeError) as exc:
+        raise DecoderError(
+            f"cannot read {pseudo_input} from job-name map {source}: {exc}", EXIT_IO_ERROR
+        ) from None
+
+
 _FILE_OR_ENV = r"<FILE:(?P<file>[^<>\s]+)>|<ENV:(?P<env>[A-Za-z_][A-Za-z0-9_]*)>"
 _EXECUTABLE_FILE = re.compile(r"\./<FILE:([^<>\s]+)>")
 _FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT")
@@ -74,10 +122,10 @@ def encode_token(value: str) -> str:
     -------
     token : `str`
         ``value`` itself when it holds only shell-safe characters and does not
-        start with ``=``; otherwise ``=`` followed by the hex of its UTF-8
-        bytes.
+        start with ``=`` or ``@``; otherwise ``=`` followed by the hex of its
+        UTF-8 bytes.
     """
-    if SAFE_TOKEN.fullmatch(value) and not value.startswith(_ENCODED_PREFIX):
+    if SAFE_TOKEN.fullmatch(value) and not value.startswith((_ENCODED_PREFIX, NAME_MAP_PREFIX)):
         return value
     return _ENCODED_PREFIX + value.encode("utf-8").hex()
 
@@ -162,8 +210,10 @@ def _parse_invocation(args: Sequence[str]) -> tuple[str, str, dict[str, str], st
     except ValueError as exc:
         raise DecoderError(f"command line argument is not hex of UTF-8 text: {exc}", EXIT_USAGE) from None
     try:
-        job_name, values = parse_pseudo_input(pseudo_input)
         end_point = "" if end_point_token == EMPTY_LIST else decode_token(end_point_token)
+        if pseudo_input.startswith(NAME_MAP_PREFIX):
+            pseudo_input = _resolve_compact_name(pseudo_input, end_point)
+        job_name, values = parse_pseudo_input(pseudo_input)
         files: dict[str, str] = {}
         for part in _split_list(files_token):
             key, sep, basename = part.partition(":")

@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Benchmark prepare (and submit) of DRP-shaped workflows of N jobs.
+
+Each size runs in a fresh subprocess so memory figures do not mix.  For each N
+it reports: prepare wall time (``PanDAService.prepare``: conversion and
+writing), conversion alone, µs per job, peak RSS increase during prepare,
+written-file size, and the size of the gzip-compressed request body the PanDA
+client would send for ``submit``.  With ``--submit`` it also submits to a
+local PanDA started for the run and reports prepare+submit wall time.
+
+Usage::
+
+    python bench/run_bench.py --sizes 10000 100000 1000000 --results bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+class PeakRss:
+    """Sample this process's RSS every few milliseconds; remember the peak."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self.baseline = self._process.memory_info().rss
+        self.peak = self.baseline
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+
+def submission_body_size(idds_workflow) -> int:
+    """Bytes of the gzip-compressed relay body the PanDA client sends for submit."""
+    from idds.common.utils import json_dumps
+
+    data = {
+        "command_name": "submit",
+        "args": json_dumps((idds_workflow,)),
+        "kwargs": json_dumps({"username": None, "use_dataset_name": False}),
+        "manager": True,
+    }
+    return len(gzip.compress(json.dumps(data).encode()))
+
+
+def measure_one(n_jobs: int, submit: bool) -> dict:
+    """Run in the child process: measure one size and return the figures."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import logging
+
+    from bps_configs import make_config
+    from lsst.ctrl.bps.panda import PanDAService
+    from lsst.ctrl.bps.panda.convert import convert_workflow
+    from lsst.ctrl.bps.panda.settings import SettingsReader
+    from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        gw = make_drp_workflow(n_jobs, submit_dir=tmp)
+        jobs = gw.number_of_nodes() + 1
+        config = make_config(tmp)
+        # Conversion alone, then the full prepare (conversion + writing) on a fresh reader.
+        start = time.perf_counter()
+        convert_workflow(gw, SettingsReader(config))
+        convert_seconds = time.perf_counter() - start
+        out = Path(tmp) / "submit"
+        with PeakRss() as rss:
+            start = time.perf_counter()
+            prepared = PanDAService({}).prepare(config, gw, str(out))
+            prepare_seconds = time.perf_counter() - start
+        written = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+        figures = {
+            "jobs": jobs,
+            "tasks": len(prepared.tasks),
+            "convert_s": convert_seconds,
+            "prepare_s": prepare_seconds,
+            "us_per_job": prepare_seconds / jobs * 1e6,
+            "peak_rss_increase_mb": (rss.peak - rss.baseline) / 2**20,
+            "written_mb": written / 2**20,
+            "body_gzip_mb": submission_body_size(prepared.idds_workflow) / 2**20,
+        }
+    return figures
+
+
+def run_child(n_jobs: int, submit: bool) -> dict:
+    """Measure one size in a fresh interpreter."""
+    command = [sys.executable, __file__, "--child", str(n_jobs)] + (["--submit"] if submit else [])
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def results_table(rows: list[dict]) -> str:
+    header = (
+        "| jobs | tasks | prepare s | convert s | µs/job | peak RSS +MB | written MB | submit body (gzip) MB |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = [
+        f"| {r['jobs']:,} | {r['tasks']} | {r['prepare_s']:.2f} | {r['convert_s']:.2f} | "
+        f"{r['us_per_job']:.1f} | {r['peak_rss_increase_mb']:.0f} | {r['written_mb']:.1f} | "
+        f"{r['body_gzip_mb']:.1f} |"
+        for r in rows
+    ]
+    return header + "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000, 1000000])
+    parser.add_argument("--results", type=Path, help="write the table into this Markdown file")
+    parser.add_argument("--submit", action="store_true", help="also submit to a local PanDA")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure_one(args.child, args.submit)))
+        return 0
+    rows = []
+    for size in args.sizes:
+        print(f"measuring N={size:,} ...", file=sys.stderr, flush=True)
+        rows.append(run_child(size, args.submit))
+        print(results_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    table = results_table(rows)
+    print(table)
+    if args.results:
+        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        text = args.results.read_text() if args.results.exists() else ""
+        marker = "<!-- bench:prepare -->"
+        block = (
+            f"{marker}\nMeasured {time.strftime('%Y-%m-%d')} on {machine} with "
+            f"`make bench` (`python bench/run_bench.py --sizes {' '.join(map(str, args.sizes))}`).\n\n"
+            f"{table}{marker}\n"
+        )
+        if marker in text:
+            before, _, rest = text.partition(marker)
+            _, _, after = rest.partition(marker)
+            text = before + block + after.lstrip("\n")
+        else:
+            text = (text or "# Benchmark results\n\n") + "\n" + block
+        args.results.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
