@@ -5,7 +5,8 @@ Each size runs in a fresh subprocess so memory figures do not mix.  For each N
 it reports: prepare wall time (``PanDAService.prepare``: conversion and
 writing), conversion alone, µs per job, peak RSS increase during prepare,
 written-file size, and the size of the gzip-compressed request body the PanDA
-client would send for ``submit``.  With ``--submit`` it also submits to a
+client would send for ``submit``, with the job-name map (the default) and with
+one full pseudo input name per job.  With ``--submit`` it also submits to a
 local PanDA started for the run and reports prepare+submit wall time.
 
 Usage::
@@ -88,8 +89,10 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
         config = make_config(tmp)
         # Conversion alone, then the full prepare (conversion + writing) on a fresh reader.
         start = time.perf_counter()
-        convert_workflow(gw, SettingsReader(config))
+        full_names = convert_workflow(gw, SettingsReader(config), allow_job_name_map=False)
         convert_seconds = time.perf_counter() - start
+        full_body = submission_body_size(full_names.idds_workflow)
+        del full_names
         out = Path(tmp) / "submit"
         with PeakRss() as rss:
             start = time.perf_counter()
@@ -105,6 +108,7 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
             "peak_rss_increase_mb": (rss.peak - rss.baseline) / 2**20,
             "written_mb": written / 2**20,
             "body_gzip_mb": submission_body_size(prepared.idds_workflow) / 2**20,
+            "body_full_names_mb": full_body / 2**20,
         }
     return figures
 
@@ -118,13 +122,14 @@ def run_child(n_jobs: int, submit: bool) -> dict:
 
 def results_table(rows: list[dict]) -> str:
     header = (
-        "| jobs | tasks | prepare s | convert s | µs/job | peak RSS +MB | written MB | submit body (gzip) MB |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| jobs | tasks | prepare s | convert s | µs/job | peak RSS +MB | written MB "
+        "| submit body MB (job-name map) | submit body MB (full names) |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = [
         f"| {r['jobs']:,} | {r['tasks']} | {r['prepare_s']:.2f} | {r['convert_s']:.2f} | "
         f"{r['us_per_job']:.1f} | {r['peak_rss_increase_mb']:.0f} | {r['written_mb']:.1f} | "
-        f"{r['body_gzip_mb']:.1f} |"
+        f"{r['body_gzip_mb']:.2f} | {r['body_full_names_mb']:.2f} |"
         for r in rows
     ]
     return header + "\n".join(lines) + "\n"
