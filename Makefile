@@ -18,15 +18,18 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(VENV)/bin/bash examples/demo/run_demo.sh 2>/dev/null || bash examples/demo/run_demo.sh
+	bash examples/demo/run_demo.sh
+
+demo-restart: $(STAMP)
+	bash examples/demo/run_demo.sh --fail-one
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py --sizes 10000 100000 1000000 --results bench/RESULTS.md
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(VENV)/bin/ruff check python tests bench
-	$(VENV)/bin/ruff format --check python tests bench
+	$(VENV)/bin/ruff check python tests bench examples
+	$(VENV)/bin/ruff format --check python tests bench examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info python/*.egg-info .pytest_cache

@@ -90,7 +90,6 @@ def make_task(arguments, *, cmdvals=None, per_job=(), environment=None, files=()
         cmdvals=cmdvals,
         per_job_keys=frozenset(per_job),
         environment=environment,
-        direct_io_prefix=end_point or None,
     )
     executable = runner_executable(kw.get("runner", FILE_RUNNER), line, end_point, files)
     return executable, pseudo_input_name("job1", {key: cmdvals[key] for key in per_job})

@@ -103,13 +103,12 @@ def test_missing_value_names_job_and_placeholder():
         command(arguments="-d {dataQuery}", cmdvals={"other": 1})
 
 
-def test_end_point_prefix_before_a_file_placeholder_is_removed():
+def test_end_point_before_a_file_placeholder_is_kept_for_the_worker():
     line = command(
         arguments="{fileDistributionEndPoint}<FILE:runQgraphFile> {fileDistributionEndPoint}other",
         cmdvals={"fileDistributionEndPoint": "s3://bucket/run/"},
-        direct_io_prefix="s3://bucket/run/",
     )
-    assert line == "/bin/run <FILE:runQgraphFile> s3://bucket/run/other"
+    assert line == "/bin/run s3://bucket/run/<FILE:runQgraphFile> s3://bucket/run/other"
 
 
 def test_environment_is_exported_first_and_quoted_only_when_needed():
@@ -292,16 +291,3 @@ def test_prepared_task_executable_runs_the_job_command(tmp_path, name_map):
         ]
         assert out["env"] == {"RT_NODE": job.cmdvals["qgraphNodeId"]}
         assert out["files"] == ["butler.yaml", PAYLOAD.name]
-
-
-def test_end_point_prefix_with_an_extra_slash_is_stripped_too():
-    command = command_line_for(
-        job_name="j",
-        executable="run",
-        arguments="{fileDistributionEndPoint}/<FILE:qg> {fileDistributionEndPoint}<FILE:qg>",
-        cmdvals={"fileDistributionEndPoint": "s3://b/run/"},
-        per_job_keys=frozenset(),
-        environment=None,
-        direct_io_prefix="s3://b/run/",
-    )
-    assert command == "run <FILE:qg> <FILE:qg>"

@@ -103,7 +103,6 @@ def command_line_for(
     cmdvals: Mapping[str, object],
     per_job_keys: frozenset[str],
     environment: Mapping[str, object] | None,
-    direct_io_prefix: str | None = None,
 ) -> str:
     """Build the command line a task runs, with per-job values left open.
 
@@ -124,10 +123,6 @@ def command_line_for(
         Variables exported before the command (values may use ``{key}`` and
         ``<ENV:X>``; other characters reach the variable exactly, quoted
         when needed).
-    direct_io_prefix : `str`, optional
-        Text that is removed in front of ``<FILE:`` (the resolved
-        ``fileDistributionEndPoint``): the worker puts the full path of files
-        read in place there itself.
 
     Returns
     -------
@@ -142,10 +137,6 @@ def command_line_for(
     """
     command = executable if not arguments else f"{executable} {arguments}"
     command = _fill(command, cmdvals, per_job_keys, job_name)
-    if direct_io_prefix:
-        # Also the common "{fileDistributionEndPoint}/<FILE:...>", the end point already ending in "/".
-        command = command.replace(f"{direct_io_prefix}/<FILE:", "<FILE:")
-        command = command.replace(f"{direct_io_prefix}<FILE:", "<FILE:")
     if environment:
         exports = []
         for name, value in environment.items():

@@ -268,7 +268,6 @@ class TaskSpecs:
             cmdvals=cmdvals,
             per_job_keys=frozenset(per_job_keys),
             environment=job.environment,
-            direct_io_prefix=end_point or None,
         )
         files = tuple(sorted(set(staged), key=lambda ref: ref.key))
         key = (settings.runner_command, command, end_point, files)

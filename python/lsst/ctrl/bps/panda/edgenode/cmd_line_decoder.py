@@ -423,9 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         template, job_name, values, end_point, files, direct_io = _parse_invocation(args)
         _log(f"job {job_name}")
-        # A copied file is its basename in the working directory; a direct-io one is read at the end point.
-        locations = {key: end_point + name if key in direct_io else name for key, name in files.items()}
-        command_line = restore_command_line(template, locations, os.environ, values)
+        # <FILE:key> is the file's name: in the working directory for a copied file; a command reading a
+        # file in place puts {fileDistributionEndPoint} before it itself (as ctrl_bps's command lines do).
+        command_line = restore_command_line(template, files, os.environ, values)
         copied = _fetch_staged_files(end_point, files, direct_io)
         if copied:
             _log(f"copied from {end_point}: {' '.join(copied)}")
