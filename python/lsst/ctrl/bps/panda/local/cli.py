@@ -1,0 +1,276 @@
+"""``panda_local``: start, stop, inspect the local PanDA and print its environment.
+
+::
+
+    panda_local start [--state-dir D] [--port N] [--max-jobs K] [--max-memory MB]
+                      [--queue-slots Q=N,...] [--background]
+    panda_local stop   [--state-dir D]
+    panda_local status [--state-dir D]
+    panda_local env    [--state-dir D]      # eval "$(panda_local env)"
+
+Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from .statedir import StateDir, default_state_dir
+
+__all__ = ["main", "ping"]
+
+_LOG = logging.getLogger(__name__)
+
+START_TIMEOUT = 60.0
+"""Seconds ``start --background`` waits for the server to answer ping."""
+
+STOP_TIMEOUT = 30.0
+"""Seconds ``stop`` waits for the server to exit before killing it."""
+
+
+def ping(url: str, token: str, timeout: float = 2.0) -> bool:
+    """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``)."""
+    body = b"command_name=ping&manager=True"
+    request = urllib.request.Request(
+        f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return json.loads(reply.read()) == [True, {"Status": "OK"}]
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def _queue_slots(text: str | None) -> dict[str, int]:
+    slots = {}
+    for item in filter(None, (text or "").split(",")):
+        name, _, count = item.partition("=")
+        try:
+            slots[name.strip()] = int(count)
+        except ValueError:
+            raise SystemExit(f"panda_local: --queue-slots wants QUEUE=N[,QUEUE=N...], got {item!r}") from None
+    return slots
+
+
+def _start(args: argparse.Namespace, state: StateDir) -> int:
+    if state.is_served():
+        record = state.read_record() or {}
+        print(
+            f"panda_local: {state.root} is already served (pid {record.get('pid', '?')}, "
+            f"{record.get('url', '?')}); use 'panda_local stop' first",
+            file=sys.stderr,
+        )
+        return 1
+    if args.background:
+        return _start_background(args, state)
+    from .server import LocalPandaServer
+    from .statedir import AlreadyServedError
+
+    server = LocalPandaServer(
+        state,
+        port=args.port,
+        max_cores=args.max_jobs,
+        memory_mb=args.max_memory,
+        queue_slots=_queue_slots(args.queue_slots),
+    )
+    try:
+        server.open()
+    except AlreadyServedError as exc:
+        print(f"panda_local: {exc}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"panda_local serving {state.root} at {server.url} (pid {os.getpid()})", file=sys.stderr, flush=True
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return 0
+
+
+def _start_background(args: argparse.Namespace, state: StateDir) -> int:
+    state.ensure()
+    command = [sys.executable, "-m", "lsst.ctrl.bps.panda.local.cli", "start", "--state-dir", str(state.root)]
+    command += ["--port", str(args.port)]
+    for flag, value in (
+        ("--max-jobs", args.max_jobs),
+        ("--max-memory", args.max_memory),
+        ("--queue-slots", args.queue_slots),
+    ):
+        if value:
+            command += [flag, str(value)]
+    with open(state.log_path, "ab") as log:
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            print(
+                f"panda_local: the server exited with code {child.returncode}; see {state.log_path}:",
+                file=sys.stderr,
+            )
+            print(_tail(state.log_path), file=sys.stderr)
+            return 1
+        record = state.read_record()
+        token = state.read_token()
+        if record and record.get("pid") == child.pid and token and ping(record["url"], token):
+            print(f"panda_local serving {state.root} at {record['url']} (pid {child.pid})")
+            return 0
+        time.sleep(0.1)
+    print(
+        f"panda_local: the server did not answer within {START_TIMEOUT:.0f} s; see {state.log_path}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def _stop(state: StateDir) -> int:
+    record = state.read_record()
+    if not state.is_served() or not record:
+        print(f"panda_local: nothing serves {state.root}", file=sys.stderr)
+        return 0
+    pid = int(record["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return 0
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not state.is_served():
+            print(f"panda_local stopped (pid {pid})", file=sys.stderr)
+            return 0
+        time.sleep(0.1)
+    print(f"panda_local: pid {pid} did not stop within {STOP_TIMEOUT:.0f} s; killing it", file=sys.stderr)
+    os.kill(pid, signal.SIGKILL)
+    return 1
+
+
+def _status(state: StateDir) -> int:
+    record = state.read_record()
+    served = state.is_served() and record is not None
+    token = state.read_token()
+    answering = served and token is not None and ping(record["url"], token)
+    summary = {}
+    if state.db_path.exists():
+        from .store import Store
+
+        summary = Store(state.db_path).summary()
+    report = {
+        "state_dir": str(state.root),
+        "running": bool(answering),
+        "pid": record.get("pid") if served else None,
+        "url": record.get("url") if served else None,
+        **summary,
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if answering else 1
+
+
+def environment_lines(state: StateDir) -> list[str]:
+    """Return the ``export`` lines that point the PanDA client and bps at a local PanDA."""
+    from .executor import installation_environment
+
+    record = state.read_record() or {}
+    port = record.get("port") or state.last_port()
+    token = state.read_token()
+    if not port or not token:
+        raise SystemExit(f"panda_local: {state.root} was never started; run 'panda_local start --background'")
+    url = f"http://127.0.0.1:{port}/server/panda"
+    values = {name: url for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL")}
+    values.update(
+        PANDA_BEHIND_REAL_LB="1", PANDA_AUTH="oidc", PANDA_AUTH_VO="local", PANDA_AUTH_ID_TOKEN=token
+    )
+    install = installation_environment(state.install_dir)
+    for name in ("CTRL_BPS_PANDA_DIR", "CTRL_MPEXEC_DIR", "DAF_BUTLER_DIR"):
+        if name in install:
+            values[name] = os.environ.get(name) or install[name]
+    values["PANDA_LOCAL_PYTHON"] = install["PANDA_LOCAL_PYTHON"]
+    values["PANDA_LOCAL_STATE_DIR"] = str(state.root)
+    values["BPS_WMS_SERVICE_CLASS"] = "lsst.ctrl.bps.panda.PanDAService"
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def _env(state: StateDir) -> int:
+    lines = environment_lines(state)
+    if not state.is_served():
+        print(
+            f"panda_local: warning: nothing serves {state.root} now; start it before using bps",
+            file=sys.stderr,
+        )
+    print("\n".join(lines))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="panda_local", description="The local PanDA of ctrl_bps_panda.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory (default: $PANDA_LOCAL_STATE_DIR or ~/.panda_local)",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    start = verbs.add_parser("start", parents=[common], help="start the server")
+    start.add_argument(
+        "--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: last one, else free)"
+    )
+    start.add_argument("--max-jobs", type=int, default=None, help="cores for jobs (default: all)")
+    start.add_argument("--max-memory", type=int, default=None, help="MB for jobs (default: available memory)")
+    start.add_argument("--queue-slots", default=None, help="jobs per queue, e.g. LOCAL_HIMEM=1,LOCAL_MERGE=1")
+    start.add_argument("--background", action="store_true", help="return once the server answers")
+    verbs.add_parser("stop", parents=[common], help="stop the server (running jobs will run again)")
+    verbs.add_parser("status", parents=[common], help="print the server's state as JSON")
+    verbs.add_parser("env", parents=[common], help='print export lines: eval "$(panda_local env)"')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``panda_local``; return the exit code."""
+    args = _parser().parse_args(argv)
+    # Configure logging before anything imports idds, which would log to stdout otherwise.
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        force=True,
+    )
+    logging.getLogger("lsst.ctrl.bps.panda").setLevel(logging.INFO)
+    state = StateDir(args.state_dir or default_state_dir())
+    if args.verb == "start":
+        return _start(args, state)
+    if args.verb == "stop":
+        return _stop(state)
+    if args.verb == "status":
+        return _status(state)
+    return _env(state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

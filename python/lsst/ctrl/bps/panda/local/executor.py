@@ -1,0 +1,381 @@
+"""The pilot of the local PanDA: run attempts, watch their memory and time.
+
+Each attempt runs the task's ``executable`` (``${IN/L}`` replaced by the
+job's pseudo input name) through ``bash`` in its own working directory and
+process group, stdout and stderr going to a per-attempt log.  A small bash
+wrapper writes the payload's exit code next to it, so that a server that
+was killed and restarted can still learn how an attempt it had started
+ended.  The pilot samples the resident memory of each attempt's process
+tree (psutil) and kills the whole group when it exceeds the job's memory or
+its wall time, recording the error codes a PanDA pilot would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import psutil
+
+__all__ = [
+    "EXIT_CODE_FILE",
+    "IN_PLACEHOLDER",
+    "PAYLOAD_EXCEEDED_MEMORY",
+    "REACHED_MAX_TIME",
+    "AttemptEnd",
+    "Executor",
+    "LaunchSpec",
+    "Outcome",
+    "installation_environment",
+    "read_exit_code",
+    "with_input",
+]
+
+_LOG = logging.getLogger(__name__)
+
+IN_PLACEHOLDER = "${IN/L}"
+"""PanDA's placeholder for the job's input, replaced by its pseudo input name."""
+
+EXIT_CODE_FILE = ".panda_local_exit_code"
+"""File in the attempt's working directory holding the payload's exit code."""
+
+PAYLOAD_EXCEEDED_MEMORY = 1235
+"""PanDA pilot error code PAYLOADEXCEEDMAXMEM."""
+
+REACHED_MAX_TIME = 1213
+"""PanDA pilot error code REACHEDMAXTIME."""
+
+LOG_FILE = "payload.log"
+"""Name of an attempt's stdout/stderr log in its working directory."""
+
+# One shell runs the payload (eval) and, on exit, writes its exit code for a restarted server.
+_WRAPPER = (
+    f"__panda_local_payload=$1; set --; trap 'echo \"$?\" > {EXIT_CODE_FILE}' EXIT; "
+    'eval "$__panda_local_payload"'
+)
+
+
+class Outcome(enum.StrEnum):
+    """How an attempt ended (stored as the attempt's status)."""
+
+    OK = "finished"
+    """Exit code 0."""
+    FAILED = "failed"
+    """Non-zero exit code."""
+    MEMORY = "memory"
+    """Killed above its memory (rss) limit."""
+    WALLTIME = "walltime"
+    """Killed past its wall time."""
+    CANCELLED = "cancelled"
+    """Killed because its request was aborted."""
+    LOST = "lost"
+    """The server stopped while it ran and its end is unknown; not counted against the job."""
+
+
+@dataclasses.dataclass(slots=True)
+class LaunchSpec:
+    """What the pilot needs to run one attempt."""
+
+    attempt_id: int
+    """Also the attempt's PanDA job id (``PANDAID``)."""
+    workload_id: int
+    """PanDA task id (``PanDA_TaskID``)."""
+    command: str
+    workdir: Path
+    rss_limit: int | None
+    """MB; `None` or 0: no limit."""
+    walltime: int | None
+    """Seconds; `None` or 0: no limit."""
+    cores: int = 1
+    queue: str = ""
+
+
+@dataclasses.dataclass(slots=True)
+class AttemptEnd:
+    """How one attempt ended."""
+
+    attempt_id: int
+    outcome: Outcome
+    exit_code: int | None
+    peak_rss_mb: float | None = None
+    error_code: int | None = None
+    error_diag: str | None = None
+    ended_at: float = dataclasses.field(default_factory=time.time)
+
+
+@dataclasses.dataclass(slots=True)
+class _Running:
+    spec: LaunchSpec
+    pid: int
+    started: float
+    popen: subprocess.Popen | None
+    """`None` for an attempt adopted after a restart (not our child)."""
+    peak_rss_mb: float = 0.0
+    kill_reason: Outcome | None = None
+    kill_diag: str | None = None
+    kill_code: int | None = None
+
+
+def installation_environment(shim_root: Path) -> dict[str, str]:
+    """Return the EUPS-style variables of the running installation.
+
+    Parameters
+    ----------
+    shim_root : `pathlib.Path`
+        Where to lay out ``python/lsst/ctrl/bps/panda`` (a symbolic link)
+        when the package is not installed from a checkout.
+
+    Returns
+    -------
+    environment : `dict` [`str`, `str`]
+        ``CTRL_BPS_PANDA_DIR``: a directory holding
+        ``python/lsst/ctrl/bps/panda`` (the checkout, or ``shim_root``);
+        ``CTRL_MPEXEC_DIR`` and ``DAF_BUTLER_DIR``: the environment whose
+        ``bin/`` holds ``pipetask`` and ``butler`` (``sys.prefix`` in a
+        virtualenv); ``PANDA_LOCAL_PYTHON``: the server's Python.
+    """
+    package_dir = Path(__file__).resolve().parents[1]
+    root = package_dir.parents[4]
+    if not (root / "python" / "lsst" / "ctrl" / "bps" / "panda").is_dir():
+        link = shim_root / "python" / "lsst" / "ctrl" / "bps" / "panda"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(package_dir, target_is_directory=True)
+        root = shim_root
+    env = {"PANDA_LOCAL_PYTHON": sys.executable, "CTRL_BPS_PANDA_DIR": str(root)}
+    for name, script in (("CTRL_MPEXEC_DIR", "pipetask"), ("DAF_BUTLER_DIR", "butler")):
+        if (Path(sys.prefix) / "bin" / script).exists():
+            env[name] = sys.prefix
+        elif found := shutil.which(script):
+            env[name] = str(Path(found).parent.parent)
+    return env
+
+
+def _tree_rss_mb(process: psutil.Process) -> tuple[float, list[psutil.Process]]:
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0.0, []
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 1024**2, members
+
+
+class Executor:
+    """Run, watch and kill attempts.
+
+    Parameters
+    ----------
+    base_environment : `~collections.abc.Mapping` [`str`, `str`]
+        Environment of every attempt (per-attempt variables are added).
+    sample_interval : `float`, optional
+        Seconds between memory samples of the running attempts.
+    """
+
+    def __init__(self, base_environment: Mapping[str, str], sample_interval: float = 0.2) -> None:
+        self.base_environment = dict(base_environment)
+        self.sample_interval = sample_interval
+        self._running: dict[int, _Running] = {}
+        self._last_sample = 0.0
+
+    @property
+    def running(self) -> dict[int, LaunchSpec]:
+        """Specs of the running attempts, by attempt id."""
+        return {attempt_id: run.spec for attempt_id, run in self._running.items()}
+
+    def launch(self, spec: LaunchSpec) -> tuple[int, float]:
+        """Start an attempt in a new process group.
+
+        Parameters
+        ----------
+        spec : `LaunchSpec`
+            The attempt.
+
+        Returns
+        -------
+        pid : `int`
+            Process id of the attempt's wrapper (and its process group id).
+        started : `float`
+            Its creation time, which identifies it after a restart.
+        """
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(self.base_environment)
+        env.update(PANDAID=str(spec.attempt_id), PanDA_TaskID=str(spec.workload_id))
+        env["REALTIME_LOGFILES"] = "payload-log.json"
+        with open(spec.workdir / LOG_FILE, "ab") as log:
+            popen = subprocess.Popen(
+                ["bash", "-c", _WRAPPER, "panda_local_pilot", spec.command],
+                cwd=spec.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            started = psutil.Process(popen.pid).create_time()
+        except psutil.Error:
+            started = time.time()
+        self._running[spec.attempt_id] = _Running(spec, popen.pid, time.time(), popen)
+        return popen.pid, started
+
+    def adopt(self, spec: LaunchSpec, pid: int, created: float, started_at: float) -> bool:
+        """Watch an attempt started by a previous server, if it still runs.
+
+        Returns
+        -------
+        adopted : `bool`
+            `False` when no process with this id and creation time runs.
+        """
+        try:
+            alive = abs(psutil.Process(pid).create_time() - created) < 0.5
+        except psutil.Error:
+            alive = False
+        if alive:
+            self._running[spec.attempt_id] = _Running(spec, pid, started_at, None)
+        return alive
+
+    def kill(self, attempt_id: int, outcome: Outcome, diag: str, code: int | None = None) -> None:
+        """Kill an attempt's process group; `poll` then reports it with ``outcome``."""
+        run = self._running.get(attempt_id)
+        if run is None:
+            return
+        if run.kill_reason is None:
+            run.kill_reason, run.kill_diag, run.kill_code = outcome, diag, code
+            _LOG.info("Killing attempt %d (PANDAID): %s", attempt_id, diag)
+        _kill_group(run.pid)
+
+    def enforce_limits(self, now: float | None = None) -> None:
+        """Sample memory (at most every ``sample_interval``) and kill attempts over their limits."""
+        now = time.time() if now is None else now
+        if now - self._last_sample < self.sample_interval:
+            return
+        self._last_sample = now
+        for attempt_id, run in list(self._running.items()):
+            if run.kill_reason is not None:
+                continue
+            spec = run.spec
+            try:
+                rss_mb, _ = _tree_rss_mb(psutil.Process(run.pid))
+            except psutil.Error:
+                continue
+            run.peak_rss_mb = max(run.peak_rss_mb, rss_mb)
+            if spec.rss_limit and rss_mb > spec.rss_limit:
+                self.kill(
+                    attempt_id,
+                    Outcome.MEMORY,
+                    f"Payload exceeded memory limit: {rss_mb:.0f} MB RSS > {spec.rss_limit} MB",
+                    PAYLOAD_EXCEEDED_MEMORY,
+                )
+            elif spec.walltime and now - run.started > spec.walltime:
+                self.kill(
+                    attempt_id,
+                    Outcome.WALLTIME,
+                    f"Payload reached its maximum wall time of {spec.walltime} s",
+                    REACHED_MAX_TIME,
+                )
+
+    def poll(self) -> list[AttemptEnd]:
+        """Reap the attempts that ended since the last call."""
+        ended = []
+        for attempt_id, run in list(self._running.items()):
+            end = self._reap(run)
+            if end is not None:
+                del self._running[attempt_id]
+                ended.append(end)
+        return ended
+
+    def wait(self, attempt_ids: list[int], timeout: float = 10.0) -> list[AttemptEnd]:
+        """Wait (bounded) for some attempts to end, typically after `kill`."""
+        deadline = time.monotonic() + timeout
+        ended: list[AttemptEnd] = []
+        pending = set(attempt_ids) & set(self._running)
+        while pending and time.monotonic() < deadline:
+            for end in self.poll():
+                ended.append(end)
+                pending.discard(end.attempt_id)
+            if pending:
+                time.sleep(0.01)
+        return ended
+
+    def _reap(self, run: _Running) -> AttemptEnd | None:
+        peak = run.peak_rss_mb
+        if run.popen is not None:
+            try:
+                pid, status, usage = os.wait4(run.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status, usage = run.pid, 0, None
+            if pid == 0:
+                return None
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            run.popen.returncode = code
+            if usage is not None:
+                peak = max(peak, usage.ru_maxrss / 1024)
+        else:
+            try:
+                alive = psutil.Process(run.pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if alive:
+                return None
+            code = read_exit_code(run.spec.workdir)
+        # A payload's descendants may outlive it in the group: the attempt is over, end them.
+        _kill_group(run.pid)
+        peak_rss = round(peak, 1) if peak else None
+        if run.kill_reason is not None:
+            return AttemptEnd(
+                run.spec.attempt_id, run.kill_reason, code, peak_rss, run.kill_code, run.kill_diag
+            )
+        if code is None:
+            return AttemptEnd(
+                run.spec.attempt_id,
+                Outcome.LOST,
+                None,
+                peak_rss,
+                None,
+                "Attempt ended while the server was down and left no exit code",
+            )
+        outcome = Outcome.OK if code == 0 else Outcome.FAILED
+        diag = None if code == 0 else f"Payload exited with code {code}"
+        return AttemptEnd(run.spec.attempt_id, outcome, code, peak_rss, None, diag)
+
+    def kill_all(self, outcome: Outcome, diag: str) -> list[AttemptEnd]:
+        """Kill every attempt and wait for them (server shutdown)."""
+        ids = list(self._running)
+        for attempt_id in ids:
+            self.kill(attempt_id, outcome, diag)
+        return self.wait(ids)
+
+
+def read_exit_code(workdir: Path) -> int | None:
+    """Return the exit code the wrapper wrote in an attempt's directory (`None` if none)."""
+    try:
+        return int((workdir / EXIT_CODE_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def with_input(executable: str, pseudo_input: str) -> str:
+    """Return a task executable with ``${IN/L}`` replaced by a job's pseudo input name."""
+    return executable.replace(IN_PLACEHOLDER, pseudo_input)

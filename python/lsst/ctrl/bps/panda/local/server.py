@@ -1,0 +1,328 @@
+"""The relay server: PanDA's ``relay_idds_command`` on 127.0.0.1.
+
+A Flask application served by waitress, bound to the loopback interface
+only.  ``POST /server/panda/relay_idds_command`` takes what the unmodified
+``pandaclient.idds_api`` sends, checks the bearer token before anything
+else (missing: HTTP 401; wrong: HTTP 403), decodes the call with the
+restricted iDDS-JSON loader and replies ``[true, <return value>]``;
+``[true, [false, "msg"]]`` for errors inside a call (unknown request,
+bad arguments, forbidden class) and ``[false, "msg"]`` when the relay
+itself cannot serve (undecodable body, unknown command).
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import waitress
+from flask import Flask, Response, request
+
+from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
+from .engine import LocalPanda
+from .intake import IntakeError
+from .records import group_contents, request_record, task_record
+from .retry import RetryRefusedError
+from .statedir import StateDir
+from .store import UnknownRequestError
+
+__all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
+
+_LOG = logging.getLogger(__name__)
+
+RELAY_PATH = "/server/panda/relay_idds_command"
+"""Where the PanDA client posts iDDS commands (``$PANDA_URL_SSL/relay_idds_command``)."""
+
+COMMAND_REGISTERED = [[0, {"status": 0, "message": "Command registered successfully"}]]
+"""What iDDS answers to ``abort`` and ``retry``."""
+
+
+class CallError(Exception):
+    """An error inside a call: replied as ``[true, [false, message]]``."""
+
+
+def _request_id(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise CallError(f"request_id must be an integer, got {value!r}") from None
+
+
+class Verbs:
+    """The ``ClientManager`` methods the local PanDA serves.
+
+    Parameters
+    ----------
+    engine : `LocalPanda`
+        The engine behind them.
+    """
+
+    def __init__(self, engine: LocalPanda) -> None:
+        self.engine = engine
+        self.store = engine.store
+
+    def ping(self) -> dict[str, str]:
+        """Answer like iDDS's ping."""
+        return {"Status": "OK"}
+
+    def submit(
+        self,
+        workflow: Any,
+        username: str | None = None,
+        userdn: str | None = None,
+        use_dataset_name: bool = False,
+    ) -> int:
+        """Create a request (or keep a workflow step, returning 0)."""
+        if not hasattr(workflow, "get_internal_id"):
+            raise CallError(f"submit expects an iDDS Workflow, got {type(workflow).__name__}")
+        try:
+            return self.engine.submit(workflow, username=username)
+        except IntakeError as exc:
+            raise CallError(str(exc)) from None
+
+    def _resolve(self, request_id: Any, workload_id: Any) -> int:
+        found = _request_id(request_id)
+        if found is None and workload_id not in (None, ""):
+            found = self.store.request_for_workload(int(workload_id))
+            if found is None:
+                raise CallError(f"No request has a task with workload_id {workload_id}")
+        if found is None:
+            raise CallError("Both request_id and workload_id are None. One of them should not be None")
+        self.store.request(found)
+        return found
+
+    def get_requests(
+        self,
+        request_id: Any = None,
+        workload_id: Any = None,
+        with_detail: bool = False,
+        with_metadata: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Return request records, or one record per task with ``with_detail``."""
+        if request_id in (None, "") and workload_id in (None, ""):
+            requests = self.store.requests()
+        else:
+            requests = [self.store.request(self._resolve(request_id, workload_id))]
+        if not with_detail:
+            return [request_record(row) for row in requests]
+        tasks = self.store.tasks([row["request_id"] for row in requests])
+        counts = self.store.job_counts([task["task_id"] for task in tasks])
+        by_id = {row["request_id"]: row for row in requests}
+        return [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+
+    def get_contents_output_ext(
+        self,
+        request_id: Any = None,
+        workload_id: Any = None,
+        transform_id: Any = None,
+        group_by_jedi_task_id: bool = False,
+    ) -> dict[int, list[dict[str, Any]]]:
+        """Return one record per job (content and PanDA job), keyed by transform id."""
+        found = self._resolve(request_id, workload_id)
+        tasks = self.store.tasks([found])
+        if workload_id not in (None, ""):
+            tasks = [task for task in tasks if task["workload_id"] == int(workload_id)]
+        if transform_id not in (None, ""):
+            tasks = [task for task in tasks if task["task_id"] == int(transform_id)]
+        return group_contents(tasks, self.store.jobs_with_last_attempt, bool(group_by_jedi_task_id))
+
+    def abort(self, request_id: Any = None, workload_id: Any = None) -> list:
+        """Cancel a request; running attempts are killed before the reply."""
+        self.engine.abort(self._resolve(request_id, workload_id))
+        return COMMAND_REGISTERED
+
+    def retry(self, request_id: Any = None, workload_id: Any = None) -> list:
+        """Run the failed and missing jobs of an ended request again."""
+        try:
+            self.engine.retry(self._resolve(request_id, workload_id))
+        except RetryRefusedError as exc:
+            raise CallError(str(exc)) from None
+        return COMMAND_REGISTERED
+
+    def call(self, name: str) -> Callable[..., Any] | None:
+        """Return the verb called ``name`` (`None` if it is not one)."""
+        if name.startswith("_") or name in ("call",):
+            return None
+        method = getattr(self, name, None)
+        return method if callable(method) else None
+
+
+def _reply(ok: bool, value: Any, status: int = 200) -> Response:
+    return Response(encode_reply(ok, value), status=status, mimetype="application/json")
+
+
+def _denied(status: int, message: str) -> Response:
+    return Response(message, status=status, mimetype="text/plain")
+
+
+def create_app(verbs: Verbs, token: str) -> Flask:
+    """Return the WSGI application of the relay.
+
+    Parameters
+    ----------
+    verbs : `Verbs`
+        What the relay calls.
+    token : `str`
+        The bearer token every request must carry.
+    """
+    app = Flask("panda_local")
+    expected = f"Bearer {token}".encode()
+
+    @app.post(RELAY_PATH)
+    def relay_idds_command() -> Response:
+        authorization = request.headers.get("Authorization")
+        if not authorization or not authorization.startswith("Bearer "):
+            return _denied(
+                401, "Missing bearer token: set PANDA_AUTH=oidc and PANDA_AUTH_ID_TOKEN (panda_local env)"
+            )
+        if not hmac.compare_digest(authorization.encode(), expected):
+            return _denied(403, "Wrong bearer token for this local PanDA (see: panda_local env)")
+        try:
+            call = decode_body(request.get_data(cache=False))
+        except BadRequestBodyError as exc:
+            return _reply(False, f"Bad request: {exc}")
+        method = verbs.call(call.command)
+        if method is None:
+            return _reply(False, f"{call.command} is not a command of the local PanDA (iDDS ClientManager)")
+        try:
+            args, kwargs = call.arguments()
+            inspect.signature(method).bind(*args, **kwargs)
+        except (ForbiddenClassError, BadRequestBodyError) as exc:
+            _LOG.warning("Rejected %s: %s", call.command, exc)
+            return _reply(True, [False, str(exc)])
+        except TypeError as exc:
+            return _reply(True, [False, f"Bad arguments for {call.command}: {exc}"])
+        try:
+            return _reply(True, method(*args, **kwargs))
+        except (CallError, UnknownRequestError) as exc:
+            return _reply(True, [False, str(exc)])
+        except Exception as exc:
+            _LOG.exception("%s failed", call.command)
+            return _reply(True, [False, f"{call.command} failed: {exc}"])
+
+    return app
+
+
+class LocalPandaServer:
+    """A local PanDA: engine plus relay, on 127.0.0.1.
+
+    Parameters
+    ----------
+    state : `StateDir`
+        Its state directory (one server per directory).
+    port : `int`, optional
+        TCP port; 0 takes the last port of this state directory if free,
+        else any free port.
+    threads : `int`, optional
+        HTTP worker threads.
+    **engine_options
+        Passed to `LocalPanda` (``max_cores``, ``memory_mb``, ``queue_slots``).
+    """
+
+    HOST = "127.0.0.1"
+
+    def __init__(self, state: StateDir, port: int = 0, threads: int = 4, **engine_options: Any) -> None:
+        self.state = state
+        self._port = port
+        self._threads = threads
+        self._engine_options = engine_options
+        self.engine: LocalPanda | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.token = ""
+
+    @property
+    def port(self) -> int:
+        """The port served."""
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        """``PANDA_URL`` of this server."""
+        return f"http://{self.HOST}:{self.port}/server/panda"
+
+    def open(self) -> None:
+        """Take the state directory, resume the engine and bind the socket.
+
+        Raises
+        ------
+        AlreadyServedError
+            Raised if another server holds the state directory.
+        OSError
+            Raised if the port cannot be bound.
+        """
+        self.state.acquire()
+        try:
+            self.token = self.state.token()
+            self.engine = LocalPanda(self.state, **self._engine_options)
+            self.engine.start()
+            app = create_app(Verbs(self.engine), self.token)
+            port = self._port or self._reusable_port()
+            self._server = waitress.create_server(
+                app,
+                host=self.HOST,
+                port=port,
+                threads=self._threads,
+                ident="panda_local",
+                max_request_body_size=2 * 1024**3,
+                channel_timeout=600,
+            )
+            self.state.write_record(self.port)
+            self.state.remember_port(self.port)
+        except BaseException:
+            self.close()
+            raise
+        _LOG.info("Local PanDA serving %s at %s", self.state.root, self.url)
+
+    def _reusable_port(self) -> int:
+        import socket
+
+        port = self.state.last_port()
+        if port:
+            with socket.socket() as probe:
+                try:
+                    probe.bind((self.HOST, port))
+                    return port
+                except OSError:
+                    pass
+        return 0
+
+    def serve_forever(self) -> None:
+        """Serve until `close` (from a signal handler or another thread)."""
+        try:
+            self._server.run()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        except OSError:
+            # The socket map is closed under the loop on shutdown.
+            if self._server is not None:
+                raise
+
+    def start_in_thread(self) -> None:
+        """`open` and serve from a daemon thread (tests, notebooks)."""
+        self.open()
+        self._thread = threading.Thread(target=self.serve_forever, name="panda-local-http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving, stop the engine (running attempts will run again) and free the directory."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            # Open client connections keep waitress's loop alive: close them too.
+            for channel in list(server._map.values()):
+                channel.close()
+            server.task_dispatcher.shutdown(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self.engine is not None:
+            self.engine.stop()
+            self.engine = None
+        self.state.release()

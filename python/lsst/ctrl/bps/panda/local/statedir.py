@@ -1,0 +1,165 @@
+"""The state directory of a local PanDA: database, token, server record, lock.
+
+Layout::
+
+    <state dir>/panda_local.sqlite3   requests, tasks, jobs, attempts
+    <state dir>/token                 bearer token (mode 0600), kept across restarts
+    <state dir>/server.json           {"pid", "port", "url", "started_at"} of the running server
+    <state dir>/server.port           port of the last server, reused by the next start when free
+    <state dir>/server.lock           held (flock) by the running server: one server per directory
+    <state dir>/server.log            log of a server started with --background
+    <state dir>/work/request_<id>/<PANDAID>/   one working directory (and payload.log) per attempt
+    <state dir>/install/              python/lsst/ctrl/bps/panda link when not run from a checkout
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import stat
+import time
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["DEFAULT_STATE_DIR_ENV", "AlreadyServedError", "StateDir", "default_state_dir"]
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR_ENV = "PANDA_LOCAL_STATE_DIR"
+"""Environment variable naming the default state directory."""
+
+
+def default_state_dir() -> Path:
+    """Return ``$PANDA_LOCAL_STATE_DIR``, else ``~/.panda_local``."""
+    return Path(os.environ.get(DEFAULT_STATE_DIR_ENV) or Path.home() / ".panda_local").expanduser()
+
+
+class AlreadyServedError(RuntimeError):
+    """Another server holds the state directory."""
+
+
+class StateDir:
+    """Paths and small files of one state directory.
+
+    Parameters
+    ----------
+    root : `pathlib.Path` or `str`
+        The directory (created, mode 0700, by `ensure`).
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.db_path = self.root / "panda_local.sqlite3"
+        self.token_path = self.root / "token"
+        self.record_path = self.root / "server.json"
+        self.lock_path = self.root / "server.lock"
+        self.log_path = self.root / "server.log"
+        self.work_dir = self.root / "work"
+        self.install_dir = self.root / "install"
+        self._lock_file: IO[str] | None = None
+
+    def ensure(self) -> None:
+        """Create the directory (private to the user) if needed."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.work_dir.mkdir(exist_ok=True)
+
+    def token(self) -> str:
+        """Return the bearer token, generating it (mode 0600) on first use."""
+        self.ensure()
+        try:
+            fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            mode = stat.S_IMODE(self.token_path.stat().st_mode)
+            if mode & 0o077:
+                _LOG.warning("Token file %s had mode %o; setting it to 0600", self.token_path, mode)
+                self.token_path.chmod(0o600)
+            return self.token_path.read_text().strip()
+        with os.fdopen(fd, "w") as stream:
+            stream.write(secrets.token_urlsafe(32))
+        return self.token_path.read_text().strip()
+
+    def read_token(self) -> str | None:
+        """Return the bearer token if one was generated."""
+        try:
+            return self.token_path.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def acquire(self) -> None:
+        """Take the server lock for this process.
+
+        Raises
+        ------
+        AlreadyServedError
+            Raised if a running server holds it.
+        """
+        self.ensure()
+        stream = open(self.lock_path, "a+")
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.close()
+            record = self.read_record() or {}
+            raise AlreadyServedError(
+                f"A local PanDA already serves {self.root} (pid {record.get('pid', '?')}, "
+                f"{record.get('url', 'url unknown')}); stop it first "
+                f"(panda_local stop --state-dir {self.root})"
+            ) from None
+        self._lock_file = stream
+
+    def release(self) -> None:
+        """Drop the server record and the lock."""
+        with contextlib.suppress(FileNotFoundError):
+            self.record_path.unlink()
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def is_served(self) -> bool:
+        """Return whether a server (this process or another) holds the lock."""
+        if self._lock_file is not None:
+            return True
+        if not self.lock_path.exists():
+            return False
+        with open(self.lock_path, "a+") as stream:
+            try:
+                fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(stream, fcntl.LOCK_UN)
+        return False
+
+    def write_record(self, port: int) -> None:
+        """Record the running server's pid and port (atomically)."""
+        record = {
+            "pid": os.getpid(),
+            "port": port,
+            "url": f"http://127.0.0.1:{port}/server/panda",
+            "started_at": time.time(),
+        }
+        temporary = self.record_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record))
+        temporary.replace(self.record_path)
+
+    def read_record(self) -> dict[str, Any] | None:
+        """Return the server record, or `None` when there is none."""
+        try:
+            return json.loads(self.record_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def last_port(self) -> int | None:
+        """Return the port of the last server (kept in ``server.port`` across stops)."""
+        try:
+            return int((self.root / "server.port").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def remember_port(self, port: int) -> None:
+        """Keep the port so that the next start can reuse it."""
+        (self.root / "server.port").write_text(str(port))

@@ -1,0 +1,190 @@
+"""Scheduling through the real PanDA client: DAG order, failures, final job, abort, retry."""
+
+import time
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _contents(idds_api, unwrap, request_id):
+    """Return {job name: record} from get_contents_output_ext."""
+    grouped = unwrap(idds_api.get_contents_output_ext(request_id=request_id))
+    return {job["name"]: job for jobs in grouped.values() for job in jobs}
+
+
+def _alive(pid):
+    """Whether a process runs (a killed orphan may stay a zombie until init reaps it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _tasks(idds_api, unwrap, request_id):
+    return {
+        row["transform_name"]: row
+        for row in unwrap(idds_api.get_requests(request_id=request_id, with_detail=True))
+    }
+
+
+def test_dag_of_shell_payloads_reports_statuses_counts_and_exit_codes(
+    local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path
+):
+    order = tmp_path / "order.txt"
+    dag = shell_dag("dag")
+    dag.task("a", {"a1": [], "a2": []}, f"echo ${{IN/L}} >> {order}")
+    dag.task(
+        "b",
+        {"b1": [("a", "a1"), ("a", "a2")], "b_fails": [("a", "a1")]},
+        f"test ${{IN/L}} != b_fails || exit 3; echo ${{IN/L}} >> {order}",
+        maxattempt=2,
+    )
+    dag.task("c", {"c1": [("b", "b1")], "c_pruned": [("b", "b_fails")]}, f"echo ${{IN/L}} >> {order}")
+    dag.final("final", f"echo final >> {order}", after=["c"])
+    request_id = unwrap(idds_api.submit(dag.workflow, username=None, use_dataset_name=False))
+    assert isinstance(request_id, int) and request_id > 0
+
+    record = wait_request(request_id)
+    assert record["status"].name == "SubFinished"
+    lines = order.read_text().split()
+    assert lines.index("b1") > max(lines.index("a1"), lines.index("a2"))
+    assert lines.index("c1") > lines.index("b1")
+    assert lines[-1] == "final" and "c_pruned" not in lines
+
+    tasks = _tasks(idds_api, unwrap, request_id)
+    assert {name: row["transform_status"].name for name, row in tasks.items()} == {
+        "a": "Finished",
+        "b": "SubFinished",
+        "c": "SubFinished",
+        "final": "Finished",
+    }
+    assert (tasks["b"]["output_total_files"], tasks["b"]["output_processed_files"]) == (2, 1)
+    assert tasks["b"]["output_failed_files"] == 1 and tasks["c"]["output_missing_files"] == 1
+
+    jobs = _contents(idds_api, unwrap, str(request_id))
+    assert jobs["b_fails"]["status"] == "FinalFailed"
+    assert jobs["b_fails"]["trans_exit_code"] == 3 and jobs["b_fails"]["attempt_nr"] == 2
+    assert jobs["c_pruned"]["status"] == "Missing" and jobs["c_pruned"]["attempt_nr"] == 0
+    assert jobs["a1"]["status"] == "Available" and jobs["a1"]["trans_exit_code"] == 0
+    panda_ids = [job["panda_id"] for job in jobs.values() if job["panda_id"]]
+    assert len(panda_ids) == len(set(panda_ids))
+
+
+def test_final_job_runs_when_every_payload_failed(local_panda, idds_api, unwrap, wait_request, shell_dag):
+    dag = shell_dag("all_fail")
+    dag.task("a", {"a1": [], "a2": []}, "exit 7")
+    dag.final("final", "true", after=["a"])
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    assert wait_request(request_id)["status"].name == "SubFinished"
+    tasks = _tasks(idds_api, unwrap, request_id)
+    assert tasks["a"]["transform_status"].name == "Failed"
+    assert tasks["final"]["transform_status"].name == "Finished"
+
+
+def test_request_with_no_success_is_failed(local_panda, idds_api, unwrap, wait_request, shell_dag):
+    dag = shell_dag("nothing_works")
+    dag.task("a", {"a1": []}, "exit 2")
+    dag.task("b", {"b1": [("a", "a1")]}, "true")
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    assert wait_request(request_id)["status"].name == "Failed"
+    assert _contents(idds_api, unwrap, request_id)["b1"]["status"] == "Missing"
+
+
+def test_slow_payload_shows_as_running_then_finishes(local_panda, idds_api, unwrap, wait_request, shell_dag):
+    dag = shell_dag("slow")
+    dag.task("slow", {"s1": []}, "sleep 1.5")
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        task = _tasks(idds_api, unwrap, request_id)["slow"]
+        if task["output_processing_files"] == 1:
+            break
+        time.sleep(0.05)
+    assert task["transform_status"].name == "Transforming" and task["output_processing_files"] == 1
+    assert unwrap(idds_api.get_requests(request_id=request_id))[0]["status"].name == "Transforming"
+    assert _contents(idds_api, unwrap, request_id)["s1"]["status"] == "Processing"
+    assert wait_request(request_id)["status"].name == "Finished"
+
+
+def test_max_jobs_bounds_concurrency(local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path):
+    log = tmp_path / "spans.txt"
+    dag = shell_dag("bounded")
+    dag.task(
+        "t",
+        {f"j{i}": [] for i in range(6)},
+        f"echo start $(date +%s.%N) >> {log}; sleep 0.3; echo end $(date +%s.%N) >> {log}",
+    )
+    assert wait_request(unwrap(idds_api.submit(dag.workflow)))["status"].name == "Finished"
+    events = sorted((float(t), kind) for kind, t in (line.split() for line in log.read_text().splitlines()))
+    running = peak = 0
+    for _, kind in events:
+        running += 1 if kind == "start" else -1
+        peak = max(peak, running)
+    assert peak <= 2
+
+
+def test_abort_kills_running_attempts_and_starts_nothing_new(
+    local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path
+):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    dag = shell_dag("to_abort")
+    dag.task("long", {f"l{i}": [] for i in range(4)}, f"echo $$ > {pids}/${{IN/L}}; exec sleep 60")
+    dag.task("after", {"x": [("long", "l0")]}, "true")
+    dag.final("final", "true", after=["after"])
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    deadline = time.monotonic() + 10
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = {path.name: int(path.read_text()) for path in pids.iterdir()}
+    assert len(started) == 2
+
+    reply = unwrap(idds_api.abort(request_id=str(request_id)))
+    assert reply == [[0, {"status": 0, "message": "Command registered successfully"}]]
+    assert unwrap(idds_api.get_requests(request_id=request_id))[0]["status"].name == "Cancelled"
+    assert not [pid for pid in started.values() if _alive(pid)]
+    time.sleep(0.5)
+    assert len(list(pids.iterdir())) == 2
+    jobs = _contents(idds_api, unwrap, request_id)
+    assert {job["status"] for job in jobs.values()} == {"Cancelled"}
+    assert {name for name, job in jobs.items() if job["attempt_nr"]} == set(started)
+    assert {row["transform_status"].name for row in _tasks(idds_api, unwrap, request_id).values()} == {
+        "Cancelled"
+    }
+
+
+def test_retry_reruns_failed_and_missing_jobs_and_the_final_job(
+    local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path
+):
+    marker, finals = tmp_path / "break", tmp_path / "finals.txt"
+    marker.touch()
+    dag = shell_dag("retry")
+    dag.task("a", {"a1": [], "a2": []}, f"test ${{IN/L}} != a2 || test ! -e {marker} || exit 4")
+    dag.task("b", {"b1": [("a", "a1")], "b2": [("a", "a2")]}, "true")
+    dag.final("final", f"echo ran >> {finals}", after=["b"])
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    assert wait_request(request_id)["status"].name == "SubFinished"
+    before = _contents(idds_api, unwrap, request_id)
+    assert (before["a2"]["status"], before["b2"]["status"]) == ("FinalFailed", "Missing")
+
+    marker.unlink()
+    reply = unwrap(idds_api.retry(request_id=str(request_id)))
+    assert reply == [[0, {"status": 0, "message": "Command registered successfully"}]]
+    assert wait_request(request_id)["status"].name == "Finished"
+    after = _contents(idds_api, unwrap, request_id)
+    assert {job["status"] for job in after.values()} == {"Available"}
+    assert after["a2"]["attempt_nr"] == 2 and after["a2"]["panda_id"] != before["a2"]["panda_id"]
+    assert after["a1"]["panda_id"] == before["a1"]["panda_id"]
+    assert finals.read_text().splitlines() == ["ran", "ran"]
+
+
+def test_retry_of_a_running_request_is_refused(local_panda, idds_api, unwrap, shell_dag):
+    dag = shell_dag("busy")
+    dag.task("t", {"t1": []}, "sleep 30")
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    status, (ok, value) = idds_api.retry(request_id=request_id)
+    assert (status, ok, value[0]) == (0, True, False)
+    assert "retry applies once it has ended" in value[1]
+    unwrap(idds_api.abort(request_id=request_id))
