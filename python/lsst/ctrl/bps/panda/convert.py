@@ -96,6 +96,15 @@ def _payload_jobs(gw: GenericWorkflow, noops: set[str]) -> Iterator[tuple[str, G
             )
 
 
+def _describe_run(idds_workflow: Workflow, run_attrs: dict[str, str]) -> None:
+    """Carry the bps run attributes in iDDS's request columns, so reports can show them."""
+    idds_workflow.campaign = run_attrs.get("bps_campaign")
+    idds_workflow.campaign_scope = run_attrs.get("bps_project")
+    idds_workflow.campaign_tag = run_attrs.get("bps_payload")
+    # iDDS takes the request's user from the workflow unless the relay knows the authenticated one.
+    idds_workflow.username = run_attrs.get("bps_operator")
+
+
 def _label_rank(gw: GenericWorkflow) -> dict[str, int]:
     """Rank labels in pipeline order (the label graph's topological order)."""
     try:
@@ -264,6 +273,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     pred = gw._pred
     noop_parents: dict[str, list[str]] = {}
     idds_workflow = Workflow(name=gw.name)
+    _describe_run(idds_workflow, gw.run_attrs)
     works: dict[str, DomaPanDAWork] = {}
     children: set[str] = set()
     summaries = []

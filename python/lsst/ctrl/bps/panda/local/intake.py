@@ -81,6 +81,10 @@ class TaskPlan:
     gate: GatePlan | None = None
 
 
+CAMPAIGN_KEYS = ("campaign", "campaign_scope", "campaign_group", "campaign_tag")
+"""Request columns iDDS fills from the workflow's campaign attributes."""
+
+
 @dataclasses.dataclass(slots=True)
 class RequestPlan:
     """Everything the store needs to create a request."""
@@ -89,6 +93,8 @@ class RequestPlan:
     username: str | None
     internal_id: str
     tasks: list[TaskPlan]
+    campaign: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    """iDDS campaign, campaign_scope, campaign_group and campaign_tag of the workflow."""
 
     @property
     def job_count(self) -> int:
@@ -314,4 +320,5 @@ def plan_request(workflow: Any, username: str | None, step_maps: Callable[[str],
         username=username or getattr(workflow, "username", None),
         internal_id=str(workflow.get_internal_id()),
         tasks=tasks,
+        campaign={key: getattr(workflow, key, None) for key in CAMPAIGN_KEYS},
     )

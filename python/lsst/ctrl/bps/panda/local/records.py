@@ -32,6 +32,7 @@ from idds.common.constants import (
     TransformType,
 )
 
+from .intake import CAMPAIGN_KEYS
 from .jobstates import CONTENT_STATUS, PANDA_JOB_STATUS, JobState
 
 __all__ = ["content_record", "group_contents", "request_record", "task_record"]
@@ -85,10 +86,7 @@ def request_record(row: sqlite3.Row) -> dict[str, Any]:
         "new_poll_period": datetime.timedelta(seconds=1),
         "update_poll_period": datetime.timedelta(seconds=10),
         "site": None,
-        "campaign": None,
-        "campaign_scope": None,
-        "campaign_group": None,
-        "campaign_tag": None,
+        **{key: row[key] for key in CAMPAIGN_KEYS},
         "errors": row["errors"],
     }
 

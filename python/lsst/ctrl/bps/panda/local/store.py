@@ -22,7 +22,7 @@ from typing import Any
 
 from idds.common.constants import RequestStatus, TransformStatus
 
-from .intake import RequestPlan
+from .intake import CAMPAIGN_KEYS, RequestPlan
 from .jobstates import JobState
 
 __all__ = ["Store", "UnknownRequestError"]
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (internal_id, work_name));
 CREATE TABLE IF NOT EXISTS requests (
     request_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, username TEXT, internal_id TEXT,
-    status INTEGER NOT NULL, created_at REAL, updated_at REAL, errors TEXT);
+    status INTEGER NOT NULL, created_at REAL, updated_at REAL, errors TEXT,
+    campaign TEXT, campaign_scope TEXT, campaign_group TEXT, campaign_tag TEXT);
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, name TEXT NOT NULL,
     workload_id INTEGER NOT NULL, queue TEXT NOT NULL, executable TEXT NOT NULL,
@@ -166,9 +167,17 @@ class Store:
         now = time.time()
         with self.transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO requests (name, username, internal_id, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (plan.name, plan.username, plan.internal_id, RequestStatus.Transforming.value, now, now),
+                "INSERT INTO requests (name, username, internal_id, status, created_at, updated_at, "
+                "campaign, campaign_scope, campaign_group, campaign_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    plan.name,
+                    plan.username,
+                    plan.internal_id,
+                    RequestStatus.Transforming.value,
+                    now,
+                    now,
+                    *(plan.campaign.get(key) for key in CAMPAIGN_KEYS),
+                ),
             )
             request_id = int(cursor.lastrowid)
             next_task = conn.execute("SELECT COALESCE(MAX(task_id), 0) FROM tasks").fetchone()[0] + 1
