@@ -279,12 +279,13 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     summaries = []
     for index, (task_name, spec, members) in enumerate(tasks, 1):
         entries = []
+        referenced = reference.__getitem__
         for order_id, name in enumerate(members):
             parents = pred[name]
             if noops and not noops.isdisjoint(parents):
                 parents = _payload_parents(pred, list(parents), noops, noop_parents)
             entries.append(
-                {"name": pseudo[name], "order_id": order_id, "dependencies": [reference[p] for p in parents]}
+                {"name": pseudo[name], "order_id": order_id, "dependencies": list(map(referenced, parents))}
             )
         work = _new_work(task_name, spec, entries, index)
         works[task_name] = work

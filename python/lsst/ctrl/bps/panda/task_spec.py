@@ -117,7 +117,7 @@ class TaskSpecs:
         # Equal specs reached through different raw values ("4000" vs 4000) share one object, so
         # callers can group jobs by identity.
         self._unique: dict[TaskSpec, TaskSpec] = {}
-        self._name_prefixes: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._last_by_label: dict[str, tuple[tuple, TaskSpec]] = {}
 
     def spec_for(self, job: GenericWorkflowJob, is_final: bool = False) -> TaskSpec:
         """Return the task spec of a job.
@@ -137,15 +137,30 @@ class TaskSpecs:
         fixed = job.cmdvals.copy()
         for name in self.placeholders.intersection(fixed):
             del fixed[name]
+        name = job.name
+        shape = (
+            _shape_attributes(job),
+            job.executable,
+            fixed,
+            job.environment,
+            self._inputs.get(name),
+            self._outputs.get(name),
+            is_final,
+        )
+        # Fast path: a job shaped like the previous job of its label (compared at C speed, shared
+        # objects by identity first) has the same spec.
+        previous = self._last_by_label.get(job.label)
+        if previous is not None and previous[0] == shape:
+            return previous[1]
         # Objects (executable, files) are keyed by identity: they are shared between jobs and
         # stay alive in the workflow for as long as this cache does.
         key = (
-            _shape_attributes(job),
+            shape[0],
             id(job.executable),
             tuple(fixed.items()),
             tuple(job.environment.items()) if job.environment else (),
-            tuple(map(id, self._inputs.get(job.name, ()))),
-            tuple(map(id, self._outputs.get(job.name, ()))),
+            tuple(map(id, shape[4] or ())),
+            tuple(map(id, shape[5] or ())),
             is_final,
         )
         try:
@@ -154,6 +169,7 @@ class TaskSpecs:
             return self._make_spec(job, is_final)
         if spec is None:
             spec = self._by_job_shape[key] = self._make_spec(job, is_final)
+        self._last_by_label[job.label] = (shape, spec)
         return spec
 
     def pseudo_input(self, job: GenericWorkflowJob, spec: TaskSpec) -> str:
