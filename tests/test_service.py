@@ -1,0 +1,173 @@
+"""PanDAService verbs against the local PanDA, through the real PanDA client and the bps CLI."""
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bps_configs import make_config
+from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob, WmsStates
+from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
+from lsst.ctrl.bps.panda.states import TERMINAL_REQUEST_STATES
+from lsst.ctrl.bps.panda.submission import AlreadySubmittedError
+
+LOCAL_SITE = {
+    "runnerCommand": f"{shlex.quote(sys.executable)} {shlex.quote(cmd_line_decoder.__file__)} _cmd_line_",
+    "memoryClasses": [{"name": "conventional", "maxMemory": 4000, "queue": "LOCAL_CONVENTIONAL"}],
+    "mergeQueue": "LOCAL_MERGE",
+}
+
+
+def shell_workflow(name, commands, parents=None):
+    """A GenericWorkflow whose jobs run shell commands; ``commands`` maps job name -> (label, command)."""
+    gw = GenericWorkflow(name)
+    shell = GenericWorkflowExec("sh", "/bin/sh", False)
+    for job_name, (label, command) in commands.items():
+        job = GenericWorkflowJob(
+            job_name, label=label, executable=shell, arguments=f"-c {shlex.quote(command)}"
+        )
+        job.number_of_retries = 0
+        gw.add_job(job, parent_names=(parents or {}).get(job_name))
+    return gw
+
+
+def submit(service_config, gw, submit_dir):
+    service = PanDAService(service_config)
+    prepared = service.prepare(service_config, gw, str(submit_dir))
+    service.submit(prepared)
+    return service, prepared
+
+
+def wait_for(service, request_id, states=TERMINAL_REQUEST_STATES, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state, _ = service.get_status(request_id)
+        if state in states:
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"request {request_id} still {state} after {timeout} s")
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(str(tmp_path / "submit"), site=LOCAL_SITE)
+
+
+def test_submit_report_restart_and_list(local_panda, config, tmp_path):
+    marker = tmp_path / "fixed"
+    gw = shell_workflow(
+        "wf",
+        {
+            "ok": ("a", "true"),
+            "flaky": ("a", f"test -e {marker} || exit 3"),
+            "child": ("b", "true"),
+        },
+        parents={"child": ["flaky"]},
+    )
+    service, prepared = submit(config, gw, tmp_path / "submit")
+    request_id = prepared.run_id
+    assert request_id and int(request_id) > 0
+
+    with pytest.raises(AlreadySubmittedError, match=f"request {request_id}"):
+        service.submit(prepared)
+
+    assert wait_for(service, request_id) == WmsStates.FAILED  # SubFinished: one failed, one pruned
+    (report,), message = service.report(request_id, return_exit_codes=True)
+    assert message == ""
+    assert report.state == WmsStates.FAILED
+    assert report.job_summary["a"][WmsStates.SUCCEEDED] == 1
+    assert report.job_summary["a"][WmsStates.FAILED] == 1
+    assert report.job_summary["b"][WmsStates.PRUNED] == 1
+    assert report.exit_code_summary["a"] == [3]
+    assert report.exit_code_summary["b"] == []
+    assert report.total_number_jobs == 3
+
+    # The submit directory works as an id too.
+    (by_path,), _ = service.report(str(tmp_path / "submit"))
+    assert by_path.wms_id == request_id and by_path.path == str(tmp_path / "submit")
+
+    assert request_id in PanDAService({}).list_submitted_jobs()
+    assert PanDAService({}).list_submitted_jobs(wms_id=request_id) == [request_id]
+
+    marker.touch()
+    restarted_id, run_name, message = PanDAService({}).restart(request_id)
+    assert (restarted_id, run_name, message) == (request_id, "wf", "")
+    assert wait_for(service, request_id) == WmsStates.SUCCEEDED
+    (report,), _ = service.report(request_id)
+    assert report.job_state_counts[WmsStates.SUCCEEDED] == 3
+
+
+def test_restart_of_a_successful_run_says_there_is_nothing_to_do(local_panda, config, tmp_path):
+    service, prepared = submit(config, shell_workflow("wf", {"ok": ("a", "true")}), tmp_path / "submit")
+    assert wait_for(service, prepared.run_id) == WmsStates.SUCCEEDED
+    assert PanDAService({}).restart(prepared.run_id) == (
+        None,
+        None,
+        f"Request {prepared.run_id} finished successfully; nothing to restart",
+    )
+
+
+def test_cancel_stops_a_running_request(local_panda, config, tmp_path):
+    service, prepared = submit(config, shell_workflow("wf", {"slow": ("a", "sleep 60")}), tmp_path / "submit")
+    wait_for(service, prepared.run_id, states={WmsStates.RUNNING})
+    deleted, message = PanDAService({}).cancel(prepared.run_id)
+    assert deleted, message
+    assert wait_for(service, prepared.run_id, timeout=30) == WmsStates.DELETED
+
+
+def test_unknown_request_is_reported_not_invented(local_panda):
+    service = PanDAService({})
+    state, message = service.get_status("987654")
+    assert state == WmsStates.UNKNOWN and "987654" in message
+    assert service.report("987654")[0] == []
+    assert service.cancel("987654")[0] is False
+    assert service.restart("987654")[0] is None
+
+
+def test_ping_and_submission_checks(local_panda):
+    assert PanDAService({}).ping(None) == (0, "")
+    PanDAService({}).run_submission_checks()
+
+
+def test_submission_checks_name_what_is_missing(monkeypatch):
+    monkeypatch.delenv("PANDA_URL_SSL")
+    with pytest.raises(RuntimeError, match="PANDA_URL_SSL"):
+        PanDAService({}).run_submission_checks()
+
+
+def bps(*args, timeout=120):
+    env = dict(os.environ, BPS_WMS_SERVICE_CLASS="lsst.ctrl.bps.panda.PanDAService")
+    bps_exe = Path(sys.executable).parent / "bps"
+    return subprocess.run([str(bps_exe), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_bps_cli_verbs(local_panda, config, tmp_path):
+    service, prepared = submit(
+        config, shell_workflow("clirun", {"slow": ("a", "sleep 60")}), tmp_path / "submit"
+    )
+    request_id = prepared.run_id
+    wait_for(service, request_id, states={WmsStates.RUNNING})
+
+    ping = bps("ping")
+    assert ping.returncode == 0, ping.stderr
+
+    status = bps("status", "--id", request_id)
+    assert status.returncode == WmsStates.RUNNING.value, status.stdout + status.stderr
+
+    report = bps("report", "--id", request_id)
+    assert report.returncode == 0, report.stderr
+    assert "clirun" in report.stdout and "RUNNING" in report.stdout
+
+    cancel = bps("cancel", "--id", request_id)
+    assert cancel.returncode == 0, cancel.stderr
+    assert wait_for(service, request_id, timeout=30) == WmsStates.DELETED
+
+    # A cancelled run is restarted: its job runs again.
+    restart = bps("restart", "--id", request_id)
+    assert restart.returncode == 0, restart.stderr
+    assert wait_for(service, request_id, states={WmsStates.RUNNING}) == WmsStates.RUNNING
+    assert PanDAService({}).cancel(request_id)[0]
