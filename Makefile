@@ -24,7 +24,8 @@ demo-restart: $(STAMP)
 	bash examples/demo/run_demo.sh --fail-one
 
 bench: $(STAMP)
-	$(PY) bench/run_bench.py --sizes 10000 100000 1000000 --results bench/RESULTS.md
+	$(PY) bench/run_bench.py --sizes 10000 100000 1000000 --submit --results bench/RESULTS.md
+	$(PY) bench/local_overhead.py --results bench/RESULTS.md
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

@@ -30,6 +30,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000, help="number of `true` jobs")
     parser.add_argument("--max-jobs", type=int, default=None, help="cores for jobs (default: all)")
+    parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    parser.add_argument("--results", help="also write the figure into this Markdown file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True)
 
@@ -91,21 +93,44 @@ def main() -> int:
             status, (ok, request_id) = api.submit(workflow)
             assert status == 0 and ok, request_id
             accepted = time.monotonic()
+            deadline = accepted + args.timeout
             while True:
                 _, (_, records) = api.get_requests(request_id=request_id)
                 if records[0]["status"].name != "Transforming":
                     break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"request {request_id} did not end within {args.timeout} s")
                 time.sleep(0.05)
             ended = time.monotonic()
         finally:
             server.close()
     run = ended - accepted
     print(f"request {request_id}: {records[0]['status'].name}; submit took {accepted - submitted:.2f} s")
-    print(
+    line = (
         f"{args.jobs} `true` jobs on {cores} cores in {run:.2f} s: {args.jobs / run:.0f} jobs/s, "
         f"{1000 * run / args.jobs:.1f} ms of wall time per job"
     )
+    print(line)
+    if args.results:
+        _write_results(args.results, line)
     return 0
+
+
+def _write_results(path: str, line: str) -> None:
+    """Replace this benchmark's block in a Markdown results file."""
+    marker = "<!-- bench:local-overhead -->"
+    block = (
+        f"{marker}\nLocal PanDA scheduling overhead, measured {time.strftime('%Y-%m-%d')} with "
+        f"`python bench/local_overhead.py` (half the jobs depend on the other half):\n\n{line}\n{marker}\n"
+    )
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    if marker in text:
+        before, _, rest = text.partition(marker)
+        text = before + block + rest.partition(marker)[2].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    with open(path, "w") as stream:
+        stream.write(text)
 
 
 if __name__ == "__main__":

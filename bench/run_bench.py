@@ -71,6 +71,27 @@ def submission_body_size(idds_workflow) -> int:
     return len(gzip.compress(json.dumps(data).encode()))
 
 
+def _start_local_panda(state_dir: Path):
+    """Start a local PanDA in this process and point the PanDA client at it (before its import)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/server/panda"
+    os.environ.update(
+        PANDA_URL=url, PANDA_URL_SSL=url, PANDACACHE_URL=url, PANDA_BEHIND_REAL_LB="1",
+        PANDA_AUTH="oidc", PANDA_AUTH_VO="local",
+    )
+    from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+    from lsst.ctrl.bps.panda.local.statedir import StateDir
+
+    server = LocalPandaServer(StateDir(state_dir), port=port, max_cores=1)
+    server.start_in_thread()
+    os.environ["PANDA_AUTH_ID_TOKEN"] = server.token
+    return server
+
+
 def measure_one(n_jobs: int, submit: bool) -> dict:
     """Run in the child process: measure one size and return the figures."""
     sys.path.insert(0, str(HERE.parent / "tests"))
@@ -110,6 +131,19 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
             "body_gzip_mb": submission_body_size(prepared.idds_workflow) / 2**20,
             "body_full_names_mb": full_body / 2**20,
         }
+        if submit:
+            # The synthetic quantum graph and final script must exist to be staged.
+            for name in prepared.files_to_stage.values():
+                if not os.path.exists(name):
+                    Path(name).write_text("synthetic\n")
+            server = _start_local_panda(Path(tmp) / "state")
+            try:
+                start = time.perf_counter()
+                PanDAService(config).submit(prepared)
+                figures["submit_s"] = time.perf_counter() - start
+            finally:
+                server.close()
+            figures["prepare_submit_s"] = prepare_seconds + figures["submit_s"]
     return figures
 
 
@@ -123,13 +157,14 @@ def run_child(n_jobs: int, submit: bool) -> dict:
 def results_table(rows: list[dict]) -> str:
     header = (
         "| jobs | tasks | prepare s | convert s | µs/job | peak RSS +MB | written MB "
-        "| submit body MB (job-name map) | submit body MB (full names) |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| submit body MB (job-name map) | submit body MB (full names) | prepare+submit s (local PanDA) |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = [
         f"| {r['jobs']:,} | {r['tasks']} | {r['prepare_s']:.2f} | {r['convert_s']:.2f} | "
         f"{r['us_per_job']:.1f} | {r['peak_rss_increase_mb']:.0f} | {r['written_mb']:.1f} | "
-        f"{r['body_gzip_mb']:.2f} | {r['body_full_names_mb']:.2f} |"
+        f"{r['body_gzip_mb']:.2f} | {r['body_full_names_mb']:.2f} | "
+        + (f"{r['prepare_submit_s']:.2f} |" if "prepare_submit_s" in r else "— |")
         for r in rows
     ]
     return header + "\n".join(lines) + "\n"
@@ -158,7 +193,8 @@ def main() -> int:
         marker = "<!-- bench:prepare -->"
         block = (
             f"{marker}\nMeasured {time.strftime('%Y-%m-%d')} on {machine} with "
-            f"`make bench` (`python bench/run_bench.py --sizes {' '.join(map(str, args.sizes))}`).\n\n"
+            f"`make bench` (`python bench/run_bench.py --sizes {' '.join(map(str, args.sizes))}"
+            f"{' --submit' if args.submit else ''}`).\n\n"
             f"{table}{marker}\n"
         )
         if marker in text:

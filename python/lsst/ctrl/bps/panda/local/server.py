@@ -314,11 +314,13 @@ class LocalPandaServer:
         """Stop serving, stop the engine (running attempts will run again) and free the directory."""
         server, self._server = self._server, None
         if server is not None:
+            # Let requests in flight finish first: a worker thread still answering would otherwise
+            # poke the server's trigger after it is closed.
+            server.task_dispatcher.shutdown(timeout=5)
             server.close()
             # Open client connections keep waitress's loop alive: close them too.
             for channel in list(server._map.values()):
                 channel.close()
-            server.task_dispatcher.shutdown(timeout=5)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
