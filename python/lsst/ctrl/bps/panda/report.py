@@ -9,6 +9,7 @@ nothing, never a made-up value.
 from __future__ import annotations
 
 import datetime
+import email.utils
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -73,6 +74,25 @@ def _task_counts(record: Mapping[str, Any], run_state: WmsStates) -> dict[WmsSta
     return counts
 
 
+def _identity(record: Mapping[str, Any]) -> dict[str, str]:
+    """Return the report fields that name a run, from its request record.
+
+    The bps project, campaign and payload travel in iDDS's campaign columns (see `convert`).
+    """
+    request_id = str(record.get("request_id"))
+    name = str(record.get("name") or "")
+    return {
+        "wms_id": request_id,
+        "global_wms_id": request_id,
+        "run": name,
+        "label": name,
+        "project": record.get("campaign_scope") or "",
+        "campaign": record.get("campaign") or "",
+        "payload": record.get("campaign_tag") or "",
+        "operator": str(record.get("username") or ""),
+    }
+
+
 def monitor_link(monitor_url: str | None, request_id: Any) -> str | None:
     """Return the PanDA monitor page of a request, when a monitor is configured."""
     if not monitor_url:
@@ -133,15 +153,8 @@ def run_report_from_records(
             state_counts[state] += count
 
     report = WmsRunReport(
-        wms_id=str(request_id),
-        global_wms_id=str(request_id),
+        **_identity(first),
         path=path,
-        label=name,
-        run=name,
-        project=first.get("campaign_scope") or "",
-        campaign=first.get("campaign") or "",
-        payload=first.get("campaign_tag") or "",
-        operator=str(first.get("username") or ""),
         run_summary=";".join(f"{label}:{count}" for label, count in expected.items()),
         state=run_state,
         jobs=[],
@@ -211,17 +224,9 @@ def summary_reports(records: Iterable[dict[str, Any]], hist_days: float = 0) -> 
             updated = _as_datetime(record.get("updated_at") or record.get("created_at"))
             if updated is not None and updated < cutoff:
                 continue
-        name = str(record.get("name") or "")
         reports.append(
             WmsRunReport(
-                wms_id=str(request_id),
-                global_wms_id=str(request_id),
-                run=name,
-                label=name,
-                project=record.get("campaign_scope") or "",
-                campaign=record.get("campaign") or "",
-                payload=record.get("campaign_tag") or "",
-                operator=str(record.get("username") or ""),
+                **_identity(record),
                 state=state,
                 job_state_counts=_empty_counts(),
                 jobs=[],
@@ -235,9 +240,13 @@ def _as_datetime(value: Any) -> datetime.datetime | None:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
     if isinstance(value, str):
+        # iDDS sends dates as "Wed, 25 Nov 2026 22:30:01 UTC"; accept ISO forms too.
         try:
-            parsed = datetime.datetime.fromisoformat(value.replace(" ", "T"))
-        except ValueError:
-            return None
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            try:
+                parsed = datetime.datetime.fromisoformat(value.replace(" ", "T"))
+            except ValueError:
+                return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
     return None
