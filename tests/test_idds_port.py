@@ -7,6 +7,7 @@ can produce; the real PanDA client talks to it over HTTP.
 import gzip
 import json
 import socket
+from pathlib import Path
 import threading
 import time
 
@@ -15,12 +16,26 @@ from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.idds_port import IddsCallError, IddsPort, IddsTransientError
 
+ENVELOPES = Path(__file__).parent / "data" / "envelopes"
+
+
+def _recorded(name):
+    """A reply recorded from the local PanDA: (HTTP status, body)."""
+    text = (ENVELOPES / name).read_text()
+    if name.startswith("http_"):
+        reply = json.loads(text)
+        return reply["status"], reply["body"]
+    return 200, text
+
+
 FAULTS = {
-    "ok_ping": (200, json.dumps([True, {"Status": "OK"}])),
-    "idds_error": (200, json.dumps([True, [False, "Request 99 not found"]])),
-    "relay_error": (200, json.dumps([False, "iDDS relay is not enabled"])),
+    "ok_ping": _recorded("ping.json"),
+    "idds_error": _recorded("error_unknown_request.json"),
+    "relay_error": _recorded("relay_unknown_command.json"),
+    "http_403": _recorded("http_403.json"),
+    "http_401": _recorded("http_401.json"),
+    # Not produced by the local PanDA: failures of a real server or a proxy in front of it.
     "http_500": (500, "Internal Server Error"),
-    "http_403": (403, "Forbidden: bad token"),
     "garbage": (200, "<html>not json</html>"),
     "odd_shape": (200, json.dumps({"unexpected": True})),
 }
@@ -78,9 +93,10 @@ def test_ok_reply_is_unwrapped(relay, port):
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ("idds_error", "Request 99 not found"),
-        ("relay_error", "relay refused the call: iDDS relay is not enabled"),
-        ("http_403", "refused the call.*Forbidden.*PANDA_AUTH"),
+        ("idds_error", "Request 999 does not exist"),
+        ("relay_error", "relay refused the call: drop_all_tables is not a command"),
+        ("http_403", "refused the call.*Wrong bearer token.*PANDA_AUTH"),
+        ("http_401", "refused the call.*Missing bearer token"),
         ("odd_shape", "unparsable"),
     ],
 )
@@ -157,17 +173,24 @@ def test_every_verb_reports_failure_without_claiming_success(relay, monkeypatch,
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        ([[0, {"status": 0, "message": "Command registered successfully"}]], "Command registered successfully"),
+        (
+            [[0, {"status": 0, "message": "Command registered successfully"}]],
+            "Command registered successfully",
+        ),
         ([0, {"status": 0, "message": "ok"}], "ok"),
     ],
 )
 def test_command_replies_are_read_in_their_variants(reply, expected):
-    port = IddsPort(api_factory=lambda server: type("Api", (), {"abort": lambda self, **kw: (0, [True, reply])})())
+    port = IddsPort(
+        api_factory=lambda server: type("Api", (), {"abort": lambda self, **kw: (0, [True, reply])})()
+    )
     assert port.abort(5) == expected
 
 
 def test_command_reply_with_error_status_raises():
     reply = [[0, {"status": 1, "message": "Request 5 is already terminated"}]]
-    port = IddsPort(api_factory=lambda server: type("Api", (), {"retry": lambda self, **kw: (0, [True, reply])})())
+    port = IddsPort(
+        api_factory=lambda server: type("Api", (), {"retry": lambda self, **kw: (0, [True, reply])})()
+    )
     with pytest.raises(IddsCallError, match="already terminated"):
         port.retry(5)

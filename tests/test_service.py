@@ -171,3 +171,22 @@ def test_bps_cli_verbs(local_panda, config, tmp_path):
     assert restart.returncode == 0, restart.stderr
     assert wait_for(service, request_id, states={WmsStates.RUNNING}) == WmsStates.RUNNING
     assert PanDAService({}).cancel(request_id)[0]
+
+
+def test_large_request_goes_in_idds_steps_and_runs(local_panda, tmp_path):
+    commands = {f"j{i}": ("a" if i < 30 else "b", "true") for i in range(40)}
+    gw = shell_workflow("stepped", commands, parents={f"j{i}": [f"j{i - 30}"] for i in range(30, 40)})
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE, maxRequestLength=600, maxJobsPerTask=10)
+    service, prepared = submit(config, gw, tmp_path / "submit")
+    assert (tmp_path / "submit" / "idds_request_cache").is_dir()  # iDDS wrote its step files there
+    assert wait_for(service, prepared.run_id) == WmsStates.SUCCEEDED
+    (report,), _ = service.report(prepared.run_id)
+    assert report.job_state_counts[WmsStates.SUCCEEDED] == 40
+
+
+def test_task_too_large_for_one_request_step_is_refused_before_submitting(local_panda, tmp_path):
+    gw = shell_workflow("big", {f"j{i}": ("a", "true") for i in range(200)})
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE, maxRequestLength=300)
+    with pytest.raises(ValueError, match=r"Task big_01_a_01 needs \d+ bytes.*maxJobsPerTask"):
+        submit(config, gw, tmp_path / "submit")
+    assert not (tmp_path / "submit" / "panda_request.json").exists()

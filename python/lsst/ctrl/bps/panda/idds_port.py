@@ -31,7 +31,7 @@ __all__ = ["IddsCallError", "IddsError", "IddsPort", "IddsTransientError"]
 _LOG = logging.getLogger(__name__)
 
 _NOT_SENT_MARKERS = ("connection refused", "all connection attempts failed", "name or service not known")
-_AUTH_MARKERS = ("unauthorized", "forbidden", "401", "403", "authentication", "invalid token")
+_AUTH_MARKERS = ("unauthorized", "forbidden", "401", "403", "authentication", "bearer", "token")
 
 
 class IddsError(RuntimeError):

@@ -17,7 +17,14 @@ from typing import Any
 from .idds_port import IddsPort
 from .workflow import PandaBpsWmsWorkflow
 
-__all__ = ["REQUEST_FILE", "AlreadySubmittedError", "recorded_request", "request_id_of", "submit_workflow"]
+__all__ = [
+    "REQUEST_FILE",
+    "AlreadySubmittedError",
+    "check_task_sizes",
+    "recorded_request",
+    "request_id_of",
+    "submit_workflow",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -67,6 +74,27 @@ def request_id_of(wms_id: Any) -> int:
     raise ValueError(f"{wms_id!r} is neither a PanDA request id nor a submit directory")
 
 
+def check_task_sizes(idds_workflow: Any, max_request_length: int) -> None:
+    """Refuse a workflow with a task too large for one request step.
+
+    iDDS splits a large request into steps of whole tasks; a task whose compressed dependency
+    map alone exceeds ``maxRequestLength`` cannot be sent.
+
+    Raises
+    ------
+    ValueError
+        Raised naming the task, its size and what to change.
+    """
+    for work in idds_workflow.template.works.values():
+        size = len(work.zip_data(work.dependency_map))
+        if size > max_request_length:
+            raise ValueError(
+                f"Task {work.task_name} needs {size} bytes, more than maxRequestLength "
+                f"({max_request_length}): a task cannot be split across request steps. Lower "
+                "maxJobsPerTask or raise maxRequestLength."
+            )
+
+
 def submit_workflow(
     workflow: PandaBpsWmsWorkflow,
     port: IddsPort,
@@ -108,6 +136,7 @@ def submit_workflow(
             )
     idds_workflow = workflow.idds_workflow
     if workflow.max_request_length and submit_dir is not None:
+        check_task_sizes(idds_workflow, workflow.max_request_length)
         cache = submit_dir / "idds_request_cache"
         steps = idds_workflow.split_workflow_to_steps(
             request_cache=str(cache), max_request_length=workflow.max_request_length
