@@ -126,6 +126,7 @@ def test_unknown_request_is_reported_not_invented(local_panda):
     assert service.report("987654")[0] == []
     assert service.cancel("987654")[0] is False
     assert service.restart("987654")[0] is None
+    assert service.list_submitted_jobs(wms_id="987654") == []
 
 
 def test_ping_and_submission_checks(local_panda):

@@ -11,7 +11,7 @@ from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
 from .environment import check_environment
-from .idds_port import IddsError, IddsPort
+from .idds_port import IddsCallError, IddsError, IddsPort
 from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
 from .staging import stage_files
@@ -140,7 +140,12 @@ class PanDAService(BaseWmsService):
         # Docstring inherited from BaseWmsService.list_submitted_jobs.
         if wms_id is not None:
             request_id = request_id_of(wms_id)
-            return [str(request_id)] if self.port.get_requests(request_id=request_id) else []
+            try:
+                found = self.port.get_requests(request_id=request_id)
+            except IddsCallError as error:  # iDDS answered: no such request
+                _LOG.warning("%s", error)
+                found = []
+            return [str(request_id)] if found else []
         records = self.port.get_requests(request_id=None, with_detail=False)
         ids = {str(r.get("request_id")) for r in records if user is None or r.get("username") == user}
         return sorted(ids, key=lambda i: int(i) if i.isdigit() else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -91,9 +92,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             "files_to_stage": self.files_to_stage,
             "job_count": self.job_count,
             "max_request_length": self.max_request_length,
-            "tasks": [
-                task.__dict__ if hasattr(task, "__dict__") else _task_dict(task) for task in self.tasks
-            ],
+            "tasks": [dataclasses.asdict(task) for task in self.tasks],
         }
         _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
         _atomic_write(directory / SUMMARY_FILE, self.summary())
@@ -171,10 +170,6 @@ def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(names[start : start + NAME_MAP_CHUNK]))
     return directory
-
-
-def _task_dict(task: TaskSummary) -> dict[str, Any]:
-    return {field: getattr(task, field) for field in TaskSummary.__dataclass_fields__}
 
 
 def _atomic_write(path: Path, text: str) -> None:
