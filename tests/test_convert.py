@@ -235,3 +235,14 @@ def test_pseudo_input_longer_than_the_limit_is_an_error(tmp_path):
     gw = simple_workflow(1, label="y" * 100)
     with pytest.raises(PandaPrepareError, match="maxNameLength"):
         convert(gw, tmp_path, maxNameLength=64)
+
+
+def test_empty_workflow_is_a_clear_error(tmp_path):
+    with pytest.raises(PandaPrepareError, match="no jobs"):
+        convert(GenericWorkflow("empty"), tmp_path)
+
+
+def test_task_names_keep_to_panda_safe_characters(tmp_path):
+    gw = simple_workflow(2, label="odd label/ü")
+    (task,) = convert(gw, tmp_path).tasks
+    assert task.name == "wf_01_odd_label___01" and task.label == "odd label/ü"

@@ -16,6 +16,7 @@ import gc
 import hashlib
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from idds.workflowv2.workflow import AndCondition, Workflow
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNoopJob
 
 from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
+from .errors import PandaPrepareError
 from .settings import SettingsReader
 from .task_spec import TaskSpec, TaskSpecs
 
@@ -114,8 +116,12 @@ def _label_rank(gw: GenericWorkflow) -> dict[str, int]:
         return {}
 
 
+_UNSAFE_IN_TASK_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
 def _task_name(workflow_name: str, index: int, label: str, chunk: int, limit: int) -> str:
-    name = f"{workflow_name}_{index:02d}_{label}_{chunk:02d}"
+    """Return ``{workflow}_{NN}_{label}_{CC}``: PanDA-safe characters, within ``limit``, unique by NN."""
+    name = _UNSAFE_IN_TASK_NAME.sub("_", f"{workflow_name}_{index:02d}_{label}_{chunk:02d}")
     if len(name) <= limit:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:10]
@@ -293,8 +299,10 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
         idds_workflow.add_work(work)
         summaries.append(_summary(task_name, spec, len(entries)))
     job_count = len(pseudo)
-
     final = gw.get_final()
+    if not job_count and final is None:
+        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
+
     if final is not None:
         if not isinstance(final, GenericWorkflowJob):
             raise NotImplementedError("A final job that is itself a workflow is not supported by PanDA")
