@@ -30,7 +30,7 @@ from .errors import PandaPrepareError
 from .settings import SettingsReader
 from .task_spec import TaskSpec, TaskSpecs
 
-__all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
+__all__ = ["ConversionResult", "TaskSummary", "convert_workflow", "gc_paused"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> Dom
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building millions of acyclic dicts and lists.
 
     Each allocation burst would otherwise trigger full collections that walk every object built
@@ -217,7 +217,7 @@ def convert_workflow(
         Raised for workflow features PanDA cannot run (a final job that is a
         workflow, job ordering groups).
     """
-    with _gc_paused():
+    with gc_paused():
         return _convert(gw, reader, allow_job_name_map)
 
 

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .convert import gc_paused
 from .idds_port import IddsPort
 from .workflow import PandaBpsWmsWorkflow
 
@@ -146,7 +147,8 @@ def submit_workflow(
             result = port.submit(step, username=username)
             if result != 0:
                 raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
-    request_id = port.submit(idds_workflow, username=username)
+    with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
+        request_id = port.submit(idds_workflow, username=username)
     if request_id <= 0:
         raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
     workflow.run_id = str(request_id)

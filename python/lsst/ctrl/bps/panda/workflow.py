@@ -13,7 +13,7 @@ from typing import Any
 from idds.common.utils import json_dumps, json_loads
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
-from .convert import TaskSummary, convert_workflow
+from .convert import TaskSummary, convert_workflow, gc_paused
 from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from .settings import SettingsReader
 
@@ -78,7 +78,11 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
 
     def write(self, out_prefix: str) -> None:
         # Docstring inherited from BaseWmsWorkflow.write.
-        directory = Path(out_prefix)
+        with gc_paused():
+            self._write(Path(out_prefix))
+
+    def _write(self, directory: Path) -> None:
+        """Write the job-name map, the iDDS JSON, the manifest and the summary."""
         directory.mkdir(parents=True, exist_ok=True)
         if self.job_name_map is not None:
             self.files_to_stage[NAME_MAP_DIR] = str(
