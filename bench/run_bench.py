@@ -80,8 +80,12 @@ def _start_local_panda(state_dir: Path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/server/panda"
     os.environ.update(
-        PANDA_URL=url, PANDA_URL_SSL=url, PANDACACHE_URL=url, PANDA_BEHIND_REAL_LB="1",
-        PANDA_AUTH="oidc", PANDA_AUTH_VO="local",
+        PANDA_URL=url,
+        PANDA_URL_SSL=url,
+        PANDACACHE_URL=url,
+        PANDA_BEHIND_REAL_LB="1",
+        PANDA_AUTH="oidc",
+        PANDA_AUTH_VO="local",
     )
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
     from lsst.ctrl.bps.panda.local.statedir import StateDir
@@ -156,7 +160,7 @@ def run_child(n_jobs: int, submit: bool) -> dict:
 
 def results_table(rows: list[dict]) -> str:
     header = (
-        "| jobs | tasks | prepare s | convert s | µs/job | peak RSS +MB | written MB "
+        "| jobs | tasks | prepare s | convert s (full names) | µs/job (prepare) | peak RSS +MB | written MB "
         "| submit body MB (job-name map) | submit body MB (full names) | prepare+submit s (local PanDA) |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
@@ -171,7 +175,9 @@ def results_table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000, 1000000])
     parser.add_argument("--results", type=Path, help="write the table into this Markdown file")
     parser.add_argument("--submit", action="store_true", help="also submit to a local PanDA")
@@ -188,7 +194,10 @@ def main() -> int:
     table = results_table(rows)
     print(table)
     if args.results:
-        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        machine = (
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        )
         text = args.results.read_text() if args.results.exists() else ""
         marker = "<!-- bench:prepare -->"
         block = (

@@ -248,7 +248,7 @@ def test_files_are_fetched_from_s3(s3_env, tmp_path):
 def test_compact_name_without_a_staged_job_name_map_is_a_clear_error(tmp_path, capsys):
     from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import EXIT_NO_INPUT, main
 
-    args = ["echo hi".encode().hex(), "@3.1041", f"{tmp_path}/", "+", "+"]
+    args = [b"echo hi".hex(), "@3.1041", f"{tmp_path}/", "+", "+"]
     assert main(args) == EXIT_NO_INPUT
     assert "job_names/3/1.json" in capsys.readouterr().err
 

@@ -32,7 +32,9 @@ def simple_workflow(jobs, name="wf", label="label1", job_prefix=None, **attrs):
     gw = GenericWorkflow(name)
     gwexec = GenericWorkflowExec("echo", "/bin/echo", False)
     for i in range(jobs):
-        job = GenericWorkflowJob(f"{job_prefix or label}_{i}", label=label, executable=gwexec, arguments="hi", **attrs)
+        job = GenericWorkflowJob(
+            f"{job_prefix or label}_{i}", label=label, executable=gwexec, arguments="hi", **attrs
+        )
         gw.add_job(job)
     return gw
 

@@ -7,9 +7,9 @@ can produce; the real PanDA client talks to it over HTTP.
 import gzip
 import json
 import socket
-from pathlib import Path
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from lsst.ctrl.bps import WmsStates

@@ -19,8 +19,15 @@ def choose(router, request, **kwargs):
 
 @pytest.mark.parametrize(
     ("request_mb", "name"),
-    [(None, "conventional"), (1, "conventional"), (4000, "conventional"), (4001, "high"),
-     (10500, "high"), (10501, "extra_high"), (117500, "extra_high")],
+    [
+        (None, "conventional"),
+        (1, "conventional"),
+        (4000, "conventional"),
+        (4001, "high"),
+        (10500, "high"),
+        (10501, "extra_high"),
+        (117500, "extra_high"),
+    ],
 )
 def test_smallest_class_that_holds_the_request(router, request_mb, name):
     assert choose(router, request_mb).class_name == name
@@ -43,8 +50,9 @@ def test_explicit_queue_wins_and_final_job_goes_to_merge(router):
 
 
 def test_site_without_classes_routes_nothing():
-    choice = MemoryRouter([]).choose(job_name="j", label="l", request_mb=10**6, explicit_queue=None,
-                                     preemptible=None)
+    choice = MemoryRouter([]).choose(
+        job_name="j", label="l", request_mb=10**6, explicit_queue=None, preemptible=None
+    )
     assert (choice.queue, choice.max_memory) == (None, None)
 
 

@@ -1,6 +1,6 @@
 """The package imports from a checkout and exposes the plugin defaults."""
 
-from lsst.ctrl.bps.panda import PanDAService, PandaBpsWmsWorkflow
+from lsst.ctrl.bps.panda import PandaBpsWmsWorkflow, PanDAService
 from lsst.ctrl.bps.panda.settings import defaults_path
 
 

@@ -34,8 +34,11 @@ def test_request_states(status, expected):
         "SubFinished",
         "RequestStatus.SubFinished",
         RequestStatus.SubFinished.value,
-        {"class": "RequestStatus", "module": "idds.common.constants",
-         "attributes": {"_value_": 4, "_name_": "SubFinished", "_sort_order_": 4}},
+        {
+            "class": "RequestStatus",
+            "module": "idds.common.constants",
+            "attributes": {"_value_": 4, "_name_": "SubFinished", "_sort_order_": 4},
+        },
     ],
 )
 def test_status_forms_from_the_wire_all_read_the_same(form):

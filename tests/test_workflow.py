@@ -5,7 +5,7 @@ import json
 import pytest
 from bps_configs import make_config
 from dag_check import payload_dag, read_job_name_map, rebuild_job_dag, works_of
-from lsst.ctrl.bps.panda import PanDAService, PandaBpsWmsWorkflow
+from lsst.ctrl.bps.panda import PandaBpsWmsWorkflow, PanDAService
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
 from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.panda.workflow import IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMMARY_FILE

@@ -227,55 +227,56 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     use_name_map = allow_job_name_map and wf_settings.job_name_map
     progress = _Progress("prepare", gw.number_of_nodes())
 
-    # Pass 1: the task spec and pseudo input of every payload job.
+    # Pass 1: the task spec and pseudo input of every payload job, gathered per spec in two
+    # parallel lists (job names, pseudo inputs): no per-job lookups in a workflow-sized dict.
     noops: set[str] = set()
-    pseudo: dict[str, str] = {}
-    groups: dict[int, tuple[TaskSpec, list[str]]] = {}
+    groups: dict[int, tuple[TaskSpec, list[str], list[str]]] = {}
     spec_for, pseudo_input = specs.spec_for, specs.pseudo_input
     last_spec: TaskSpec | None = None
     members: list[str] = []
-    for done, (name, job) in enumerate(_payload_jobs(gw, noops), 1):
+    member_names: list[str] = []
+    job_count = 0
+    for job_count, (name, job) in enumerate(_payload_jobs(gw, noops), 1):
         spec = spec_for(job)
-        pseudo[name] = pseudo_input(job, spec)
         if spec is not last_spec:  # neighbours mostly share a spec: skip the group lookup
             group = groups.get(id(spec))
             if group is None:
-                group = groups[id(spec)] = (spec, [])
-            last_spec, members = spec, group[1]
+                group = groups[id(spec)] = (spec, [], [])
+            last_spec, members, member_names = spec, group[1], group[2]
         members.append(name)
-        if not done & 0x3FFF:
-            progress.tick(done)
+        member_names.append(pseudo_input(job, spec))
+        if not job_count & 0x3FFF:
+            progress.tick(job_count)
 
     _warn_about_fragmented_labels(groups.values())
 
-    # Pass 2: number the groups in pipeline order and chunk each evenly into tasks.  Every job's
-    # task is known before any dependency is written, so parents always resolve, whatever the order.
+    # Pass 2: number the groups in pipeline order, chunk each evenly into tasks and make each job's
+    # reference: one dict {"task", "inputname"} shared by all its children, so every edge costs a
+    # list slot, not a new dict.  Every job's task is known before any dependency is written, so
+    # parents always resolve, whatever the order.  With a job-name map, PanDA sees
+    # "@<task>.<order>" and the worker looks up the full name.
     rank = _label_rank(gw)
     ordered = sorted(groups.values(), key=lambda group: rank.get(group[0].label, len(rank)))
     limit = wf_settings.max_name_length
-    job_task: dict[str, str] = {}
+    name_map: dict[int, list[str]] | None = {} if use_name_map else None
+    reference: dict[str, dict[str, str]] = {}
     tasks: list[tuple[str, TaskSpec, list[str]]] = []
-    for index, (spec, names) in enumerate(ordered, 1):
+    for index, (spec, names, full_names) in enumerate(ordered, 1):
         start = 0
         for chunk, size in enumerate(_chunk_sizes(len(names), wf_settings.max_jobs_per_task), 1):
             task_name = _task_name(gw.name, index, spec.label, chunk, limit)
             chunk_members = names[start : start + size]
-            job_task.update(dict.fromkeys(chunk_members, task_name))
+            chunk_names = full_names[start : start + size]
+            if name_map is not None:
+                task_number = len(tasks) + 1
+                name_map[task_number] = chunk_names
+                chunk_names = [f"{NAME_MAP_PREFIX}{task_number}.{order}" for order in range(size)]
+            for name, input_name in zip(chunk_members, chunk_names, strict=True):
+                reference[name] = {"task": task_name, "inputname": input_name}
             tasks.append((task_name, spec, chunk_members))
             start += size
 
-    # With a job-name map, PanDA sees "@<task>.<order>" and the worker looks up the full name.
-    name_map: dict[int, list[str]] | None = None
-    if use_name_map:
-        name_map = {}
-        for task_number, (_, _, chunk_members) in enumerate(tasks, 1):
-            name_map[task_number] = [pseudo[name] for name in chunk_members]
-            for order_id, name in enumerate(chunk_members):
-                pseudo[name] = f"{NAME_MAP_PREFIX}{task_number}.{order_id}"
-
-    # Pass 3: one dependency-map entry per job.  A job's reference is one dict shared by all its
-    # children: every edge costs a list slot, not a new dict.
-    reference = {name: {"task": job_task[name], "inputname": pseudo[name]} for name in pseudo}
+    # Pass 3: one dependency-map entry per job.
     pred = gw._pred
     noop_parents: dict[str, list[str]] = {}
     idds_workflow = Workflow(name=gw.name)
@@ -291,14 +292,17 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
             if noops and not noops.isdisjoint(parents):
                 parents = _payload_parents(pred, list(parents), noops, noop_parents)
             entries.append(
-                {"name": pseudo[name], "order_id": order_id, "dependencies": list(map(referenced, parents))}
+                {
+                    "name": referenced(name)["inputname"],
+                    "order_id": order_id,
+                    "dependencies": list(map(referenced, parents)),
+                }
             )
         work = _new_work(task_name, spec, entries, index)
         works[task_name] = work
         children.update(work.dependency_tasks or ())
         idds_workflow.add_work(work)
         summaries.append(_summary(task_name, spec, len(entries)))
-    job_count = len(pseudo)
     final = gw.get_final()
     if not job_count and final is None:
         raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
@@ -338,10 +342,10 @@ FRAGMENTED_LABEL_TASKS = 20
 """A label split into more task shapes than this gets a warning."""
 
 
-def _warn_about_fragmented_labels(groups: Iterable[tuple[TaskSpec, list[str]]]) -> None:
+def _warn_about_fragmented_labels(groups: Iterable[tuple[TaskSpec, ...]]) -> None:
     """Warn when jobs of one label differ so much that they land in many tasks."""
     shapes: dict[str, int] = {}
-    for spec, _ in groups:
+    for spec, *_ in groups:
         shapes[spec.label] = shapes.get(spec.label, 0) + 1
     for label, count in shapes.items():
         if count > FRAGMENTED_LABEL_TASKS:

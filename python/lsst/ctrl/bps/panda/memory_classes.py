@@ -107,7 +107,9 @@ def parse_memory_classes(raw: Any, key: str = "memoryClasses") -> list[MemoryCla
         try:
             max_memory = int(item["maxMemory"])
         except (TypeError, ValueError):
-            raise PandaConfigError(f"{where}.maxMemory must be an integer (MB), got {item['maxMemory']!r}")
+            raise PandaConfigError(
+                f"{where}.maxMemory must be an integer (MB), got {item['maxMemory']!r}"
+            ) from None
         if max_memory <= 0:
             raise PandaConfigError(f"{where}.maxMemory must be positive, got {max_memory}")
         queue = str(item["queue"])
@@ -120,7 +122,7 @@ def parse_memory_classes(raw: Any, key: str = "memoryClasses") -> list[MemoryCla
             )
         )
     classes.sort(key=lambda mc: mc.max_memory)
-    for first, second in zip(classes, classes[1:]):
+    for first, second in zip(classes, classes[1:], strict=False):
         if first.max_memory == second.max_memory:
             raise PandaConfigError(f"{key}: classes {first.name} and {second.name} share maxMemory")
     names = [mc.name for mc in classes]

@@ -146,7 +146,10 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             for t in self.tasks
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
         lines.append(f"{len(self.tasks)} tasks, {self.job_count} jobs")
         return "\n".join(lines) + "\n"
 

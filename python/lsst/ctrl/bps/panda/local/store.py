@@ -168,7 +168,8 @@ class Store:
         with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO requests (name, username, internal_id, status, created_at, updated_at, "
-                "campaign, campaign_scope, campaign_group, campaign_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "campaign, campaign_scope, campaign_group, campaign_tag) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     plan.name,
                     plan.username,
