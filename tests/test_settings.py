@@ -49,3 +49,10 @@ def test_runner_command_without_marker_is_a_config_error(tmp_path):
 
     with pytest.raises(PandaConfigError, match="_cmd_line_"):
         runner_executable("python run.py", "echo", "", [])
+
+
+def test_name_limit_keeps_within_idds_max_name_length(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "300")
+    assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 300
+    monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "9000")
+    assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 4000

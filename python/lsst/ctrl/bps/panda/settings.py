@@ -174,7 +174,11 @@ class SettingsReader:
         _, end_point_default = self._search(
             "fileDistributionEndPointDefault", replaceEnvVars=True, default=""
         )
-        _, max_name = self._search("maxNameLength", default=os.environ.get("IDDS_MAX_NAME_LENGTH", 4000))
+        _, max_name = self._search("maxNameLength", default=4000)
+        max_name = _as_int("maxNameLength", max_name, 64)
+        if os.environ.get("IDDS_MAX_NAME_LENGTH"):
+            # iDDS's DomaPanDAWork enforces this variable too: keep within both.
+            max_name = min(max_name, _as_int("IDDS_MAX_NAME_LENGTH", os.environ["IDDS_MAX_NAME_LENGTH"], 64))
         _, max_request = self._search("maxRequestLength", default=0)
         max_request_length = _as_int("maxRequestLength", max_request, 0) or None
         _, job_name_map = self._search("enableJobNameMap", default=True)
@@ -182,7 +186,7 @@ class SettingsReader:
             max_jobs_per_task=_as_int("maxJobsPerTask", max_jobs, 1),
             placeholder_params=tuple(str(p) for p in placeholders),
             end_point=resolve_end_point(str(end_point or ""), str(end_point_default or "") or None),
-            max_name_length=_as_int("maxNameLength", max_name, 64),
+            max_name_length=max_name,
             max_request_length=max_request_length,
             job_name_map=_as_bool("enableJobNameMap", job_name_map),
         )
