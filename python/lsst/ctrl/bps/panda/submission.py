@@ -152,6 +152,7 @@ def submit_workflow(
     if request_id <= 0:
         raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
     workflow.run_id = str(request_id)
+    _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
     if submit_dir is not None:
         record = {
             "request_id": request_id,
@@ -161,7 +162,13 @@ def submit_workflow(
             "idds_server": port.idds_server,
         }
         tmp = submit_dir / (REQUEST_FILE + ".tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, submit_dir / REQUEST_FILE)
-    _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
+        try:
+            tmp.write_text(json.dumps(record, indent=1))
+            os.replace(tmp, submit_dir / REQUEST_FILE)
+        except OSError as error:
+            # The request exists: say which, so that it is not lost (or submitted again).
+            raise RuntimeError(
+                f"Workflow {workflow.name} was submitted as request {request_id}, but recording it in "
+                f"{submit_dir / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
+            ) from error
     return request_id
