@@ -29,27 +29,8 @@ from pilot import (
     pilot_run,
 )
 
-HOSTILE_VALUES = [
-    "plain-value_1.2",
-    "",
-    "two words",
-    "it's",
-    'say "hi"',
-    "$HOME ${X:-y} `id`",
-    "back\\slash\\",
-    "tab\there",
-    "new\nline",
-    "naïve ünïcödé 日本",
-    "+",
-    "a+b:c",
-    "key:value",
-    "=starts-with-equals",
-    "1,2,3",
-    "{braces}",
-    "*?[glob]",
-    "~user",
-    "semi;colon & amp | pipe > redirect",
-]
+# Placeholder values: the hostile arguments plus a few that matter to pseudo input names.
+HOSTILE_VALUES = [*HOSTILE_ARGS, "plain-value_1.2", "1,2,3", "{braces}", "@at-start"]
 SHELL_SAFE = re.compile(r"[A-Za-z0-9_.\-/=,@+:]*")
 
 

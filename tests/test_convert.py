@@ -248,3 +248,28 @@ def test_task_names_keep_to_panda_safe_characters(tmp_path):
     gw = simple_workflow(2, label="odd label/ü")
     (task,) = convert(gw, tmp_path).tasks
     assert task.name == "wf_01_odd_label___01" and task.label == "odd label/ü"
+
+
+def test_fast_pseudo_input_matches_pseudo_input_name(tmp_path):
+    from lsst.ctrl.bps.panda.command_line import pseudo_input_name
+    from lsst.ctrl.bps.panda.task_spec import TaskSpecs
+    from test_command_line import HOSTILE_VALUES
+
+    gw = GenericWorkflow("wf")
+    gwexec = GenericWorkflowExec("echo", "/bin/echo", False)
+    for i, value in enumerate(HOSTILE_VALUES):
+        name = f"@job {i}" if i % 2 else f"job{i}"
+        gw.add_job(
+            GenericWorkflowJob(
+                name,
+                label="a",
+                executable=gwexec,
+                arguments="{qgraphNodeId}",
+                cmdvals={"qgraphNodeId": value},
+            )
+        )
+    specs = TaskSpecs(gw, SettingsReader(make_config(str(tmp_path))))
+    for name in gw:
+        job = gw.get_job(name)
+        expected = pseudo_input_name(name, {"qgraphNodeId": job.cmdvals["qgraphNodeId"]})
+        assert specs.pseudo_input(job, specs.spec_for(job)) == expected

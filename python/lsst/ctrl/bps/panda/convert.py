@@ -87,7 +87,7 @@ def _payload_jobs(gw: GenericWorkflow, noops: set[str]) -> Iterator[tuple[str, G
     nodes = gw._node  # the plain node dict: the public view costs a call per access
     for name, data in nodes.items():
         job = data["job"]
-        if type(job) is GenericWorkflowJob or isinstance(job, GenericWorkflowJob):
+        if isinstance(job, GenericWorkflowJob):
             yield name, job
         elif isinstance(job, GenericWorkflowNoopJob):
             noops.add(name)

@@ -181,6 +181,7 @@ class TaskSpecs:
             Raised if the job lacks a per-job value its command line uses, or
             the name is longer than ``maxNameLength``.
         """
+        # The same result as `command_line.pseudo_input_name`, inlined: it runs once per job.
         keys = spec.per_job_keys
         job_name = job.name
         safe = _is_safe_token
