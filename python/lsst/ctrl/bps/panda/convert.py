@@ -24,6 +24,7 @@ from typing import Any
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from idds.workflowv2.workflow import AndCondition, Workflow
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNoopJob
+from networkx import NetworkXUnfeasible
 
 from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
@@ -111,7 +112,7 @@ def _label_rank(gw: GenericWorkflow) -> dict[str, int]:
     """Rank labels in pipeline order (the label graph's topological order)."""
     try:
         return {label: rank for rank, label in enumerate(gw.labels)}
-    except Exception:  # a label graph with a cycle: fall back to first appearance
+    except NetworkXUnfeasible:  # a label graph with a cycle: fall back to first appearance
         _LOG.debug("Label graph is not a DAG; tasks are numbered in order of first appearance")
         return {}
 
