@@ -42,6 +42,10 @@ def test_job_name_map_gives_compact_names_that_resolve_to_every_job(tmp_path):
     prepared = PanDAService({}).prepare(make_config(str(submit), maxJobsPerTask=1500), gw, str(submit))
     names = [e["name"] for w in works_of(prepared.idds_workflow).values() for e in w.dependency_map]
     assert all(name.startswith("@") and len(name) <= 12 for name in names)
+    for work in works_of(prepared.idds_workflow).values():
+        assert [e["name"].split(".")[1] for e in work.dependency_map] == [
+            str(e["order_id"]) for e in work.dependency_map
+        ]
     name_map = read_job_name_map(submit / "job_names")
     assert set(name_map) == set(names)
     dag, _ = rebuild_job_dag(prepared.idds_workflow, name_map)

@@ -277,28 +277,34 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
             tasks.append((task_name, spec, chunk_members))
             start += size
 
-    # Pass 3: one dependency-map entry per job.
+    # Pass 3: one dependency-map entry per job, walking the workflow's predecessor table in order
+    # (chunks are contiguous runs of that order, so order ids follow the chunk order).
     pred = gw._pred
     noop_parents: dict[str, list[str]] = {}
+    task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in tasks}
+    referenced = reference.__getitem__
+    for name, parents in pred.items():
+        ref = reference.get(name)
+        if ref is None:  # a no-op job
+            continue
+        if noops and not noops.isdisjoint(parents):
+            parents = _payload_parents(pred, list(parents), noops, noop_parents)
+        entries = task_entries[ref["task"]]
+        entries.append(
+            {
+                "name": ref["inputname"],
+                "order_id": len(entries),
+                "dependencies": list(map(referenced, parents)),
+            }
+        )
+
     idds_workflow = Workflow(name=gw.name)
     _describe_run(idds_workflow, gw.run_attrs)
     works: dict[str, DomaPanDAWork] = {}
     children: set[str] = set()
     summaries = []
-    for index, (task_name, spec, members) in enumerate(tasks, 1):
-        entries = []
-        referenced = reference.__getitem__
-        for order_id, name in enumerate(members):
-            parents = pred[name]
-            if noops and not noops.isdisjoint(parents):
-                parents = _payload_parents(pred, list(parents), noops, noop_parents)
-            entries.append(
-                {
-                    "name": referenced(name)["inputname"],
-                    "order_id": order_id,
-                    "dependencies": list(map(referenced, parents)),
-                }
-            )
+    for index, (task_name, spec, _) in enumerate(tasks, 1):
+        entries = task_entries.pop(task_name)
         work = _new_work(task_name, spec, entries, index)
         works[task_name] = work
         children.update(work.dependency_tasks or ())
