@@ -51,12 +51,16 @@ def local_end_point(tmp_path):
     return end_point
 
 
+# A copied file, a file read in place and a copied directory.
+STAGED_FILES = [
+    StagedFileRef("butlerConfig", "butler.yaml", direct_io=False),
+    StagedFileRef("runQgraphFile", "wf.qgraph", direct_io=True),
+    StagedFileRef("pipelineDir", "pipeline", direct_io=False),
+]
+
+
 def test_copied_and_direct_io_files(local_end_point, tmp_path):
-    files = [
-        StagedFileRef("butlerConfig", "butler.yaml", direct_io=False),
-        StagedFileRef("runQgraphFile", "wf.qgraph", direct_io=True),
-        StagedFileRef("pipelineDir", "pipeline", direct_io=False),
-    ]
+    files = STAGED_FILES
     executable, pseudo = make_task(
         '-b <FILE:butlerConfig> -g "{fileDistributionEndPoint}<FILE:runQgraphFile>" -p <FILE:pipelineDir>',
         files=files,
@@ -223,11 +227,7 @@ def test_files_are_fetched_from_s3(s3_env, tmp_path):
     stage_files(
         {name: str(tmp_path / "src" / name) for name in ("butler.yaml", "wf.qgraph", "pipeline")}, end_point
     )
-    files = [
-        StagedFileRef("butlerConfig", "butler.yaml", direct_io=False),
-        StagedFileRef("runQgraphFile", "wf.qgraph", direct_io=True),
-        StagedFileRef("pipelineDir", "pipeline", direct_io=False),
-    ]
+    files = STAGED_FILES
     executable, pseudo = make_task(
         "<FILE:butlerConfig> '{fileDistributionEndPoint}<FILE:runQgraphFile>' <FILE:pipelineDir>",
         files=files,
