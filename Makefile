@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo demo-restart bench lint clean
+.PHONY: venv test demo demo-restart bench lint clean published-decoder
 
 venv: $(STAMP)
 
@@ -14,7 +14,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The published plugin's decoder, for tests/test_decoder_compat.py: the wheel alone (--no-deps) in its
+# own directory, never on the venv's path, so it cannot mix with our editable install.
+PUBLISHED_PANDA_VERSION := 30.0.0
+PUBLISHED_DIR := .published-decoder
+PUBLISHED_STAMP := $(PUBLISHED_DIR)/.installed-$(PUBLISHED_PANDA_VERSION)
+
+published-decoder: $(PUBLISHED_STAMP)
+
+$(PUBLISHED_STAMP): | $(STAMP)
+	rm -rf $(PUBLISHED_DIR)
+	$(PY) -m pip install --quiet --no-deps --no-compile --only-binary :all: \
+		--target $(PUBLISHED_DIR) 'lsst-ctrl-bps-panda==$(PUBLISHED_PANDA_VERSION)'
+	touch $@
+
+test: $(STAMP) $(PUBLISHED_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -1,0 +1,230 @@
+"""Jobs prepared by this plugin run the same commands under the published decoder as under ours.
+
+A DRP-shaped workflow (``run-qbb`` pipetask jobs and ctrl_bps's own
+``final_job.bash``, which calls ``butler aggregate-graph``) is prepared with our
+plugin and staged to a local end point; then every job of every task is run by
+our decoder and by the decoder of ``lsst-ctrl-bps-panda`` 30.0.0 from PyPI (see
+`published_decoder`), each in a fresh working directory, with ``${IN/L}``
+replaced by the job's pseudo input as PanDA does.  ``pipetask`` and ``butler``
+are stand-ins (``tests/data/compat/bin``) that record their arguments in a
+ledger: both ledgers must be identical and complete.  In the ``compact`` mode
+(our own pseudo inputs) the published decoder must refuse to run the payload
+and say which decoder the job needs.
+"""
+
+import json
+import os
+import re
+import shlex
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from bps_configs import IDF_CLASSES, make_config
+from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.staging import stage_files
+from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
+from lsst.ctrl.bps.transform import add_final_job
+from published_decoder import (
+    PACKAGE_DIR,
+    PUBLISHED_DIR,
+    PublishedDecoder,
+    loopback_panda_env,
+    published_install,
+    run_our_decoder,
+)
+
+FAKE_STACK = Path(__file__).parent / "data" / "compat"
+"""Stands for ``$CTRL_MPEXEC_DIR`` and ``$DAF_BUTLER_DIR``: ``bin/pipetask``, ``bin/butler``."""
+RUNNER_PREFIX = "RUN "
+WORKFLOW_NAME = "compat"
+BUTLER_CONFIG = "s3://butler-compat/repo/butler.yaml"
+PARALLEL_JOBS = 4
+
+MODE_KEYS = ("enableJobNameMap", "enableQnodeMap", "enableCompactJobNames")
+MODES = {
+    "plain": {},
+    "orderid": {"enableJobNameMap": True},
+    "qnode": {"enableQnodeMap": True},
+    "compact": {"enableCompactJobNames": True},
+}
+"""Configuration of each pseudo input mode; the keys not given are false."""
+
+UNFILLED = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.]*\}|<FILE:|<ENV:")
+
+
+def mode_config(mode):
+    return {key: MODES[mode].get(key, False) for key in MODE_KEYS}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The published decoder, imported once in its own server process."""
+    install_dir = published_install()
+    decoder = PublishedDecoder(install_dir, tmp_path_factory.mktemp("published") / "server.log")
+    yield decoder
+    decoder.close()
+
+
+def end_point_for(kind, directory):
+    return f"{directory}/" if kind == "path" else f"{directory.as_uri()}/"
+
+
+def prepare_and_stage(tmp_path, mode, end_point_kind):
+    """Prepare a 16-job workflow with our plugin and stage it; return (generic workflow, prepared)."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    gw = make_drp_workflow(
+        15, name=WORKFLOW_NAME, detectors=4, patches=2, final=False, submit_dir=str(sources)
+    )
+    (sources / f"{WORKFLOW_NAME}.qg").write_bytes(b"\0stand-in quantum graph")
+    site = {
+        "runnerCommand": f"{RUNNER_PREFIX}_cmd_line_",
+        "memoryClasses": IDF_CLASSES,
+        "mergeQueue": "MERGE",
+    }
+    config = make_config(
+        str(tmp_path / "submit"),
+        site=site,
+        fileDistributionEndPoint=end_point_for(end_point_kind, tmp_path / "end_point"),
+        butlerConfig=BUTLER_CONFIG,
+        **mode_config(mode),
+    )
+    add_final_job(config, gw, str(sources))  # writes final_job.bash as `bps submit` does
+    prepared = PanDAService({}).prepare(config, gw, out_prefix=str(tmp_path / "submit"))
+    stage_files(prepared.files_to_stage, prepared.end_point)
+    return gw, prepared
+
+
+def jobs_of(prepared):
+    """Return [(label, pseudo input, decoder arguments)] for every job of every task."""
+    label_of_task = {task.name: task.label for task in prepared.tasks}
+    jobs = []
+    for work in prepared.idds_workflow.get_all_works():
+        assert work.executable.startswith(RUNNER_PREFIX), work.executable
+        for entry in work.dependency_map:
+            pseudo_input = entry["name"]
+            # PanDA pastes the pseudo input unquoted into the executable run by bash.
+            assert shlex.quote(pseudo_input) == pseudo_input, f"not shell-safe: {pseudo_input!r}"
+            line = work.executable[len(RUNNER_PREFIX) :].replace("${IN/L}", pseudo_input)
+            args = shlex.split(line)
+            assert len(args) == 5, line
+            jobs.append((label_of_task[work.task_name], pseudo_input, args))
+    return jobs
+
+
+def job_env(ledger, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "COMPAT_"))}
+    env.update(loopback_panda_env())
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        CTRL_MPEXEC_DIR=str(FAKE_STACK),
+        DAF_BUTLER_DIR=str(FAKE_STACK),
+        COMPAT_LEDGER=str(ledger),
+        **extra,
+    )
+    return env
+
+
+def read_ledger(path):
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_both(published, args, directory, **extra_env):
+    """Run one job with each decoder in a fresh directory; return {decoder: (run, ledger calls)}."""
+    results = {}
+    for decoder, run in (("ours", run_our_decoder), ("published", published.run)):
+        workdir = directory / decoder
+        workdir.mkdir(parents=True)
+        ledger = directory / f"{decoder}.ledger"
+        outcome = run(args, workdir, job_env(ledger, **extra_env))
+        results[decoder] = (outcome, read_ledger(ledger))
+    return results
+
+
+def run_every_job(published, jobs, tmp_path):
+    """Run all jobs with both decoders (a few at a time); return results in job order."""
+    with ThreadPoolExecutor(max_workers=PARALLEL_JOBS) as pool:
+        futures = [
+            pool.submit(run_both, published, args, tmp_path / "runs" / f"{number:03d}")
+            for number, (_, _, args) in enumerate(jobs)
+        ]
+        return [future.result() for future in futures]
+
+
+def unfilled(calls):
+    return [arg for call in calls for arg in call["argv"] if UNFILLED.search(arg)]
+
+
+def describe(label, pseudo_input, decoder, outcome):
+    head = f"{label} job {pseudo_input} ({decoder} decoder, exit {outcome.returncode})"
+    return f"{head}:\n{outcome.output[-1500:]}"
+
+
+def names_the_decoder_it_needs(output, tmp_path):
+    """Tell whether ``output`` says which decoder the job needs, not counting paths that say "decoder"."""
+    text = output
+    for path in (PUBLISHED_DIR, PACKAGE_DIR, tmp_path):  # checkout, install and test directories
+        text = text.replace(str(path), "")
+    text = re.sub(r"\S*(cmd_line_decoder|run_published_decoder)\.py\S*", "", text).lower()
+    return "decoder" in text and re.search(r"ctrl_bps_panda|cmd_line_decoder", text) is not None
+
+
+@pytest.mark.parametrize("end_point_kind", ["path", "file-uri"])
+@pytest.mark.parametrize("mode", ["plain", "orderid", "qnode"])
+def test_published_decoder_runs_exactly_our_commands(mode, end_point_kind, published, tmp_path):
+    gw, prepared = prepare_and_stage(tmp_path, mode, end_point_kind)
+    jobs = jobs_of(prepared)
+    assert len(jobs) == len(gw) + 1  # every payload job and the final job
+
+    problems = []
+    node_ids = []
+    for (label, pseudo_input, _), results in zip(jobs, run_every_job(published, jobs, tmp_path), strict=True):
+        (ours, our_calls), (theirs, their_calls) = results["ours"], results["published"]
+        if ours.returncode != 0 or not our_calls:
+            problems.append(describe(label, pseudo_input, "our", ours))
+        if theirs.returncode != 0 or not their_calls:
+            problems.append(describe(label, pseudo_input, "published", theirs))
+        if our_calls != their_calls:
+            problems.append(f"{label} job {pseudo_input}: ours ran {our_calls}, published ran {their_calls}")
+        if bad := unfilled(our_calls + their_calls):
+            problems.append(f"{label} job {pseudo_input}: unfilled placeholders in {bad}")
+        for call in our_calls:
+            if "--qgraph-node-id" in call["argv"]:
+                node_ids.append(call["argv"][call["argv"].index("--qgraph-node-id") + 1])
+            if label == "finalJob":
+                assert call["tool"] == "butler" and "aggregate-graph" in call["argv"], call
+                assert f"{prepared.end_point}{WORKFLOW_NAME}.qg" in call["argv"], call
+    assert not problems, f"{len(problems)} problem(s) in {len(jobs)} jobs:\n" + "\n\n".join(problems[:6])
+    # Each quantum ran once, in the job that carries it.
+    jobs_by_name = (gw.get_job(name) for name in gw)
+    expected = [job.cmdvals["qgraphNodeId"] for job in jobs_by_name if "run-qbb" in job.arguments]
+    assert sorted(node_ids) == sorted(expected)
+
+
+@pytest.mark.parametrize("end_point_kind", ["path", "file-uri"])
+def test_published_decoder_refuses_compact_pseudo_inputs(end_point_kind, published, tmp_path):
+    _, prepared = prepare_and_stage(tmp_path, "compact", end_point_kind)
+    jobs = jobs_of(prepared)
+    problems = []
+    for (label, pseudo_input, _), results in zip(jobs, run_every_job(published, jobs, tmp_path), strict=True):
+        (ours, our_calls), (theirs, their_calls) = results["ours"], results["published"]
+        if ours.returncode != 0 or not our_calls or unfilled(our_calls):
+            problems.append(describe(label, pseudo_input, "our", ours) + f"\nran {our_calls}")
+        if theirs.returncode == 0 or their_calls or not names_the_decoder_it_needs(theirs.output, tmp_path):
+            problems.append(describe(label, pseudo_input, "published", theirs) + f"\nran {their_calls}")
+    assert not problems, f"{len(problems)} problem(s) in {len(jobs)} jobs:\n" + "\n\n".join(problems[:6])
+
+
+@pytest.mark.parametrize("labels", [("isr",), ("finalJob",)], ids=["pipetask", "final-job"])
+def test_both_decoders_return_the_payloads_exit_code(labels, published, tmp_path):
+    _, prepared = prepare_and_stage(tmp_path, "plain", "path")
+    jobs = [job for job in jobs_of(prepared) if job[0] in labels][:1]
+    assert jobs, f"no {labels} job"
+    ((label, _, args),) = jobs
+    results = run_both(published, args, tmp_path / "run", COMPAT_EXIT_CODE="3")
+    for decoder, (outcome, calls) in results.items():
+        assert outcome.returncode == 3, describe(label, args[1], decoder, outcome)
+        assert len(calls) == 1, f"{decoder} decoder: {calls}"
+    assert results["ours"][1] == results["published"][1]
