@@ -184,7 +184,8 @@ def test_published_decoder_runs_exactly_our_commands(mode, end_point_kind, publi
         (ours, our_calls), (theirs, their_calls) = results["ours"], results["published"]
         if ours.returncode != 0 or not our_calls:
             problems.append(describe(label, pseudo_input, "our", ours))
-        if theirs.returncode != 0 or not their_calls:
+        # Only the published decoder prints this line: proof that its code ran, not ours.
+        if theirs.returncode != 0 or not their_calls or "executable command line:" not in theirs.stdout:
             problems.append(describe(label, pseudo_input, "published", theirs))
         if our_calls != their_calls:
             problems.append(f"{label} job {pseudo_input}: ours ran {our_calls}, published ran {their_calls}")
@@ -228,3 +229,49 @@ def test_both_decoders_return_the_payloads_exit_code(labels, published, tmp_path
         assert outcome.returncode == 3, describe(label, args[1], decoder, outcome)
         assert len(calls) == 1, f"{decoder} decoder: {calls}"
     assert results["ours"][1] == results["published"][1]
+
+
+def full_name_form(job):
+    """The published plugin's full pseudo input: every placeholderParams key, in order."""
+    values = "".join(f"+{key}:{job.cmdvals.get(key, '')}" for key in ("qgraphNodeId", "qgraphId"))
+    return job.name + values
+
+
+def map_of(prepared, key, args):
+    """Read the map staged under file ``key`` (named in the job's file list) from the end point."""
+    files = dict(entry.split(":", 1) for entry in args[3].split("+"))
+    assert key in files, f"no {key} in the file list {args[3]}"
+    return json.loads(Path(prepared.end_point.removeprefix("file://"), files[key]).read_text())
+
+
+@pytest.mark.parametrize("mode", ["plain", "orderid", "qnode"])
+def test_pseudo_inputs_have_the_published_form(mode, tmp_path):
+    gw, prepared = prepare_and_stage(tmp_path, mode, "path")
+    entries = {
+        (work.task_name, entry["name"]): entry
+        for work in prepared.idds_workflow.get_all_works()
+        for entry in work.dependency_map
+    }
+    for entry in entries.values():  # parents are named as they are in their own task
+        for parent in entry["dependencies"]:
+            assert (parent["task"], parent["inputname"]) in entries, parent
+    jobs = [(label, name, args) for label, name, args in jobs_of(prepared) if label != "finalJob"]
+    full_names = {}
+    for label, name, args in jobs:
+        if mode == "plain":
+            full_name = name
+        elif mode == "orderid":
+            match = re.fullmatch(r"(?P<label>[^:+]+):orderIdMap_(?P<order>[0-9]+)", name)
+            assert match and match["label"] == label, name
+            full_name = map_of(prepared, "orderIdMapFilename", args)[label][match["order"]]
+        else:
+            assert name.startswith("PH:") and "+" not in name, name
+            assert args[3].split("+").count("qnodemap:qnode_map.json") == 1, args[3]
+            full_name = map_of(prepared, "qnodemap", args)[name]
+        full_names[full_name.split("+")[0]] = full_name
+    assert len(full_names) == len(jobs)
+    # Quantum jobs: <job name>+qgraphNodeId:<uuid>+qgraphId:<id>, as the published plugin names them.
+    quantum_jobs = [job for job in map(gw.get_job, gw) if "{qgraphNodeId}" in job.arguments]
+    assert {job.name: full_names.get(job.name) for job in quantum_jobs} == {
+        job.name: full_name_form(job) for job in quantum_jobs
+    }
