@@ -119,6 +119,17 @@ class PublishedDecoder:
             text=True,
         )
         self._lock = threading.Lock()
+        hello = self._process.stdout.readline()
+        if not hello:
+            self._fail()
+        self.module_files: dict[str, str] = json.loads(hello)["modules"]
+        """File of each ``lsst.ctrl.bps.panda`` module loaded in the server, by module name."""
+
+    def _fail(self) -> None:
+        self._log.flush()
+        log = Path(self._log.name).read_text()[-3000:]
+        self.close()
+        raise AssertionError(f"the published decoder server died; its stderr ends with:\n{log}")
 
     def run(self, args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> DecoderRun:
         """Run the published decoder with ``args`` in ``cwd``; ``env`` is the job's whole environment."""
@@ -136,13 +147,13 @@ class PublishedDecoder:
             self._process.stdin.flush()
             reply = self._process.stdout.readline()
         if not reply:
-            self._log.flush()
-            log = Path(self._log.name).read_text()[-3000:]
-            raise AssertionError(f"the published decoder server died; its stderr ends with:\n{log}")
+            self._fail()
         return DecoderRun(json.loads(reply)["returncode"], out.read_text(), err.read_text())
 
     def close(self) -> None:
         """Stop the server."""
+        if self._log.closed:
+            return
         self._process.stdin.close()
         try:
             self._process.wait(timeout=30)

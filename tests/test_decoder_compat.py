@@ -40,6 +40,10 @@ FAKE_STACK = Path(__file__).parent / "data" / "compat"
 RUNNER_PREFIX = "RUN "
 WORKFLOW_NAME = "compat"
 BUTLER_CONFIG = "s3://butler-compat/repo/butler.yaml"
+MAX_JOBS_PER_TASK = 3
+"""Splits the larger labels into several tasks: order ids must count across a label's tasks."""
+JOB_ENVIRONMENT = {"COMPAT_ENV_THREADS": "1", "COMPAT_ENV_STACK": "<ENV:CTRL_MPEXEC_DIR>/share"}
+"""``environment`` of the ``isr`` jobs, which their command line exports (as ctrl_bps passes it)."""
 PARALLEL_JOBS = 4
 
 MODE_KEYS = ("enableJobNameMap", "enableQnodeMap", "enableCompactJobNames")
@@ -67,6 +71,14 @@ def published(tmp_path_factory):
     decoder.close()
 
 
+def test_published_decoder_server_holds_the_published_package_only(published):
+    files = published.module_files
+    assert {"lsst.ctrl.bps.panda", "lsst.ctrl.bps.panda.utils"} <= files.keys()
+    ours = str(PACKAGE_DIR / "python") + os.sep
+    assert all(path.startswith(str(PUBLISHED_DIR) + os.sep) for path in files.values()), files
+    assert not any(path.startswith(ours) for path in files.values()), files
+
+
 def end_point_for(kind, directory):
     return f"{directory}/" if kind == "path" else f"{directory.as_uri()}/"
 
@@ -79,6 +91,9 @@ def prepare_and_stage(tmp_path, mode, end_point_kind):
         15, name=WORKFLOW_NAME, detectors=4, patches=2, final=False, submit_dir=str(sources)
     )
     (sources / f"{WORKFLOW_NAME}.qg").write_bytes(b"\0stand-in quantum graph")
+    for name in gw:
+        if gw.get_job(name).label == "isr":
+            gw.get_job(name).environment = dict(JOB_ENVIRONMENT)
     site = {
         "runnerCommand": f"{RUNNER_PREFIX}_cmd_line_",
         "memoryClasses": IDF_CLASSES,
@@ -89,6 +104,7 @@ def prepare_and_stage(tmp_path, mode, end_point_kind):
         site=site,
         fileDistributionEndPoint=end_point_for(end_point_kind, tmp_path / "end_point"),
         butlerConfig=BUTLER_CONFIG,
+        maxJobsPerTask=MAX_JOBS_PER_TASK,
         **mode_config(mode),
     )
     add_final_job(config, gw, str(sources))  # writes final_job.bash as `bps submit` does
@@ -194,6 +210,8 @@ def test_published_decoder_runs_exactly_our_commands(mode, end_point_kind, publi
         for call in our_calls:
             if "--qgraph-node-id" in call["argv"]:
                 node_ids.append(call["argv"][call["argv"].index("--qgraph-node-id") + 1])
+            if label == "isr":
+                assert call["env"] == {**JOB_ENVIRONMENT, "COMPAT_ENV_STACK": f"{FAKE_STACK}/share"}, call
             if label == "finalJob":
                 assert call["tool"] == "butler" and "aggregate-graph" in call["argv"], call
                 assert f"{prepared.end_point}{WORKFLOW_NAME}.qg" in call["argv"], call

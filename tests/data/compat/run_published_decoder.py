@@ -11,10 +11,12 @@ the published package: the editable finder of the development install is
 dropped and the published tree is the only place that package is looked for;
 every ``lsst.ctrl.bps.panda`` module loaded is checked to come from it.
 
-``--serve`` imports the published package once (about two seconds), then runs
-one job per JSON request line on stdin, each in a forked child process with
-its own working directory, environment, stdout and stderr files, and answers
-with one JSON line ``{"returncode": N}`` on stdout.
+``--serve`` imports the published package once (about two seconds), says
+where each ``lsst.ctrl.bps.panda`` module came from in a first JSON line
+``{"modules": {name: file}}``, then runs one job per JSON request line on
+stdin, each in a forked child process with its own working directory,
+environment, stdout and stderr files, and answers with one JSON line
+``{"returncode": N}`` on stdout.
 """
 
 import json
@@ -38,12 +40,17 @@ lsst.ctrl.bps.__path__[:] = [published_bps] + [p for p in lsst.ctrl.bps.__path__
 import lsst.ctrl.bps.panda.utils  # noqa: E402, F401  (what the decoder imports)
 
 
-def check_published_modules() -> None:
-    """Fail unless every loaded ``lsst.ctrl.bps.panda`` module is from the published tree."""
+def check_published_modules() -> dict[str, str]:
+    """Fail unless every loaded ``lsst.ctrl.bps.panda`` module is from the published tree.
+
+    Returns the file of each such module by name.
+    """
+    files = {}
     for name, module in list(sys.modules.items()):
         if name == "lsst.ctrl.bps.panda" or name.startswith("lsst.ctrl.bps.panda."):
-            where = os.path.realpath(getattr(module, "__file__", None) or "")
+            where = files[name] = os.path.realpath(getattr(module, "__file__", None) or "")
             assert where.startswith(root + os.sep), f"{name} was imported from {where}, not from {root}"
+    return files
 
 
 def run_decoder(args: list[str]) -> int:
@@ -95,10 +102,12 @@ def run_forked(request: dict) -> int:
 
 
 if __name__ == "__main__":
-    check_published_modules()
+    modules = check_published_modules()
     if sys.argv[2:] != ["--serve"]:
         sys.exit(run_decoder(sys.argv[2:]))
     replies = sys.stdout
+    replies.write(json.dumps({"modules": modules}) + "\n")
+    replies.flush()
     for line in sys.stdin:
         replies.write(json.dumps({"returncode": run_forked(json.loads(line))}) + "\n")
         replies.flush()
