@@ -94,6 +94,7 @@ def prepare_and_stage(tmp_path, mode, end_point_kind):
     for name in gw:
         if gw.get_job(name).label == "isr":
             gw.get_job(name).environment = dict(JOB_ENVIRONMENT)
+    gw.get_job("isr_0_1").request_memory = 6000  # isr in two memory classes: two tasks of one label
     site = {
         "runnerCommand": f"{RUNNER_PREFIX}_cmd_line_",
         "memoryClasses": IDF_CLASSES,
@@ -147,14 +148,17 @@ def read_ledger(path):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def run_both(published, args, directory, **extra_env):
+def run_both(published, args, directory, unset=(), **extra_env):
     """Run one job with each decoder in a fresh directory; return {decoder: (run, ledger calls)}."""
     results = {}
     for decoder, run in (("ours", run_our_decoder), ("published", published.run)):
         workdir = directory / decoder
         workdir.mkdir(parents=True)
         ledger = directory / f"{decoder}.ledger"
-        outcome = run(args, workdir, job_env(ledger, **extra_env))
+        env = job_env(ledger, **extra_env)
+        for name in unset:
+            del env[name]
+        outcome = run(args, workdir, env)
         results[decoder] = (outcome, read_ledger(ledger))
     return results
 
@@ -236,17 +240,30 @@ def test_published_decoder_refuses_compact_pseudo_inputs(end_point_kind, publish
     assert not problems, f"{len(problems)} problem(s) in {len(jobs)} jobs:\n" + "\n\n".join(problems[:6])
 
 
-@pytest.mark.parametrize("labels", [("isr",), ("finalJob",)], ids=["pipetask", "final-job"])
-def test_both_decoders_return_the_payloads_exit_code(labels, published, tmp_path):
+def first_job_of(prepared, label):
+    jobs = [job for job in jobs_of(prepared) if job[0] == label]
+    assert jobs, f"no {label} job"
+    return jobs[0]
+
+
+@pytest.mark.parametrize("label", ["isr", "finalJob"])
+def test_both_decoders_return_the_payloads_exit_code(label, published, tmp_path):
     _, prepared = prepare_and_stage(tmp_path, "plain", "path")
-    jobs = [job for job in jobs_of(prepared) if job[0] in labels][:1]
-    assert jobs, f"no {labels} job"
-    ((label, _, args),) = jobs
+    _, pseudo_input, args = first_job_of(prepared, label)
     results = run_both(published, args, tmp_path / "run", COMPAT_EXIT_CODE="3")
     for decoder, (outcome, calls) in results.items():
-        assert outcome.returncode == 3, describe(label, args[1], decoder, outcome)
+        assert outcome.returncode == 3, describe(label, pseudo_input, decoder, outcome)
         assert len(calls) == 1, f"{decoder} decoder: {calls}"
     assert results["ours"][1] == results["published"][1]
+
+
+def test_unset_worker_variable_stops_both_decoders_before_the_payload(published, tmp_path):
+    _, prepared = prepare_and_stage(tmp_path, "plain", "path")
+    _, pseudo_input, args = first_job_of(prepared, "isr")
+    results = run_both(published, args, tmp_path / "run", unset=["CTRL_MPEXEC_DIR"])
+    for decoder, (outcome, calls) in results.items():
+        assert outcome.returncode != 0 and calls == [], describe("isr", pseudo_input, decoder, outcome)
+        assert "CTRL_MPEXEC_DIR" in outcome.output, describe("isr", pseudo_input, decoder, outcome)
 
 
 def full_name_form(job):
