@@ -191,6 +191,18 @@ def names_the_decoder_it_needs(output, tmp_path):
     return "decoder" in text and re.search(r"ctrl_bps_panda|cmd_line_decoder", text) is not None
 
 
+def quantum_ids(gw):
+    return sorted(job.cmdvals["qgraphNodeId"] for job in map(gw.get_job, gw) if "run-qbb" in job.arguments)
+
+
+def node_ids_run(calls):
+    return [
+        call["argv"][call["argv"].index("--qgraph-node-id") + 1]
+        for call in calls
+        if "--qgraph-node-id" in call["argv"]
+    ]
+
+
 @pytest.mark.parametrize("end_point_kind", ["path", "file-uri"])
 @pytest.mark.parametrize("mode", ["plain", "orderid", "qnode"])
 def test_published_decoder_runs_exactly_our_commands(mode, end_point_kind, published, tmp_path):
@@ -211,33 +223,32 @@ def test_published_decoder_runs_exactly_our_commands(mode, end_point_kind, publi
             problems.append(f"{label} job {pseudo_input}: ours ran {our_calls}, published ran {their_calls}")
         if bad := unfilled(our_calls + their_calls):
             problems.append(f"{label} job {pseudo_input}: unfilled placeholders in {bad}")
+        node_ids += node_ids_run(our_calls)
         for call in our_calls:
-            if "--qgraph-node-id" in call["argv"]:
-                node_ids.append(call["argv"][call["argv"].index("--qgraph-node-id") + 1])
             if label == "isr":
                 assert call["env"] == {**JOB_ENVIRONMENT, "COMPAT_ENV_STACK": f"{FAKE_STACK}/share"}, call
             if label == "finalJob":
                 assert call["tool"] == "butler" and "aggregate-graph" in call["argv"], call
                 assert f"{prepared.end_point}{WORKFLOW_NAME}.qg" in call["argv"], call
     assert not problems, f"{len(problems)} problem(s) in {len(jobs)} jobs:\n" + "\n\n".join(problems[:6])
-    # Each quantum ran once, in the job that carries it.
-    jobs_by_name = (gw.get_job(name) for name in gw)
-    expected = [job.cmdvals["qgraphNodeId"] for job in jobs_by_name if "run-qbb" in job.arguments]
-    assert sorted(node_ids) == sorted(expected)
+    assert sorted(node_ids) == quantum_ids(gw)  # each quantum ran once, in the job that carries it
 
 
 @pytest.mark.parametrize("end_point_kind", ["path", "file-uri"])
 def test_published_decoder_refuses_compact_pseudo_inputs(end_point_kind, published, tmp_path):
-    _, prepared = prepare_and_stage(tmp_path, "compact", end_point_kind)
+    gw, prepared = prepare_and_stage(tmp_path, "compact", end_point_kind)
     jobs = jobs_of(prepared)
     problems = []
+    node_ids = []
     for (label, pseudo_input, _), results in zip(jobs, run_every_job(published, jobs, tmp_path), strict=True):
         (ours, our_calls), (theirs, their_calls) = results["ours"], results["published"]
+        node_ids += node_ids_run(our_calls)
         if ours.returncode != 0 or not our_calls or unfilled(our_calls):
             problems.append(describe(label, pseudo_input, "our", ours) + f"\nran {our_calls}")
         if theirs.returncode == 0 or their_calls or not names_the_decoder_it_needs(theirs.output, tmp_path):
             problems.append(describe(label, pseudo_input, "published", theirs) + f"\nran {their_calls}")
     assert not problems, f"{len(problems)} problem(s) in {len(jobs)} jobs:\n" + "\n\n".join(problems[:6])
+    assert sorted(node_ids) == quantum_ids(gw)  # our decoder ran each quantum once
 
 
 def first_job_of(prepared, label):
