@@ -13,7 +13,14 @@ from lsst.ctrl.bps.panda.command_line import (
     pseudo_input_name,
     runner_executable,
 )
-from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import decode_token, encode_token, parse_pseudo_input
+from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
+    COMPACT_GUARD,
+    GUARD_FILE_KEY,
+    GUARD_FILE_NAME,
+    decode_token,
+    encode_token,
+    parse_pseudo_input,
+)
 from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaPrepareError
 from lsst.ctrl.bps.panda.staging import stage_files
 from pilot import (
@@ -130,7 +137,10 @@ def test_runner_executable_lays_out_the_five_tokens():
     words = executable.split()
     assert words[:2] == ["python3", "decoder.py"] and words[-1] == "--extra"
     hex_line, pseudo, end_point, file_list, direct_io = words[2:7]
-    assert bytes.fromhex(hex_line).decode() == "echo hé"
+    # Our own format starts with a guard that only our decoder removes (see test_decoder_compat).
+    assert bytes.fromhex(hex_line).decode() == COMPACT_GUARD + "echo hé"
+    assert file_list.startswith(f"{GUARD_FILE_KEY}:")
+    file_list = file_list.split("+", 1)[1]
     assert pseudo == IN_PLACEHOLDER
     assert decode_token(end_point) == "s3://b/run/"
     pairs = [part.split(":") for part in file_list.split("+")]
@@ -143,7 +153,29 @@ def test_runner_executable_lays_out_the_five_tokens():
 
 def test_runner_executable_uses_plus_for_empty_lists_and_end_point():
     executable = runner_executable("run _cmd_line_", "true", "", [])
-    assert executable.split()[2:] == [IN_PLACEHOLDER, "+", "+", "+"]
+    assert executable.split()[2:] == [IN_PLACEHOLDER, "+", f"{GUARD_FILE_KEY}:{GUARD_FILE_NAME}", "+"]
+
+
+def test_published_format_carries_plain_words_and_a_stand_in_for_no_files():
+    executable = runner_executable("run _cmd_line_", "true", "s3://b/run/", [], published=True)
+    assert executable.split()[2:] == [IN_PLACEHOLDER, "s3://b/run/", "noFiles:noFiles", "noFiles"]
+    files = [StagedFileRef("butlerConfig", "butler.yaml", direct_io=False)]
+    executable = runner_executable("run _cmd_line_", "true", "file:///a/run/", files, published=True)
+    assert executable.split()[3:] == ["file:///a/run/", "butlerConfig:butler.yaml", "cmdlineplaceholder"]
+
+
+@pytest.mark.parametrize(
+    ("end_point", "files", "named"),
+    [
+        ("/a b/run/", [], "fileDistributionEndPoint"),
+        ("/run/", [StagedFileRef("butler+Config", "b.yaml", direct_io=False)], "butler\\+Config"),
+        ("/run/", [StagedFileRef("butlerConfig", "b:c.yaml", direct_io=False)], "b:c.yaml"),
+        ("/run/", [StagedFileRef("butlerConfig", "=b.yaml", direct_io=False)], "=b.yaml"),
+    ],
+)
+def test_published_format_refuses_what_it_cannot_carry(end_point, files, named):
+    with pytest.raises(PandaConfigError, match=named):
+        runner_executable("run _cmd_line_", "true", end_point, files, published=True)
 
 
 def test_runner_command_without_marker_is_a_config_error():
@@ -251,8 +283,10 @@ def test_prepared_task_executable_runs_the_job_command(tmp_path, name_map):
                 ),
             ],
         )
-    config = make_config(str(tmp_path), runnerCommand=FILE_RUNNER, enableJobNameMap=name_map)
-    result = PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
+    # Hostile placeholder values need this plugin's own format; the compact names are optional in it.
+    # (the compact names need a submit directory to write their map to).
+    config = make_config(str(tmp_path), runnerCommand=FILE_RUNNER, enableCompactJobNames=True)
+    result = PanDAService({}).prepare(config, gw, str(tmp_path / "submit") if name_map else None)
     stage_files(result.files_to_stage, result.end_point)
     (work,) = works_of(result.idds_workflow).values()
     assert len(work.dependency_map) == 2

@@ -246,7 +246,7 @@ def test_empty_workflow_is_a_clear_error(tmp_path):
 
 def test_task_names_keep_to_panda_safe_characters(tmp_path):
     gw = simple_workflow(2, label="odd label/ü")
-    (task,) = convert(gw, tmp_path).tasks
+    (task,) = convert(gw, tmp_path, enableCompactJobNames=True).tasks
     assert task.name == "wf_01_odd_label___01" and task.label == "odd label/ü"
 
 
@@ -268,7 +268,7 @@ def test_fast_pseudo_input_matches_pseudo_input_name(tmp_path):
                 cmdvals={"qgraphNodeId": value},
             )
         )
-    specs = TaskSpecs(gw, SettingsReader(make_config(str(tmp_path))))
+    specs = TaskSpecs(gw, SettingsReader(make_config(str(tmp_path), enableCompactJobNames=True)))
     for name in gw:
         job = gw.get_job(name)
         expected = pseudo_input_name(name, {"qgraphNodeId": job.cmdvals["qgraphNodeId"]})

@@ -195,6 +195,7 @@ FAKE_TOOL = """#!/bin/bash
 # Stands in for pipetask and butler: every .qg or .yaml argument must name an existing file.
 for arg in "$@"; do
     case $arg in
+        *=*) ;;  # an option value such as --log-label REPO=<repo>
         *.qg | *.yaml) [[ -f $arg ]] || { echo "no such file: $arg" >&2; exit 66; } ;;
     esac
 done

@@ -3,7 +3,7 @@
 import pytest
 from bps_configs import make_config
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.settings import SettingsReader, resolve_end_point
+from lsst.ctrl.bps.panda.settings import NameMode, SettingsReader, resolve_end_point
 
 
 def test_end_point_with_unset_variable_falls_back_to_default(monkeypatch):
@@ -24,7 +24,8 @@ def test_end_point_with_unset_variable_and_no_default_names_the_variable(monkeyp
 
 def test_workflow_settings_come_from_plugin_defaults(tmp_path):
     settings = SettingsReader(make_config(str(tmp_path))).workflow()
-    assert settings.max_jobs_per_task == 30000
+    assert settings.max_jobs_per_task == 10000
+    assert settings.name_mode is NameMode.PLAIN and settings.max_copy_workers == 10
     assert settings.placeholder_params == ("qgraphNodeId", "qgraphId")
     assert settings.end_point == f"{tmp_path}/panda_files/"
 
@@ -54,5 +55,6 @@ def test_runner_command_without_marker_is_a_config_error(tmp_path):
 def test_name_limit_keeps_within_idds_max_name_length(tmp_path, monkeypatch):
     monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "300")
     assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 300
+    # As iDDS and the published plugin read it: when set, it is the limit, above maxNameLength too.
     monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "9000")
-    assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 4000
+    assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 9000

@@ -14,7 +14,7 @@ from lsst.ctrl.bps.panda.workflow import IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMM
 def test_prepare_writes_idds_json_manifest_and_summary_that_read_back(tmp_path):
     gw = make_drp_workflow(300, submit_dir=str(tmp_path))
     submit = tmp_path / "submit"
-    prepared = PanDAService({}).prepare(make_config(str(submit)), gw, str(submit))
+    prepared = PanDAService({}).prepare(make_config(str(submit), enableCompactJobNames=True), gw, str(submit))
     assert {p.name for p in submit.iterdir()} >= {IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMMARY_FILE}
     text = (submit / IDDS_WORKFLOW_FILE).read_text()
     assert "pickle" not in text and json.loads(text)["class"] == "Workflow"
@@ -39,7 +39,8 @@ def test_prepare_writes_idds_json_manifest_and_summary_that_read_back(tmp_path):
 def test_job_name_map_gives_compact_names_that_resolve_to_every_job(tmp_path):
     gw = make_drp_workflow(2500, submit_dir=str(tmp_path))
     submit = tmp_path / "submit"
-    prepared = PanDAService({}).prepare(make_config(str(submit), maxJobsPerTask=1500), gw, str(submit))
+    config = make_config(str(submit), maxJobsPerTask=1500, enableCompactJobNames=True)
+    prepared = PanDAService({}).prepare(config, gw, str(submit))
     names = [e["name"] for w in works_of(prepared.idds_workflow).values() for e in w.dependency_map]
     assert all(name.startswith("@") and len(name) <= 12 for name in names)
     for work in works_of(prepared.idds_workflow).values():
@@ -57,7 +58,7 @@ def test_job_name_map_gives_compact_names_that_resolve_to_every_job(tmp_path):
 def test_job_name_map_can_be_turned_off(tmp_path):
     gw = make_drp_workflow(100, submit_dir=str(tmp_path))
     submit = tmp_path / "submit"
-    prepared = PanDAService({}).prepare(make_config(str(submit), enableJobNameMap=False), gw, str(submit))
+    prepared = PanDAService({}).prepare(make_config(str(submit), enableCompactJobNames=False), gw, str(submit))
     assert "job_names" not in prepared.files_to_stage
     assert not (submit / "job_names").exists()
     assert rebuild_job_dag(prepared.idds_workflow)[0].number_of_nodes() == gw.number_of_nodes() + 1

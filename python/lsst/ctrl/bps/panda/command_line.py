@@ -13,12 +13,24 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
-from .edgenode.cmd_line_decoder import EMPTY_LIST, encode_token
+import os
+
+from .edgenode.cmd_line_decoder import (
+    COMPACT_GUARD,
+    EMPTY_LIST,
+    GUARD_FILE_KEY,
+    GUARD_FILE_NAME,
+    NO_FILES_KEY,
+    PUBLISHED_NO_DIRECT_IO,
+    encode_token,
+    published_token_problem,
+)
 from .errors import PandaConfigError, PandaPrepareError
 
 __all__ = [
     "CMD_LINE_MARKER",
     "IN_PLACEHOLDER",
+    "ORDER_ID_MAP_MARKER",
     "StagedFileRef",
     "command_line_for",
     "pseudo_input_name",
@@ -30,6 +42,11 @@ CMD_LINE_MARKER = "_cmd_line_"
 
 IN_PLACEHOLDER = "${IN/L}"
 """PanDA's placeholder for the job's input (its pseudo input name)."""
+
+ORDER_ID_MAP_MARKER = "orderIdMapFilename"
+"""Where ``runnerCommand`` (``RUBIN_ES_MAP_FILE=orderIdMapFilename``) takes the order-id map's URI."""
+
+_ENV_PLACEHOLDER = re.compile(r"<ENV:([A-Za-z_][A-Za-z0-9_]*)>")
 
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_.]*)}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -103,6 +120,7 @@ def command_line_for(
     cmdvals: Mapping[str, object],
     per_job_keys: frozenset[str],
     environment: Mapping[str, object] | None,
+    submit_side_env: Iterable[str] = (),
 ) -> str:
     """Build the command line a task runs, with per-job values left open.
 
@@ -123,6 +141,9 @@ def command_line_for(
         Variables exported before the command (values may use ``{key}`` and
         ``<ENV:X>``; other characters reach the variable exactly, quoted
         when needed).
+    submit_side_env : `~collections.abc.Iterable` [`str`], optional
+        Names of variables whose ``<ENV:X>`` is filled here, from the
+        submitting environment (``submitSideResolvedParams``), when set.
 
     Returns
     -------
@@ -143,7 +164,19 @@ def command_line_for(
             filled = _fill(str(value), cmdvals, per_job_keys, job_name)
             exports.append(f"export {_env_name(name, job_name)}={_shell_value(filled)};")
         command = " ".join(exports) + " " + command
-    return command
+    return _fill_submit_side_env(command, frozenset(submit_side_env))
+
+
+def _fill_submit_side_env(command: str, names: frozenset[str]) -> str:
+    """Replace ``<ENV:X>`` by the submitting environment's value for X in ``names`` (when set)."""
+    if not names or "<ENV:" not in command:
+        return command
+
+    def replace(match: re.Match) -> str:
+        value = os.environ.get(match.group(1)) if match.group(1) in names else None
+        return value if value else match.group(0)
+
+    return _ENV_PLACEHOLDER.sub(replace, command)
 
 
 def _env_name(name: str, job_name: str) -> str:
@@ -176,6 +209,7 @@ def runner_executable(
     command_line: str,
     end_point: str,
     files: Iterable[StagedFileRef],
+    published: bool = False,
 ) -> str:
     """Return a task's ``executable``: the site's runner around the command.
 
@@ -189,6 +223,12 @@ def runner_executable(
         Resolved ``fileDistributionEndPoint``.
     files : `~collections.abc.Iterable` [`StagedFileRef`]
         Files the job reads.
+    published : `bool`, optional
+        Write the arguments the way the published decoder (30.x) reads them:
+        plain words, at least one file entry, ``cmdlineplaceholder`` for no
+        direct-io key.  Otherwise this plugin's own form: values outside the
+        safe set hex-encoded, ``+`` for an empty list, and a guard that makes
+        any other decoder stop before the payload, saying which one it needs.
 
     Returns
     -------
@@ -199,14 +239,42 @@ def runner_executable(
     Raises
     ------
     PandaConfigError
-        Raised if ``runnerCommand`` has no ``_cmd_line_``.
+        Raised if ``runnerCommand`` has no ``_cmd_line_``, or in the published
+        form if the end point or a file name cannot travel as a plain word.
     """
     if CMD_LINE_MARKER not in runner_command:
         raise PandaConfigError(f"runnerCommand must contain {CMD_LINE_MARKER!r}, got {runner_command!r}")
     files = sorted(files, key=lambda ref: ref.key)
-    file_list = _join_tokens(f"{encode_token(ref.key)}:{encode_token(ref.basename)}" for ref in files)
-    direct_io = _join_tokens(encode_token(ref.key) for ref in files if ref.direct_io)
-    encoded = command_line.encode("utf-8").hex()
-    end_point_token = encode_token(end_point) if end_point else EMPTY_LIST
-    invocation = f"{encoded} {IN_PLACEHOLDER} {end_point_token} {file_list} {direct_io}"
+    if published:
+        invocation = _published_invocation(command_line, end_point, files)
+    else:
+        file_list = _join_tokens(
+            f"{encode_token(ref.key)}:{encode_token(ref.basename)}"
+            for ref in [StagedFileRef(GUARD_FILE_KEY, GUARD_FILE_NAME, False), *files]
+        )
+        direct_io = _join_tokens(encode_token(ref.key) for ref in files if ref.direct_io)
+        encoded = (COMPACT_GUARD + command_line).encode("utf-8").hex()
+        end_point_token = encode_token(end_point) if end_point else EMPTY_LIST
+        invocation = f"{encoded} {IN_PLACEHOLDER} {end_point_token} {file_list} {direct_io}"
+    map_ref = next((ref for ref in files if ref.key == ORDER_ID_MAP_MARKER), None)
+    if map_ref is not None and ORDER_ID_MAP_MARKER in runner_command:
+        # As the published plugin does: the runner exports the map's URI (RUBIN_ES_MAP_FILE).
+        runner_command = runner_command.replace(ORDER_ID_MAP_MARKER, end_point + map_ref.basename)
     return runner_command.replace(CMD_LINE_MARKER, invocation)
+
+
+def _published_invocation(command_line: str, end_point: str, files: list[StagedFileRef]) -> str:
+    """Return the decoder arguments in the published plugin's format (plain words)."""
+    for what, value in (("fileDistributionEndPoint", end_point), *((f"file {r.key!r}", r.key) for r in files)):
+        if problem := published_token_problem(value, allow_colon=what == "fileDistributionEndPoint"):
+            raise PandaConfigError(f"{what} {value!r} {problem}")
+    for ref in files:
+        if problem := published_token_problem(ref.basename):
+            raise PandaConfigError(f"file {ref.key!r} is staged as {ref.basename!r}, which {problem}")
+    if not files:
+        # The published format cannot carry an empty file list: one entry read in place stands for none.
+        files = [StagedFileRef(NO_FILES_KEY, NO_FILES_KEY, True)]
+    file_list = "+".join(f"{ref.key}:{ref.basename}" for ref in files)
+    direct_io = "+".join(ref.key for ref in files if ref.direct_io) or PUBLISHED_NO_DIRECT_IO
+    encoded = command_line.encode("utf-8").hex()
+    return f"{encoded} {IN_PLACEHOLDER} {end_point or EMPTY_LIST} {file_list} {direct_io}"

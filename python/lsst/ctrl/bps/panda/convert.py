@@ -28,7 +28,7 @@ from networkx import NetworkXUnfeasible
 
 from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
-from .settings import SettingsReader
+from .settings import NameMode, SettingsReader
 from .task_spec import TaskSpec, TaskSpecs
 
 __all__ = ["ConversionResult", "TaskSummary", "convert_workflow", "gc_paused"]
@@ -64,6 +64,10 @@ class ConversionResult:
     job_count: int
     job_name_map: dict[int, list[str]] | None = None
     """Full pseudo input names by task number, in order, when jobs go by compact names."""
+    published_map: dict[str, Any] | None = None
+    """The order-id or qnode map (JSON-ready) when jobs go by the published plugin's map names."""
+    published_map_file: tuple[str, str] | None = None
+    """(file key, file name) under which `published_map` is staged."""
 
 
 class _Progress:
@@ -137,6 +141,7 @@ def _chunk_sizes(count: int, limit: int) -> list[int]:
 
 
 def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> DomaPanDAWork:
+    # The values production PanDA sees from the published plugin (30.x) where the job leaves them open.
     settings = spec.settings
     work = DomaPanDAWork(
         executable=spec.executable,
@@ -150,9 +155,11 @@ def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> Dom
         task_rss=spec.rss or 0,
         task_rss_max=spec.rss_max,
         task_rss_retry_step=spec.rss_retry_step,
+        # Without a retry step PanDA keeps the request on retries (retryRamOffset = request).
+        task_rss_retry_offset=0 if spec.rss_retry_step else (spec.rss or 0),
         task_cloud=settings.cloud,
         task_site=spec.site,
-        task_priority=spec.priority if spec.priority is not None else 900,
+        task_priority=spec.priority,
         core_count=spec.cores,
         maxwalltime=spec.walltime if spec.walltime is not None else 90000,
         maxattempt=spec.max_attempt,
@@ -160,7 +167,7 @@ def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> Dom
         prodSourceLabel=settings.prod_source_label,
         task_type=settings.task_type,
         vo=settings.vo,
-        working_group=spec.working_group or "lsst",
+        working_group=spec.working_group,
         task_log={
             "destination": "local",
             "value": "log.tgz",
@@ -223,9 +230,14 @@ def convert_workflow(
 
 
 def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool) -> ConversionResult:
+    if gw.run_attrs.get("bps_iscustom"):
+        raise NotImplementedError(
+            "bps submitcmd (a custom job) is not supported by this PanDA plugin yet; run it with bps submit "
+            "of a pipeline, or with the published plugin"
+        )
     specs = TaskSpecs(gw, reader)
     wf_settings = specs.wf
-    use_name_map = allow_job_name_map and wf_settings.job_name_map
+    use_name_map = allow_job_name_map and wf_settings.name_mode is NameMode.COMPACT
     progress = _Progress("prepare", gw.number_of_nodes())
 
     # Pass 1: the task spec and pseudo input of every payload job, gathered per spec in two
@@ -260,25 +272,31 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     ordered = sorted(groups.values(), key=lambda group: rank.get(group[0].label, len(rank)))
     limit = wf_settings.max_name_length
     name_map: dict[int, list[str]] | None = {} if use_name_map else None
+    published_names = _PublishedNames(wf_settings.name_mode)
     reference: dict[str, dict[str, str]] = {}
     tasks: list[tuple[str, TaskSpec, list[str]]] = []
+    first_order: dict[str, int] = {}
     for index, (spec, names, full_names) in enumerate(ordered, 1):
         start = 0
         for chunk, size in enumerate(_chunk_sizes(len(names), wf_settings.max_jobs_per_task), 1):
             task_name = _task_name(gw.name, index, spec.label, chunk, limit)
             chunk_members = names[start : start + size]
             chunk_names = full_names[start : start + size]
+            first_order[task_name] = published_names.next_order(spec.label)
             if name_map is not None:
                 task_number = len(tasks) + 1
                 name_map[task_number] = chunk_names
                 chunk_names = [f"{NAME_MAP_PREFIX}{task_number}.{order}" for order in range(size)]
+            else:
+                chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
             for name, input_name in zip(chunk_members, chunk_names, strict=True):
                 reference[name] = {"task": task_name, "inputname": input_name}
             tasks.append((task_name, spec, chunk_members))
             start += size
 
     # Pass 3: one dependency-map entry per job, walking the workflow's predecessor table in order
-    # (chunks are contiguous runs of that order, so order ids follow the chunk order).
+    # (chunks are contiguous runs of that order, so order ids follow the chunk order; with the order-id
+    # map they count per label, as its names do).
     pred = gw._pred
     noop_parents: dict[str, list[str]] = {}
     task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in tasks}
@@ -293,7 +311,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
         entries.append(
             {
                 "name": ref["inputname"],
-                "order_id": len(entries),
+                "order_id": first_order[ref["task"]] + len(entries),
                 "dependencies": list(map(referenced, parents)),
             }
         )
@@ -342,7 +360,43 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
         end_point=wf_settings.end_point,
         job_count=job_count,
         job_name_map=name_map,
+        published_map=published_names.names,
+        published_map_file=(specs.map_file.key, specs.map_file.basename) if specs.map_file else None,
     )
+
+
+class _PublishedNames:
+    """Pseudo input names of the published plugin's map formats, and the map behind them.
+
+    ``enableJobNameMap``: ``<label>:orderIdMap_<n>``, ``n`` counting the label's jobs, and the map
+    ``{label: {"<n>": full name}}``; ``enableQnodeMap``: ``PH:<job>`` and ``{"PH:<job>": full name}``.
+    Other modes keep the full names.
+    """
+
+    def __init__(self, mode: NameMode) -> None:
+        self.mode = mode
+        self.names: dict[str, Any] | None = {} if mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP) else None
+        self._next: dict[str, int] = {}
+
+    def next_order(self, label: str) -> int:
+        """Return the order id of the next job of ``label`` (0 unless order ids count per label)."""
+        return self._next.get(label, 0) if self.mode is NameMode.ORDER_ID_MAP else 0
+
+    def add(self, label: str, jobs: list[str], full_names: list[str]) -> list[str]:
+        """Record a chunk of ``label``'s jobs; return the names PanDA sees for them."""
+        if self.mode is NameMode.ORDER_ID_MAP:
+            assert self.names is not None
+            start = self._next.get(label, 0)
+            self._next[label] = start + len(jobs)
+            by_order = self.names.setdefault(label, {})
+            by_order.update((str(start + i), full) for i, full in enumerate(full_names))
+            return [f"{label}:orderIdMap_{start + i}" for i in range(len(jobs))]
+        if self.mode is NameMode.QNODE_MAP:
+            assert self.names is not None
+            short = [f"PH:{job}" for job in jobs]
+            self.names.update(zip(short, full_names, strict=True))
+            return short
+        return full_names
 
 
 FRAGMENTED_LABEL_TASKS = 20

@@ -11,10 +11,11 @@ from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
 from .environment import check_environment
+from .errors import PandaConfigError
 from .idds_port import IddsCallError, IddsError, IddsPort
 from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
-from .staging import stage_files
+from .staging import DEFAULT_MAX_WORKERS, stage_files
 from .states import TERMINAL_REQUEST_STATES, request_state
 from .submission import request_id_of, submit_workflow
 from .workflow import PandaBpsWmsWorkflow
@@ -82,10 +83,21 @@ class PanDAService(BaseWmsService):
     def _monitor_url(self) -> str | None:
         return os.environ.get("PANDA_MON_URL") or self._setting("pandaMonitorUrl") or None
 
-    def submit(self, workflow: PandaBpsWmsWorkflow, **kwargs: Any) -> None:
+    def submit(self, workflow: PandaBpsWmsWorkflow | None, **kwargs: Any) -> None:
         # Docstring inherited from BaseWmsService.submit.
+        if workflow is None or kwargs.get("remote_build"):
+            # ctrl_bps skips prepare and hands over the submit YAML when remoteBuild.enabled is true.
+            raise PandaConfigError(
+                "remoteBuild.enabled is true, but this version of the PanDA plugin cannot build "
+                "remotely yet: set remoteBuild.enabled: false (or stop including bps_remote.yaml) to "
+                "build the workflow here and submit it; nothing was submitted"
+            )
         if workflow.files_to_stage:
-            stage_files(workflow.files_to_stage, workflow.end_point)
+            stage_files(
+                workflow.files_to_stage,
+                workflow.end_point,
+                max_workers=workflow.max_copy_workers or DEFAULT_MAX_WORKERS,
+            )
         resubmit = bool(kwargs.get("resubmit") or self._setting("resubmit", False))
         submit_workflow(workflow, self.port, resubmit=resubmit)
 

@@ -8,6 +8,7 @@ pair, never once per job.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import os
 import re
@@ -22,7 +23,9 @@ from .errors import PandaConfigError
 from .memory_classes import MemoryRouter, parse_memory_classes
 
 __all__ = [
+    "DEFAULT_RSS_MAX",
     "LabelSettings",
+    "NameMode",
     "SettingsReader",
     "WorkflowSettings",
     "config_dir",
@@ -31,6 +34,12 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+
+DEFAULT_RSS_MAX = 512000
+"""Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
+
+_UNRESOLVED = re.compile(r"(?<![$\\])\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A ``{name}`` BpsConfig left in a value because ``name`` is not set (``${X}`` is the shell's)."""
 
 _ENV_REFERENCE = re.compile(r"<ENV:([^>]+)>|\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -88,6 +97,28 @@ def resolve_end_point(value: str, default: str | None) -> str:
     return resolved
 
 
+class NameMode(enum.Enum):
+    """How a job's pseudo input (``${IN/L}``) names it.
+
+    The first three are the published plugin's formats, which workers running
+    its decoder (lsst-ctrl-bps-panda 30.x) read; the last is ours.
+    """
+
+    PLAIN = "plain"
+    """``<job>+<key>:<value>+...``: the full name travels in the request."""
+    ORDER_ID_MAP = "enableJobNameMap"
+    """``<label>:orderIdMap_<n>``, full names in one staged JSON map per workflow."""
+    QNODE_MAP = "enableQnodeMap"
+    """``PH:<job>``, full names in a staged ``qnode_map.json``."""
+    COMPACT = "enableCompactJobNames"
+    """``@<task>.<order>``, full names in small per-task map files (this plugin's decoder only)."""
+
+    @property
+    def published(self) -> bool:
+        """Whether the published decoder reads this format."""
+        return self is not NameMode.COMPACT
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkflowSettings:
     """Settings that hold for the whole workflow."""
@@ -97,7 +128,10 @@ class WorkflowSettings:
     end_point: str
     max_name_length: int
     max_request_length: int | None
-    job_name_map: bool
+    name_mode: NameMode
+    order_id_map_file: str
+    submit_side_env: tuple[str, ...]
+    max_copy_workers: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +147,7 @@ class LabelSettings:
     vo: str
     working_group: str | None
     cloud: str | None
+    priority: int
 
 
 def _as_int(key: str, value: Any, minimum: int) -> int:
@@ -164,32 +199,63 @@ class SettingsReader:
         return self._workflow
 
     def _read_workflow(self) -> WorkflowSettings:
-        _, max_jobs = self._search("maxJobsPerTask", default=30000)
+        self._refuse_unbuilt_features()
+        _, max_jobs = self._search("maxJobsPerTask", default=10000)
         _, placeholders = self._search("placeholderParams", default=["qgraphNodeId", "qgraphId"])
-        if isinstance(placeholders, str):
-            placeholders = [p.strip() for p in placeholders.split(",") if p.strip()]
-        if not isinstance(placeholders, Sequence):
-            raise PandaConfigError(f"placeholderParams must be a list of names, got {placeholders!r}")
         _, end_point = self._search("fileDistributionEndPoint", replaceEnvVars=True, default="")
         _, end_point_default = self._search(
             "fileDistributionEndPointDefault", replaceEnvVars=True, default=""
         )
-        _, max_name = self._search("maxNameLength", default=4000)
-        max_name = _as_int("maxNameLength", max_name, 64)
-        if os.environ.get("IDDS_MAX_NAME_LENGTH"):
-            # iDDS's DomaPanDAWork enforces this variable too: keep within both.
-            max_name = min(max_name, _as_int("IDDS_MAX_NAME_LENGTH", os.environ["IDDS_MAX_NAME_LENGTH"], 64))
         _, max_request = self._search("maxRequestLength", default=0)
-        max_request_length = _as_int("maxRequestLength", max_request, 0) or None
-        _, job_name_map = self._search("enableJobNameMap", default=True)
+        _, order_id_map_file = self._search("orderIdMapFilename", default="panda_order_id_map.json")
+        _, submit_side = self._search("submitSideResolvedParams", default=["USER"])
+        _, copy_workers = self._search("maxCopyWorkers", default=10)
         return WorkflowSettings(
             max_jobs_per_task=_as_int("maxJobsPerTask", max_jobs, 1),
-            placeholder_params=tuple(str(p) for p in placeholders),
+            placeholder_params=_as_names("placeholderParams", placeholders),
             end_point=resolve_end_point(str(end_point or ""), str(end_point_default or "") or None),
-            max_name_length=max_name,
-            max_request_length=max_request_length,
-            job_name_map=_as_bool("enableJobNameMap", job_name_map),
+            max_name_length=self._max_name_length(),
+            max_request_length=_as_int("maxRequestLength", max_request, 0) or None,
+            name_mode=self._name_mode(),
+            order_id_map_file=_as_basename("orderIdMapFilename", order_id_map_file),
+            submit_side_env=_as_names("submitSideResolvedParams", submit_side),
+            max_copy_workers=_as_int("maxCopyWorkers", copy_workers, 1),
         )
+
+    def _max_name_length(self) -> int:
+        # iDDS's DomaPanDAWork reads IDDS_MAX_NAME_LENGTH as its limit: when set, it is the limit.
+        if os.environ.get("IDDS_MAX_NAME_LENGTH"):
+            return _as_int("IDDS_MAX_NAME_LENGTH", os.environ["IDDS_MAX_NAME_LENGTH"], 64)
+        _, max_name = self._search("maxNameLength", default=4000)
+        return _as_int("maxNameLength", max_name, 64)
+
+    def _name_mode(self) -> NameMode:
+        chosen = [
+            mode
+            for mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP, NameMode.COMPACT)
+            if _as_bool(mode.value, self._search(mode.value, default=False)[1])
+        ]
+        if NameMode.COMPACT in chosen and len(chosen) > 1:
+            others = ", ".join(mode.value for mode in chosen if mode is not NameMode.COMPACT)
+            raise PandaConfigError(
+                f"enableCompactJobNames cannot be combined with {others}: choose one job-name format"
+            )
+        # The published plugin lets the order-id map win over the qnode map.
+        return chosen[0] if chosen else NameMode.PLAIN
+
+    def _refuse_unbuilt_features(self) -> None:
+        """Stop on keys whose feature this plugin does not have yet; warn about keys it ignores."""
+        _, event_service = self._search("enableEventService", default=None)
+        if event_service:
+            raise PandaConfigError(
+                f"enableEventService ({event_service!r}) is not supported by this version of the PanDA "
+                "plugin yet: remove it (and the include of bps_panda_eventservice.yaml) to run one PanDA "
+                "job per quantum"
+            )
+        for key in ("maxPayloadsPerPandaJob", "maxWmsJobWalltime"):
+            found, value = self._search(key, default=None)
+            if found and value is not None:
+                _LOG.warning("%s=%r is ignored: it applies to the event service only", key, value)
 
     def label(self, label: str, site: str | None) -> LabelSettings:
         """Return the settings of one label at one site (read once per pair).
@@ -217,26 +283,74 @@ class SettingsReader:
         found, runner = self._search("runnerCommand", curvals)
         if not found or not runner:
             raise PandaConfigError(f"runnerCommand is not set for site {site!r} (label {label!r})")
+        runner = " ".join(str(runner).split())
+        if unset := self._unset_references("runnerCommand", curvals):
+            # BpsConfig would leave nothing where an unset {name} was: a worker would run a broken setup.
+            raise PandaConfigError(
+                f"runnerCommand for site {site!r} (label {label!r}) uses {{{unset[0]}}}, which is not set "
+                f"(unset: {', '.join(unset)}); define it in the submit YAML (e.g. LSST_VERSION: w_2026_40, "
+                "sw_image: ...) or in the site configuration"
+            )
         _, raw_classes = self._search("memoryClasses", curvals, default=None)
         classes = parse_memory_classes(_plain(raw_classes), key=f"site {site!r} memoryClasses")
         _, merge_queue = self._search("mergeQueue", curvals, default=None)
-        _, processing_type = self._search("processingType", curvals, default=None)
-        _, task_type = self._search("taskType", curvals, default="lsst")
+        _, task_type = self._search("taskType", curvals, default="test")
         _, prod_source_label = self._search("prodSourceLabel", curvals, default="managed")
-        _, vo = self._search("vo", curvals, default="Rubin")
+        _, vo = self._search("vo", curvals, default="wlcg")
         _, working_group = self._search("workingGroup", curvals, default=None)
-        _, cloud = self._search("computeCloud", curvals, default=None)
+        _, cloud = self._search("computeCloud", curvals, default="US")
+        _, priority = self._search("priority", curvals, default=500)
         return LabelSettings(
             site=site,
-            runner_command=" ".join(str(runner).split()),
+            runner_command=runner,
             router=MemoryRouter(classes, merge_queue=str(merge_queue) if merge_queue else None),
-            processing_type=str(processing_type) if processing_type else None,
+            processing_type=self._processing_type(label, curvals),
             task_type=str(task_type),
             prod_source_label=str(prod_source_label),
             vo=str(vo),
             working_group=str(working_group) if working_group else None,
             cloud=str(cloud) if cloud else None,
+            priority=_as_int("priority", priority, 0),
         )
+
+    def _unset_references(self, key: str, curvals: dict[str, str]) -> list[str]:
+        """Return the ``{name}`` references under ``key``, followed through the values, that are unset."""
+        unset, seen, pending = [], set(), [key]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            found, raw = self._search(name, curvals, replaceVars=False)
+            if not found:
+                unset.append(name)
+            else:
+                pending.extend(_UNRESOLVED.findall(str(raw)))
+        return sorted(unset)
+
+    def _processing_type(self, label: str, curvals: dict[str, str]) -> str | None:
+        if label == "finalJob":
+            # As PanDA's production sees it: the final job's own section, else Rubin_Merge.
+            _, final_section = self._search("finalJob", default=None)
+            value = final_section.get("processingType") if hasattr(final_section, "get") else None
+            return str(value) if value else "Rubin_Merge"
+        _, value = self._search("processingType", curvals, default=None)
+        return str(value) if value else None
+
+
+def _as_names(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, Sequence):
+        raise PandaConfigError(f"{key} must be a list of names, got {value!r}")
+    return tuple(str(name) for name in value)
+
+
+def _as_basename(key: str, value: Any) -> str:
+    name = str(value or "")
+    if not name or "/" in name or name in (".", ".."):
+        raise PandaConfigError(f"{key} must be a plain file name, got {value!r}")
+    return name
 
 
 def _plain(value: Any) -> Any:

@@ -18,10 +18,18 @@ from typing import Any
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob
 
 from .command_line import StagedFileRef, command_line_for, runner_executable
-from .edgenode.cmd_line_decoder import NAME_MAP_DIR, SAFE_TOKEN, encode_token
-from .errors import PandaPrepareError
+from .edgenode.cmd_line_decoder import (
+    NAME_MAP_DIR,
+    ORDER_ID_MAP_KEY,
+    QNODE_MAP_KEY,
+    QNODE_MAP_NAME,
+    SAFE_TOKEN,
+    encode_token,
+    published_token_problem,
+)
+from .errors import PandaConfigError, PandaPrepareError
 from .memory_classes import QueueChoice
-from .settings import LabelSettings, SettingsReader, WorkflowSettings
+from .settings import DEFAULT_RSS_MAX, LabelSettings, NameMode, SettingsReader, WorkflowSettings
 
 __all__ = ["TaskSpec", "TaskSpecs"]
 
@@ -39,7 +47,7 @@ class TaskSpec:
     cores: int
     walltime: int | None
     max_attempt: int
-    priority: int | None
+    priority: int
     working_group: str | None
     executable: str
     files: tuple[StagedFileRef, ...]
@@ -80,6 +88,11 @@ def spec_key_tokens(key: str) -> str:
     return encode_token(key)
 
 
+def _priority(job: GenericWorkflowJob, settings: LabelSettings) -> int:
+    priority = _int_or_none(job, "priority", job.priority)
+    return settings.priority if priority is None else priority
+
+
 def _int_or_none(job: GenericWorkflowJob, attr: str, value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -107,6 +120,13 @@ class TaskSpecs:
         self.wf: WorkflowSettings = reader.workflow()
         self.placeholders = frozenset(self.wf.placeholder_params)
         self.files_to_stage: dict[str, str] = {}
+        self.published = self.wf.name_mode.published
+        # The map file a published-format job reads its full pseudo input from (staged at write).
+        self.map_file: StagedFileRef | None = None
+        if self.wf.name_mode is NameMode.ORDER_ID_MAP:
+            self.map_file = StagedFileRef(ORDER_ID_MAP_KEY, self.wf.order_id_map_file, False)
+        elif self.wf.name_mode is NameMode.QNODE_MAP:
+            self.map_file = StagedFileRef(QNODE_MAP_KEY, QNODE_MAP_NAME, False)
         # Direct access to the workflow's file tables: two dict lookups per job instead of two
         # method calls building fresh lists.
         self._inputs: dict[str, list] = getattr(gw, "_inputs", {})
@@ -185,7 +205,7 @@ class TaskSpecs:
         keys = spec.per_job_keys
         job_name = job.name
         safe = _is_safe_token
-        name = job_name if safe(job_name) and job_name[:1] not in "=@" else encode_token(job_name)
+        name = job_name if safe(job_name) and job_name[:1] not in "=@" else self._encoded(job, job_name)
         if keys:
             cmdvals = job.cmdvals
             for key in keys:
@@ -196,7 +216,7 @@ class TaskSpecs:
                         f"Job {job_name!r} (label {job.label!r}): command line uses {{{key}}} but cmdvals "
                         f"has no {key!r}"
                     ) from None
-                token = value if safe(value) and value[:1] not in "=@" else encode_token(value)
+                token = value if safe(value) and value[:1] not in "=@" else self._encoded(job, value, key)
                 name = f"{name}+{spec_key_tokens(key)}:{token}"
         if len(name) > self.wf.max_name_length:
             raise PandaPrepareError(
@@ -205,8 +225,24 @@ class TaskSpecs:
             )
         return name
 
+    def _encoded(self, job: GenericWorkflowJob, value: str, key: str | None = None) -> str:
+        """Encode a value outside the safe set; in the published formats, say it cannot travel."""
+        if not self.published:
+            return encode_token(value)
+        what = f"value {value!r} of {{{key}}}" if key else f"name {value!r}"
+        raise PandaPrepareError(
+            f"Job {job.name!r} (label {job.label!r}): its {what} "
+            f"{published_token_problem(value) or 'cannot travel in the published pseudo-input format'}. "
+            "Set enableCompactJobNames: true if the workers run this plugin's decoder."
+        )
+
     def _make_spec(self, job: GenericWorkflowJob, is_final: bool) -> TaskSpec:
         settings = self.reader.label(job.label, job.compute_site)
+        if self.wf.name_mode is NameMode.ORDER_ID_MAP and (problem := published_token_problem(job.label)):
+            raise PandaPrepareError(
+                f"Label {job.label!r} (job {job.name!r}) {problem}: it cannot name order-id map entries "
+                "(enableJobNameMap); rename the label or set enableCompactJobNames: true"
+            )
         command = self._command_for(job, settings)
         rss = _int_or_none(job, "request_memory", job.request_memory)
         choice = settings.router.choose(
@@ -217,9 +253,11 @@ class TaskSpecs:
             preemptible=job.preemptible,
             is_final=is_final,
         )
-        rss_max = _int_or_none(job, "request_memory_max", job.request_memory_max)
-        if choice.max_memory is not None:
-            rss_max = min(rss_max, choice.max_memory) if rss_max is not None else choice.max_memory
+        rss_max = min(
+            _int_or_none(job, "request_memory_max", job.request_memory_max) or DEFAULT_RSS_MAX,
+            choice.max_memory or DEFAULT_RSS_MAX,
+            DEFAULT_RSS_MAX,
+        )
         retry_step = 0
         if job.memory_multiplier and rss:
             try:
@@ -243,7 +281,7 @@ class TaskSpecs:
             walltime=_int_or_none(job, "request_walltime", job.request_walltime),
             # PanDA counts the first attempt; 0 retries is exactly one attempt.
             max_attempt=(retries or 0) + 1,
-            priority=_int_or_none(job, "priority", job.priority),
+            priority=_priority(job, settings),
             working_group=job.accounting_group or settings.working_group,
             executable=command.executable,
             files=command.files,
@@ -285,12 +323,23 @@ class TaskSpecs:
             cmdvals=cmdvals,
             per_job_keys=frozenset(per_job_keys),
             environment=job.environment,
+            submit_side_env=self.wf.submit_side_env,
         )
+        if self.map_file is not None:
+            staged.append(self.map_file)
         files = tuple(sorted(set(staged), key=lambda ref: ref.key))
         key = (settings.runner_command, command, end_point, files)
         cached = self._commands.get(key)
         if cached is None:
-            executable_line = runner_executable(settings.runner_command, command, end_point, files)
+            try:
+                executable_line = runner_executable(
+                    settings.runner_command, command, end_point, files, published=self.published
+                )
+            except PandaConfigError as exc:
+                raise PandaPrepareError(
+                    f"Job {job.name!r} (label {job.label!r}): {exc}. Set enableCompactJobNames: true if the "
+                    "workers run this plugin's decoder."
+                ) from None
             cached = self._commands[key] = _Command(executable_line, files, per_job_keys)
         return cached
 
@@ -300,9 +349,11 @@ class TaskSpecs:
         if not src_uri:
             raise PandaPrepareError(f"Job {job.name!r}: file {key!r} has no source URI to stage")
         basename = os.path.basename(str(src_uri).rstrip("/"))
-        if basename == NAME_MAP_DIR:
+        reserved = {NAME_MAP_DIR, self.map_file.basename if self.map_file else NAME_MAP_DIR}
+        if basename in reserved or (self.map_file and key == self.map_file.key):
             raise PandaPrepareError(
-                f"Job {job.name!r}: file {key!r} may not be named {NAME_MAP_DIR!r} (reserved)"
+                f"Job {job.name!r}: file {key!r} ({basename!r}) clashes with the job-name map "
+                f"({sorted(reserved)}, key {self.map_file.key if self.map_file else None!r}); rename it"
             )
         known = self.files_to_stage.setdefault(basename, str(src_uri))
         if known != str(src_uri):

@@ -50,7 +50,10 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         self.end_point: str = ""
         self.job_count: int = 0
         self.max_request_length: int | None = None
+        self.max_copy_workers: int | None = None
         self.job_name_map: dict[int, list[str]] | None = None
+        self.published_map: dict[str, Any] | None = None
+        self.published_map_name: str | None = None
 
     @classmethod
     def from_generic_workflow(
@@ -73,7 +76,11 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         workflow.end_point = result.end_point
         workflow.job_count = result.job_count
         workflow.job_name_map = result.job_name_map
+        if result.published_map_file is not None:
+            workflow.published_map = result.published_map
+            workflow.published_map_name = result.published_map_file[1]
         workflow.max_request_length = reader.workflow().max_request_length
+        workflow.max_copy_workers = reader.workflow().max_copy_workers
         return workflow
 
     def write(self, out_prefix: str) -> None:
@@ -88,6 +95,11 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             self.files_to_stage[NAME_MAP_DIR] = str(
                 write_job_name_map(directory / NAME_MAP_DIR, self.job_name_map)
             )
+        if self.published_map is not None and self.published_map_name:
+            # The published plugin's order-id or qnode map: one file every job copies and reads.
+            path = directory / self.published_map_name
+            _atomic_write(path, json.dumps(self.published_map, separators=(",", ":")))
+            self.files_to_stage[self.published_map_name] = str(path)
         _atomic_write(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
         manifest = {
             "name": self.name,
@@ -96,6 +108,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             "files_to_stage": self.files_to_stage,
             "job_count": self.job_count,
             "max_request_length": self.max_request_length,
+            "max_copy_workers": self.max_copy_workers,
             "tasks": [dataclasses.asdict(task) for task in self.tasks],
         }
         _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
@@ -134,6 +147,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         workflow.files_to_stage = manifest["files_to_stage"]
         workflow.job_count = manifest["job_count"]
         workflow.max_request_length = manifest.get("max_request_length")
+        workflow.max_copy_workers = manifest.get("max_copy_workers")
         workflow.tasks = [TaskSummary(**task) for task in manifest["tasks"]]
         workflow.idds_workflow = json_loads((directory / IDDS_WORKFLOW_FILE).read_text())
         return workflow

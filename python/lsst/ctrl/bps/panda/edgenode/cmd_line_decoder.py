@@ -28,7 +28,15 @@ import time
 from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "COMPACT_GUARD",
     "EMPTY_LIST",
+    "GUARD_FILE_KEY",
+    "GUARD_FILE_NAME",
+    "NO_FILES_KEY",
+    "ORDER_ID_MAP_KEY",
+    "PUBLISHED_NO_DIRECT_IO",
+    "QNODE_MAP_KEY",
+    "QNODE_MAP_NAME",
     "NAME_MAP_CHUNK",
     "NAME_MAP_DIR",
     "NAME_MAP_PREFIX",
@@ -43,6 +51,8 @@ __all__ = [
     "main",
     "name_map_path",
     "parse_pseudo_input",
+    "published_token_problem",
+    "resolve_map_name",
     "restore_command_line",
 ]
 
@@ -67,6 +77,32 @@ NAME_MAP_DIR = "job_names"
 
 NAME_MAP_CHUNK = 1000
 """Full pseudo inputs per job-name map file (each job reads one small file)."""
+
+# The published plugin's (30.x) formats, which its decoder on existing worker images reads too.
+ORDER_ID_MAP_KEY = "orderIdMapFilename"
+"""File key of the order-id map ``{label: {"<n>": full pseudo input}}`` (``<label>:orderIdMap_<n>``)."""
+QNODE_MAP_KEY = "qnodemap"
+"""File key of the qnode map ``{"PH:<job>": full pseudo input}``."""
+QNODE_MAP_NAME = "qnode_map.json"
+"""Name the published decoder reads the qnode map from, in the working directory."""
+PUBLISHED_NO_DIRECT_IO = "cmdlineplaceholder"
+"""The published format's direct-io word when no file is read in place."""
+NO_FILES_KEY = "noFiles"
+"""A file entry read in place that stands for an empty file list (the published format needs one)."""
+
+# Our own format (enableCompactJobNames) must never run under another decoder: the first file entry
+# makes the published decoder stop at its first copy, naming what is missing, and the command line
+# starts with an exit that only this decoder removes.
+GUARD_FILE_KEY = "requiresDecoder"
+GUARD_FILE_NAME = "enableCompactJobNames-needs-the-cmd_line_decoder-of-the-plugin-that-prepared-the-job"
+COMPACT_GUARD = (
+    "echo 'cmd_line_decoder: this job was prepared with enableCompactJobNames; it needs the "
+    "cmd_line_decoder.py of the plugin that prepared it, not the one of lsst-ctrl-bps-panda 30.x "
+    "(or prepare with enableCompactJobNames: false)' >&2; exit 64; "
+)
+_ORDER_ID_NAME = re.compile(r"(?P<label>[^:+]+):orderIdMap_(?P<order>[0-9]+)")
+_QNODE_NAME = re.compile(r"PH:[^:+]+")
+_PUBLISHED_WORD = re.compile(r"[A-Za-z0-9_.\-/=,@]+")
 
 
 def name_map_path(task: int, order: int) -> str:
@@ -148,6 +184,86 @@ def decode_token(token: str) -> str:
     return token
 
 
+def published_token_problem(value: str, allow_colon: bool = False) -> str | None:
+    """Say why ``value`` cannot be one word of the published decoder's format, or return `None`.
+
+    The published decoder splits its arguments on ``+`` and ``:`` and takes
+    them unquoted from the shell; this decoder reads ``=`` and ``@`` at the
+    start of a word as its own encodings.
+
+    Parameters
+    ----------
+    value : `str`
+        A job name, label, placeholder value, file key or name, or end point.
+    allow_colon : `bool`, optional
+        Accept ``:`` (end points are URIs).
+
+    Returns
+    -------
+    problem : `str` or `None`
+        What is wrong, for an error message.
+    """
+    text = value.replace(":", "") if allow_colon else value
+    if not value:
+        return "is empty"
+    if not _PUBLISHED_WORD.fullmatch(text):
+        bad = sorted({c for c in text if not _PUBLISHED_WORD.fullmatch(c)})
+        return f"contains {''.join(bad)!r}, which the published pseudo-input format cannot carry"
+    if value[0] in (_ENCODED_PREFIX, NAME_MAP_PREFIX):
+        return f"starts with {value[0]!r}, which would read differently to the two decoders"
+    return None
+
+
+def resolve_map_name(pseudo_input: str, files: Mapping[str, str], end_point: str) -> str:
+    """Return the full pseudo input behind a map reference, or ``pseudo_input`` itself.
+
+    Parameters
+    ----------
+    pseudo_input : `str`
+        ``@<task>.<order>`` (this plugin's job-name map), ``<label>:orderIdMap_<n>``
+        (order-id map) or ``PH:<job>`` (qnode map); anything else is returned
+        as it is.
+    files : `~collections.abc.Mapping` [`str`, `str`]
+        Staged files by key; the published maps are read from their copies
+        in the working directory.
+    end_point : `str`
+        Where this plugin's job-name map lies.
+
+    Returns
+    -------
+    full_name : `str`
+        ``<job>+<key>:<value>+...``.
+
+    Raises
+    ------
+    DecoderError
+        Raised if the map is missing or does not hold the name.
+    """
+    if pseudo_input.startswith(NAME_MAP_PREFIX):
+        return _resolve_compact_name(pseudo_input, end_point)
+    if match := _ORDER_ID_NAME.fullmatch(pseudo_input):
+        names = _read_published_map(files, ORDER_ID_MAP_KEY, pseudo_input)
+        found = names.get(match["label"], {}).get(match["order"]) if isinstance(names, dict) else None
+    elif _QNODE_NAME.fullmatch(pseudo_input):
+        names = _read_published_map(files, QNODE_MAP_KEY, pseudo_input)
+        found = names.get(pseudo_input) if isinstance(names, dict) else None
+    else:
+        return pseudo_input
+    if not isinstance(found, str):
+        raise DecoderError(f"{pseudo_input} is not in the staged job-name map", EXIT_USAGE)
+    return found
+
+
+def _read_published_map(files: Mapping[str, str], key: str, pseudo_input: str) -> object:
+    if key not in files:
+        raise DecoderError(f"{pseudo_input} needs the staged file {key!r}, which the job does not list", EXIT_USAGE)
+    try:
+        with open(files[key], encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, ValueError) as exc:
+        raise DecoderError(f"cannot read the job-name map {files[key]}: {exc}", EXIT_IO_ERROR) from None
+
+
 def parse_pseudo_input(pseudo_input: str) -> tuple[str, dict[str, str]]:
     """Split a pseudo input name into the job name and placeholder values.
 
@@ -195,10 +311,10 @@ def _split_list(token: str) -> list[str]:
     return [part for part in token.split("+") if part] if token != EMPTY_LIST else []
 
 
-def _parse_invocation(args: Sequence[str]) -> tuple[str, str, dict[str, str], str, dict[str, str], set[str]]:
+def _parse_invocation(args: Sequence[str]) -> tuple[str, str, str, dict[str, str], set[str]]:
     """Decode the five runner arguments; raise `DecoderError` if malformed.
 
-    Returns the command line, the job name, the placeholder values, the end
+    Returns the command line, the pseudo input as PanDA gave it, the end
     point, the basename at the end point by file key and the direct-io keys.
     """
     if len(args) != 5:
@@ -211,23 +327,25 @@ def _parse_invocation(args: Sequence[str]) -> tuple[str, str, dict[str, str], st
         raise DecoderError(f"command line argument is not hex of UTF-8 text: {exc}", EXIT_USAGE) from None
     try:
         end_point = "" if end_point_token == EMPTY_LIST else decode_token(end_point_token)
-        if pseudo_input.startswith(NAME_MAP_PREFIX):
-            pseudo_input = _resolve_compact_name(pseudo_input, end_point)
-        job_name, values = parse_pseudo_input(pseudo_input)
         files: dict[str, str] = {}
         for part in _split_list(files_token):
             key, sep, basename = part.partition(":")
             if not sep or not key or not basename:
                 raise ValueError(f"file entry {part!r} is not key:basename")
             files[decode_token(key)] = decode_token(basename)
-        direct_io = {decode_token(key) for key in _split_list(direct_io_token)}
+        direct_io = set()
+        if direct_io_token != PUBLISHED_NO_DIRECT_IO:
+            direct_io = {decode_token(key) for key in _split_list(direct_io_token)}
     except ValueError as exc:
         raise DecoderError(f"malformed runner argument: {exc}", EXIT_USAGE) from None
+    files.pop(GUARD_FILE_KEY, None)
+    if command_line.startswith(COMPACT_GUARD):
+        command_line = command_line[len(COMPACT_GUARD) :]
     if unknown := sorted(direct_io - files.keys()):
         raise DecoderError(f"direct-io keys {unknown} are not in the file list {sorted(files)}", EXIT_USAGE)
-    if files and not end_point:
-        raise DecoderError(f"files {sorted(files)} are staged but the end point is empty", EXIT_USAGE)
-    return command_line, job_name, values, end_point, files, direct_io
+    if not end_point and (copied := sorted(files.keys() - direct_io)):
+        raise DecoderError(f"files {copied} are staged but the end point is empty", EXIT_USAGE)
+    return command_line, pseudo_input, end_point, files, direct_io
 
 
 def restore_command_line(
@@ -421,14 +539,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_USAGE)
         return 0
     try:
-        template, job_name, values, end_point, files, direct_io = _parse_invocation(args)
+        template, pseudo_input, end_point, files, direct_io = _parse_invocation(args)
+        copied = _fetch_staged_files(end_point, files, direct_io)
+        if copied:
+            _log(f"copied from {end_point}: {' '.join(copied)}")
+        try:
+            job_name, values = parse_pseudo_input(resolve_map_name(pseudo_input, files, end_point))
+        except ValueError as exc:
+            raise DecoderError(f"malformed pseudo input {pseudo_input!r}: {exc}", EXIT_USAGE) from None
         _log(f"job {job_name}")
         # <FILE:key> is the file's name: in the working directory for a copied file; a command reading a
         # file in place puts {fileDistributionEndPoint} before it itself (as ctrl_bps's command lines do).
         command_line = restore_command_line(template, files, os.environ, values)
-        copied = _fetch_staged_files(end_point, files, direct_io)
-        if copied:
-            _log(f"copied from {end_point}: {' '.join(copied)}")
         for key in dict.fromkeys(_EXECUTABLE_FILE.findall(template)):
             if key in files and key not in direct_io:
                 _make_executable(files[key])
