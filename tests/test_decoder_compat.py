@@ -278,9 +278,13 @@ def test_unset_worker_variable_stops_both_decoders_before_the_payload(published,
 
 
 def full_name_form(job):
-    """The published plugin's full pseudo input: every placeholderParams key, in order."""
-    values = "".join(f"+{key}:{job.cmdvals.get(key, '')}" for key in ("qgraphNodeId", "qgraphId"))
-    return job.name + values
+    """The published form <job>+<key>:<value>+..., with the placeholderParams keys the job's command uses.
+
+    (The published plugin also appends unused keys with empty values; both decoders ignore them.)
+    """
+    texts = [job.arguments or "", *(str(v) for v in (job.environment or {}).values())]
+    used = [key for key in ("qgraphNodeId", "qgraphId") if any(f"{{{key}}}" in text for text in texts)]
+    return job.name + "".join(f"+{key}:{job.cmdvals[key]}" for key in used)
 
 
 def map_of(prepared, key, args):
@@ -316,7 +320,7 @@ def test_pseudo_inputs_have_the_published_form(mode, tmp_path):
             full_name = map_of(prepared, "qnodemap", args)[name]
         full_names[full_name.split("+")[0]] = full_name
     assert len(full_names) == len(jobs)
-    # Quantum jobs: <job name>+qgraphNodeId:<uuid>+qgraphId:<id>, as the published plugin names them.
+    # Quantum jobs: <job name>+qgraphNodeId:<uuid>..., as the published decoder reads them.
     quantum_jobs = [job for job in map(gw.get_job, gw) if "{qgraphNodeId}" in job.arguments]
     assert {job.name: full_names.get(job.name) for job in quantum_jobs} == {
         job.name: full_name_form(job) for job in quantum_jobs
