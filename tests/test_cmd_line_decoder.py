@@ -89,12 +89,20 @@ def test_transferred_executable_is_copied_and_made_executable(local_end_point, t
     assert os.access(tmp_path / "work" / "run_me.py", os.X_OK)
 
 
-def test_site_default_runner_command_runs_with_plain_python3(local_end_point, tmp_path):
-    import yaml
-    from lsst.ctrl.bps.panda.settings import defaults_path
+FAKE_PRMON = """#!/bin/bash
+# Stands in for prmon (on neither PyPI nor Debian): waits for -p PID, writes the -j summary.
+while [[ $# -gt 0 ]]; do case $1 in -p) pid=$2; shift ;; -j) summary=$2; shift ;; esac; shift; done
+for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+echo '{"Max": {"pss": 1}}' > "$summary"
+"""
 
-    runner = yaml.safe_load(defaults_path().read_text())["runnerCommand"]
-    assert runner.startswith("python3 ${CTRL_BPS_PANDA_DIR}/python/")
+
+def test_default_layered_runner_runs_the_decoder_under_prmon(local_end_point, tmp_path):
+    from bps_configs import make_config
+    from lsst.ctrl.bps.panda.settings import SettingsReader
+
+    runner = SettingsReader(make_config(str(tmp_path))).label("isr", None).runner_command
+    assert "prmon -i 5" in runner and "cmd_line_decoder.py _cmd_line_" in runner
     files = [StagedFileRef("butlerConfig", "butler.yaml", direct_io=False)]
     executable, pseudo = make_task(
         "<FILE:butlerConfig> {qgraphNodeId}",
@@ -104,8 +112,19 @@ def test_site_default_runner_command_runs_with_plain_python3(local_end_point, tm
         end_point=local_end_point,
         runner=runner,
     )
-    env = job_env(CTRL_BPS_PANDA_DIR=str(DECODER.parents[6]))
-    assert dumped(pilot_run(executable, pseudo, tmp_path / "work", env))["argv"] == ["butler.yaml", "n"]
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "prmon").write_text(FAKE_PRMON)
+    (tools / "prmon").chmod(0o755)
+    python_dir = os.path.dirname(sys.executable)
+    env = job_env(
+        CTRL_BPS_PANDA_DIR=str(DECODER.parents[6]), PATH=f"{tools}:{python_dir}:{os.environ['PATH']}"
+    )
+    result = pilot_run(executable, pseudo, tmp_path / "work", env)
+    # The payload's stdout goes to stderr through jobContainer's >&2, as at the sites.
+    assert result.returncode == 0, result.stderr
+    assert '"argv": ["butler.yaml", "n"]' in result.stderr
+    assert (tmp_path / "work" / "memory_monitor_summary.json").read_text().strip() == '{"Max": {"pss": 1}}'
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from lsst.ctrl.bps.panda.errors import PandaConfigError
 from lsst.ctrl.bps.panda.settings import config_dir
 from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
-from test_prepare_real_pipeline import DEMO_DIR, PACKAGE_DIR, _load_make_repo
+from test_prepare_real_pipeline import PACKAGE_DIR, _load_make_repo
 
 PUBLISHED_CONFIG_FILES = [
     "bps_panda.yaml",
@@ -44,7 +44,9 @@ EXTRA = {
 
 
 # Feature files name no plugin or site: users include them after a site file.
-FEATURE_FILES = {n for n in PUBLISHED_CONFIG_FILES if n.startswith(("bps_panda_", "bps_remote")) and "DF" not in n}
+FEATURE_FILES = {
+    n for n in PUBLISHED_CONFIG_FILES if n.startswith(("bps_panda_", "bps_remote")) and "DF" not in n
+}
 
 
 def load_as_bps_submit(name, tmp_path, monkeypatch, extra="", user_values=True):

@@ -3,7 +3,6 @@
 import pytest
 from lsst.ctrl.bps import BpsConfig
 from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
-from lsst.ctrl.bps.panda.memory_classes import parse_memory_classes
 from lsst.ctrl.bps.panda.settings import SettingsReader, config_dir
 
 

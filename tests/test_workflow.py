@@ -58,7 +58,9 @@ def test_job_name_map_gives_compact_names_that_resolve_to_every_job(tmp_path):
 def test_job_name_map_can_be_turned_off(tmp_path):
     gw = make_drp_workflow(100, submit_dir=str(tmp_path))
     submit = tmp_path / "submit"
-    prepared = PanDAService({}).prepare(make_config(str(submit), enableCompactJobNames=False), gw, str(submit))
+    prepared = PanDAService({}).prepare(
+        make_config(str(submit), enableCompactJobNames=False), gw, str(submit)
+    )
     assert "job_names" not in prepared.files_to_stage
     assert not (submit / "job_names").exists()
     assert rebuild_job_dag(prepared.idds_workflow)[0].number_of_nodes() == gw.number_of_nodes() + 1

@@ -10,10 +10,9 @@ place of ``${IN/L}``.  The worker-side counterpart is
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterable, Mapping
-
-import os
 
 from .edgenode.cmd_line_decoder import (
     COMPACT_GUARD,
@@ -265,7 +264,10 @@ def runner_executable(
 
 def _published_invocation(command_line: str, end_point: str, files: list[StagedFileRef]) -> str:
     """Return the decoder arguments in the published plugin's format (plain words)."""
-    for what, value in (("fileDistributionEndPoint", end_point), *((f"file {r.key!r}", r.key) for r in files)):
+    for what, value in (
+        ("fileDistributionEndPoint", end_point),
+        *((f"file {r.key!r}", r.key) for r in files),
+    ):
         if problem := published_token_problem(value, allow_colon=what == "fileDistributionEndPoint"):
             raise PandaConfigError(f"{what} {value!r} {problem}")
     for ref in files:

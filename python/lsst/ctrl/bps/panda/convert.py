@@ -375,7 +375,9 @@ class _PublishedNames:
 
     def __init__(self, mode: NameMode) -> None:
         self.mode = mode
-        self.names: dict[str, Any] | None = {} if mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP) else None
+        self.names: dict[str, Any] | None = (
+            {} if mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP) else None
+        )
         self._next: dict[str, int] = {}
 
     def next_order(self, label: str) -> int:

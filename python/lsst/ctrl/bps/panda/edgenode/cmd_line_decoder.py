@@ -256,7 +256,9 @@ def resolve_map_name(pseudo_input: str, files: Mapping[str, str], end_point: str
 
 def _read_published_map(files: Mapping[str, str], key: str, pseudo_input: str) -> object:
     if key not in files:
-        raise DecoderError(f"{pseudo_input} needs the staged file {key!r}, which the job does not list", EXIT_USAGE)
+        raise DecoderError(
+            f"{pseudo_input} needs the staged file {key!r}, which the job does not list", EXIT_USAGE
+        )
     try:
         with open(files[key], encoding="utf-8") as stream:
             return json.load(stream)
