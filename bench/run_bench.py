@@ -5,7 +5,7 @@ Each size runs in a fresh subprocess so memory figures do not mix.  For each N
 it reports: prepare wall time (``PanDAService.prepare``: conversion and
 writing), conversion alone, µs per job, peak RSS increase during prepare,
 written-file size, and the size of the gzip-compressed request body the PanDA
-client would send for ``submit``, with the job-name map (the default) and with
+client would send for ``submit``, with compact job names (``enableCompactJobNames``) and with
 one full pseudo input name per job.  With ``--submit`` it also submits to a
 local PanDA started for the run and reports prepare+submit wall time.
 

@@ -159,6 +159,8 @@ def test_runner_executable_uses_plus_for_empty_lists_and_end_point():
 def test_published_format_carries_plain_words_and_a_stand_in_for_no_files():
     executable = runner_executable("run _cmd_line_", "true", "s3://b/run/", [], published=True)
     assert executable.split()[2:] == [IN_PLACEHOLDER, "s3://b/run/", "noFiles:noFiles", "noFiles"]
+    executable = runner_executable("run _cmd_line_", "true", "", [], published=True)
+    assert executable.split()[2:] == [IN_PLACEHOLDER, "+", "noFiles:noFiles", "noFiles"]
     files = [StagedFileRef("butlerConfig", "butler.yaml", direct_io=False)]
     executable = runner_executable("run _cmd_line_", "true", "file:///a/run/", files, published=True)
     assert executable.split()[3:] == ["file:///a/run/", "butlerConfig:butler.yaml", "cmdlineplaceholder"]
@@ -167,7 +169,8 @@ def test_published_format_carries_plain_words_and_a_stand_in_for_no_files():
 @pytest.mark.parametrize(
     ("end_point", "files", "named"),
     [
-        ("/a b/run/", [], "fileDistributionEndPoint"),
+        ("/a b/run/", [StagedFileRef("butlerConfig", "b.yaml", direct_io=False)], "fileDistributionEndPoint"),
+        ("", [StagedFileRef("butlerConfig", "b.yaml", direct_io=False)], "fileDistributionEndPoint"),
         ("/run/", [StagedFileRef("butler+Config", "b.yaml", direct_io=False)], "butler\\+Config"),
         ("/run/", [StagedFileRef("butlerConfig", "b:c.yaml", direct_io=False)], "b:c.yaml"),
         ("/run/", [StagedFileRef("butlerConfig", "=b.yaml", direct_io=False)], "=b.yaml"),

@@ -264,13 +264,12 @@ def runner_executable(
 
 def _published_invocation(command_line: str, end_point: str, files: list[StagedFileRef]) -> str:
     """Return the decoder arguments in the published plugin's format (plain words)."""
-    for what, value in (
-        ("fileDistributionEndPoint", end_point),
-        *((f"file {r.key!r}", r.key) for r in files),
-    ):
-        if problem := published_token_problem(value, allow_colon=what == "fileDistributionEndPoint"):
-            raise PandaConfigError(f"{what} {value!r} {problem}")
+    # Without files the end point is never read: the word only has to be there.
+    if files and (problem := published_token_problem(end_point, allow_colon=True)):
+        raise PandaConfigError(f"fileDistributionEndPoint {end_point!r} {problem}")
     for ref in files:
+        if problem := published_token_problem(ref.key):
+            raise PandaConfigError(f"file key {ref.key!r} {problem}")
         if problem := published_token_problem(ref.basename):
             raise PandaConfigError(f"file {ref.key!r} is staged as {ref.basename!r}, which {problem}")
     if not files:
