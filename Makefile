@@ -47,4 +47,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests bench examples
 
 clean:
-	rm -rf $(VENV) build *.egg-info python/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(PUBLISHED_DIR) build *.egg-info python/*.egg-info .pytest_cache
