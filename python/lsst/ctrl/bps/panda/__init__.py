@@ -1,6 +1,38 @@
-"""PanDA plugin for the Rubin Observatory Batch Production Service."""
+"""PanDA plugin for the Rubin Observatory Batch Production Service.
 
-from .service import PanDAService
-from .workflow import PandaBpsWmsWorkflow
+The names below are imported on first use (PEP 562), so importing a submodule
+(the worker-side decoder, the local PanDA's CLI) never loads the service, the
+PanDA client or iDDS.
+"""
 
-__all__ = ["PanDAService", "PandaBpsWmsWorkflow"]
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .service import PanDAService
+    from .workflow import PandaBpsWmsWorkflow
+
+__all__ = ["PanDAService", "PandaBpsWmsWorkflow", "__version__"]
+
+try:
+    __version__ = version("lsst-ctrl-bps-panda")
+except PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
+    __version__ = "unknown"
+
+_LAZY = {"PanDAService": ".service", "PandaBpsWmsWorkflow": ".workflow"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

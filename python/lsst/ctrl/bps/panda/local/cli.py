@@ -14,6 +14,7 @@ Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -27,9 +28,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .statedir import StateDir, default_state_dir
+from .statedir import StateDir, default_state_dir, local_url
 
-__all__ = ["main", "ping"]
+__all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ START_TIMEOUT = 60.0
 
 STOP_TIMEOUT = 30.0
 """Seconds ``stop`` waits for the server to exit before killing it."""
+
+EXTRA_MODULES = ("flask", "waitress")
+"""What the ``local`` extra installs; the plugin itself needs none of them."""
+
+
+def missing_extra() -> list[str]:
+    """Return the modules of the ``local`` extra that are not installed."""
+    return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
 
 
 def ping(url: str, token: str, timeout: float = 2.0) -> bool:
@@ -201,7 +210,7 @@ def environment_lines(state: StateDir) -> list[str]:
     token = state.read_token()
     if not port or not token:
         raise SystemExit(f"panda_local: {state.root} was never started; run 'panda_local start --background'")
-    url = f"http://127.0.0.1:{port}/server/panda"
+    url = local_url(port)
     values = {name: url for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL")}
     values.update(
         PANDA_BEHIND_REAL_LB="1", PANDA_AUTH="oidc", PANDA_AUTH_VO="local", PANDA_AUTH_ID_TOKEN=token
@@ -254,6 +263,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``panda_local``; return the exit code."""
     args = _parser().parse_args(argv)
+    if missing := missing_extra():
+        print(
+            f"panda_local: the local PanDA needs the 'local' extra ({', '.join(missing)} missing): "
+            "pip install 'lsst-ctrl-bps-panda[local]'",
+            file=sys.stderr,
+        )
+        return 3
     # Configure logging before anything imports idds, which would log to stdout otherwise.
     logging.basicConfig(
         level=logging.WARNING,
