@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,10 @@ from typing import Any
 from idds.common.utils import json_dumps, json_loads
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
-from .convert import TaskSummary, convert_workflow, gc_paused
+from .atomic_file import write_atomically
+from .convert import TaskSummary, convert_workflow
 from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
+from .gc_pause import gc_paused
 from .settings import SettingsReader
 
 __all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
@@ -98,9 +99,9 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         if self.published_map is not None and self.published_map_name:
             # The published plugin's order-id or qnode map: one file every job copies and reads.
             path = directory / self.published_map_name
-            _atomic_write(path, json.dumps(self.published_map, separators=(",", ":")))
+            write_atomically(path, json.dumps(self.published_map, separators=(",", ":")))
             self.files_to_stage[self.published_map_name] = str(path)
-        _atomic_write(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
+        write_atomically(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
         manifest = {
             "name": self.name,
             "service_class": self.service_class,
@@ -111,8 +112,8 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             "max_copy_workers": self.max_copy_workers,
             "tasks": [dataclasses.asdict(task) for task in self.tasks],
         }
-        _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
-        _atomic_write(directory / SUMMARY_FILE, self.summary())
+        write_atomically(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
+        write_atomically(directory / SUMMARY_FILE, self.summary())
         self.submit_path = str(directory)
         _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
 
@@ -191,10 +192,3 @@ def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(names[start : start + NAME_MAP_CHUNK]))
     return directory
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write a file so that readers never see half of it."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

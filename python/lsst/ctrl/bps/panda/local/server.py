@@ -27,7 +27,7 @@ from .engine import LocalPanda
 from .intake import IntakeError
 from .records import group_contents, request_record, task_record
 from .retry import RetryRefusedError
-from .statedir import StateDir
+from .statedir import StateDir, local_url
 from .store import UnknownRequestError
 
 __all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
@@ -245,7 +245,7 @@ class LocalPandaServer:
     @property
     def url(self) -> str:
         """``PANDA_URL`` of this server."""
-        return f"http://{self.HOST}:{self.port}/server/panda"
+        return local_url(self.port)
 
     def open(self) -> None:
         """Take the state directory, resume the engine and bind the socket.

@@ -25,12 +25,19 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DEFAULT_STATE_DIR_ENV", "AlreadyServedError", "StateDir", "default_state_dir"]
+from ..atomic_file import write_atomically
+
+__all__ = ["DEFAULT_STATE_DIR_ENV", "AlreadyServedError", "StateDir", "default_state_dir", "local_url"]
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR_ENV = "PANDA_LOCAL_STATE_DIR"
 """Environment variable naming the default state directory."""
+
+
+def local_url(port: int) -> str:
+    """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1."""
+    return f"http://127.0.0.1:{port}/server/panda"
 
 
 def default_state_dir() -> Path:
@@ -139,12 +146,10 @@ class StateDir:
         record = {
             "pid": os.getpid(),
             "port": port,
-            "url": f"http://127.0.0.1:{port}/server/panda",
+            "url": local_url(port),
             "started_at": time.time(),
         }
-        temporary = self.record_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record))
-        temporary.replace(self.record_path)
+        write_atomically(self.record_path, json.dumps(record))
 
     def read_record(self) -> dict[str, Any] | None:
         """Return the server record, or `None` when there is none."""
