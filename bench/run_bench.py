@@ -106,7 +106,7 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
     from lsst.ctrl.bps.panda import PanDAService
     from lsst.ctrl.bps.panda.convert import convert_workflow
     from lsst.ctrl.bps.panda.settings import SettingsReader
-    from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
+    from synthetic import make_drp_workflow
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ from collections import Counter
 
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowFile, GenericWorkflowJob
 
-__all__ = ["LabelShape", "DRP_LABELS", "make_drp_workflow"]
+__all__ = ["DRP_LABELS", "LabelShape", "make_drp_workflow"]
 
 RUN_QUANTUM = (
     "{runPreCmdOpts} run-qbb {butlerConfig} {fileDistributionEndPoint}<FILE:runQgraphFile> "

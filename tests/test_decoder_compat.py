@@ -24,7 +24,6 @@ import pytest
 from bps_configs import IDF_CLASSES, make_config
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.staging import stage_files
-from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.transform import add_final_job
 from published_decoder import (
     PACKAGE_DIR,
@@ -34,6 +33,7 @@ from published_decoder import (
     published_install,
     run_our_decoder,
 )
+from synthetic import make_drp_workflow
 
 FAKE_STACK = Path(__file__).parent / "data" / "compat"
 """Stands for ``$CTRL_MPEXEC_DIR`` and ``$DAF_BUTLER_DIR``: ``bin/pipetask``, ``bin/butler``."""

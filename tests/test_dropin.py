@@ -18,8 +18,8 @@ from lsst.ctrl.bps.drivers import prepare_driver
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import PandaConfigError
 from lsst.ctrl.bps.panda.settings import config_dir
-from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
+from synthetic import make_drp_workflow
 from test_prepare_real_pipeline import PACKAGE_DIR, _load_make_repo
 
 PUBLISHED_CONFIG_FILES = [
