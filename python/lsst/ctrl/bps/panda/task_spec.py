@@ -28,6 +28,7 @@ from .edgenode.cmd_line_decoder import (
     published_token_problem,
 )
 from .errors import PandaConfigError, PandaPrepareError
+from .graph_tables import GraphTables
 from .memory_classes import QueueChoice
 from .settings import DEFAULT_RSS_MAX, LabelSettings, NameMode, SettingsReader, WorkflowSettings
 
@@ -127,10 +128,11 @@ class TaskSpecs:
             self.map_file = StagedFileRef(ORDER_ID_MAP_KEY, self.wf.order_id_map_file, False)
         elif self.wf.name_mode is NameMode.QNODE_MAP:
             self.map_file = StagedFileRef(QNODE_MAP_KEY, QNODE_MAP_NAME, False)
-        # Direct access to the workflow's file tables: two dict lookups per job instead of two
-        # method calls building fresh lists.
-        self._inputs: dict[str, list] = getattr(gw, "_inputs", {})
-        self._outputs: dict[str, list] = getattr(gw, "_outputs", {})
+        # Direct access to the workflow's tables: two dict lookups per job instead of two method
+        # calls building fresh lists (checked by GraphTables, never a silent default).
+        self.tables = GraphTables.of(gw)
+        self._inputs = self.tables.inputs
+        self._outputs = self.tables.outputs
         self._gw = gw
         self._by_job_shape: dict[tuple, TaskSpec] = {}
         self._commands: dict[tuple, _Command] = {}
