@@ -10,17 +10,20 @@ place of ``${IN/L}``.  The worker-side counterpart is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .edgenode.cmd_line_decoder import (
     COMPACT_GUARD,
     EMPTY_LIST,
     GUARD_FILE_KEY,
     GUARD_FILE_NAME,
+    IN_PLACEHOLDER,
     NO_FILES_KEY,
     PUBLISHED_NO_DIRECT_IO,
+    SAFE_TOKEN,
     encode_token,
     published_token_problem,
 )
@@ -39,7 +42,6 @@ __all__ = [
 CMD_LINE_MARKER = "_cmd_line_"
 """Where ``runnerCommand`` takes the encoded command line."""
 
-IN_PLACEHOLDER = "${IN/L}"
 """PanDA's placeholder for the job's input (its pseudo input name)."""
 
 ORDER_ID_MAP_MARKER = "orderIdMapFilename"
@@ -72,8 +74,19 @@ class StagedFileRef:
     direct_io: bool
 
 
-def pseudo_input_name(job_name: str, placeholder_values: Mapping[str, object]) -> str:
-    """Return the pseudo input name of a job.
+_is_safe_token = SAFE_TOKEN.fullmatch
+
+
+@functools.cache
+def _key_token(key: str) -> str:
+    """Return the encoded form of a placeholder key (keys are few; encode each once)."""
+    return encode_token(key)
+
+
+def pseudo_input_name(
+    job_name: str, placeholder_values: Mapping[str, object], encode: Callable[[str], str] = encode_token
+) -> str:
+    """Return the pseudo input name of a job (runs once per job: kept lean).
 
     Parameters
     ----------
@@ -81,6 +94,9 @@ def pseudo_input_name(job_name: str, placeholder_values: Mapping[str, object]) -
         Unique job name.
     placeholder_values : `~collections.abc.Mapping`
         Per-job values (``qgraphNodeId``...), in the order they should appear.
+    encode : `~collections.abc.Callable`, optional
+        Called for a name or value outside the safe set (default
+        `encode_token`); the published formats pass one that raises.
 
     Returns
     -------
@@ -88,10 +104,13 @@ def pseudo_input_name(job_name: str, placeholder_values: Mapping[str, object]) -
         ``<job>+<key>:<value>+...``, shell-safe (values outside the safe set
         are hex-encoded, see `encode_token`).
     """
-    parts = [encode_token(job_name)]
-    for key, value in placeholder_values.items():
-        parts.append(f"{encode_token(key)}:{encode_token(str(value))}")
-    return "+".join(parts)
+    safe = _is_safe_token
+    name = job_name if safe(job_name) and job_name[:1] not in "=@" else encode(job_name)
+    for key, raw in placeholder_values.items():
+        value = str(raw)
+        token = value if safe(value) and value[:1] not in "=@" else encode(value)
+        name = f"{name}+{_key_token(key)}:{token}"
+    return name
 
 
 def _fill(text: str, values: Mapping[str, object], keep: frozenset[str], job_name: str) -> str:

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 __all__ = [
     "COMPACT_GUARD",
     "EMPTY_LIST",
+    "IN_PLACEHOLDER",
     "GUARD_FILE_KEY",
     "GUARD_FILE_NAME",
     "NO_FILES_KEY",
@@ -37,6 +38,7 @@ __all__ = [
     "PUBLISHED_NO_DIRECT_IO",
     "QNODE_MAP_KEY",
     "QNODE_MAP_NAME",
+    "REALTIME_LOG_FILE",
     "NAME_MAP_CHUNK",
     "NAME_MAP_DIR",
     "NAME_MAP_PREFIX",
@@ -68,6 +70,12 @@ EXIT_CONFIG = 78  # An <ENV:X> variable is not set on the worker.
 SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=,@]*")
 """Characters that survive unquoted in a shell word and are not separators."""
 _ENCODED_PREFIX = "="
+
+IN_PLACEHOLDER = "${IN/L}"
+"""PanDA's placeholder for the job's input on the runner command line, replaced by its pseudo input."""
+
+REALTIME_LOG_FILE = "payload-log.json"
+"""The payload's log that the pilot ships to real-time logging (``REALTIME_LOGFILES``)."""
 
 NAME_MAP_PREFIX = "@"
 """Starts a compact pseudo input ``@<task>.<order>`` whose full form is in the job-name map."""

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psutil
 
+from ..edgenode.cmd_line_decoder import IN_PLACEHOLDER, REALTIME_LOG_FILE
+
 __all__ = [
     "EXIT_CODE_FILE",
     "IN_PLACEHOLDER",
@@ -41,9 +43,6 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
-
-IN_PLACEHOLDER = "${IN/L}"
-"""PanDA's placeholder for the job's input, replaced by its pseudo input name."""
 
 EXIT_CODE_FILE = ".panda_local_exit_code"
 """File in the attempt's working directory holding the payload's exit code."""
@@ -214,7 +213,7 @@ class Executor:
         spec.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(self.base_environment)
         env.update(PANDAID=str(spec.attempt_id), PanDA_TaskID=str(spec.workload_id))
-        env["REALTIME_LOGFILES"] = "payload-log.json"
+        env["REALTIME_LOGFILES"] = REALTIME_LOG_FILE
         with open(spec.workdir / LOG_FILE, "ab") as log:
             popen = subprocess.Popen(
                 ["bash", "-c", _WRAPPER, "panda_local_pilot", spec.command],

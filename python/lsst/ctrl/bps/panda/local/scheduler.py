@@ -21,7 +21,7 @@ from pathlib import Path
 
 from idds.common.constants import RequestStatus, TransformStatus
 
-from .executor import AttemptEnd, LaunchSpec, Outcome, with_input
+from .executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
 from .jobstates import (
     ACTIVE_JOB_STATES,
     TERMINAL_REQUEST_STATES,
@@ -118,7 +118,7 @@ class Scheduler:
             workdir = self.work_root / f"request_{job['request_id']}" / str(attempt_id)
             conn.execute(
                 "UPDATE attempts SET workdir = ?, log_path = ? WHERE attempt_id = ?",
-                (str(workdir), str(workdir / "payload.log"), attempt_id),
+                (str(workdir), str(workdir / LOG_FILE), attempt_id),
             )
             updated = conn.execute(
                 "UPDATE jobs SET status = ?, attempt_nr = attempt_nr + 1, panda_id = ?, updated_at = ? "
