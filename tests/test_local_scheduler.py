@@ -188,3 +188,12 @@ def test_retry_of_a_running_request_is_refused(local_panda, idds_api, unwrap, sh
     assert (status, ok, value[0]) == (0, True, False)
     assert "retry applies once it has ended" in value[1]
     unwrap(idds_api.abort(request_id=request_id))
+
+
+def test_queue_slots_come_from_the_server_options_not_from_queue_names():
+    from lsst.ctrl.bps.panda.local.scheduler import SlotPolicy
+
+    default = SlotPolicy(max_cores=4, memory_mb=8000)
+    assert {default.slots_of(q) for q in ("LOCAL_MERGE", "LOCAL_HIMEM", "ANY_SITE_QUEUE")} == {4}
+    limited = SlotPolicy(max_cores=4, memory_mb=8000, queue_slots={"ANY_SITE_QUEUE": 1})
+    assert (limited.slots_of("ANY_SITE_QUEUE"), limited.slots_of("LOCAL_MERGE")) == (1, 4)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +17,6 @@ from .errors import PandaConfigError, PandaPrepareError
 
 __all__ = ["MemoryClass", "MemoryRouter", "QueueChoice", "parse_memory_classes"]
 
-_LOG = logging.getLogger(__name__)
 
 _KNOWN_KEYS = frozenset({"name", "maxMemory", "queue", "queueNonPreemptible"})
 

@@ -32,7 +32,6 @@ from .statedir import StateDir, default_state_dir, local_url
 
 __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
-_LOG = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 """Seconds ``start --background`` waits for the server to answer ping."""

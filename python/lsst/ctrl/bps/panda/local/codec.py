@@ -10,9 +10,7 @@ not one of the iDDS workflow classes a BPS submission really contains.
 
 from __future__ import annotations
 
-import gzip
 import json
-import logging
 import zlib
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,11 +26,9 @@ __all__ = [
     "RelayCall",
     "decode_body",
     "encode_reply",
-    "gzip_json",
     "load_restricted",
 ]
 
-_LOG = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024**3
 """Largest accepted body after decompression."""
@@ -240,8 +236,3 @@ def encode_reply(ok: bool, value: Any) -> str:
         JSON in which iDDS enums travel as ``{"class", "module", "attributes"}``.
     """
     return json.dumps([ok, value], cls=_ReplyEncoder)
-
-
-def gzip_json(value: Any) -> bytes:
-    """Return ``value`` as gzip-compressed JSON, the way the PanDA client posts it."""
-    return gzip.compress(json.dumps(value).encode())

@@ -79,6 +79,10 @@ class TaskPlan:
     entries: list[dict[str, Any]]
     """Dependency-map entries: ``{"name", "order_id", "dependencies": [{"task", "inputname"}]}``."""
     gate: GatePlan | None = None
+    vo: str | None = None
+    """The submitted task's ``vo``, reported back as the job records' ``vo``."""
+    prod_source_label: str | None = None
+    """The submitted task's ``prodSourceLabel``, reported back as the job records'."""
 
 
 CAMPAIGN_KEYS = ("campaign", "campaign_scope", "campaign_group", "campaign_tag")
@@ -203,6 +207,8 @@ def _task_plan(work: Any, lookup: Callable[[str], Any | None]) -> TaskPlan:
             input_collection=_collection_name(work.get_primary_input_collection(), f"{name}_input"),
             output_collection=_collection_name(work.get_primary_output_collection(), f"{name}_output"),
             entries=_entries(work, lookup),
+            vo=getattr(work, "vo", None),
+            prod_source_label=getattr(work, "prodSourceLabel", None),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, IntakeError):

@@ -8,7 +8,6 @@ as integers.  Every mapping between the two worlds lives here, in tables.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping
 
 from idds.common.constants import ContentStatus, RequestStatus, TransformStatus
@@ -23,8 +22,6 @@ __all__ = [
     "request_status_for",
     "task_status_for",
 ]
-
-_LOG = logging.getLogger(__name__)
 
 
 class JobState(enum.IntEnum):

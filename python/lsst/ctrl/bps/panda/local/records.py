@@ -14,7 +14,6 @@ task id).  Statuses are iDDS enums, dates `datetime` objects, exactly what
 from __future__ import annotations
 
 import datetime
-import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,7 +36,6 @@ from .jobstates import CONTENT_STATUS, PANDA_JOB_STATUS, JobState
 
 __all__ = ["content_record", "group_contents", "request_record", "task_record"]
 
-_LOG = logging.getLogger(__name__)
 
 _LIFETIME = datetime.timedelta(days=30)
 _PROCESSING_STATUS = {
@@ -214,8 +212,8 @@ def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
         "min_ram_count": job["rss"],
         "max_rss": int(job["peak_rss_mb"] * 1024) if job["peak_rss_mb"] else None,
         "max_walltime": task["walltime"],
-        "prod_source_label": "managed",
-        "vo": "Rubin",
+        "prod_source_label": task["prod_source_label"],
+        "vo": task["vo"],
     }
 
 
