@@ -28,6 +28,7 @@ from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
 from .gc_pause import gc_paused
 from .graph_tables import GraphTables, check_acyclic
+from .published_names import PublishedNames
 from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
 
@@ -284,7 +285,7 @@ class _TaskPlan:
     first_order: dict[str, int]
     """Order id of each task's first job."""
     name_map: dict[int, list[str]] | None
-    published_names: _PublishedNames
+    published_names: PublishedNames
 
 
 def _plan_tasks(
@@ -298,7 +299,7 @@ def _plan_tasks(
     """
     rank = _label_rank(gw)
     ordered = sorted(groups.values(), key=lambda group: rank.get(group[0].label, len(rank)))
-    plan = _TaskPlan([], {}, {}, {} if use_name_map else None, _PublishedNames(wf.name_mode))
+    plan = _TaskPlan([], {}, {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
     reference, published_names, name_map = plan.reference, plan.published_names, plan.name_map
     for index, (spec, names, full_names) in enumerate(ordered, 1):
         start = 0
@@ -378,42 +379,6 @@ def _add_final_job(
         condition = AndCondition(conditions=[w.is_terminated for w in sinks], true_works=[final_work])
         idds_workflow.add_condition(condition)
     return _summary(task_name, spec, 1)
-
-
-class _PublishedNames:
-    """Pseudo input names of the published plugin's map formats, and the map behind them.
-
-    ``enableJobNameMap``: ``<label>:orderIdMap_<n>``, ``n`` counting the label's jobs, and the map
-    ``{label: {"<n>": full name}}``; ``enableQnodeMap``: ``PH:<job>`` and ``{"PH:<job>": full name}``.
-    Other modes keep the full names.
-    """
-
-    def __init__(self, mode: NameMode) -> None:
-        self.mode = mode
-        self.names: dict[str, Any] | None = (
-            {} if mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP) else None
-        )
-        self._next: dict[str, int] = {}
-
-    def next_order(self, label: str) -> int:
-        """Return the order id of the next job of ``label`` (0 unless order ids count per label)."""
-        return self._next.get(label, 0) if self.mode is NameMode.ORDER_ID_MAP else 0
-
-    def add(self, label: str, jobs: list[str], full_names: list[str]) -> list[str]:
-        """Record a chunk of ``label``'s jobs; return the names PanDA sees for them."""
-        if self.mode is NameMode.ORDER_ID_MAP:
-            assert self.names is not None
-            start = self._next.get(label, 0)
-            self._next[label] = start + len(jobs)
-            by_order = self.names.setdefault(label, {})
-            by_order.update((str(start + i), full) for i, full in enumerate(full_names))
-            return [f"{label}:orderIdMap_{start + i}" for i in range(len(jobs))]
-        if self.mode is NameMode.QNODE_MAP:
-            assert self.names is not None
-            short = [f"PH:{job}" for job in jobs]
-            self.names.update(zip(short, full_names, strict=True))
-            return short
-        return full_names
 
 
 FRAGMENTED_LABEL_TASKS = 20
