@@ -22,7 +22,8 @@ def test_a_state_directory_from_before_the_vo_columns_opens_and_gains_them(tmp_p
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.execute(
-            "CREATE TABLE tasks (task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, name TEXT NOT NULL, "
+            "CREATE TABLE tasks (task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, "
+            "name TEXT NOT NULL, "
             "workload_id INTEGER NOT NULL, queue TEXT NOT NULL, executable TEXT NOT NULL, "
             "max_attempt INTEGER NOT NULL, walltime INTEGER, rss INTEGER, rss_max INTEGER, rss_step INTEGER, "
             "core_count INTEGER NOT NULL, priority INTEGER, input_collection TEXT, output_collection TEXT, "

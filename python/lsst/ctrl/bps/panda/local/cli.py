@@ -214,7 +214,7 @@ def environment_lines(state: StateDir) -> list[str]:
     values.update(
         PANDA_BEHIND_REAL_LB="1", PANDA_AUTH="oidc", PANDA_AUTH_VO="local", PANDA_AUTH_ID_TOKEN=token
     )
-    install = installation_environment(state.install_dir)
+    install = installation_environment()
     for name in ("CTRL_BPS_PANDA_DIR", "CTRL_MPEXEC_DIR", "DAF_BUTLER_DIR"):
         if name in install:
             values[name] = os.environ.get(name) or install[name]

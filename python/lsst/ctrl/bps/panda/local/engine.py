@@ -49,7 +49,7 @@ _IDLE_POLL = 0.5
 def job_environment(state: StateDir) -> dict[str, str]:
     """Return the environment of every attempt: the server's, plus the installation's roots."""
     env = {name: value for name, value in os.environ.items() if name != "PANDA_AUTH_ID_TOKEN"}
-    for name, value in installation_environment(state.install_dir).items():
+    for name, value in installation_environment().items():
         env.setdefault(name, value)
     python_bin = os.path.dirname(env["PANDA_LOCAL_PYTHON"])
     if env.get("PATH", "").split(os.pathsep)[0] != python_bin:

@@ -9,7 +9,6 @@ Layout::
     <state dir>/server.lock           held (flock) by the running server: one server per directory
     <state dir>/server.log            log of a server started with --background
     <state dir>/work/request_<id>/<PANDAID>/   one working directory (and payload.log) per attempt
-    <state dir>/install/              python/lsst/ctrl/bps/panda link when not run from a checkout
 """
 
 from __future__ import annotations
@@ -66,7 +65,6 @@ class StateDir:
         self.lock_path = self.root / "server.lock"
         self.log_path = self.root / "server.log"
         self.work_dir = self.root / "work"
-        self.install_dir = self.root / "install"
         self._lock_file: IO[str] | None = None
 
     def ensure(self) -> None:
