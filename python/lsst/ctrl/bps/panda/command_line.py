@@ -84,7 +84,10 @@ def _key_token(key: str) -> str:
 
 
 def pseudo_input_name(
-    job_name: str, placeholder_values: Mapping[str, object], encode: Callable[[str], str] = encode_token
+    job_name: str,
+    placeholder_values: Mapping[str, object],
+    encode: Callable[[str], str] = encode_token,
+    keys: Iterable[str] | None = None,
 ) -> str:
     """Return the pseudo input name of a job (runs once per job: kept lean).
 
@@ -97,17 +100,24 @@ def pseudo_input_name(
     encode : `~collections.abc.Callable`, optional
         Called for a name or value outside the safe set (default
         `encode_token`); the published formats pass one that raises.
+    keys : `~collections.abc.Iterable` [`str`], optional
+        The keys of ``placeholder_values`` to use, in order (default: all).
 
     Returns
     -------
     name : `str`
         ``<job>+<key>:<value>+...``, shell-safe (values outside the safe set
         are hex-encoded, see `encode_token`).
+
+    Raises
+    ------
+    KeyError
+        Raised if ``placeholder_values`` lacks one of ``keys``.
     """
     safe = _is_safe_token
     name = job_name if safe(job_name) and job_name[:1] not in "=@" else encode(job_name)
-    for key, raw in placeholder_values.items():
-        value = str(raw)
+    for key in placeholder_values if keys is None else keys:
+        value = str(placeholder_values[key])
         token = value if safe(value) and value[:1] not in "=@" else encode(value)
         name = f"{name}+{_key_token(key)}:{token}"
     return name

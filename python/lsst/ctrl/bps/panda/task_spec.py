@@ -204,16 +204,14 @@ class TaskSpecs:
         """
         cmdvals = job.cmdvals
         try:
-            values = {key: cmdvals[key] for key in spec.per_job_keys}
+            name = pseudo_input_name(job.name, cmdvals, self._encode, spec.per_job_keys)
         except KeyError as error:
             raise PandaPrepareError(
                 f"Job {job.name!r} (label {job.label!r}): command line uses {{{error.args[0]}}} but cmdvals "
                 f"has no {error.args[0]!r}"
             ) from None
-        try:
-            name = pseudo_input_name(job.name, values, self._encode)
         except _UnsafeTokenError as error:
-            self._refuse_unsafe(job, error.args[0], values)
+            self._refuse_unsafe(job, error.args[0], {key: cmdvals.get(key) for key in spec.per_job_keys})
         if len(name) > self.wf.max_name_length:
             raise PandaPrepareError(
                 f"Job {job.name!r}: pseudo input name has {len(name)} characters, above maxNameLength "
