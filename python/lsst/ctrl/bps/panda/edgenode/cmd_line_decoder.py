@@ -508,16 +508,26 @@ def _run_command(command_line: str) -> int:
     that it can clean up; SIGINT is left to the payload, which shares this
     process's group and gets it from the terminal itself.
     """
-    process = subprocess.Popen(["bash", "-c", command_line])
+    process: subprocess.Popen | None = None
+    early: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
-        process.send_signal(signum)
+        if process is None:
+            early.append(signum)  # arrived while the payload was starting: sent once it runs
+        else:
+            process.send_signal(signum)
 
-    # Installed after the start: the payload must not inherit an ignored SIGINT.
-    handlers = {signal.SIGINT: signal.SIG_IGN}
-    handlers.update((getattr(signal, name), forward) for name in _FORWARDED_SIGNALS)
-    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    # Forwarding is in place before the payload starts, so no signal is lost in between (the
+    # payload's exec resets these handlers); SIGINT is ignored only after the start, so that the
+    # payload does not inherit an ignored SIGINT.
+    previous = {
+        getattr(signal, name): signal.signal(getattr(signal, name), forward) for name in _FORWARDED_SIGNALS
+    }
     try:
+        process = subprocess.Popen(["bash", "-c", command_line])
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in early:
+            process.send_signal(signum)
         code = process.wait()
     finally:
         for signum, handler in previous.items():
