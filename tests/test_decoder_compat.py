@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Jobs prepared by this plugin run the same commands under the published decoder as under ours.
 
 A DRP-shaped workflow (``run-qbb`` pipetask jobs and ctrl_bps's own

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """End to end: the demo flow through the real `bps` CLI on the local PanDA, with a restart.
 
 One step2 quantum fails on its first run; `bps restart` recovers the run.  The test then checks

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Drop-in: submit YAMLs and site files written for the published plugin (30.x) work unchanged.
 
 Every config file the published plugin ships is loaded the way ``bps submit`` loads it and a

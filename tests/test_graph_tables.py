@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The adapter that reads GenericWorkflow's tables must agree with ctrl_bps's public API.
 
 If ctrl_bps or networkx change how a workflow is stored, these tests fail (and prepare stops

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """PanDA plugin for the Rubin Observatory Batch Production Service.
 
 The names below are imported on first use (PEP 562), so importing a submodule

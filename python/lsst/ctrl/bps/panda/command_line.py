@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Command lines of PanDA jobs: pseudo input names and the task executable.
 
 One PanDA task shares one ``executable`` among all its jobs; everything that

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Convert a `~lsst.ctrl.bps.GenericWorkflow` into an iDDS workflow (pure).
 
 One PanDA task per (label, memory class, task attributes, chunk); one
@@ -338,7 +342,7 @@ def _dependency_entries(
         if ref is None:  # a no-op job
             continue
         if noops and not noops.isdisjoint(parents):
-            parents = _payload_parents(pred, list(parents), noops, noop_parents)
+            parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
         entries = task_entries[ref["task"]]
         entries.append(
             {
@@ -385,7 +389,7 @@ FRAGMENTED_LABEL_TASKS = 20
 """A label split into more task shapes than this gets a warning."""
 
 
-def _warn_about_fragmented_labels(groups: Iterable[tuple[TaskSpec, ...]]) -> None:
+def _warn_about_fragmented_labels(groups: Iterable[_Group]) -> None:
     """Warn when jobs of one label differ so much that they land in many tasks."""
     shapes: dict[str, int] = {}
     for spec, *_ in groups:

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The one place that reads a `~lsst.ctrl.bps.GenericWorkflow`'s tables directly.
 
 Conversion touches every job and every edge once; through the public API each

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Memory classes: which queue a job goes to, and the memory limits of its task.
 
 A site declares an ordered list of memory classes (DMTN-168: conventional, high,

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Every configuration key the plugin reads, read in one place.
 
 Defaults live in ``config/bps_panda.yaml`` only (`shipped_default` reads them

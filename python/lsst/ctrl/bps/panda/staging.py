@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Copy a prepared workflow's files to ``fileDistributionEndPoint``.
 
 Files (quantum graph, butler configuration, transferred executables) are
@@ -21,7 +25,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import Protocol
 
 from lsst.resources import ResourcePath
 from lsst.utils.logging import PeriodicLogger
@@ -80,6 +84,12 @@ class _Transfer:
     name: str
     source: ResourcePath
     target: ResourcePath
+
+
+class _Readable(Protocol):
+    """A binary file handle (a `ResourcePath.open` handle or a plain file)."""
+
+    def read(self, size: int = -1) -> bytes: ...
 
 
 class _ContentConflictError(Exception):
@@ -241,7 +251,7 @@ def _plan(name: str, source: str, root: ResourcePath) -> list[_Transfer]:
         # Object stores have no directories: a directory is the objects under its prefix.
         src = ResourcePath(source.rstrip("/") + "/", forceDirectory=True)
     target_dir = root.join(name, forceDirectory=True)
-    transfers = []
+    transfers: list[_Transfer] = []
     for dirpath, _, filenames in src.walk():
         relative = dirpath.relative_to(src)
         dest_dir = target_dir.join(relative, forceDirectory=True) if relative else target_dir
@@ -304,7 +314,7 @@ def _same_content(source: ResourcePath, target: ResourcePath, size: int) -> bool
                 return True
 
 
-def _read_chunk(handle: BinaryIO) -> bytes:
+def _read_chunk(handle: _Readable) -> bytes:
     """Read `_COMPARE_CHUNK` bytes, fewer only at the end of the file."""
     parts = []
     wanted = _COMPARE_CHUNK

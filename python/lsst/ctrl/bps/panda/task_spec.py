@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """What the jobs of one PanDA task share, worked out once per distinct job shape.
 
 Jobs of one task share an executable, a queue, memory limits, cores,

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The prepared PanDA workflow: the iDDS workflow, the files to stage, write and read."""
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from idds.common.utils import json_dumps, json_loads
+from idds.workflowv2.workflow import Workflow
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
 from .atomic_file import write_atomically
@@ -45,7 +50,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
 
     def __init__(self, name: str, config: BpsConfig | None) -> None:
         super().__init__(name, config)
-        self.idds_workflow: Any = None
+        self.idds_workflow: Workflow | None = None
         self.tasks: list[TaskSummary] = []
         self.files_to_stage: dict[str, str] = {}
         self.end_point: str = ""
@@ -70,7 +75,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         result = convert_workflow(generic_workflow, reader, allow_job_name_map=out_prefix is not None)
         workflow = cls(generic_workflow.name, config)
         workflow.service_class = service_class
-        workflow.submit_path = out_prefix
+        workflow.submit_path = out_prefix or ""
         workflow.idds_workflow = result.idds_workflow
         workflow.tasks = result.tasks
         workflow.files_to_stage = result.files_to_stage

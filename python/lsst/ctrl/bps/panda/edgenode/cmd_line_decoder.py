@@ -1,4 +1,8 @@
 #!/usr/bin/env python
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Run one PanDA job's payload on the worker node.
 
 Called by the site's ``runnerCommand`` as::

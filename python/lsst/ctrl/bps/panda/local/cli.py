@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """``panda_local``: start, stop, inspect the local PanDA and print its environment.
 
 ::
@@ -181,7 +185,8 @@ def _stop(state: StateDir) -> int:
 
 def _status(state: StateDir) -> int:
     record = state.read_record()
-    served = state.is_served() and record is not None
+    record = record or {}
+    served = state.is_served() and bool(record)
     token = state.read_token()
     answering = served and token is not None and ping(record["url"], token)
     summary = {}

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The relay's wire format: request bodies, restricted iDDS-JSON, reply envelopes.
 
 The PanDA client posts ``command_name``, ``args``, ``kwargs`` (iDDS-JSON

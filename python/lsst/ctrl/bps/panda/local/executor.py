@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The pilot of the local PanDA: run attempts, watch their memory and time.
 
 Each attempt runs the task's ``executable`` (``${IN/L}`` replaced by the
@@ -319,6 +323,7 @@ class Executor:
 
     def _reap(self, run: _Running) -> AttemptEnd | None:
         peak = run.peak_rss_mb
+        code: int | None
         if run.popen is not None:
             try:
                 pid, status, usage = os.wait4(run.pid, os.WNOHANG)

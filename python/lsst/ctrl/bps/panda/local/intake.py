@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """From a submitted iDDS workflow to the plan of a local PanDA request (pure).
 
 A `~idds.workflowv2.workflow.Workflow` of `DomaPanDAWork` tasks becomes a
@@ -235,12 +239,12 @@ def _gates(template: Any, work_names: Mapping[str, str]) -> dict[str, GatePlan]:
                     f"Condition test {test!r} is not supported by the local PanDA; use a work's "
                     f"{sorted(SUPPORTED_CONDITION_METHODS)}"
                 )
-            tests.append((work_names[owner_id], method))
+            tests.append((work_names[str(owner_id)], method))
         for work in condition.true_works:
             work_id = work.get_internal_id() if hasattr(work, "get_internal_id") else None
             if work_id not in work_names:
                 raise IntakeError(f"Condition releases {work!r}, which is not a task of this workflow")
-            task_name = work_names[work_id]
+            task_name = work_names[str(work_id)]
             if task_name in gates:
                 raise IntakeError(f"Task {task_name!r} is released by more than one condition")
             gates[task_name] = GatePlan(tuple(tests))

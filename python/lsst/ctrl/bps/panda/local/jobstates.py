@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """States of the local PanDA's jobs, and how they read as iDDS states.
 
 Jobs carry a `JobState`; tasks and requests carry the iDDS enums

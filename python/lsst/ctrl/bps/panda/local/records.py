@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Replies of the local PanDA in the shape of iDDS's.
 
 ``get_requests`` without detail: one record per request with the columns

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Rows of a new request for the store: the request, its tasks, jobs and dependencies."""
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ def insert_request(conn: sqlite3.Connection, plan: RequestPlan, now: float) -> i
             *(plan.campaign.get(key) for key in CAMPAIGN_KEYS),
         ),
     )
-    return int(cursor.lastrowid)
+    assert cursor.lastrowid is not None  # set by every INSERT
+    return cursor.lastrowid
 
 
 def number_plan(

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Retry of an ended request: failed, missing and cancelled jobs run again.
 
 Each retried job gets a fresh budget of attempts (its task's ``maxattempt``);

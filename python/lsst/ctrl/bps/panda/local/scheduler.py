@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Scheduling rules of the local PanDA, each state change one transaction.
 
 A job is ready when all its parents succeeded; a job whose parent failed
@@ -112,7 +116,8 @@ class Scheduler:
                 "VALUES (?, ?, 'running', ?, ?)",
                 (job["job_id"], job["attempt_nr"] + 1, now, job["rss"]),
             )
-            attempt_id = int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # set by every INSERT
+            attempt_id = cursor.lastrowid
             workdir = self.work_root / f"request_{job['request_id']}" / str(attempt_id)
             conn.execute(
                 "UPDATE attempts SET workdir = ?, log_path = ? WHERE attempt_id = ?",

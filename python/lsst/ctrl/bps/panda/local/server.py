@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The relay server: PanDA's ``relay_idds_command`` on 127.0.0.1.
 
 A Flask application served by waitress, bound to the loopback interface

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """SQLite state of the local PanDA: requests, tasks, jobs, attempts.
 
 One database file under the state directory, in WAL mode so that readers
@@ -175,8 +179,11 @@ class Store:
         with self.transaction() as conn:
             request_id = insert_request(conn, plan, now)
             task_ids, job_ids = number_plan(conn, plan)
-            empty = []
-            task_rows, job_rows, dep_rows, gate_rows = [], [], [], []
+            empty: list[int] = []
+            task_rows: list[tuple] = []
+            job_rows: list[tuple] = []
+            dep_rows: list[tuple[int, int]] = []
+            gate_rows: list[tuple[int, int, str]] = []
             for task in plan.tasks:
                 task_id = task_ids[task.name]
                 task_rows.append(task_row(task, task_id, request_id, now))
