@@ -138,6 +138,8 @@ def submit_workflow(
                 f"to rerun failures, or delete {REQUEST_FILE} to submit it again as a new request."
             )
     idds_workflow = workflow.idds_workflow
+    if idds_workflow is None:
+        raise ValueError(f"Workflow {workflow.name} has no iDDS workflow: prepare it before submitting")
     if workflow.max_request_length and submit_dir is not None:
         check_task_sizes(idds_workflow, workflow.max_request_length)
         cache = submit_dir / "idds_request_cache"
