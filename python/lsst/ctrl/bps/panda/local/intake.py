@@ -16,7 +16,6 @@ here reads a file: a map reference is only ever looked up among the steps.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -35,7 +34,6 @@ __all__ = [
     "step_batches",
 ]
 
-_LOG = logging.getLogger(__name__)
 
 STEP_STORAGE_NAME = "IDDS_WORKFLOW_ADDITIONAL_STORAGE"
 """Prefix iDDS writes in front of the work name of a map held in a step."""
