@@ -1,17 +1,21 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo demo-restart bench lint clean published-decoder
+.PHONY: venv test demo demo-restart bench bench-decoder lint clean published-decoder
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,local]'
 	touch $(STAMP)
 
 # The published plugin's decoder, for tests/test_decoder_compat.py: the wheel alone (--no-deps) in its
@@ -37,14 +41,20 @@ demo: $(STAMP)
 demo-restart: $(STAMP)
 	bash examples/demo/run_demo.sh --fail-one
 
-bench: $(STAMP)
+bench: $(STAMP) bench-decoder
 	$(PY) bench/run_bench.py --sizes 10000 100000 1000000 --submit --results bench/RESULTS.md
+	$(PY) bench/cycle_check.py --sizes 100000 1000000 --results bench/RESULTS.md
 	$(PY) bench/local_overhead.py --results bench/RESULTS.md
 
+# Start-up of the worker-side decoder as a file (the default runner) and with python -m.
+bench-decoder: $(STAMP)
+	$(PY) bench/decoder_startup.py --results bench/RESULTS.md
+
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff
+	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil
 	$(VENV)/bin/ruff check python tests bench examples
 	$(VENV)/bin/ruff format --check python tests bench examples
+	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
 
 clean:
 	rm -rf $(VENV) $(PUBLISHED_DIR) build *.egg-info python/*.egg-info .pytest_cache

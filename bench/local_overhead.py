@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Scheduling overhead of the local PanDA: no-op jobs per second.
 
 Starts a local PanDA in this process on a free loopback port, submits one
@@ -17,6 +21,8 @@ import socket
 import sys
 import tempfile
 import time
+
+from results_file import replace_block
 
 
 def _free_port() -> int:
@@ -112,25 +118,13 @@ def main() -> int:
     )
     print(line)
     if args.results:
-        _write_results(args.results, line)
+        replace_block(
+            args.results,
+            "<!-- bench:local-overhead -->",
+            f"Local PanDA scheduling overhead, measured {time.strftime('%Y-%m-%d')} with "
+            f"`python bench/local_overhead.py` (half the jobs depend on the other half):\n\n{line}",
+        )
     return 0
-
-
-def _write_results(path: str, line: str) -> None:
-    """Replace this benchmark's block in a Markdown results file."""
-    marker = "<!-- bench:local-overhead -->"
-    block = (
-        f"{marker}\nLocal PanDA scheduling overhead, measured {time.strftime('%Y-%m-%d')} with "
-        f"`python bench/local_overhead.py` (half the jobs depend on the other half):\n\n{line}\n{marker}\n"
-    )
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    if marker in text:
-        before, _, rest = text.partition(marker)
-        text = before + block + rest.partition(marker)[2].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(path, "w") as stream:
-        stream.write(text)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
 #!/usr/bin/env python
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Benchmark prepare (and submit) of DRP-shaped workflows of N jobs.
 
 Each size runs in a fresh subprocess so memory figures do not mix.  For each N
@@ -27,6 +31,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from results_file import replace_block
 
 HERE = Path(__file__).resolve().parent
 REPEATS = 3
@@ -106,7 +112,7 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
     from lsst.ctrl.bps.panda import PanDAService
     from lsst.ctrl.bps.panda.convert import convert_workflow
     from lsst.ctrl.bps.panda.settings import SettingsReader
-    from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
+    from synthetic import make_drp_workflow
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,21 +214,13 @@ def main() -> int:
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}"
         )
-        text = args.results.read_text() if args.results.exists() else ""
-        marker = "<!-- bench:prepare -->"
-        block = (
-            f"{marker}\nMeasured {time.strftime('%Y-%m-%d')} on {machine} with "
+        replace_block(
+            args.results,
+            "<!-- bench:prepare -->",
+            f"Measured {time.strftime('%Y-%m-%d')} on {machine} with "
             f"`make bench` (`python bench/run_bench.py --sizes {' '.join(map(str, args.sizes))}"
-            f"{' --submit' if args.submit else ''}`).\n\n"
-            f"{table}{marker}\n"
+            f"{' --submit' if args.submit else ''}`).\n\n{table}",
         )
-        if marker in text:
-            before, _, rest = text.partition(marker)
-            _, _, after = rest.partition(marker)
-            text = before + block + after.lstrip("\n")
-        else:
-            text = (text or "# Benchmark results\n\n") + "\n" + block
-        args.results.write_text(text)
     return 0
 
 

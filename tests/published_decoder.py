@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Run the decoder of the published plugin (``lsst-ctrl-bps-panda`` on PyPI) next to ours.
 
 ``make published-decoder`` installs the published wheel with ``--no-deps`` into

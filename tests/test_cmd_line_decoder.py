@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The worker-side decoder, run as a pilot runs it: ``bash -c`` on the task executable."""
 
 import os
@@ -5,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -183,16 +186,17 @@ def test_malformed_arguments_are_usage_errors(args, message, tmp_path):
 def test_termination_signal_is_passed_to_the_payload(tmp_path):
     line = command_line_for(
         job_name="j",
-        executable="sleep",
-        arguments="30",
+        executable="echo",
+        arguments="payload-$((6 * 7)) >&2; exec sleep 30",
         cmdvals={},
         per_job_keys=frozenset(),
         environment=None,
     )
     args = [sys.executable, str(DECODER), line.encode().hex(), "j", "+", "+", "+"]
     with subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True) as process:
-        assert "running: sleep 30" in _read_until(process.stderr, "running:")
-        time.sleep(0.2)
+        # The payload says it runs (so the decoder has started it and forwards signals): no timed wait.
+        # The marker is computed by the payload's shell, so the decoder's log of the line cannot match.
+        assert "payload-42" in _read_until(process.stderr, "payload-42")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 128 + signal.SIGTERM
 

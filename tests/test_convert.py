@@ -1,4 +1,10 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """GenericWorkflow → iDDS workflow conversion."""
+
+import re
 
 import pytest
 from bps_configs import make_config
@@ -8,9 +14,10 @@ from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJ
 from lsst.ctrl.bps.panda.convert import _chunk_sizes, convert_workflow
 from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import parse_pseudo_input
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
+from lsst.ctrl.bps.panda.report import label_of_task, run_report_from_records
 from lsst.ctrl.bps.panda.settings import SettingsReader
-from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.tests import gw_test_utils
+from synthetic import make_drp_workflow
 
 
 def convert(gw, tmp_path, **config):
@@ -224,13 +231,20 @@ def test_environment_is_exported_before_the_command(tmp_path):
     assert bytes.fromhex(encoded).decode() == "export OMP_NUM_THREADS=3; /bin/echo hi"
 
 
-def test_long_names_stay_within_the_name_limit_and_unique(tmp_path):
-    label = "x" * 200
-    gw = simple_workflow(3, name="w" * 100, label=label, job_prefix="j")
+def test_long_names_stay_within_the_name_limit_unique_and_keep_the_label(tmp_path):
+    label = "x" * 60
+    gw = simple_workflow(3, name="w" * 200, label=label, job_prefix="j")
     result = convert(gw, tmp_path, maxJobsPerTask=1, maxNameLength=120)
     names = [task.name for task in result.tasks]
     assert len(set(names)) == 3
     assert all(len(name) <= 120 for name in names)
+    assert {label_of_task(name, gw.name) for name in names} == {label}
+
+
+def test_label_too_long_for_any_task_name_is_an_error_naming_it(tmp_path):
+    gw = simple_workflow(1, label="x" * 200, job_prefix="j")
+    with pytest.raises(PandaPrepareError, match="x{200}.*shorten the label"):
+        convert(gw, tmp_path, maxNameLength=120)
 
 
 def test_pseudo_input_longer_than_the_limit_is_an_error(tmp_path):
@@ -247,7 +261,8 @@ def test_empty_workflow_is_a_clear_error(tmp_path):
 def test_task_names_keep_to_panda_safe_characters(tmp_path):
     gw = simple_workflow(2, label="odd label/ü")
     (task,) = convert(gw, tmp_path, enableCompactJobNames=True).tasks
-    assert task.name == "wf_01_odd_label___01" and task.label == "odd label/ü"
+    assert re.fullmatch(r"[A-Za-z0-9_.\-]+", task.name) and task.label == "odd label/ü"
+    assert label_of_task(task.name, "wf") == "odd label/ü"
 
 
 def test_fast_pseudo_input_matches_pseudo_input_name(tmp_path):
@@ -273,3 +288,37 @@ def test_fast_pseudo_input_matches_pseudo_input_name(tmp_path):
         job = gw.get_job(name)
         expected = pseudo_input_name(name, {"qgraphNodeId": job.cmdvals["qgraphNodeId"]})
         assert specs.pseudo_input(job, specs.spec_for(job)) == expected
+
+
+def test_a_cycle_between_jobs_stops_prepare_naming_jobs_on_it(tmp_path):
+    gw = simple_workflow(5, label="a")
+    # a_1 -> a_2 -> a_3 -> a_1, and a_4 below the cycle: added after the jobs, as ctrl_bps may.
+    gw.add_job_relationships(["a_1"], ["a_2"])
+    gw.add_job_relationships(["a_2"], ["a_3"])
+    gw.add_job_relationships(["a_3"], ["a_1"])
+    gw.add_job_relationships(["a_3"], ["a_4"])
+    with pytest.raises(PandaPrepareError, match="cycle") as caught:
+        convert(gw, tmp_path)
+    message = str(caught.value)
+    assert all(name in message for name in ("a_1", "a_2", "a_3"))
+    assert "a_4" not in message and "a_0" not in message
+
+
+def test_edges_added_out_of_insertion_order_without_a_cycle_convert(tmp_path):
+    gw = simple_workflow(3, label="a")
+    gw.add_job_relationships(["a_2"], ["a_0"])  # a parent inserted after its child
+    result = convert(gw, tmp_path)
+    assert_same_dag(gw, result)
+
+
+@pytest.mark.parametrize("label", ["odd label/ü", "a_01_b_02", "x" * 30, "calib:v2"])
+def test_report_recovers_the_label_from_transform_names_alone(tmp_path, label):
+    gw = simple_workflow(4, name="u" * 90, label=label, job_prefix="j")
+    result = convert(gw, tmp_path, maxJobsPerTask=2, maxNameLength=110)
+    records = [
+        {"request_id": 7, "name": gw.name, "transform_name": task.name, "output_total_files": task.jobs}
+        for task in result.tasks
+    ]
+    report = run_report_from_records(records)
+    assert list(report.job_summary) == [label]
+    assert report.run_summary == f"{label}:4"

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Jobs prepared by this plugin run the same commands under the published decoder as under ours.
 
 A DRP-shaped workflow (``run-qbb`` pipetask jobs and ctrl_bps's own
@@ -24,7 +28,6 @@ import pytest
 from bps_configs import IDF_CLASSES, make_config
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.staging import stage_files
-from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.transform import add_final_job
 from published_decoder import (
     PACKAGE_DIR,
@@ -34,6 +37,7 @@ from published_decoder import (
     published_install,
     run_our_decoder,
 )
+from synthetic import make_drp_workflow
 
 FAKE_STACK = Path(__file__).parent / "data" / "compat"
 """Stands for ``$CTRL_MPEXEC_DIR`` and ``$DAF_BUTLER_DIR``: ``bin/pipetask``, ``bin/butler``."""

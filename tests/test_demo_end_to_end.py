@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """End to end: the demo flow through the real `bps` CLI on the local PanDA, with a restart.
 
 One step2 quantum fails on its first run; `bps restart` recovers the run.  The test then checks
@@ -17,18 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
 
 
-def report_rows(text):
-    """Return {label: [counts...]} of the last per-label table `bps report` printed."""
-    rows = {}
-    for line in text.splitlines():
-        match = re.match(r"^(pipetaskInit|step1|step2|step3|finalJob|TOTAL)\s+((?:\d+\s+)+\d+)\s*$", line)
-        if match:
-            rows[match.group(1)] = [int(n) for n in match.group(2).split()]
-    return rows
-
-
 @pytest.mark.timeout(900)
-def test_demo_with_one_failure_recovers_through_restart(tmp_path):
+def test_demo_with_one_failure_recovers_through_restart(tmp_path, server_process):
     work = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PANDA_", "BPS_"))}
     env["VENV_DIR"] = str(Path(sys.executable).parent.parent)
@@ -55,17 +49,19 @@ def test_demo_with_one_failure_recovers_through_restart(tmp_path):
 
     # The first run failed (one step2 job, its step3 child pruned); the restart ended it SUCCEEDED.
     assert re.search(r"run \d+: FAILED", output), output[-4000:]
-    rows = report_rows(output)
-    succeeded = 8  # index of SUCCEEDED among WmsStates columns
-    assert {label: counts[succeeded] for label, counts in rows.items()} == {
-        "TOTAL": 8,
-        "pipetaskInit": 1,
-        "step1": 2,
-        "step2": 2,
-        "step3": 2,
-        "finalJob": 1,
-    }
-    assert rows["TOTAL"][-1] == 8  # EXPECTED
+    run_id = re.findall(r"DEMO OK: run (\d+) SUCCEEDED", output)[-1]
+
+    # The report objects themselves, from the demo's state directory served again.
+    server_process(state_dir=work / "state").start()
+    from lsst.ctrl.bps import WmsStates
+    from lsst.ctrl.bps.panda import PanDAService
+
+    (report,), message = PanDAService({}).report(run_id)
+    assert message == "" and report.state == WmsStates.SUCCEEDED
+    succeeded = {label: counts[WmsStates.SUCCEEDED] for label, counts in report.job_summary.items()}
+    assert succeeded == {"pipetaskInit": 1, "step1": 2, "step2": 2, "step3": 2, "finalJob": 1}
+    assert report.total_number_jobs == 8
+    assert report.job_state_counts[WmsStates.SUCCEEDED] == 8
 
     sys.path.insert(0, str(DEMO))
     try:

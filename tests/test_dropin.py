@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Drop-in: submit YAMLs and site files written for the published plugin (30.x) work unchanged.
 
 Every config file the published plugin ships is loaded the way ``bps submit`` loads it and a
@@ -18,8 +22,8 @@ from lsst.ctrl.bps.drivers import prepare_driver
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import PandaConfigError
 from lsst.ctrl.bps.panda.settings import config_dir
-from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
+from synthetic import make_drp_workflow
 from test_prepare_real_pipeline import PACKAGE_DIR, _load_make_repo
 
 PUBLISHED_CONFIG_FILES = [

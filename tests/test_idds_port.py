@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Faults at the HTTP boundary: every envelope becomes a result or one specific error.
 
 A small fault relay on a loopback port answers with each failure the real PanDA relay

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The pilot: environment, working directories, logs, memory and wall-time limits."""
 
 import json
@@ -6,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import lsst.ctrl.bps.panda.edgenode
+import lsst.ctrl.bps.panda.local.executor
 import pytest
 from lsst.ctrl.bps.panda.local.executor import (
+    DECODER_PATH,
     PAYLOAD_EXCEEDED_MEMORY,
     REACHED_MAX_TIME,
     Executor,
@@ -34,8 +41,9 @@ def test_in_placeholder_is_replaced_by_the_pseudo_input_name():
     )
 
 
-def test_installation_environment_points_at_this_checkout_and_venv(tmp_path):
-    env = installation_environment(tmp_path)
+def test_installation_environment_points_at_this_checkout_and_venv():
+    env = installation_environment()
+    assert (Path(env["CTRL_BPS_PANDA_DIR"]) / "config" / "bps_local.yaml").is_file()
     assert (
         Path(env["CTRL_BPS_PANDA_DIR"]) / "python/lsst/ctrl/bps/panda/edgenode/cmd_line_decoder.py"
     ).is_file()
@@ -134,3 +142,14 @@ def test_executor_kills_the_whole_process_group(tmp_path):
         time.sleep(0.05)
     assert ended and ended[0].outcome == Outcome.WALLTIME and ended[0].exit_code == 137
     assert (tmp_path / "a1" / "payload.log").exists()
+
+
+def test_the_pip_layout_shipped_as_package_data_holds_the_decoder_and_config():
+    # What CTRL_BPS_PANDA_DIR is in a pip install (package_root when not in a checkout).
+    root = Path(lsst.ctrl.bps.panda.local.executor.__file__).resolve().parents[1] / "resources"
+    decoder = root / DECODER_PATH
+    assert (
+        decoder.read_bytes()
+        == (Path(lsst.ctrl.bps.panda.edgenode.__file__).parent / "cmd_line_decoder.py").read_bytes()
+    )
+    assert (root / "config" / "bps_local.yaml").is_file() and (root / "config" / "bps_panda.yaml").is_file()

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The relay over HTTP: auth, envelopes, errors, record keys; recorded envelopes stay true.
 
 Set ``PANDA_LOCAL_RECORD_ENVELOPES=1`` to rewrite ``tests/data/envelopes/*.json`` from the

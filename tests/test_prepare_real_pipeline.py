@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """`bps prepare` with this plugin on a real pipeline and butler repository.
 
 Builds the demo's repository (``examples/demo/make_repo.py``, chained

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Reading configuration: end points and per-label settings."""
 
 import pytest
@@ -58,3 +62,23 @@ def test_name_limit_keeps_within_idds_max_name_length(tmp_path, monkeypatch):
     # As iDDS and the published plugin read it: when set, it is the limit, above maxNameLength too.
     monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "9000")
     assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 9000
+
+
+def test_a_config_without_the_plugin_defaults_gets_them_from_the_shipped_yaml(tmp_path):
+    import yaml
+    from lsst.ctrl.bps import BpsConfig
+    from lsst.ctrl.bps.panda.settings import defaults_path, shipped_default
+
+    shipped = yaml.safe_load(defaults_path().read_text())
+    config = BpsConfig({"submitPath": str(tmp_path), "runnerCommand": "run _cmd_line_"})
+    reader = SettingsReader(config)
+    workflow = reader.workflow()
+    assert workflow.max_jobs_per_task == shipped["maxJobsPerTask"] == shipped_default("maxJobsPerTask")
+    assert workflow.max_copy_workers == shipped["maxCopyWorkers"]
+    assert list(workflow.placeholder_params) == shipped["placeholderParams"]
+    label = reader.label("isr", None)
+    assert (label.vo, label.prod_source_label, label.priority) == (
+        shipped["vo"],
+        shipped["prodSourceLabel"],
+        shipped["priority"],
+    )

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Writing and reading a prepared workflow."""
 
 import json
@@ -7,8 +11,8 @@ from bps_configs import make_config
 from dag_check import payload_dag, read_job_name_map, rebuild_job_dag, works_of
 from lsst.ctrl.bps.panda import PandaBpsWmsWorkflow, PanDAService
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
-from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
 from lsst.ctrl.bps.panda.workflow import IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMMARY_FILE
+from synthetic import make_drp_workflow
 
 
 def test_prepare_writes_idds_json_manifest_and_summary_that_read_back(tmp_path):

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """A pipeline task for the demo's failure-and-restart variant.
 
 `FlakyAddTask` is ``lsst.pipe.base.tests.simpleQGraph.AddTask`` (output =

@@ -1,4 +1,8 @@
 #!/usr/bin/env python
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Create the demo's butler repository and pipeline, and check its outputs.
 
 The pipeline chains three ``AddTask`` labels from

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 # The ctrl_bps_panda demo: a real Rubin pipeline through `bps submit` on the local PanDA.
 #
 #   make repo -> start local PanDA -> bps submit -> bps status (bounded) -> bps report

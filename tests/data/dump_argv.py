@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Test payload: print what it received as JSON on stdout.
 
 Prints its arguments, the ``RT_*`` environment variables and the files in its

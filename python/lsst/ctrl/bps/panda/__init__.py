@@ -1,6 +1,42 @@
-"""PanDA plugin for the Rubin Observatory Batch Production Service."""
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
 
-from .service import PanDAService
-from .workflow import PandaBpsWmsWorkflow
+"""PanDA plugin for the Rubin Observatory Batch Production Service.
 
-__all__ = ["PanDAService", "PandaBpsWmsWorkflow"]
+The names below are imported on first use (PEP 562), so importing a submodule
+(the worker-side decoder, the local PanDA's CLI) never loads the service, the
+PanDA client or iDDS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .service import PanDAService
+    from .workflow import PandaBpsWmsWorkflow
+
+__all__ = ["PanDAService", "PandaBpsWmsWorkflow", "__version__"]
+
+try:
+    __version__ = version("lsst-ctrl-bps-panda")
+except PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
+    __version__ = "unknown"
+
+_LAZY = {"PanDAService": ".service", "PandaBpsWmsWorkflow": ".workflow"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Command lines of PanDA jobs: pseudo input names and the task executable.
 
 One PanDA task shares one ``executable`` among all its jobs; everything that
@@ -10,17 +14,20 @@ place of ``${IN/L}``.  The worker-side counterpart is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .edgenode.cmd_line_decoder import (
     COMPACT_GUARD,
     EMPTY_LIST,
     GUARD_FILE_KEY,
     GUARD_FILE_NAME,
+    IN_PLACEHOLDER,
     NO_FILES_KEY,
     PUBLISHED_NO_DIRECT_IO,
+    SAFE_TOKEN,
     encode_token,
     published_token_problem,
 )
@@ -39,7 +46,6 @@ __all__ = [
 CMD_LINE_MARKER = "_cmd_line_"
 """Where ``runnerCommand`` takes the encoded command line."""
 
-IN_PLACEHOLDER = "${IN/L}"
 """PanDA's placeholder for the job's input (its pseudo input name)."""
 
 ORDER_ID_MAP_MARKER = "orderIdMapFilename"
@@ -72,8 +78,22 @@ class StagedFileRef:
     direct_io: bool
 
 
-def pseudo_input_name(job_name: str, placeholder_values: Mapping[str, object]) -> str:
-    """Return the pseudo input name of a job.
+_is_safe_token = SAFE_TOKEN.fullmatch
+
+
+@functools.cache
+def _key_token(key: str) -> str:
+    """Return the encoded form of a placeholder key (keys are few; encode each once)."""
+    return encode_token(key)
+
+
+def pseudo_input_name(
+    job_name: str,
+    placeholder_values: Mapping[str, object],
+    encode: Callable[[str], str] = encode_token,
+    keys: Iterable[str] | None = None,
+) -> str:
+    """Return the pseudo input name of a job (runs once per job: kept lean).
 
     Parameters
     ----------
@@ -81,17 +101,30 @@ def pseudo_input_name(job_name: str, placeholder_values: Mapping[str, object]) -
         Unique job name.
     placeholder_values : `~collections.abc.Mapping`
         Per-job values (``qgraphNodeId``...), in the order they should appear.
+    encode : `~collections.abc.Callable`, optional
+        Called for a name or value outside the safe set (default
+        `encode_token`); the published formats pass one that raises.
+    keys : `~collections.abc.Iterable` [`str`], optional
+        The keys of ``placeholder_values`` to use, in order (default: all).
 
     Returns
     -------
     name : `str`
         ``<job>+<key>:<value>+...``, shell-safe (values outside the safe set
         are hex-encoded, see `encode_token`).
+
+    Raises
+    ------
+    KeyError
+        Raised if ``placeholder_values`` lacks one of ``keys``.
     """
-    parts = [encode_token(job_name)]
-    for key, value in placeholder_values.items():
-        parts.append(f"{encode_token(key)}:{encode_token(str(value))}")
-    return "+".join(parts)
+    safe = _is_safe_token
+    name = job_name if safe(job_name) and job_name[:1] not in "=@" else encode(job_name)
+    for key in placeholder_values if keys is None else keys:
+        value = str(placeholder_values[key])
+        token = value if safe(value) and value[:1] not in "=@" else encode(value)
+        name = f"{name}+{_key_token(key)}:{token}"
+    return name
 
 
 def _fill(text: str, values: Mapping[str, object], keep: frozenset[str], job_name: str) -> str:

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Convert a `~lsst.ctrl.bps.GenericWorkflow` into an iDDS workflow (pure).
 
 One PanDA task per (label, memory class, task attributes, chunk); one
@@ -10,28 +14,29 @@ fixed before any dependency is written, so each edge is resolved once.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-import hashlib
 import logging
 import math
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from idds.workflowv2.workflow import AndCondition, Workflow
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNoopJob
+from lsst.utils.logging import PeriodicLogger
 from networkx import NetworkXUnfeasible
 
+from . import task_names
 from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
-from .settings import NameMode, SettingsReader
+from .gc_pause import gc_paused
+from .graph_tables import GraphTables, check_acyclic
+from .published_names import PublishedNames
+from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
 
-__all__ = ["ConversionResult", "TaskSummary", "convert_workflow", "gc_paused"]
+__all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -70,27 +75,9 @@ class ConversionResult:
     """(file key, file name) under which `published_map` is staged."""
 
 
-class _Progress:
-    """Log progress of a long loop at INFO at most every `PROGRESS_INTERVAL` seconds."""
-
-    def __init__(self, what: str, total: int) -> None:
-        self.what, self.total = what, total
-        self.start = self.last = time.monotonic()
-
-    def tick(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last < PROGRESS_INTERVAL:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (self.total - done) / rate if rate else float("inf")
-        _LOG.info("%s: %d/%d jobs (%.0f jobs/s, ETA %.0f s)", self.what, done, self.total, rate, eta)
-
-
-def _payload_jobs(gw: GenericWorkflow, noops: set[str]) -> Iterator[tuple[str, GenericWorkflowJob]]:
+def _payload_jobs(tables: GraphTables, noops: set[str]) -> Iterator[tuple[str, GenericWorkflowJob]]:
     """Yield payload jobs in insertion order; collect no-op job names into ``noops``."""
-    nodes = gw._node  # the plain node dict: the public view costs a call per access
-    for name, data in nodes.items():
+    for name, data in tables.nodes.items():
         job = data["job"]
         if isinstance(job, GenericWorkflowJob):
             yield name, job
@@ -121,17 +108,12 @@ def _label_rank(gw: GenericWorkflow) -> dict[str, int]:
         return {}
 
 
-_UNSAFE_IN_TASK_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
 def _task_name(workflow_name: str, index: int, label: str, chunk: int, limit: int) -> str:
-    """Return ``{workflow}_{NN}_{label}_{CC}``: PanDA-safe characters, within ``limit``, unique by NN."""
-    name = _UNSAFE_IN_TASK_NAME.sub("_", f"{workflow_name}_{index:02d}_{label}_{chunk:02d}")
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-    head = name[: max(limit - len(digest) - 1, 1)]
-    return f"{head}_{digest}"
+    """Return the task's name (see `task_names`); a label too long for any name stops prepare."""
+    try:
+        return task_names.task_name(workflow_name, index, label, chunk, limit)
+    except ValueError as error:
+        raise PandaPrepareError(f"Label {label!r}: {error}") from None
 
 
 def _chunk_sizes(count: int, limit: int) -> list[int]:
@@ -180,22 +162,6 @@ def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> Dom
     return work
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building millions of acyclic dicts and lists.
-
-    Each allocation burst would otherwise trigger full collections that walk every object built
-    so far, a cost that grows with the workflow; nothing built here forms a cycle.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def convert_workflow(
     gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool = False
 ) -> ConversionResult:
@@ -236,20 +202,62 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
             "of a pipeline, or with the published plugin"
         )
     specs = TaskSpecs(gw, reader)
-    wf_settings = specs.wf
-    use_name_map = allow_job_name_map and wf_settings.name_mode is NameMode.COMPACT
-    progress = _Progress("prepare", gw.number_of_nodes())
+    check_acyclic(specs.tables)
+    groups, noops, job_count = _group_jobs(specs, gw.number_of_nodes())
+    _warn_about_fragmented_labels(groups.values())
+    use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
+    plan = _plan_tasks(gw, groups, specs.wf, use_name_map)
+    task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
 
-    # Pass 1: the task spec and pseudo input of every payload job, gathered per spec in two
-    # parallel lists (job names, pseudo inputs): no per-job lookups in a workflow-sized dict.
+    idds_workflow = Workflow(name=gw.name)
+    _describe_run(idds_workflow, gw.run_attrs)
+    works: dict[str, DomaPanDAWork] = {}
+    summaries = []
+    for index, (task_name, spec, _) in enumerate(plan.tasks, 1):
+        entries = task_entries.pop(task_name)
+        works[task_name] = _new_work(task_name, spec, entries, index)
+        idds_workflow.add_work(works[task_name])
+        summaries.append(_summary(task_name, spec, len(entries)))
+    final = gw.get_final()
+    if not job_count and final is None:
+        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
+    if final is not None:
+        summaries.append(_add_final_job(gw, final, specs, idds_workflow, works, plan.name_map))
+        job_count += 1
+
+    _LOG.info("Converted %d jobs into %d PanDA tasks", job_count, len(summaries))
+    return ConversionResult(
+        idds_workflow=idds_workflow,
+        tasks=summaries,
+        files_to_stage=specs.files_to_stage,
+        end_point=specs.wf.end_point,
+        job_count=job_count,
+        job_name_map=plan.name_map,
+        published_map=plan.published_names.names,
+        published_map_file=(specs.map_file.key, specs.map_file.basename) if specs.map_file else None,
+    )
+
+
+_Group = tuple[TaskSpec, list[str], list[str]]
+"""A task spec, the names of its jobs and their pseudo inputs (parallel lists)."""
+
+
+def _group_jobs(specs: TaskSpecs, node_count: int) -> tuple[dict[int, _Group], set[str], int]:
+    """Find the task spec and pseudo input of every payload job, grouped by spec.
+
+    Returns the groups (keyed by the spec's identity), the no-op jobs and the number of payload jobs.
+    Two parallel lists per spec: no per-job lookups in a workflow-sized dict.
+    """
+    progress = PeriodicLogger(_LOG, PROGRESS_INTERVAL)
+    start = time.monotonic()
     noops: set[str] = set()
-    groups: dict[int, tuple[TaskSpec, list[str], list[str]]] = {}
+    groups: dict[int, _Group] = {}
     spec_for, pseudo_input = specs.spec_for, specs.pseudo_input
     last_spec: TaskSpec | None = None
     members: list[str] = []
     member_names: list[str] = []
     job_count = 0
-    for job_count, (name, job) in enumerate(_payload_jobs(gw, noops), 1):
+    for job_count, (name, job) in enumerate(_payload_jobs(specs.tables, noops), 1):
         spec = spec_for(job)
         if spec is not last_spec:  # neighbours mostly share a spec: skip the group lookup
             group = groups.get(id(spec))
@@ -259,54 +267,82 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
         members.append(name)
         member_names.append(pseudo_input(job, spec))
         if not job_count & 0x3FFF:
-            progress.tick(job_count)
+            rate = job_count / max(time.monotonic() - start, 1e-9)
+            progress.log(
+                "prepare: %d/%d jobs (%.0f jobs/s, ETA %.0f s)",
+                job_count,
+                node_count,
+                rate,
+                (node_count - job_count) / rate,
+            )
+    return groups, noops, job_count
 
-    _warn_about_fragmented_labels(groups.values())
 
-    # Pass 2: number the groups in pipeline order, chunk each evenly into tasks and make each job's
-    # reference: one dict {"task", "inputname"} shared by all its children, so every edge costs a
-    # list slot, not a new dict.  Every job's task is known before any dependency is written, so
-    # parents always resolve, whatever the order.  With a job-name map, PanDA sees
-    # "@<task>.<order>" and the worker looks up the full name.
+@dataclasses.dataclass(slots=True)
+class _TaskPlan:
+    """The tasks of a workflow and the reference of each job, before any dependency is written."""
+
+    tasks: list[tuple[str, TaskSpec, list[str]]]
+    """Task name, spec and job names, in task-number order."""
+    reference: dict[str, dict[str, str]]
+    """``{"task", "inputname"}`` of each job, one dict shared by all its children."""
+    first_order: dict[str, int]
+    """Order id of each task's first job."""
+    name_map: dict[int, list[str]] | None
+    published_names: PublishedNames
+
+
+def _plan_tasks(
+    gw: GenericWorkflow, groups: dict[int, _Group], wf: WorkflowSettings, use_name_map: bool
+) -> _TaskPlan:
+    """Split the groups into tasks (pipeline order, even chunks) and give each job its reference.
+
+    Every edge then costs a list slot, not a new dict, and every job's task is known before any
+    dependency is written, so parents always resolve, whatever the order.  With a job-name map,
+    PanDA sees ``@<task>.<order>`` and the worker looks up the full name.
+    """
     rank = _label_rank(gw)
     ordered = sorted(groups.values(), key=lambda group: rank.get(group[0].label, len(rank)))
-    limit = wf_settings.max_name_length
-    name_map: dict[int, list[str]] | None = {} if use_name_map else None
-    published_names = _PublishedNames(wf_settings.name_mode)
-    reference: dict[str, dict[str, str]] = {}
-    tasks: list[tuple[str, TaskSpec, list[str]]] = []
-    first_order: dict[str, int] = {}
+    plan = _TaskPlan([], {}, {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
+    reference, published_names, name_map = plan.reference, plan.published_names, plan.name_map
     for index, (spec, names, full_names) in enumerate(ordered, 1):
         start = 0
-        for chunk, size in enumerate(_chunk_sizes(len(names), wf_settings.max_jobs_per_task), 1):
-            task_name = _task_name(gw.name, index, spec.label, chunk, limit)
+        for chunk, size in enumerate(_chunk_sizes(len(names), wf.max_jobs_per_task), 1):
+            task_name = _task_name(gw.name, index, spec.label, chunk, wf.max_name_length)
             chunk_members = names[start : start + size]
             chunk_names = full_names[start : start + size]
-            first_order[task_name] = published_names.next_order(spec.label)
+            plan.first_order[task_name] = published_names.next_order(spec.label)
             if name_map is not None:
-                task_number = len(tasks) + 1
+                task_number = len(plan.tasks) + 1
                 name_map[task_number] = chunk_names
                 chunk_names = [f"{NAME_MAP_PREFIX}{task_number}.{order}" for order in range(size)]
             else:
                 chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
             for name, input_name in zip(chunk_members, chunk_names, strict=True):
                 reference[name] = {"task": task_name, "inputname": input_name}
-            tasks.append((task_name, spec, chunk_members))
+            plan.tasks.append((task_name, spec, chunk_members))
             start += size
+    return plan
 
-    # Pass 3: one dependency-map entry per job, walking the workflow's predecessor table in order
-    # (chunks are contiguous runs of that order, so order ids follow the chunk order; with the order-id
-    # map they count per label, as its names do).
-    pred = gw._pred
+
+def _dependency_entries(
+    pred: Mapping[str, Mapping[str, Any]], plan: _TaskPlan, noops: set[str]
+) -> dict[str, list[dict]]:
+    """Return one dependency-map entry per job, by task, walking the predecessor table in order.
+
+    Chunks are contiguous runs of that order, so order ids follow the chunk order; with the
+    order-id map they count per label, as its names do.
+    """
+    reference, first_order = plan.reference, plan.first_order
     noop_parents: dict[str, list[str]] = {}
-    task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in tasks}
+    task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in plan.tasks}
     referenced = reference.__getitem__
     for name, parents in pred.items():
         ref = reference.get(name)
         if ref is None:  # a no-op job
             continue
         if noops and not noops.isdisjoint(parents):
-            parents = _payload_parents(pred, list(parents), noops, noop_parents)
+            parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
         entries = task_entries[ref["task"]]
         entries.append(
             {
@@ -315,97 +351,45 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
                 "dependencies": list(map(referenced, parents)),
             }
         )
+    return task_entries
 
-    idds_workflow = Workflow(name=gw.name)
-    _describe_run(idds_workflow, gw.run_attrs)
-    works: dict[str, DomaPanDAWork] = {}
+
+def _add_final_job(
+    gw: GenericWorkflow,
+    final: Any,
+    specs: TaskSpecs,
+    idds_workflow: Workflow,
+    works: dict[str, DomaPanDAWork],
+    name_map: dict[int, list[str]] | None,
+) -> TaskSummary:
+    """Add the final job as one more task, released once every sink task has terminated."""
+    if not isinstance(final, GenericWorkflowJob):
+        raise NotImplementedError("A final job that is itself a workflow is not supported by PanDA")
+    spec = specs.spec_for(final, is_final=True)
+    index = len(works) + 1
+    task_name = _task_name(gw.name, index, final.label, 1, specs.wf.max_name_length)
+    final_name = specs.pseudo_input(final, spec)
+    if name_map is not None:
+        name_map[index] = [final_name]
+        final_name = f"{NAME_MAP_PREFIX}{index}.0"
+    entries = [{"name": final_name, "order_id": 0, "dependencies": []}]
+    final_work = _new_work(task_name, spec, entries, index)
+    idds_workflow.add_work(final_work)
     children: set[str] = set()
-    summaries = []
-    for index, (task_name, spec, _) in enumerate(tasks, 1):
-        entries = task_entries.pop(task_name)
-        work = _new_work(task_name, spec, entries, index)
-        works[task_name] = work
+    for work in works.values():
         children.update(work.dependency_tasks or ())
-        idds_workflow.add_work(work)
-        summaries.append(_summary(task_name, spec, len(entries)))
-    final = gw.get_final()
-    if not job_count and final is None:
-        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
-
-    if final is not None:
-        if not isinstance(final, GenericWorkflowJob):
-            raise NotImplementedError("A final job that is itself a workflow is not supported by PanDA")
-        spec = specs.spec_for(final, is_final=True)
-        index = len(works) + 1
-        task_name = _task_name(gw.name, index, final.label, 1, limit)
-        final_name = specs.pseudo_input(final, spec)
-        if name_map is not None:
-            name_map[index] = [final_name]
-            final_name = f"{NAME_MAP_PREFIX}{index}.0"
-        entries = [{"name": final_name, "order_id": 0, "dependencies": []}]
-        final_work = _new_work(task_name, spec, entries, index)
-        idds_workflow.add_work(final_work)
-        sinks = [work for name, work in works.items() if name not in children]
-        if sinks:
-            condition = AndCondition(conditions=[w.is_terminated for w in sinks], true_works=[final_work])
-            idds_workflow.add_condition(condition)
-        summaries.append(_summary(task_name, spec, 1))
-        job_count += 1
-
-    _LOG.info("Converted %d jobs into %d PanDA tasks", job_count, len(summaries))
-    return ConversionResult(
-        idds_workflow=idds_workflow,
-        tasks=summaries,
-        files_to_stage=specs.files_to_stage,
-        end_point=wf_settings.end_point,
-        job_count=job_count,
-        job_name_map=name_map,
-        published_map=published_names.names,
-        published_map_file=(specs.map_file.key, specs.map_file.basename) if specs.map_file else None,
-    )
-
-
-class _PublishedNames:
-    """Pseudo input names of the published plugin's map formats, and the map behind them.
-
-    ``enableJobNameMap``: ``<label>:orderIdMap_<n>``, ``n`` counting the label's jobs, and the map
-    ``{label: {"<n>": full name}}``; ``enableQnodeMap``: ``PH:<job>`` and ``{"PH:<job>": full name}``.
-    Other modes keep the full names.
-    """
-
-    def __init__(self, mode: NameMode) -> None:
-        self.mode = mode
-        self.names: dict[str, Any] | None = (
-            {} if mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP) else None
-        )
-        self._next: dict[str, int] = {}
-
-    def next_order(self, label: str) -> int:
-        """Return the order id of the next job of ``label`` (0 unless order ids count per label)."""
-        return self._next.get(label, 0) if self.mode is NameMode.ORDER_ID_MAP else 0
-
-    def add(self, label: str, jobs: list[str], full_names: list[str]) -> list[str]:
-        """Record a chunk of ``label``'s jobs; return the names PanDA sees for them."""
-        if self.mode is NameMode.ORDER_ID_MAP:
-            assert self.names is not None
-            start = self._next.get(label, 0)
-            self._next[label] = start + len(jobs)
-            by_order = self.names.setdefault(label, {})
-            by_order.update((str(start + i), full) for i, full in enumerate(full_names))
-            return [f"{label}:orderIdMap_{start + i}" for i in range(len(jobs))]
-        if self.mode is NameMode.QNODE_MAP:
-            assert self.names is not None
-            short = [f"PH:{job}" for job in jobs]
-            self.names.update(zip(short, full_names, strict=True))
-            return short
-        return full_names
+    sinks = [work for name, work in works.items() if name not in children]
+    if sinks:
+        condition = AndCondition(conditions=[w.is_terminated for w in sinks], true_works=[final_work])
+        idds_workflow.add_condition(condition)
+    return _summary(task_name, spec, 1)
 
 
 FRAGMENTED_LABEL_TASKS = 20
 """A label split into more task shapes than this gets a warning."""
 
 
-def _warn_about_fragmented_labels(groups: Iterable[tuple[TaskSpec, ...]]) -> None:
+def _warn_about_fragmented_labels(groups: Iterable[_Group]) -> None:
     """Warn when jobs of one label differ so much that they land in many tasks."""
     shapes: dict[str, int] = {}
     for spec, *_ in groups:

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Memory classes: which queue a job goes to, and the memory limits of its task.
 
 A site declares an ordered list of memory classes (DMTN-168: conventional, high,
@@ -10,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +21,6 @@ from .errors import PandaConfigError, PandaPrepareError
 
 __all__ = ["MemoryClass", "MemoryRouter", "QueueChoice", "parse_memory_classes"]
 
-_LOG = logging.getLogger(__name__)
 
 _KNOWN_KEYS = frozenset({"name", "maxMemory", "queue", "queueNonPreemptible"})
 

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """iDDS request records → `~lsst.ctrl.bps.WmsRunReport`.
 
 Counts come from the transform (task) records; chunks and memory classes of
@@ -11,19 +15,17 @@ from __future__ import annotations
 import datetime
 import email.utils
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lsst.ctrl.bps import WmsRunReport, WmsSpecificInfo, WmsStates
 
 from .states import job_state, request_state, transform_state
+from .task_names import label_from_task_name
 
 __all__ = ["label_of_task", "monitor_link", "run_report_from_records", "summary_reports"]
 
 _LOG = logging.getLogger(__name__)
-
-_TASK_SUFFIX = re.compile(r"^\d+_(?P<label>.+)_\d+$")
 
 
 def label_of_task(task_name: str, workflow_name: str) -> str:
@@ -39,11 +41,11 @@ def label_of_task(task_name: str, workflow_name: str) -> str:
     Returns
     -------
     label : `str`
-        The label, or the task name itself when it does not follow the pattern.
+        The label exactly as prepare had it (see `task_names`), or the task
+        name itself when it is not one of ours.
     """
-    rest = task_name[len(workflow_name) + 1 :] if task_name.startswith(f"{workflow_name}_") else task_name
-    match = _TASK_SUFFIX.match(rest)
-    return match.group("label") if match else rest
+    label = label_from_task_name(task_name, workflow_name)
+    return task_name if label is None else label
 
 
 def _empty_counts() -> dict[WmsStates, int]:

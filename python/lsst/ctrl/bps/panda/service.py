@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """PanDAService: the ctrl_bps entry point; each verb delegates to a module below."""
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from .errors import PandaConfigError
 from .idds_port import IddsCallError, IddsError, IddsPort
 from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
-from .staging import DEFAULT_MAX_WORKERS, stage_files
+from .staging import stage_files
 from .states import TERMINAL_REQUEST_STATES, request_state
 from .submission import request_id_of, submit_workflow
 from .workflow import PandaBpsWmsWorkflow
@@ -96,7 +100,7 @@ class PanDAService(BaseWmsService):
             stage_files(
                 workflow.files_to_stage,
                 workflow.end_point,
-                max_workers=workflow.max_copy_workers or DEFAULT_MAX_WORKERS,
+                max_workers=workflow.max_copy_workers,
             )
         resubmit = bool(kwargs.get("resubmit") or self._setting("resubmit", False))
         submit_workflow(workflow, self.port, resubmit=resubmit)

@@ -1,6 +1,11 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Every configuration key the plugin reads, read in one place.
 
-Defaults live in ``config/bps_panda.yaml`` and are documented in the README.
+Defaults live in ``config/bps_panda.yaml`` only (`shipped_default` reads them
+when a configuration lacks a key) and are documented in the README.
 Values that may differ per label or per site are read once per (label, site)
 pair, never once per job.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import re
@@ -17,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from lsst.ctrl.bps import BpsConfig
 
 from .errors import PandaConfigError
@@ -31,6 +38,7 @@ __all__ = [
     "config_dir",
     "defaults_path",
     "resolve_end_point",
+    "shipped_default",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -59,6 +67,37 @@ def config_dir() -> Path:
 def defaults_path() -> Path:
     """Return the path of ``bps_panda.yaml``, the plugin defaults."""
     return config_dir() / "bps_panda.yaml"
+
+
+@functools.cache
+def _shipped_defaults() -> dict[str, Any]:
+    with open(defaults_path()) as stream:
+        return yaml.safe_load(stream) or {}
+
+
+def shipped_default(key: str) -> Any:
+    """Return the default of a plugin key, from the shipped ``bps_panda.yaml``.
+
+    ctrl_bps loads that file under every submission, so this is only reached by
+    callers that build a configuration without it (tests, notebooks); the
+    file stays the one place that holds the defaults.
+
+    Parameters
+    ----------
+    key : `str`
+        A top-level key of ``bps_panda.yaml``.
+
+    Returns
+    -------
+    value : `~typing.Any`
+        Its value there.
+
+    Raises
+    ------
+    KeyError
+        Raised if the file has no such key.
+    """
+    return _shipped_defaults()[key]
 
 
 def resolve_end_point(value: str, default: str | None) -> str:
@@ -192,6 +231,10 @@ class SettingsReader:
             options["curvals"] = curvals
         return self._config.search(key, opt=options)
 
+    def _search_or_default(self, key: str, curvals: dict[str, str] | None = None) -> tuple[bool, Any]:
+        """Search for ``key``, falling back to its value in the shipped ``bps_panda.yaml``."""
+        return self._search(key, curvals, default=shipped_default(key))
+
     def workflow(self) -> WorkflowSettings:
         """Return the workflow-wide settings (read once)."""
         if self._workflow is None:
@@ -200,16 +243,16 @@ class SettingsReader:
 
     def _read_workflow(self) -> WorkflowSettings:
         self._refuse_unbuilt_features()
-        _, max_jobs = self._search("maxJobsPerTask", default=10000)
-        _, placeholders = self._search("placeholderParams", default=["qgraphNodeId", "qgraphId"])
+        _, max_jobs = self._search_or_default("maxJobsPerTask")
+        _, placeholders = self._search_or_default("placeholderParams")
         _, end_point = self._search("fileDistributionEndPoint", replaceEnvVars=True, default="")
         _, end_point_default = self._search(
             "fileDistributionEndPointDefault", replaceEnvVars=True, default=""
         )
-        _, max_request = self._search("maxRequestLength", default=0)
-        _, order_id_map_file = self._search("orderIdMapFilename", default="panda_order_id_map.json")
-        _, submit_side = self._search("submitSideResolvedParams", default=["USER"])
-        _, copy_workers = self._search("maxCopyWorkers", default=10)
+        _, max_request = self._search_or_default("maxRequestLength")
+        _, order_id_map_file = self._search_or_default("orderIdMapFilename")
+        _, submit_side = self._search_or_default("submitSideResolvedParams")
+        _, copy_workers = self._search_or_default("maxCopyWorkers")
         return WorkflowSettings(
             max_jobs_per_task=_as_int("maxJobsPerTask", max_jobs, 1),
             placeholder_params=_as_names("placeholderParams", placeholders),
@@ -226,14 +269,14 @@ class SettingsReader:
         # iDDS's DomaPanDAWork reads IDDS_MAX_NAME_LENGTH as its limit: when set, it is the limit.
         if os.environ.get("IDDS_MAX_NAME_LENGTH"):
             return _as_int("IDDS_MAX_NAME_LENGTH", os.environ["IDDS_MAX_NAME_LENGTH"], 64)
-        _, max_name = self._search("maxNameLength", default=4000)
+        _, max_name = self._search_or_default("maxNameLength")
         return _as_int("maxNameLength", max_name, 64)
 
     def _name_mode(self) -> NameMode:
         chosen = [
             mode
             for mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP, NameMode.COMPACT)
-            if _as_bool(mode.value, self._search(mode.value, default=False)[1])
+            if _as_bool(mode.value, self._search_or_default(mode.value)[1])
         ]
         if NameMode.COMPACT in chosen and len(chosen) > 1:
             others = ", ".join(mode.value for mode in chosen if mode is not NameMode.COMPACT)
@@ -291,15 +334,15 @@ class SettingsReader:
                 f"(unset: {', '.join(unset)}); define it in the submit YAML (e.g. LSST_VERSION: w_2026_40, "
                 "sw_image: ...) or in the site configuration"
             )
-        _, raw_classes = self._search("memoryClasses", curvals, default=None)
+        _, raw_classes = self._search_or_default("memoryClasses", curvals)
         classes = parse_memory_classes(_plain(raw_classes), key=f"site {site!r} memoryClasses")
         _, merge_queue = self._search("mergeQueue", curvals, default=None)
-        _, task_type = self._search("taskType", curvals, default="test")
-        _, prod_source_label = self._search("prodSourceLabel", curvals, default="managed")
-        _, vo = self._search("vo", curvals, default="wlcg")
+        _, task_type = self._search_or_default("taskType", curvals)
+        _, prod_source_label = self._search_or_default("prodSourceLabel", curvals)
+        _, vo = self._search_or_default("vo", curvals)
         _, working_group = self._search("workingGroup", curvals, default=None)
-        _, cloud = self._search("computeCloud", curvals, default="US")
-        _, priority = self._search("priority", curvals, default=500)
+        _, cloud = self._search_or_default("computeCloud", curvals)
+        _, priority = self._search_or_default("priority", curvals)
         return LabelSettings(
             site=site,
             runner_command=runner,

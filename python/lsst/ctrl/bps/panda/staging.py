@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Copy a prepared workflow's files to ``fileDistributionEndPoint``.
 
 Files (quantum graph, butler configuration, transferred executables) are
@@ -21,21 +25,20 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import Protocol
 
 from lsst.resources import ResourcePath
+from lsst.utils.logging import PeriodicLogger
 
 from .errors import PandaConfigError, PandaStagingError
+from .settings import shipped_default
 
-__all__ = ["DEFAULT_MAX_WORKERS", "PROGRESS_INTERVAL", "StagingReport", "stage_files"]
+__all__ = ["PROGRESS_INTERVAL", "StagingReport", "stage_files"]
 
 _LOG = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 5.0
 """Seconds between progress messages while staging many files."""
-
-DEFAULT_MAX_WORKERS = 8
-"""Concurrent transfers by default."""
 
 _COMPARE_CHUNK = 1 << 20
 _REASONS_PER_NAME = 3
@@ -83,6 +86,12 @@ class _Transfer:
     target: ResourcePath
 
 
+class _Readable(Protocol):
+    """A binary file handle (a `ResourcePath.open` handle or a plain file)."""
+
+    def read(self, size: int = -1) -> bytes: ...
+
+
 class _ContentConflictError(Exception):
     """The target exists with content different from the source."""
 
@@ -91,7 +100,7 @@ def stage_files(
     files_to_stage: Mapping[str, str],
     end_point: str,
     *,
-    max_workers: int = DEFAULT_MAX_WORKERS,
+    max_workers: int | None = None,
     overwrite: bool = False,
 ) -> StagingReport:
     """Copy files to the distribution end point and verify that they arrived.
@@ -104,7 +113,8 @@ def stage_files(
     end_point : `str`
         Resolved ``fileDistributionEndPoint`` (any `ResourcePath` scheme).
     max_workers : `int`, optional
-        Maximum number of concurrent transfers.
+        Maximum number of concurrent transfers (default: ``maxCopyWorkers``
+        of the shipped ``bps_panda.yaml``).
     overwrite : `bool`, optional
         Replace files that are at the end point with different content,
         instead of failing.
@@ -132,62 +142,99 @@ def stage_files(
             f"fileDistributionEndPoint is empty but {len(files_to_stage)} files must be staged "
             f"({', '.join(sorted(files_to_stage))}); set fileDistributionEndPoint"
         )
+    if max_workers is None:
+        max_workers = int(shipped_default("maxCopyWorkers"))
     if max_workers < 1:
         raise PandaConfigError(f"max_workers must be at least 1, got {max_workers}")
     root = ResourcePath(end_point, forceDirectory=True)
-    failures: dict[str, list[str]] = {}
-    outcomes: dict[str, set[str]] = {name: set() for name in files_to_stage}
-    file_count = byte_count = 0
+    tally = _Tally({name: set() for name in files_to_stage})
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="panda-staging")
     try:
-        planned = {name: pool.submit(_plan, name, str(src), root) for name, src in files_to_stage.items()}
-        transfers: list[_Transfer] = []
-        for name, future in planned.items():
-            try:
-                transfers.extend(future.result())
-            except Exception as exc:
-                failures.setdefault(name, []).append(_reason(exc))
+        transfers = _plan_all(pool, files_to_stage, root, tally)
         _LOG.info("Staging %d files (%d names) to %s", len(transfers), len(files_to_stage), end_point)
-        running = {pool.submit(_transfer, item, overwrite): item for item in transfers}
-        last_report = time.monotonic()
-        for done, future in enumerate(concurrent.futures.as_completed(running), 1):
-            item = running[future]
-            try:
-                outcome, size = future.result()
-            except Exception as exc:
-                failures.setdefault(item.name, []).append(_reason(exc))
-            else:
-                outcomes[item.name].add(outcome)
-                if outcome == "copied":
-                    file_count += 1
-                    byte_count += size
-            now = time.monotonic()
-            if now - last_report >= PROGRESS_INTERVAL:
-                last_report = now
-                _LOG.info(
-                    "Staging: %d/%d files done, %.1f MB copied (%.0f s)",
-                    done,
-                    len(running),
-                    byte_count / 1e6,
-                    now - start,
-                )
+        _transfer_all(pool, transfers, overwrite, tally, start)
     finally:
         # On an interruption, drop what has not started; let running transfers end cleanly.
         pool.shutdown(wait=True, cancel_futures=True)
+    return _report(tally, files_to_stage, end_point, start)
+
+
+@dataclasses.dataclass(slots=True)
+class _Tally:
+    """Outcomes and failures by name, and totals, as transfers end."""
+
+    outcomes: dict[str, set[str]]
+    failures: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    file_count: int = 0
+    byte_count: int = 0
+
+    def fail(self, name: str, exc: BaseException) -> None:
+        self.failures.setdefault(name, []).append(_reason(exc))
+
+
+def _plan_all(
+    pool: concurrent.futures.Executor, files_to_stage: Mapping[str, str], root: ResourcePath, tally: _Tally
+) -> list[_Transfer]:
+    """List every file transfer (directories walked in parallel); record names that cannot be planned."""
+    planned = {name: pool.submit(_plan, name, str(src), root) for name, src in files_to_stage.items()}
+    transfers: list[_Transfer] = []
+    for name, future in planned.items():
+        try:
+            transfers.extend(future.result())
+        except Exception as exc:
+            tally.fail(name, exc)
+    return transfers
+
+
+def _transfer_all(
+    pool: concurrent.futures.Executor,
+    transfers: list[_Transfer],
+    overwrite: bool,
+    tally: _Tally,
+    start: float,
+) -> None:
+    """Run the transfers in the pool, counting outcomes and logging progress."""
+    progress = PeriodicLogger(_LOG, PROGRESS_INTERVAL)
+    running = {pool.submit(_transfer, item, overwrite): item for item in transfers}
+    for done, future in enumerate(concurrent.futures.as_completed(running), 1):
+        item = running[future]
+        try:
+            outcome, size = future.result()
+        except Exception as exc:
+            tally.fail(item.name, exc)
+        else:
+            tally.outcomes[item.name].add(outcome)
+            if outcome == "copied":
+                tally.file_count += 1
+                tally.byte_count += size
+        progress.log(
+            "Staging: %d/%d files done, %.1f MB copied (%.0f s)",
+            done,
+            len(running),
+            tally.byte_count / 1e6,
+            time.monotonic() - start,
+        )
+
+
+def _report(tally: _Tally, files_to_stage: Mapping[str, str], end_point: str, start: float) -> StagingReport:
+    """Return the report of a staging, or raise naming every file that failed."""
+    failures, outcomes = tally.failures, tally.outcomes
     copied = tuple(sorted(n for n, o in outcomes.items() if n not in failures and "copied" in o))
     unchanged = tuple(sorted(n for n, o in outcomes.items() if n not in failures and o == {"unchanged"}))
     if failures:
         message = _failure_message(failures, files_to_stage, end_point)
         raise PandaStagingError(message, _first(failures), tuple(sorted(copied + unchanged)))
-    report = StagingReport(end_point, copied, unchanged, file_count, byte_count, time.monotonic() - start)
+    report = StagingReport(
+        end_point, copied, unchanged, tally.file_count, tally.byte_count, time.monotonic() - start
+    )
     _LOG.info(
         "Staged %d names to %s: %d copied, %d already there and identical (%d files, %.1f MB, %.1f s)",
         len(report.staged),
         end_point,
         len(copied),
         len(unchanged),
-        file_count,
-        byte_count / 1e6,
+        tally.file_count,
+        tally.byte_count / 1e6,
         report.seconds,
     )
     return report
@@ -204,7 +251,7 @@ def _plan(name: str, source: str, root: ResourcePath) -> list[_Transfer]:
         # Object stores have no directories: a directory is the objects under its prefix.
         src = ResourcePath(source.rstrip("/") + "/", forceDirectory=True)
     target_dir = root.join(name, forceDirectory=True)
-    transfers = []
+    transfers: list[_Transfer] = []
     for dirpath, _, filenames in src.walk():
         relative = dirpath.relative_to(src)
         dest_dir = target_dir.join(relative, forceDirectory=True) if relative else target_dir
@@ -267,7 +314,7 @@ def _same_content(source: ResourcePath, target: ResourcePath, size: int) -> bool
                 return True
 
 
-def _read_chunk(handle: BinaryIO) -> bytes:
+def _read_chunk(handle: _Readable) -> bytes:
     """Read `_COMPARE_CHUNK` bytes, fewer only at the end of the file."""
     parts = []
     wanted = _COMPARE_CHUNK

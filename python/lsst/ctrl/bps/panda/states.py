@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The single table from iDDS statuses to `~lsst.ctrl.bps.WmsStates`.
 
 ``bps status``, ``bps report`` and every other verb read states through this
@@ -132,11 +136,3 @@ def transform_state(status: Any) -> WmsStates:
 def job_state(status: Any) -> WmsStates:
     """Return the job state of an iDDS content status (UNKNOWN if unrecognised)."""
     return JOB_STATES.get(status_name(status, ContentStatus), WmsStates.UNKNOWN)
-
-
-# Every status iDDS can send has a meaning here; a new iDDS status fails the tests, not a report.
-_UNMAPPED = (
-    {m.name for m in RequestStatus} - set(REQUEST_STATES),
-    {m.name for m in TransformStatus} - set(TRANSFORM_STATES),
-    {m.name for m in ContentStatus} - set(JOB_STATES),
-)

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Submitting a prepared workflow once, and finding its request id again.
 
 iDDS submission is not idempotent (each submit makes a new request), so the
@@ -14,7 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .convert import gc_paused
+from .atomic_file import write_atomically
+from .gc_pause import gc_paused
 from .idds_port import IddsPort
 from .workflow import PandaBpsWmsWorkflow
 
@@ -101,7 +106,6 @@ def submit_workflow(
     port: IddsPort,
     *,
     resubmit: bool = False,
-    username: str | None = None,
 ) -> int:
     """Submit a prepared workflow and record its request id.
 
@@ -113,8 +117,6 @@ def submit_workflow(
         The way to iDDS.
     resubmit : `bool`, optional
         Submit even though this submit directory already holds a request.
-    username : `str`, optional
-        Passed to iDDS.
 
     Returns
     -------
@@ -136,6 +138,8 @@ def submit_workflow(
                 f"to rerun failures, or delete {REQUEST_FILE} to submit it again as a new request."
             )
     idds_workflow = workflow.idds_workflow
+    if idds_workflow is None:
+        raise ValueError(f"Workflow {workflow.name} has no iDDS workflow: prepare it before submitting")
     if workflow.max_request_length and submit_dir is not None:
         check_task_sizes(idds_workflow, workflow.max_request_length)
         cache = submit_dir / "idds_request_cache"
@@ -144,11 +148,11 @@ def submit_workflow(
         )
         for number, step in enumerate(steps, 1):
             _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
-            result = port.submit(step, username=username)
+            result = port.submit(step)
             if result != 0:
                 raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
     with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
-        request_id = port.submit(idds_workflow, username=username)
+        request_id = port.submit(idds_workflow)
     if request_id <= 0:
         raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
     workflow.run_id = str(request_id)
@@ -161,10 +165,8 @@ def submit_workflow(
             "panda_url": os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"),
             "idds_server": port.idds_server,
         }
-        tmp = submit_dir / (REQUEST_FILE + ".tmp")
         try:
-            tmp.write_text(json.dumps(record, indent=1))
-            os.replace(tmp, submit_dir / REQUEST_FILE)
+            write_atomically(submit_dir / REQUEST_FILE, json.dumps(record, indent=1))
         except OSError as error:
             # The request exists: say which, so that it is not lost (or submitted again).
             raise RuntimeError(

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """What the jobs of one PanDA task share, worked out once per distinct job shape.
 
 Jobs of one task share an executable, a queue, memory limits, cores,
@@ -10,24 +14,23 @@ per job is one tuple and one dictionary lookup.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import operator
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob
 
-from .command_line import StagedFileRef, command_line_for, runner_executable
+from .command_line import StagedFileRef, command_line_for, pseudo_input_name, runner_executable
 from .edgenode.cmd_line_decoder import (
     NAME_MAP_DIR,
     ORDER_ID_MAP_KEY,
     QNODE_MAP_KEY,
     QNODE_MAP_NAME,
-    SAFE_TOKEN,
     encode_token,
     published_token_problem,
 )
 from .errors import PandaConfigError, PandaPrepareError
+from .graph_tables import GraphTables
 from .memory_classes import QueueChoice
 from .settings import DEFAULT_RSS_MAX, LabelSettings, NameMode, SettingsReader, WorkflowSettings
 
@@ -79,13 +82,13 @@ _shape_attributes = operator.attrgetter(
 )
 """The job attributes that shape its task (read in one C-level call)."""
 
-_is_safe_token = SAFE_TOKEN.fullmatch
+
+class _UnsafeTokenError(ValueError):
+    """A name or value outside the safe set, in a published pseudo-input format."""
 
 
-@functools.cache
-def spec_key_tokens(key: str) -> str:
-    """Return the encoded form of a placeholder key (keys are few; encode each once)."""
-    return encode_token(key)
+def _refuse_encoding(value: str) -> str:
+    raise _UnsafeTokenError(value)
 
 
 def _priority(job: GenericWorkflowJob, settings: LabelSettings) -> int:
@@ -121,16 +124,18 @@ class TaskSpecs:
         self.placeholders = frozenset(self.wf.placeholder_params)
         self.files_to_stage: dict[str, str] = {}
         self.published = self.wf.name_mode.published
+        self._encode = _refuse_encoding if self.published else encode_token
         # The map file a published-format job reads its full pseudo input from (staged at write).
         self.map_file: StagedFileRef | None = None
         if self.wf.name_mode is NameMode.ORDER_ID_MAP:
             self.map_file = StagedFileRef(ORDER_ID_MAP_KEY, self.wf.order_id_map_file, False)
         elif self.wf.name_mode is NameMode.QNODE_MAP:
             self.map_file = StagedFileRef(QNODE_MAP_KEY, QNODE_MAP_NAME, False)
-        # Direct access to the workflow's file tables: two dict lookups per job instead of two
-        # method calls building fresh lists.
-        self._inputs: dict[str, list] = getattr(gw, "_inputs", {})
-        self._outputs: dict[str, list] = getattr(gw, "_outputs", {})
+        # Direct access to the workflow's tables: two dict lookups per job instead of two method
+        # calls building fresh lists (checked by GraphTables, never a silent default).
+        self.tables = GraphTables.of(gw)
+        self._inputs = self.tables.inputs
+        self._outputs = self.tables.outputs
         self._gw = gw
         self._by_job_shape: dict[tuple, TaskSpec] = {}
         self._commands: dict[tuple, _Command] = {}
@@ -201,23 +206,16 @@ class TaskSpecs:
             Raised if the job lacks a per-job value its command line uses, or
             the name is longer than ``maxNameLength``.
         """
-        # The same result as `command_line.pseudo_input_name`, inlined: it runs once per job.
-        keys = spec.per_job_keys
-        job_name = job.name
-        safe = _is_safe_token
-        name = job_name if safe(job_name) and job_name[:1] not in "=@" else self._encoded(job, job_name)
-        if keys:
-            cmdvals = job.cmdvals
-            for key in keys:
-                try:
-                    value = str(cmdvals[key])
-                except KeyError:
-                    raise PandaPrepareError(
-                        f"Job {job_name!r} (label {job.label!r}): command line uses {{{key}}} but cmdvals "
-                        f"has no {key!r}"
-                    ) from None
-                token = value if safe(value) and value[:1] not in "=@" else self._encoded(job, value, key)
-                name = f"{name}+{spec_key_tokens(key)}:{token}"
+        cmdvals = job.cmdvals
+        try:
+            name = pseudo_input_name(job.name, cmdvals, self._encode, spec.per_job_keys)
+        except KeyError as error:
+            raise PandaPrepareError(
+                f"Job {job.name!r} (label {job.label!r}): command line uses {{{error.args[0]}}} but cmdvals "
+                f"has no {error.args[0]!r}"
+            ) from None
+        except _UnsafeTokenError as error:
+            self._refuse_unsafe(job, error.args[0], {key: cmdvals.get(key) for key in spec.per_job_keys})
         if len(name) > self.wf.max_name_length:
             raise PandaPrepareError(
                 f"Job {job.name!r}: pseudo input name has {len(name)} characters, above maxNameLength "
@@ -225,11 +223,10 @@ class TaskSpecs:
             )
         return name
 
-    def _encoded(self, job: GenericWorkflowJob, value: str, key: str | None = None) -> str:
-        """Encode a value outside the safe set; in the published formats, say it cannot travel."""
-        if not self.published:
-            return encode_token(value)
-        what = f"value {value!r} of {{{key}}}" if key else f"name {value!r}"
+    def _refuse_unsafe(self, job: GenericWorkflowJob, value: str, values: dict[str, Any]) -> NoReturn:
+        """Say that a value outside the safe set cannot travel in the published formats."""
+        key = next((key for key, raw in values.items() if str(raw) == value), None)
+        what = f"value {value!r} of {{{key}}}" if key is not None and value != job.name else f"name {value!r}"
         raise PandaPrepareError(
             f"Job {job.name!r} (label {job.label!r}): its {what} "
             f"{published_token_problem(value) or 'cannot travel in the published pseudo-input format'}. "

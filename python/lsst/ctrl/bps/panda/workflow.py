@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The prepared PanDA workflow: the iDDS workflow, the files to stage, write and read."""
 
 from __future__ import annotations
@@ -5,16 +9,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from idds.common.utils import json_dumps, json_loads
+from idds.workflowv2.workflow import Workflow
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
-from .convert import TaskSummary, convert_workflow, gc_paused
+from .atomic_file import write_atomically
+from .convert import TaskSummary, convert_workflow
 from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
+from .gc_pause import gc_paused
 from .settings import SettingsReader
 
 __all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
@@ -44,7 +50,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
 
     def __init__(self, name: str, config: BpsConfig | None) -> None:
         super().__init__(name, config)
-        self.idds_workflow: Any = None
+        self.idds_workflow: Workflow | None = None
         self.tasks: list[TaskSummary] = []
         self.files_to_stage: dict[str, str] = {}
         self.end_point: str = ""
@@ -69,7 +75,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         result = convert_workflow(generic_workflow, reader, allow_job_name_map=out_prefix is not None)
         workflow = cls(generic_workflow.name, config)
         workflow.service_class = service_class
-        workflow.submit_path = out_prefix
+        workflow.submit_path = out_prefix or ""
         workflow.idds_workflow = result.idds_workflow
         workflow.tasks = result.tasks
         workflow.files_to_stage = result.files_to_stage
@@ -98,9 +104,9 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         if self.published_map is not None and self.published_map_name:
             # The published plugin's order-id or qnode map: one file every job copies and reads.
             path = directory / self.published_map_name
-            _atomic_write(path, json.dumps(self.published_map, separators=(",", ":")))
+            write_atomically(path, json.dumps(self.published_map, separators=(",", ":")))
             self.files_to_stage[self.published_map_name] = str(path)
-        _atomic_write(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
+        write_atomically(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
         manifest = {
             "name": self.name,
             "service_class": self.service_class,
@@ -111,8 +117,8 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             "max_copy_workers": self.max_copy_workers,
             "tasks": [dataclasses.asdict(task) for task in self.tasks],
         }
-        _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
-        _atomic_write(directory / SUMMARY_FILE, self.summary())
+        write_atomically(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
+        write_atomically(directory / SUMMARY_FILE, self.summary())
         self.submit_path = str(directory)
         _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
 
@@ -191,10 +197,3 @@ def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(names[start : start + NAME_MAP_CHUNK]))
     return directory
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write a file so that readers never see half of it."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -1,4 +1,8 @@
 #!/usr/bin/env python
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Run one PanDA job's payload on the worker node.
 
 Called by the site's ``runnerCommand`` as::
@@ -30,6 +34,7 @@ from collections.abc import Mapping, Sequence
 __all__ = [
     "COMPACT_GUARD",
     "EMPTY_LIST",
+    "IN_PLACEHOLDER",
     "GUARD_FILE_KEY",
     "GUARD_FILE_NAME",
     "NO_FILES_KEY",
@@ -37,6 +42,7 @@ __all__ = [
     "PUBLISHED_NO_DIRECT_IO",
     "QNODE_MAP_KEY",
     "QNODE_MAP_NAME",
+    "REALTIME_LOG_FILE",
     "NAME_MAP_CHUNK",
     "NAME_MAP_DIR",
     "NAME_MAP_PREFIX",
@@ -68,6 +74,12 @@ EXIT_CONFIG = 78  # An <ENV:X> variable is not set on the worker.
 SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=,@]*")
 """Characters that survive unquoted in a shell word and are not separators."""
 _ENCODED_PREFIX = "="
+
+IN_PLACEHOLDER = "${IN/L}"
+"""PanDA's placeholder for the job's input on the runner command line, replaced by its pseudo input."""
+
+REALTIME_LOG_FILE = "payload-log.json"
+"""The payload's log that the pilot ships to real-time logging (``REALTIME_LOGFILES``)."""
 
 NAME_MAP_PREFIX = "@"
 """Starts a compact pseudo input ``@<task>.<order>`` whose full form is in the job-name map."""
@@ -500,16 +512,26 @@ def _run_command(command_line: str) -> int:
     that it can clean up; SIGINT is left to the payload, which shares this
     process's group and gets it from the terminal itself.
     """
-    process = subprocess.Popen(["bash", "-c", command_line])
+    process: subprocess.Popen | None = None
+    early: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
-        process.send_signal(signum)
+        if process is None:
+            early.append(signum)  # arrived while the payload was starting: sent once it runs
+        else:
+            process.send_signal(signum)
 
-    # Installed after the start: the payload must not inherit an ignored SIGINT.
-    handlers = {signal.SIGINT: signal.SIG_IGN}
-    handlers.update((getattr(signal, name), forward) for name in _FORWARDED_SIGNALS)
-    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    # Forwarding is in place before the payload starts, so no signal is lost in between (the
+    # payload's exec resets these handlers); SIGINT is ignored only after the start, so that the
+    # payload does not inherit an ignored SIGINT.
+    previous = {
+        getattr(signal, name): signal.signal(getattr(signal, name), forward) for name in _FORWARDED_SIGNALS
+    }
     try:
+        process = subprocess.Popen(["bash", "-c", command_line])
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in early:
+            process.send_signal(signum)
         code = process.wait()
     finally:
         for signum, handler in previous.items():

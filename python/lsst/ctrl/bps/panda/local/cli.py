@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """``panda_local``: start, stop, inspect the local PanDA and print its environment.
 
 ::
@@ -14,6 +18,7 @@ Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -27,17 +32,24 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .statedir import StateDir, default_state_dir
+from .statedir import StateDir, default_state_dir, local_url
 
-__all__ = ["main", "ping"]
+__all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
-_LOG = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 """Seconds ``start --background`` waits for the server to answer ping."""
 
 STOP_TIMEOUT = 30.0
 """Seconds ``stop`` waits for the server to exit before killing it."""
+
+EXTRA_MODULES = ("flask", "waitress")
+"""What the ``local`` extra installs; the plugin itself needs none of them."""
+
+
+def missing_extra() -> list[str]:
+    """Return the modules of the ``local`` extra that are not installed."""
+    return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
 
 
 def ping(url: str, token: str, timeout: float = 2.0) -> bool:
@@ -173,7 +185,8 @@ def _stop(state: StateDir) -> int:
 
 def _status(state: StateDir) -> int:
     record = state.read_record()
-    served = state.is_served() and record is not None
+    record = record or {}
+    served = state.is_served() and bool(record)
     token = state.read_token()
     answering = served and token is not None and ping(record["url"], token)
     summary = {}
@@ -201,12 +214,12 @@ def environment_lines(state: StateDir) -> list[str]:
     token = state.read_token()
     if not port or not token:
         raise SystemExit(f"panda_local: {state.root} was never started; run 'panda_local start --background'")
-    url = f"http://127.0.0.1:{port}/server/panda"
+    url = local_url(port)
     values = {name: url for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL")}
     values.update(
         PANDA_BEHIND_REAL_LB="1", PANDA_AUTH="oidc", PANDA_AUTH_VO="local", PANDA_AUTH_ID_TOKEN=token
     )
-    install = installation_environment(state.install_dir)
+    install = installation_environment()
     for name in ("CTRL_BPS_PANDA_DIR", "CTRL_MPEXEC_DIR", "DAF_BUTLER_DIR"):
         if name in install:
             values[name] = os.environ.get(name) or install[name]
@@ -254,6 +267,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``panda_local``; return the exit code."""
     args = _parser().parse_args(argv)
+    if missing := missing_extra():
+        print(
+            f"panda_local: the local PanDA needs the 'local' extra ({', '.join(missing)} missing): "
+            "pip install 'lsst-ctrl-bps-panda[local]'",
+            file=sys.stderr,
+        )
+        return 3
     # Configure logging before anything imports idds, which would log to stdout otherwise.
     logging.basicConfig(
         level=logging.WARNING,

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The relay's wire format: request bodies, restricted iDDS-JSON, reply envelopes.
 
 The PanDA client posts ``command_name``, ``args``, ``kwargs`` (iDDS-JSON
@@ -10,9 +14,7 @@ not one of the iDDS workflow classes a BPS submission really contains.
 
 from __future__ import annotations
 
-import gzip
 import json
-import logging
 import zlib
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,11 +30,9 @@ __all__ = [
     "RelayCall",
     "decode_body",
     "encode_reply",
-    "gzip_json",
     "load_restricted",
 ]
 
-_LOG = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024**3
 """Largest accepted body after decompression."""
@@ -240,8 +240,3 @@ def encode_reply(ok: bool, value: Any) -> str:
         JSON in which iDDS enums travel as ``{"class", "module", "attributes"}``.
     """
     return json.dumps([ok, value], cls=_ReplyEncoder)
-
-
-def gzip_json(value: Any) -> bytes:
-    """Return ``value`` as gzip-compressed JSON, the way the PanDA client posts it."""
-    return gzip.compress(json.dumps(value).encode())

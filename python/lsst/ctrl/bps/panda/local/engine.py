@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The local PanDA's engine: one thread that schedules, launches and reaps.
 
 `LocalPanda` ties the store, the scheduling rules and the pilot together
@@ -49,7 +53,7 @@ _IDLE_POLL = 0.5
 def job_environment(state: StateDir) -> dict[str, str]:
     """Return the environment of every attempt: the server's, plus the installation's roots."""
     env = {name: value for name, value in os.environ.items() if name != "PANDA_AUTH_ID_TOKEN"}
-    for name, value in installation_environment(state.install_dir).items():
+    for name, value in installation_environment().items():
         env.setdefault(name, value)
     python_bin = os.path.dirname(env["PANDA_LOCAL_PYTHON"])
     if env.get("PATH", "").split(os.pathsep)[0] != python_bin:
@@ -184,8 +188,8 @@ class LocalPanda:
     def _launch(self) -> None:
         running = self.executor.running
         per_queue: dict[str, int] = {}
-        for spec in running.values():
-            per_queue[spec.queue] = per_queue.get(spec.queue, 0) + 1
+        for running_spec in running.values():
+            per_queue[running_spec.queue] = per_queue.get(running_spec.queue, 0) + 1
         for queue in self.store.active_queues():
             free = self.policy.slots_of(queue) - per_queue.get(queue, 0)
             if free <= 0:

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The pilot of the local PanDA: run attempts, watch their memory and time.
 
 Each attempt runs the task's ``executable`` (``${IN/L}`` replaced by the
@@ -26,6 +30,8 @@ from pathlib import Path
 
 import psutil
 
+from ..edgenode.cmd_line_decoder import IN_PLACEHOLDER, REALTIME_LOG_FILE
+
 __all__ = [
     "EXIT_CODE_FILE",
     "IN_PLACEHOLDER",
@@ -35,15 +41,14 @@ __all__ = [
     "Executor",
     "LaunchSpec",
     "Outcome",
+    "DECODER_PATH",
     "installation_environment",
+    "package_root",
     "read_exit_code",
     "with_input",
 ]
 
 _LOG = logging.getLogger(__name__)
-
-IN_PLACEHOLDER = "${IN/L}"
-"""PanDA's placeholder for the job's input, replaced by its pseudo input name."""
 
 EXIT_CODE_FILE = ".panda_local_exit_code"
 """File in the attempt's working directory holding the payload's exit code."""
@@ -125,32 +130,37 @@ class _Running:
     kill_code: int | None = None
 
 
-def installation_environment(shim_root: Path) -> dict[str, str]:
-    """Return the EUPS-style variables of the running installation.
+DECODER_PATH = "python/lsst/ctrl/bps/panda/edgenode/cmd_line_decoder.py"
+"""Where EUPS-style runners find the decoder under ``CTRL_BPS_PANDA_DIR``."""
 
-    Parameters
-    ----------
-    shim_root : `pathlib.Path`
-        Where to lay out ``python/lsst/ctrl/bps/panda`` (a symbolic link)
-        when the package is not installed from a checkout.
+
+def package_root() -> Path:
+    """Return the directory to use as ``CTRL_BPS_PANDA_DIR`` for this installation.
+
+    A checkout (or an editable install of one) is its own EUPS-style root. A
+    pip install ships that layout as package data: ``resources/config`` and
+    ``resources/python/.../cmd_line_decoder.py`` inside the installed package,
+    so runners written for EUPS find the decoder and the configuration there.
+    """
+    package_dir = Path(__file__).resolve().parents[1]
+    checkout = package_dir.parents[4]
+    if (checkout / DECODER_PATH).is_file() and (checkout / "config" / "bps_panda.yaml").is_file():
+        return checkout
+    return package_dir / "resources"
+
+
+def installation_environment() -> dict[str, str]:
+    """Return the EUPS-style variables of the running installation.
 
     Returns
     -------
     environment : `dict` [`str`, `str`]
-        ``CTRL_BPS_PANDA_DIR``: a directory holding
-        ``python/lsst/ctrl/bps/panda`` (the checkout, or ``shim_root``);
-        ``CTRL_MPEXEC_DIR`` and ``DAF_BUTLER_DIR``: the environment whose
-        ``bin/`` holds ``pipetask`` and ``butler`` (``sys.prefix`` in a
-        virtualenv); ``PANDA_LOCAL_PYTHON``: the server's Python.
+        ``CTRL_BPS_PANDA_DIR``: `package_root`; ``CTRL_MPEXEC_DIR`` and
+        ``DAF_BUTLER_DIR``: the environment whose ``bin/`` holds ``pipetask``
+        and ``butler`` (``sys.prefix`` in a virtualenv);
+        ``PANDA_LOCAL_PYTHON``: the server's Python.
     """
-    package_dir = Path(__file__).resolve().parents[1]
-    root = package_dir.parents[4]
-    if not (root / "python" / "lsst" / "ctrl" / "bps" / "panda").is_dir():
-        link = shim_root / "python" / "lsst" / "ctrl" / "bps" / "panda"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(package_dir, target_is_directory=True)
-        root = shim_root
+    root = package_root()
     env = {"PANDA_LOCAL_PYTHON": sys.executable, "CTRL_BPS_PANDA_DIR": str(root)}
     for name, script in (("CTRL_MPEXEC_DIR", "pipetask"), ("DAF_BUTLER_DIR", "butler")):
         if (Path(sys.prefix) / "bin" / script).exists():
@@ -214,7 +224,7 @@ class Executor:
         spec.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(self.base_environment)
         env.update(PANDAID=str(spec.attempt_id), PanDA_TaskID=str(spec.workload_id))
-        env["REALTIME_LOGFILES"] = "payload-log.json"
+        env["REALTIME_LOGFILES"] = REALTIME_LOG_FILE
         with open(spec.workdir / LOG_FILE, "ab") as log:
             popen = subprocess.Popen(
                 ["bash", "-c", _WRAPPER, "panda_local_pilot", spec.command],
@@ -313,6 +323,7 @@ class Executor:
 
     def _reap(self, run: _Running) -> AttemptEnd | None:
         peak = run.peak_rss_mb
+        code: int | None
         if run.popen is not None:
             try:
                 pid, status, usage = os.wait4(run.pid, os.WNOHANG)

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """From a submitted iDDS workflow to the plan of a local PanDA request (pure).
 
 A `~idds.workflowv2.workflow.Workflow` of `DomaPanDAWork` tasks becomes a
@@ -12,7 +16,6 @@ here reads a file: a map reference is only ever looked up among the steps.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -31,7 +34,6 @@ __all__ = [
     "step_batches",
 ]
 
-_LOG = logging.getLogger(__name__)
 
 STEP_STORAGE_NAME = "IDDS_WORKFLOW_ADDITIONAL_STORAGE"
 """Prefix iDDS writes in front of the work name of a map held in a step."""
@@ -79,6 +81,10 @@ class TaskPlan:
     entries: list[dict[str, Any]]
     """Dependency-map entries: ``{"name", "order_id", "dependencies": [{"task", "inputname"}]}``."""
     gate: GatePlan | None = None
+    vo: str | None = None
+    """The submitted task's ``vo``, reported back as the job records' ``vo``."""
+    prod_source_label: str | None = None
+    """The submitted task's ``prodSourceLabel``, reported back as the job records'."""
 
 
 CAMPAIGN_KEYS = ("campaign", "campaign_scope", "campaign_group", "campaign_tag")
@@ -203,6 +209,8 @@ def _task_plan(work: Any, lookup: Callable[[str], Any | None]) -> TaskPlan:
             input_collection=_collection_name(work.get_primary_input_collection(), f"{name}_input"),
             output_collection=_collection_name(work.get_primary_output_collection(), f"{name}_output"),
             entries=_entries(work, lookup),
+            vo=getattr(work, "vo", None),
+            prod_source_label=getattr(work, "prodSourceLabel", None),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, IntakeError):
@@ -229,12 +237,12 @@ def _gates(template: Any, work_names: Mapping[str, str]) -> dict[str, GatePlan]:
                     f"Condition test {test!r} is not supported by the local PanDA; use a work's "
                     f"{sorted(SUPPORTED_CONDITION_METHODS)}"
                 )
-            tests.append((work_names[owner_id], method))
+            tests.append((work_names[str(owner_id)], method))
         for work in condition.true_works:
             work_id = work.get_internal_id() if hasattr(work, "get_internal_id") else None
             if work_id not in work_names:
                 raise IntakeError(f"Condition releases {work!r}, which is not a task of this workflow")
-            task_name = work_names[work_id]
+            task_name = work_names[str(work_id)]
             if task_name in gates:
                 raise IntakeError(f"Task {task_name!r} is released by more than one condition")
             gates[task_name] = GatePlan(tuple(tests))

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """States of the local PanDA's jobs, and how they read as iDDS states.
 
 Jobs carry a `JobState`; tasks and requests carry the iDDS enums
@@ -8,7 +12,6 @@ as integers.  Every mapping between the two worlds lives here, in tables.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping
 
 from idds.common.constants import ContentStatus, RequestStatus, TransformStatus
@@ -23,8 +26,6 @@ __all__ = [
     "request_status_for",
     "task_status_for",
 ]
-
-_LOG = logging.getLogger(__name__)
 
 
 class JobState(enum.IntEnum):

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Replies of the local PanDA in the shape of iDDS's.
 
 ``get_requests`` without detail: one record per request with the columns
@@ -14,7 +18,6 @@ task id).  Statuses are iDDS enums, dates `datetime` objects, exactly what
 from __future__ import annotations
 
 import datetime
-import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,7 +40,6 @@ from .jobstates import CONTENT_STATUS, PANDA_JOB_STATUS, JobState
 
 __all__ = ["content_record", "group_contents", "request_record", "task_record"]
 
-_LOG = logging.getLogger(__name__)
 
 _LIFETIME = datetime.timedelta(days=30)
 _PROCESSING_STATUS = {
@@ -214,8 +216,8 @@ def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
         "min_ram_count": job["rss"],
         "max_rss": int(job["peak_rss_mb"] * 1024) if job["peak_rss_mb"] else None,
         "max_walltime": task["walltime"],
-        "prod_source_label": "managed",
-        "vo": "Rubin",
+        "prod_source_label": task["prod_source_label"],
+        "vo": task["vo"],
     }
 
 

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Retry of an ended request: failed, missing and cancelled jobs run again.
 
 Each retried job gets a fresh budget of attempts (its task's ``maxattempt``);
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 
 from idds.common.constants import RequestStatus, TransformStatus
@@ -56,14 +61,7 @@ def retry_request(scheduler: Scheduler, request_id: int) -> int:
     """
     now = time.time()
     with scheduler.store.transaction() as conn:
-        request = conn.execute("SELECT status FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        if request is None:
-            raise UnknownRequestError(request_id)
-        status = RequestStatus(request["status"])
-        if status not in TERMINAL_REQUEST_STATES:
-            raise RetryRefusedError(
-                f"Request {request_id} is {status.name}; retry applies once it has ended (abort it first)"
-            )
+        _check_ended(conn, request_id)
         reset = conn.execute(
             "SELECT job_id, task_id FROM jobs WHERE request_id = ? AND status IN (?, ?, ?)",
             (request_id, JobState.FAILED, JobState.MISSING, JobState.CANCELLED),
@@ -71,47 +69,8 @@ def retry_request(scheduler: Scheduler, request_id: int) -> int:
         if not reset:
             return 0
         affected = {row["task_id"] for row in reset}
-        gate_conditions: dict[int, set[int]] = {}
-        for task_id, cond_task_id in conn.execute(
-            "SELECT g.task_id, g.cond_task_id FROM gates g JOIN tasks t ON t.task_id = g.task_id "
-            "WHERE t.request_id = ?",
-            (request_id,),
-        ):
-            gate_conditions.setdefault(task_id, set()).add(cond_task_id)
-        regated: set[int] = set()
-        changed = True
-        while changed:
-            changed = False
-            for task_id, conditions in gate_conditions.items():
-                if task_id not in regated and (task_id in affected or conditions & (affected | regated)):
-                    regated.add(task_id)
-                    affected.add(task_id)
-                    changed = True
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS retry_jobs (job_id INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM retry_jobs")
-        conn.executemany("INSERT OR IGNORE INTO retry_jobs VALUES (?)", [(row["job_id"],) for row in reset])
-        conn.executemany(
-            "INSERT OR IGNORE INTO retry_jobs SELECT job_id FROM jobs WHERE task_id = ?",
-            [(task_id,) for task_id in regated],
-        )
-        conn.execute(
-            "UPDATE jobs SET status = CASE WHEN task_id IN (SELECT value FROM json_each(?)) "
-            "THEN ? ELSE ? END, "
-            "exit_code = NULL, error_code = NULL, error_diag = NULL, updated_at = ?, "
-            "attempt_limit = attempt_nr + (SELECT max_attempt FROM tasks t WHERE t.task_id = jobs.task_id) "
-            "WHERE job_id IN (SELECT job_id FROM retry_jobs)",
-            (json.dumps(sorted(regated)), JobState.HELD, JobState.WAITING, now),
-        )
-        conn.execute(
-            "UPDATE jobs SET pending = (SELECT COUNT(*) FROM deps d JOIN jobs p ON p.job_id = d.parent "
-            "WHERE d.child = jobs.job_id AND p.status != ?) WHERE job_id IN (SELECT job_id FROM retry_jobs)",
-            (JobState.SUCCEEDED,),
-        )
-        conn.execute(
-            "UPDATE jobs SET status = ? WHERE job_id IN (SELECT job_id FROM retry_jobs) "
-            "AND status = ? AND pending = 0",
-            (JobState.READY, JobState.WAITING),
-        )
+        regated = _gated_tasks_to_hold(conn, request_id, affected)
+        _reset_jobs(conn, [row["job_id"] for row in reset], regated, now)
         conn.executemany(
             "UPDATE tasks SET status = ?, finished_at = NULL, updated_at = ? WHERE task_id = ?",
             [
@@ -134,3 +93,68 @@ def retry_request(scheduler: Scheduler, request_id: int) -> int:
         count = conn.execute("SELECT COUNT(*) FROM retry_jobs").fetchone()[0]
     _LOG.info("Request %d: %d jobs will run again", request_id, count)
     return count
+
+
+def _check_ended(conn: sqlite3.Connection, request_id: int) -> None:
+    """Raise unless the request exists and has ended."""
+    request = conn.execute("SELECT status FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+    if request is None:
+        raise UnknownRequestError(request_id)
+    status = RequestStatus(request["status"])
+    if status not in TERMINAL_REQUEST_STATES:
+        raise RetryRefusedError(
+            f"Request {request_id} is {status.name}; retry applies once it has ended (abort it first)"
+        )
+
+
+def _gated_tasks_to_hold(conn: sqlite3.Connection, request_id: int, affected: set[int]) -> set[int]:
+    """Return the gated tasks whose condition involves an affected task; add them to ``affected``."""
+    gate_conditions: dict[int, set[int]] = {}
+    for task_id, cond_task_id in conn.execute(
+        "SELECT g.task_id, g.cond_task_id FROM gates g JOIN tasks t ON t.task_id = g.task_id "
+        "WHERE t.request_id = ?",
+        (request_id,),
+    ):
+        gate_conditions.setdefault(task_id, set()).add(cond_task_id)
+    regated: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for task_id, conditions in gate_conditions.items():
+            if task_id not in regated and (task_id in affected or conditions & (affected | regated)):
+                regated.add(task_id)
+                affected.add(task_id)
+                changed = True
+    return regated
+
+
+def _reset_jobs(conn: sqlite3.Connection, job_ids: list[int], regated: set[int], now: float) -> None:
+    """Give the jobs (and every job of the regated tasks) fresh budgets; hold, wait or ready them.
+
+    The jobs to retry are left in the temporary table ``retry_jobs``.
+    """
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS retry_jobs (job_id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM retry_jobs")
+    conn.executemany("INSERT OR IGNORE INTO retry_jobs VALUES (?)", [(job_id,) for job_id in job_ids])
+    conn.executemany(
+        "INSERT OR IGNORE INTO retry_jobs SELECT job_id FROM jobs WHERE task_id = ?",
+        [(task_id,) for task_id in regated],
+    )
+    conn.execute(
+        "UPDATE jobs SET status = CASE WHEN task_id IN (SELECT value FROM json_each(?)) "
+        "THEN ? ELSE ? END, "
+        "exit_code = NULL, error_code = NULL, error_diag = NULL, updated_at = ?, "
+        "attempt_limit = attempt_nr + (SELECT max_attempt FROM tasks t WHERE t.task_id = jobs.task_id) "
+        "WHERE job_id IN (SELECT job_id FROM retry_jobs)",
+        (json.dumps(sorted(regated)), JobState.HELD, JobState.WAITING, now),
+    )
+    conn.execute(
+        "UPDATE jobs SET pending = (SELECT COUNT(*) FROM deps d JOIN jobs p ON p.job_id = d.parent "
+        "WHERE d.child = jobs.job_id AND p.status != ?) WHERE job_id IN (SELECT job_id FROM retry_jobs)",
+        (JobState.SUCCEEDED,),
+    )
+    conn.execute(
+        "UPDATE jobs SET status = ? WHERE job_id IN (SELECT job_id FROM retry_jobs) "
+        "AND status = ? AND pending = 0",
+        (JobState.READY, JobState.WAITING),
+    )

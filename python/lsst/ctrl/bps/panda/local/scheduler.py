@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Scheduling rules of the local PanDA, each state change one transaction.
 
 A job is ready when all its parents succeeded; a job whose parent failed
@@ -16,12 +20,12 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from idds.common.constants import RequestStatus, TransformStatus
 
-from .executor import AttemptEnd, LaunchSpec, Outcome, with_input
+from .executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
 from .jobstates import (
     ACTIVE_JOB_STATES,
     TERMINAL_REQUEST_STATES,
@@ -32,12 +36,9 @@ from .jobstates import (
 )
 from .store import Store, UnknownRequestError
 
-__all__ = ["DEFAULT_QUEUE_SLOTS", "Scheduler", "SlotPolicy"]
+__all__ = ["Scheduler", "SlotPolicy"]
 
 _LOG = logging.getLogger(__name__)
-
-DEFAULT_QUEUE_SLOTS: Mapping[str, int] = {"LOCAL_HIMEM": 2, "LOCAL_EXTRA_HIMEM": 1, "LOCAL_MERGE": 1}
-"""Slots of the local site's queues; any other queue may use every core."""
 
 _ACTIVE = tuple(state.value for state in ACTIVE_JOB_STATES)
 _TERMINAL_TASKS = tuple(state.value for state in TERMINAL_TASK_STATES)
@@ -61,8 +62,9 @@ class SlotPolicy:
         Memory for running jobs: the sum of their ``rss`` stays below it;
         a job asking more than all of it runs only alone.
     queue_slots : `dict` [`str`, `int`]
-        Jobs at most per queue; queues not listed use `DEFAULT_QUEUE_SLOTS`,
-        else ``max_cores``.
+        Jobs at most per queue, from the server's options (``--queue-slots``);
+        any other queue the submitted tasks name may use every core, within
+        ``memory_mb``.
     """
 
     max_cores: int
@@ -71,7 +73,7 @@ class SlotPolicy:
 
     def slots_of(self, queue: str) -> int:
         """Return the number of jobs a queue may run at once."""
-        return self.queue_slots.get(queue, DEFAULT_QUEUE_SLOTS.get(queue, self.max_cores))
+        return self.queue_slots.get(queue, self.max_cores)
 
     def admits(
         self, running: Iterable[LaunchSpec], queue_running: int, queue: str, cores: int, rss: int
@@ -114,11 +116,12 @@ class Scheduler:
                 "VALUES (?, ?, 'running', ?, ?)",
                 (job["job_id"], job["attempt_nr"] + 1, now, job["rss"]),
             )
-            attempt_id = int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # set by every INSERT
+            attempt_id = cursor.lastrowid
             workdir = self.work_root / f"request_{job['request_id']}" / str(attempt_id)
             conn.execute(
                 "UPDATE attempts SET workdir = ?, log_path = ? WHERE attempt_id = ?",
-                (str(workdir), str(workdir / "payload.log"), attempt_id),
+                (str(workdir), str(workdir / LOG_FILE), attempt_id),
             )
             updated = conn.execute(
                 "UPDATE jobs SET status = ?, attempt_nr = attempt_nr + 1, panda_id = ?, updated_at = ? "

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The relay server: PanDA's ``relay_idds_command`` on 127.0.0.1.
 
 A Flask application served by waitress, bound to the loopback interface
@@ -27,7 +31,7 @@ from .engine import LocalPanda
 from .intake import IntakeError
 from .records import group_contents, request_record, task_record
 from .retry import RetryRefusedError
-from .statedir import StateDir
+from .statedir import StateDir, local_url
 from .store import UnknownRequestError
 
 __all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
@@ -245,7 +249,7 @@ class LocalPandaServer:
     @property
     def url(self) -> str:
         """``PANDA_URL`` of this server."""
-        return f"http://{self.HOST}:{self.port}/server/panda"
+        return local_url(self.port)
 
     def open(self) -> None:
         """Take the state directory, resume the engine and bind the socket.

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The state directory of a local PanDA: database, token, server record, lock.
 
 Layout::
@@ -9,7 +13,6 @@ Layout::
     <state dir>/server.lock           held (flock) by the running server: one server per directory
     <state dir>/server.log            log of a server started with --background
     <state dir>/work/request_<id>/<PANDAID>/   one working directory (and payload.log) per attempt
-    <state dir>/install/              python/lsst/ctrl/bps/panda link when not run from a checkout
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DEFAULT_STATE_DIR_ENV", "AlreadyServedError", "StateDir", "default_state_dir"]
+from ..atomic_file import write_atomically
+
+__all__ = ["DEFAULT_STATE_DIR_ENV", "AlreadyServedError", "StateDir", "default_state_dir", "local_url"]
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR_ENV = "PANDA_LOCAL_STATE_DIR"
 """Environment variable naming the default state directory."""
+
+
+def local_url(port: int) -> str:
+    """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1."""
+    return f"http://127.0.0.1:{port}/server/panda"
 
 
 def default_state_dir() -> Path:
@@ -59,7 +69,6 @@ class StateDir:
         self.lock_path = self.root / "server.lock"
         self.log_path = self.root / "server.log"
         self.work_dir = self.root / "work"
-        self.install_dir = self.root / "install"
         self._lock_file: IO[str] | None = None
 
     def ensure(self) -> None:
@@ -139,12 +148,10 @@ class StateDir:
         record = {
             "pid": os.getpid(),
             "port": port,
-            "url": f"http://127.0.0.1:{port}/server/panda",
+            "url": local_url(port),
             "started_at": time.time(),
         }
-        temporary = self.record_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record))
-        temporary.replace(self.record_path)
+        write_atomically(self.record_path, json.dumps(record))
 
     def read_record(self) -> dict[str, Any] | None:
         """Return the server record, or `None` when there is none."""

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """SQLite state of the local PanDA: requests, tasks, jobs, attempts.
 
 One database file under the state directory, in WAL mode so that readers
@@ -22,15 +26,13 @@ from typing import Any
 
 from idds.common.constants import RequestStatus, TransformStatus
 
-from .intake import CAMPAIGN_KEYS, RequestPlan
+from .intake import RequestPlan
 from .jobstates import JobState
+from .request_rows import INSERT_TASK, add_job_rows, insert_request, number_plan, task_row
 
 __all__ = ["Store", "UnknownRequestError"]
 
 _LOG = logging.getLogger(__name__)
-
-WORKLOAD_ID_OFFSET = 1000
-"""A task's PanDA task id (iDDS ``workload_id``) is its transform id plus this."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     max_attempt INTEGER NOT NULL, walltime INTEGER, rss INTEGER, rss_max INTEGER, rss_step INTEGER,
     core_count INTEGER NOT NULL, priority INTEGER, input_collection TEXT, output_collection TEXT,
     gated INTEGER NOT NULL DEFAULT 0, status INTEGER NOT NULL,
-    created_at REAL, updated_at REAL, finished_at REAL);
+    created_at REAL, updated_at REAL, finished_at REAL, vo TEXT, prod_source_label TEXT);
 CREATE INDEX IF NOT EXISTS tasks_request ON tasks (request_id);
 CREATE TABLE IF NOT EXISTS gates (
     task_id INTEGER NOT NULL, cond_task_id INTEGER NOT NULL, method TEXT NOT NULL);
@@ -95,6 +97,15 @@ class Store:
         self._local = threading.local()
         # Every statement of the schema is idempotent (IF NOT EXISTS).
         self.connection().executescript(_SCHEMA)
+        self._add_missing_task_columns()
+
+    def _add_missing_task_columns(self) -> None:
+        """Bring a state directory written by an older version up to the current task columns."""
+        conn = self.connection()
+        present = {row["name"] for row in conn.execute("PRAGMA table_info(tasks)")}
+        for column in ("vo", "prod_source_label"):
+            if column not in present:
+                conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection (autocommit; WAL)."""
@@ -166,89 +177,24 @@ class Store:
         """
         now = time.time()
         with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO requests (name, username, internal_id, status, created_at, updated_at, "
-                "campaign, campaign_scope, campaign_group, campaign_tag) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    plan.name,
-                    plan.username,
-                    plan.internal_id,
-                    RequestStatus.Transforming.value,
-                    now,
-                    now,
-                    *(plan.campaign.get(key) for key in CAMPAIGN_KEYS),
-                ),
-            )
-            request_id = int(cursor.lastrowid)
-            next_task = conn.execute("SELECT COALESCE(MAX(task_id), 0) FROM tasks").fetchone()[0] + 1
-            next_job = conn.execute("SELECT COALESCE(MAX(job_id), 0) FROM jobs").fetchone()[0] + 1
-            task_ids: dict[str, int] = {}
-            job_ids: dict[tuple[str, str], int] = {}
-            for task in plan.tasks:
-                task_ids[task.name] = next_task
-                next_task += 1
-                for entry in task.entries:
-                    job_ids[(task.name, entry["name"])] = next_job
-                    next_job += 1
-            empty = []
-            task_rows, job_rows, dep_rows, gate_rows = [], [], [], []
+            request_id = insert_request(conn, plan, now)
+            task_ids, job_ids = number_plan(conn, plan)
+            empty: list[int] = []
+            task_rows: list[tuple] = []
+            job_rows: list[tuple] = []
+            dep_rows: list[tuple[int, int]] = []
+            gate_rows: list[tuple[int, int, str]] = []
             for task in plan.tasks:
                 task_id = task_ids[task.name]
-                gated = task.gate is not None
-                status = TransformStatus.New if gated else TransformStatus.Transforming
-                task_rows.append(
-                    (
-                        task_id,
-                        request_id,
-                        task.name,
-                        task_id + WORKLOAD_ID_OFFSET,
-                        task.queue,
-                        task.executable,
-                        task.max_attempt,
-                        task.walltime,
-                        task.rss,
-                        task.rss_max,
-                        task.rss_step,
-                        task.core_count,
-                        task.priority,
-                        task.input_collection,
-                        task.output_collection,
-                        int(gated),
-                        status.value,
-                        now,
-                        now,
-                    )
-                )
-                if gated:
+                task_rows.append(task_row(task, task_id, request_id, now))
+                if task.gate is not None:
                     gate_rows.extend(
                         (task_id, task_ids[name], method) for name, method in task.gate.conditions
                     )
                 if not task.entries:
                     empty.append(task_id)
-                for order, entry in enumerate(task.entries):
-                    job_id = job_ids[(task.name, entry["name"])]
-                    parents = {
-                        job_ids[(dep["task"], dep["inputname"])] for dep in entry.get("dependencies", ())
-                    }
-                    dep_rows.extend((job_id, parent) for parent in parents)
-                    state = JobState.HELD if gated else (JobState.WAITING if parents else JobState.READY)
-                    job_rows.append(
-                        (
-                            job_id,
-                            task_id,
-                            request_id,
-                            task.queue,
-                            entry["name"],
-                            entry.get("order_id", order),
-                            state.value,
-                            len(parents),
-                            task.max_attempt,
-                            task.rss,
-                            now,
-                        )
-                    )
-            conn.executemany(f"INSERT INTO tasks VALUES ({', '.join('?' * 19)}, NULL)", task_rows)
+                add_job_rows(task, task_id, request_id, job_ids, now, job_rows, dep_rows)
+            conn.executemany(INSERT_TASK, task_rows)
             conn.executemany("INSERT INTO gates VALUES (?, ?, ?)", gate_rows)
             conn.executemany(
                 "INSERT INTO jobs (job_id, task_id, request_id, queue, name, order_id, status, pending, "

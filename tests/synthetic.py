@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """DRP-shaped synthetic `~lsst.ctrl.bps.GenericWorkflow` objects for tests and benchmarks.
 
 The shape follows a data-release-processing pipeline: ``pipetaskInit`` feeds
@@ -17,7 +21,7 @@ from collections import Counter
 
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowFile, GenericWorkflowJob
 
-__all__ = ["LabelShape", "DRP_LABELS", "make_drp_workflow"]
+__all__ = ["DRP_LABELS", "LabelShape", "make_drp_workflow"]
 
 RUN_QUANTUM = (
     "{runPreCmdOpts} run-qbb {butlerConfig} {fileDistributionEndPoint}<FILE:runQgraphFile> "

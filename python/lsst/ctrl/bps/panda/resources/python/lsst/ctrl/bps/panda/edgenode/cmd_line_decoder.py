@@ -1,0 +1,1 @@
+../../../../../../../edgenode/cmd_line_decoder.py
