@@ -4,9 +4,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo demo-restart bench lint clean
+# The real iDDS REST server and PanDA server (contract tests) live in their own virtualenv.
+REAL_IDDS_VENV ?= .venv-real-idds
+REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
+REAL_IDDS_INPUTS := $(wildcard tests/real_idds/requirements.txt tests/real_idds/constraints.txt \
+	tests/real_idds/install_servers.sh tests/real_idds/fetch_sdist.py)
+
+.PHONY: venv real-idds-venv test test-real-idds record-envelopes demo demo-restart bench lint clean
 
 venv: $(STAMP)
+
+real-idds-venv: $(REAL_IDDS_STAMP)
+
+$(REAL_IDDS_STAMP): $(REAL_IDDS_INPUTS)
+	bash tests/real_idds/install_servers.sh $(abspath $(REAL_IDDS_VENV))
+	touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +26,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(REAL_IDDS_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Only the contract tests against the real PanDA relay and iDDS REST server.
+test-real-idds: $(STAMP) $(REAL_IDDS_STAMP)
+	$(PY) -m pytest -m real_idds $(PYTEST_ARGS)
+
+# Re-record tests/data/envelopes/ from the real servers.
+record-envelopes: $(STAMP) $(REAL_IDDS_STAMP)
+	$(PY) tests/real_idds/record_envelopes.py
 
 demo: $(STAMP)
 	bash examples/demo/run_demo.sh
@@ -33,4 +53,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests bench examples
 
 clean:
-	rm -rf $(VENV) build *.egg-info python/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(REAL_IDDS_VENV) build *.egg-info python/*.egg-info .pytest_cache
