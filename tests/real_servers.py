@@ -56,7 +56,9 @@ def _postgres_bin() -> Path:
     """Return the directory of ``initdb`` and ``pg_ctl``: the machine's, else the wheel's."""
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     candidates.reverse()
-    candidates += glob.glob(str(SERVERS_VENV / "lib" / "python3*" / "site-packages" / "*pgserver*" / "*" / "bin"))
+    candidates += glob.glob(
+        str(SERVERS_VENV / "lib" / "python3*" / "site-packages" / "*pgserver*" / "*" / "bin")
+    )
     for directory in candidates:
         if (Path(directory) / "initdb").exists() and (Path(directory) / "pg_ctl").exists():
             return Path(directory)
@@ -83,7 +85,11 @@ def make_user_certificate(path: Path, dn: str = USER_DN) -> Path:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    oids = {"DC": NameOID.DOMAIN_COMPONENT, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME}
+    oids = {
+        "DC": NameOID.DOMAIN_COMPONENT,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    }
     names = []
     for part in dn.strip("/").split("/"):
         key, value = part.split("=", 1)
@@ -172,20 +178,40 @@ class RealServers:
         log = self.root / "postgres.log"
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT, "check": True, "timeout": 120}
         subprocess.run(
-            self._as_pg_user(str(self._pg_bin / "initdb"), "-D", str(self._pg_data), "-U", "idds", "-A", "trust"),
+            self._as_pg_user(
+                str(self._pg_bin / "initdb"), "-D", str(self._pg_data), "-U", "idds", "-A", "trust"
+            ),
             **quiet,
         )
         options = f"-p {self.pg_port} -k {self._pg_data} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
             self._as_pg_user(
-                str(self._pg_bin / "pg_ctl"), "-D", str(self._pg_data), "-l", str(self._pg_data / "log"),
-                "-o", options, "-w", "-t", "60", "start",
+                str(self._pg_bin / "pg_ctl"),
+                "-D",
+                str(self._pg_data),
+                "-l",
+                str(self._pg_data / "log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
             ),
             **quiet,
         )
         self._pg_started = True
         subprocess.run(
-            [str(self._pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "idds", "idds"],
+            [
+                str(self._pg_bin / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.pg_port),
+                "-U",
+                "idds",
+                "idds",
+            ],
             **quiet,
         )
         log.write_text("started\n")
@@ -193,7 +219,9 @@ class RealServers:
     def _stop_postgres(self) -> None:
         if getattr(self, "_pg_started", False):
             subprocess.run(
-                self._as_pg_user(str(self._pg_bin / "pg_ctl"), "-D", str(self._pg_data), "-m", "immediate", "stop"),
+                self._as_pg_user(
+                    str(self._pg_bin / "pg_ctl"), "-D", str(self._pg_data), "-m", "immediate", "stop"
+                ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 timeout=60,
@@ -206,8 +234,12 @@ class RealServers:
         log = self.root / f"{name}.log"
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                [str(self.python), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=self.root,
+                [str(self.python), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.root,
             )
         self.processes.append(process)
         return process, log
@@ -260,10 +292,16 @@ class RealServers:
             env = self._server_env()
             subprocess.run(
                 [str(self.python), "-c", "from idds.orm.base.utils import build_database; build_database()"],
-                env=env, cwd=self.root, check=True, timeout=120,
-                stdout=open(self.root / "schema.log", "wb"), stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.root,
+                check=True,
+                timeout=120,
+                stdout=open(self.root / "schema.log", "wb"),
+                stderr=subprocess.STDOUT,
             )
-            idds, idds_log = self._spawn("idds", [str(HERE / "serve_idds.py"), str(self.idds_port), RELAY_DN], env)
+            idds, idds_log = self._spawn(
+                "idds", [str(HERE / "serve_idds.py"), str(self.idds_port), RELAY_DN], env
+            )
             panda_env = dict(env, IDDS_HOST=self.idds_url)
             panda, panda_log = self._spawn(
                 "panda", [str(HERE / "serve_panda.py"), str(self.panda_port), str(self.user_cert)], panda_env
@@ -276,9 +314,19 @@ class RealServers:
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def stop_idds(self) -> None:
-        """Stop the iDDS REST server only (an iDDS outage behind a working relay)."""
-        self._terminate(self.processes[0])
+    def start_relay(self, idds_host: str) -> str:
+        """Start one more PanDA server whose relay forwards to ``idds_host``; return its URL.
+
+        With ``idds_host`` a closed port, this is an iDDS outage behind a working relay.
+        """
+        port = _free_port()
+        env = dict(self._server_env(), IDDS_HOST=idds_host)
+        process, log = self._spawn(
+            f"panda_{port}", [str(HERE / "serve_panda.py"), str(port), str(self.user_cert)], env
+        )
+        url = f"http://127.0.0.1:{port}/server/panda"
+        _wait_http(f"{url}/isAlive", process, log)
+        return url
 
     @staticmethod
     def _terminate(process: subprocess.Popen) -> None:

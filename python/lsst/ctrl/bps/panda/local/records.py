@@ -177,7 +177,7 @@ def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
         "coll_id": 2 * task["task_id"],
         "request_id": job["request_id"],
         "workload_id": task["workload_id"],
-        "map_id": job["order_id"],
+        "map_id": job["order_id"] + 1,  # 1-based in iDDS
         "content_dep_id": None,
         "scope": "pseudo_dataset",
         "name": job["name"],
