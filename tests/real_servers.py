@@ -53,7 +53,9 @@ def _free_port() -> int:
 
 
 def _postgres_bin() -> Path:
-    """Return the directory of ``initdb`` and ``pg_ctl``: the machine's, else the wheel's."""
+    """Return where ``initdb`` and ``pg_ctl`` are: ``$REAL_IDDS_PG_BIN``, the machine's, else the wheel's."""
+    if os.environ.get("REAL_IDDS_PG_BIN"):
+        return Path(os.environ["REAL_IDDS_PG_BIN"])
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     candidates.reverse()
     candidates += glob.glob(

@@ -256,6 +256,7 @@ def test_replies_carry_idds_record_keys_and_enums(local_panda, shell_dag):
     assert set(contents) == {str(row["transform_id"]) for row in detail}
     jobs = [job for group in contents.values() for job in group]
     assert all(CONTENT_KEYS <= job.keys() for job in jobs)
+    assert sorted(job["map_id"] for job in contents[str(detail[0]["transform_id"])]) == [1, 2]  # 1-based
     failed = next(job for job in jobs if job["name"] == "a2")
     assert (failed["status"], failed["trans_exit_code"], failed["attempt_nr"]) == ("FinalFailed", 9, 1)
 
@@ -278,3 +279,18 @@ def test_workflow_step_is_kept_and_answered_with_zero(local_panda, shell_dag, tm
     dag.task("b", {"b1": [("a", "a1")]}, "true")
     steps = dag.workflow.split_workflow_to_steps(request_cache=str(tmp_path), max_request_length=50)
     assert _envelope("submit_step", _post("submit", local_panda.token, args=[steps[0]])) == [True, 0]
+
+
+def test_local_records_use_only_fields_the_real_idds_has():
+    def value(name):
+        return json.loads((ENVELOPES / name).read_text())[1]
+
+    lifecycle = json.loads((ENVELOPES / "real" / "lifecycle_run2.json").read_text())
+    real_job = next(iter(lifecycle["snapshots"]["SubFinished"]["contents"].values()))[0]
+    pairs = [
+        (value("get_requests.json")[0], value("real/get_requests_new.json")[0]),
+        (value("get_requests_detail.json")[0], value("real/get_requests_detail_new.json")[0]),
+        (next(iter(value("get_contents_output_ext.json").values()))[0], real_job),
+    ]
+    for local, real in pairs:
+        assert set(local) <= set(real), set(local) - set(real)

