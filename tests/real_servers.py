@@ -36,6 +36,9 @@ USER_DN = "/DC=org/DC=example/OU=People/CN=Jane Tester"
 RELAY_DN = "/DC=org/DC=example/OU=Services/CN=pandasrv"
 """The PanDA server's own certificate subject, as the iDDS REST server sees it (a super user)."""
 
+BUILD_SCHEMA = "from idds.orm.base.utils import build_database; build_database()"
+"""iDDS's own schema creation (about 1 s)."""
+
 START_TIMEOUT = 120.0
 """Seconds each server may take to answer after being started."""
 
@@ -133,7 +136,8 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[2]} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            name = Path(process.args[1]).name
+            raise RuntimeError(f"{name} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5):
                 return
@@ -155,6 +159,8 @@ class RealServers:
 
     def __init__(self, python: Path) -> None:
         self.python = python
+        self._pg_bin = _postgres_bin()
+        self._pg_user = _unprivileged_user()
         self.root = Path(tempfile.mkdtemp(prefix="real-idds-"))
         self.root.chmod(0o755)  # PostgreSQL runs as another user and must reach its data directory
         self.processes: list[subprocess.Popen] = []
@@ -165,71 +171,37 @@ class RealServers:
         self.idds_url = f"http://127.0.0.1:{self.idds_port}/idds"
         self.user_cert = make_user_certificate(self.root / "user_proxy.pem")
         self.startup_seconds: float | None = None
-        self._pg_bin = _postgres_bin()
-        self._pg_user = _unprivileged_user()
         self._pg_data = self.root / "pgdata"
+        self._pg_started = False
 
     # -- PostgreSQL ----------------------------------------------------------------------------
-    def _as_pg_user(self, *command: str) -> list[str]:
-        return ["runuser", "-u", self._pg_user, "--", *command] if self._pg_user else list(command)
+    def _pg(self, tool: str, *args: str, as_owner: bool = True) -> None:
+        """Run a PostgreSQL tool (as the data directory's owner), its output to ``postgres.log``."""
+        command = [str(self._pg_bin / tool), *args]
+        if as_owner and self._pg_user:
+            command = ["runuser", "-u", self._pg_user, "--", *command]
+        with open(self.root / "postgres.log", "ab") as log:
+            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
+        if done.returncode != 0:
+            tail = (self.root / "postgres.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{tool} failed ({done.returncode}):\n{tail}")
 
     def _start_postgres(self) -> None:
         self._pg_data.mkdir()
         if self._pg_user:
             shutil.chown(self._pg_data, self._pg_user)
-        log = self.root / "postgres.log"
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT, "check": True, "timeout": 120}
-        subprocess.run(
-            self._as_pg_user(
-                str(self._pg_bin / "initdb"), "-D", str(self._pg_data), "-U", "idds", "-A", "trust"
-            ),
-            **quiet,
-        )
+        self._pg("initdb", "-D", str(self._pg_data), "-U", "idds", "-A", "trust")
         options = f"-p {self.pg_port} -k {self._pg_data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(
-            self._as_pg_user(
-                str(self._pg_bin / "pg_ctl"),
-                "-D",
-                str(self._pg_data),
-                "-l",
-                str(self._pg_data / "log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ),
-            **quiet,
-        )
+        log = str(self._pg_data / "server.log")
+        self._pg("pg_ctl", "-D", str(self._pg_data), "-l", log, "-o", options, "-w", "-t", "60", "start")
         self._pg_started = True
-        subprocess.run(
-            [
-                str(self._pg_bin / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.pg_port),
-                "-U",
-                "idds",
-                "idds",
-            ],
-            **quiet,
-        )
-        log.write_text("started\n")
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "idds", "idds", as_owner=False)
 
     def _stop_postgres(self) -> None:
-        if getattr(self, "_pg_started", False):
-            subprocess.run(
-                self._as_pg_user(
-                    str(self._pg_bin / "pg_ctl"), "-D", str(self._pg_data), "-m", "immediate", "stop"
-                ),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.STDOUT,
-                timeout=60,
-                check=False,
-            )
+        if self._pg_started:
             self._pg_started = False
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                self._pg("pg_ctl", "-D", str(self._pg_data), "-m", "immediate", "stop")
 
     # -- servers -------------------------------------------------------------------------------
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
@@ -292,15 +264,16 @@ class RealServers:
             self._write_configs()
             self._start_postgres()
             env = self._server_env()
-            subprocess.run(
-                [str(self.python), "-c", "from idds.orm.base.utils import build_database; build_database()"],
-                env=env,
-                cwd=self.root,
-                check=True,
-                timeout=120,
-                stdout=open(self.root / "schema.log", "wb"),
-                stderr=subprocess.STDOUT,
-            )
+            with open(self.root / "schema.log", "wb") as log:
+                subprocess.run(
+                    [str(self.python), "-c", BUILD_SCHEMA],
+                    env=env,
+                    cwd=self.root,
+                    check=True,
+                    timeout=120,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             idds, idds_log = self._spawn(
                 "idds", [str(HERE / "serve_idds.py"), str(self.idds_port), RELAY_DN], env
             )
