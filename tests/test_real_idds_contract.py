@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,14 +55,16 @@ def submit(tmp_path, name="contract", **overrides):
     return service, prepared.run_id, submit_dir
 
 
-def bps(real_servers, *args, cwd=None, timeout=180):
+def bps(real_servers, *args, cwd=None, panda_url=None, extra_env=None, timeout=180):
     """Run the ``bps`` command line against the real relay, as the user with the test proxy."""
+    url = panda_url or real_servers.panda_url
     env = dict(
         os.environ,
         BPS_WMS_SERVICE_CLASS="lsst.ctrl.bps.panda.PanDAService",
-        PANDA_URL=real_servers.panda_url,
-        PANDA_URL_SSL=real_servers.panda_url,
-        PANDACACHE_URL=real_servers.panda_url,
+        PANDA_URL=url,
+        PANDA_URL_SSL=url,
+        PANDACACHE_URL=url,
+        **(extra_env or {}),
     )
     bps_exe = Path(sys.executable).parent / "bps"
     return subprocess.run(
@@ -178,18 +179,16 @@ def test_idds_outage_behind_the_relay_is_retried_within_a_budget_then_clear(real
     from pandaclient import Client
 
     monkeypatch.setattr(Client, "baseURLSSL", relay)
-    # The relay spends ~26 s on its own retries; a 1 s budget allows no second call.
+    # The relay spends ~20-26 s on its own retries, so a 1 s budget allows no second call.  Naming
+    # the working iDDS (iddsServer) does not help: this relay's IDDS_HOST wins (difference 6).
     port = IddsPort(idds_server=real_panda.idds_url, outage_budget=1.0, backoff=0.1)
-    began = time.monotonic()
     with pytest.raises(IddsOutageError, match="unreachable behind the PanDA relay.*1 tries") as error:
         port.get_requests(request_id=1)
     assert "Connection exception" in str(error.value)
-    assert time.monotonic() - began < 120  # bounded: one relay call, not the default budget
-    # Not a permanent refusal: the service says what happened instead of "no such request".
-    service = PanDAService({})
-    service._port = port
-    state, message = service.get_status("1")
-    assert state == WmsStates.UNKNOWN and "iDDS does not answer the PanDA relay" in message
+    # What the user sees: not "no such request" nor a permanent refusal, but the outage.
+    ping = bps(real_panda, "ping", panda_url=relay, extra_env={"PANDA_IDDS_OUTAGE_BUDGET": "1"})
+    assert ping.returncode != 0
+    assert "iDDS stayed unreachable behind the PanDA relay" in ping.stdout + ping.stderr
 
 
 def test_bps_command_line_through_the_real_relay(real_panda, tmp_path):
@@ -219,3 +218,6 @@ def test_bps_command_line_through_the_real_relay(real_panda, tmp_path):
     cancel = bps(real_panda, "cancel", "--id", run_id)
     assert cancel.returncode == 0, cancel.stderr
     assert f"Successfully canceled job with id '{run_id}'" in cancel.stdout
+
+    cancel_unknown = bps(real_panda, "cancel", "--id", UNKNOWN)
+    assert "Successfully canceled" not in cancel_unknown.stdout
