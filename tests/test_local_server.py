@@ -294,3 +294,14 @@ def test_local_records_use_only_fields_the_real_idds_has():
     ]
     for local, real in pairs:
         assert set(local) <= set(real), set(local) - set(real)
+
+
+def test_requests_are_owned_by_the_tokens_subject_not_the_username_passed(local_panda, shell_dag, idds_api):
+    import getpass
+
+    dag = shell_dag("owned")
+    dag.task("t", {"t1": []}, "true")
+    status, (ok, request_id) = idds_api.submit(dag.workflow, username="impostor", use_dataset_name=False)
+    assert (status, ok) == (0, True)
+    (record,) = idds_api.get_requests(request_id=request_id)[1][1]
+    assert record["username"] == getpass.getuser()  # the sub claim of the local token
