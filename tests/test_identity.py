@@ -49,6 +49,17 @@ def test_caller_identity_comes_from_the_token_with_oidc(monkeypatch):
     assert caller_identity() == "Jane Tester"
 
 
+def test_caller_identity_comes_from_pandaclients_cached_token_after_a_login(monkeypatch, tmp_path):
+    monkeypatch.setenv("PANDA_AUTH", "oidc")
+    monkeypatch.delenv("PANDA_AUTH_ID_TOKEN", raising=False)
+    monkeypatch.delenv("OIDC_AUTH_TOKEN_FILE", raising=False)
+    monkeypatch.delenv("OIDC_AUTH_ID_TOKEN", raising=False)
+    monkeypatch.setenv("PANDA_CONFIG_ROOT", str(tmp_path))
+    assert caller_identity() is None
+    (tmp_path / ".token").write_text(json.dumps({"id_token": _token({"sub": "uuid-of-jane"})}))
+    assert caller_identity() == "uuid-of-jane"
+
+
 def test_caller_identity_comes_from_the_proxy_dn_with_x509(monkeypatch, tmp_path):
     proxy = make_user_certificate(tmp_path / "proxy.pem", "/DC=org/DC=example/CN=jdoe/CN=123/CN=John Doe")
     monkeypatch.setenv("PANDA_AUTH", "x509")

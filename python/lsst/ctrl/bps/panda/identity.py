@@ -12,6 +12,7 @@ name derived here, the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -107,9 +108,18 @@ def token_identity(token: str) -> str | None:
 
 
 def _token_identity() -> str | None:
-    from pandaclient import Client
+    """Read the token pandaclient would send: given in the environment, else its cached one."""
+    from pandaclient import Client, openidc_utils
 
     token = Client.get_token_string(logging.getLogger("pandaclient"), False)
+    if not token:
+        # Where pandaclient keeps the token of an interactive login (OpenIdConnect_Utils's
+        # token_dir); read without refreshing it: an expired token still names its owner.
+        cached = Path(os.environ.get("PANDA_CONFIG_ROOT", ".")).expanduser() / openidc_utils.TOKEN_BASENAME
+        try:
+            token = json.loads(cached.read_text()).get("id_token")
+        except (OSError, ValueError, AttributeError):
+            return None
     return token_identity(token) if token else None
 
 
