@@ -131,14 +131,14 @@ def _shape(value):
     return type(value).__name__ if value is not None else None
 
 
-def _wait(token, request_id, timeout=30):
+def _wait(token, request_id, timeout=30, until_not=("New", "Transforming")):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = _post("get_requests", token, kwargs={"request_id": request_id}).json()[1][0]
-        if record["status"]["attributes"]["_name_"] != "Transforming":
+        if record["status"]["attributes"]["_name_"] not in until_not:
             return record
-        time.sleep(0.1)
-    raise AssertionError(f"request {request_id} still running")
+        time.sleep(0.02)
+    raise AssertionError(f"request {request_id} still {until_not}")
 
 
 def test_ping_through_the_real_client(local_panda, idds_api):
@@ -227,6 +227,7 @@ def test_replies_carry_idds_record_keys_and_enums(local_panda, shell_dag):
     dag.task("b", {"b1": [("a", "a1")]}, "sleep 0.5")
     dag.final("final", "true", after=["b"])
     request_id = _envelope("submit", _post("submit", token, args=[dag.workflow]))[1]
+    _wait(token, request_id, until_not=("New",))
     running = _envelope(
         "get_requests_detail_running",
         _post("get_requests", token, kwargs={"request_id": request_id, "with_detail": True}),
@@ -305,3 +306,28 @@ def test_requests_are_owned_by_the_tokens_subject_not_the_username_passed(local_
     assert (status, ok) == (0, True)
     (record,) = idds_api.get_requests(request_id=request_id)[1][1]
     assert record["username"] == getpass.getuser()  # the sub claim of the local token
+
+
+def test_request_is_new_with_iddss_transform_less_record_until_work_starts(tmp_path, shell_dag, idds_api):
+    from conftest import TEST_PANDA_PORT
+    from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+    from lsst.ctrl.bps.panda.local.statedir import StateDir
+
+    # No slot on the task's queue: nothing starts, as before iDDS's daemons take a request up.
+    server = LocalPandaServer(StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, queue_slots={"FULL": 0})
+    server.start_in_thread()
+    try:
+        dag = shell_dag("waiting")
+        dag.task("t", {"t1": []}, "true", queue="FULL")
+        request_id = _post("submit", server.token, args=[dag.workflow]).json()[1]
+        reply = _post("get_requests", server.token, kwargs={"request_id": request_id, "with_detail": True})
+        (record,) = reply.json()[1]
+        (real,) = json.loads((ENVELOPES / "real" / "get_requests_detail_new.json").read_text())[1]
+        (real_plain,) = json.loads((ENVELOPES / "real" / "get_requests_new.json").read_text())[1]
+        detail_only = set(real) - set(real_plain)  # transform, processing, collection, counts
+        assert set(record) <= set(real) and "transform_name" in detail_only & set(record)
+        assert all(record[key] is None for key in detail_only & set(record))
+        assert record["request_id"] is None
+        assert record["status"]["attributes"]["_name_"] == "New"
+    finally:
+        server.close()

@@ -35,7 +35,7 @@ from idds.common.constants import (
 from .intake import CAMPAIGN_KEYS
 from .jobstates import CONTENT_STATUS, PANDA_JOB_STATUS, JobState
 
-__all__ = ["content_record", "group_contents", "request_record", "task_record"]
+__all__ = ["content_record", "group_contents", "new_request_record", "request_record", "task_record"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -159,6 +159,30 @@ def task_record(request: sqlite3.Row, task: sqlite3.Row, counts: Mapping[JobStat
         }
     )
     record.update(numbers)
+    return record
+
+
+_DETAIL_KEYS = (
+    *(f"transform_{key}" for key in ("id", "type", "name", "workload_id", "status")),
+    *(f"transform_{key}_at" for key in ("created", "updated", "finished")),
+    *(f"processing_{key}" for key in ("id", "transform_id", "workload_id", "status")),
+    *(f"processing_{key}_at" for key in ("created", "updated", "finished")),
+    *(f"{side}_coll_{key}" for side in ("input", "output") for key in ("id", "transform_id", "scope")),
+    *(f"{side}_coll_{key}" for side in ("input", "output") for key in ("name", "status", "bytes")),
+    *(f"{side}_{key}_files" for side in ("input", "output") for key in ("total", "processed", "processing")),
+    *(f"{side}_{key}_files" for side in ("input", "output") for key in ("new", "failed", "missing")),
+)
+
+
+def new_request_record(request: sqlite3.Row) -> dict[str, Any]:
+    """Return the detailed record of a request nothing has run for yet, as iDDS sends it.
+
+    Before its daemons take a request up, iDDS's detailed ``get_requests`` answers one row whose
+    ``request_id`` and every transform, processing and collection column are None.
+    """
+    record = request_record(request)
+    record.update(dict.fromkeys(_DETAIL_KEYS))
+    record["request_id"] = None
     return record
 
 

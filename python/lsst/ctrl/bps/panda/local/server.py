@@ -21,12 +21,13 @@ from typing import Any
 
 import waitress
 from flask import Flask, Response, request
+from idds.common.constants import RequestStatus
 
 from ..identity import token_identity
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .engine import LocalPanda
 from .intake import IntakeError
-from .records import group_contents, request_record, task_record
+from .records import group_contents, new_request_record, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir
 from .store import UnknownRequestError
@@ -124,10 +125,14 @@ class Verbs:
                 return []
         if not with_detail:
             return [request_record(row) for row in requests]
-        tasks = self.store.tasks([row["request_id"] for row in requests])
+        new = [row for row in requests if row["status"] == RequestStatus.New.value]
+        taken = [row["request_id"] for row in requests if row["status"] != RequestStatus.New.value]
+        tasks = self.store.tasks(taken)
         counts = self.store.job_counts([task["task_id"] for task in tasks])
         by_id = {row["request_id"]: row for row in requests}
-        return [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        records = [new_request_record(row) for row in new]
+        records += [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        return records
 
     def get_contents_output_ext(
         self,

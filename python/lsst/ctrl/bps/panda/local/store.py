@@ -174,7 +174,7 @@ class Store:
                     plan.name,
                     plan.username,
                     plan.internal_id,
-                    RequestStatus.Transforming.value,
+                    RequestStatus.New.value,  # Transforming once its first job starts, as in iDDS
                     now,
                     now,
                     *(plan.campaign.get(key) for key in CAMPAIGN_KEYS),
