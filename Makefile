@@ -10,7 +10,8 @@ REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 REAL_IDDS_INPUTS := $(wildcard tests/real_idds/requirements.txt tests/real_idds/constraints.txt \
 	tests/real_idds/install_servers.sh tests/real_idds/fetch_sdist.py)
 
-.PHONY: venv real-idds-venv test test-real-idds record-envelopes demo demo-restart bench lint clean
+.PHONY: venv test demo demo-restart bench lint clean
+.PHONY: real-idds-venv test-real-idds record-envelopes clean-real-idds
 
 venv: $(STAMP)
 
@@ -26,8 +27,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP) $(REAL_IDDS_STAMP)
+test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The contract tests in `make test` need the real servers' virtualenv.
+test: $(REAL_IDDS_STAMP)
 
 # Only the contract tests against the real PanDA relay and iDDS REST server.
 test-real-idds: $(STAMP) $(REAL_IDDS_STAMP)
@@ -53,4 +57,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests bench examples
 
 clean:
-	rm -rf $(VENV) $(REAL_IDDS_VENV) build *.egg-info python/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info python/*.egg-info .pytest_cache
+
+clean: clean-real-idds
+clean-real-idds:
+	rm -rf $(REAL_IDDS_VENV)
