@@ -145,7 +145,7 @@ def test_outage_budget_comes_from_the_environment(monkeypatch):
 
 def test_unknown_request_in_a_command_is_its_own_error(relay, port):
     relay.fault = "unknown_request_command"
-    with pytest.raises(IddsUnknownRequestError, match="No match requests"):
+    with pytest.raises(IddsUnknownRequestError, match="no such request"):
         port.abort(987654)
     assert relay.calls == ["abort"]
 

@@ -153,11 +153,11 @@ def test_unknown_request_id_is_reported_not_invented(real_panda):
     service = PanDAService({})
     assert service.get_status(UNKNOWN) == (WmsStates.UNKNOWN, f"No PanDA request {UNKNOWN}")
     assert service.report(UNKNOWN) == ([], f"No PanDA request {UNKNOWN}")
-    assert service.cancel(UNKNOWN) == (False, f"No PanDA request {UNKNOWN}")
+    assert service.cancel(UNKNOWN) == (False, f"iDDS abort for request {UNKNOWN} failed: no such request")
     assert service.restart(UNKNOWN) == (None, None, f"No PanDA request {UNKNOWN}")
     assert service.list_submitted_jobs(wms_id=UNKNOWN) == []
     assert IddsPort().get_contents_output_ext(UNKNOWN) == {}
-    with pytest.raises(IddsUnknownRequestError, match="No match requests"):
+    with pytest.raises(IddsUnknownRequestError, match="no such request"):
         IddsPort().retry(UNKNOWN)
 
 

@@ -316,7 +316,7 @@ class IddsPort:
         status, message = _command_status(value)
         if status != 0:
             if message.strip().lower() == _UNKNOWN_REQUEST_MESSAGE:
-                raise IddsUnknownRequestError(call, request_id, f"no such request ({message})")
+                raise IddsUnknownRequestError(call, request_id, "no such request")
             raise IddsCallError(call, request_id, message)
         return message
 

@@ -12,7 +12,7 @@ from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
 from .environment import check_environment
-from .idds_port import IddsCallError, IddsError, IddsPort, IddsUnknownRequestError
+from .idds_port import IddsCallError, IddsError, IddsPort
 from .identity import caller_identity
 from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
@@ -175,8 +175,6 @@ class PanDAService(BaseWmsService):
         try:
             request_id = request_id_of(wms_id)
             message = self.port.abort(request_id)
-        except IddsUnknownRequestError:
-            return False, f"No PanDA request {request_id}"
         except (ValueError, IddsError) as error:
             return False, str(error)
         return True, f"Cancel of request {request_id} registered ({message}); PanDA cancels asynchronously"
@@ -194,8 +192,6 @@ class PanDAService(BaseWmsService):
             if state not in TERMINAL_REQUEST_STATES:
                 return None, None, f"Request {request_id} is still {state.name}; restart it once it has ended"
             message = self.port.retry(request_id)
-        except IddsUnknownRequestError:
-            return None, None, f"No PanDA request {request_id}"
         except (ValueError, IddsError) as error:
             return None, None, str(error)
         name = str(records[0].get("name") or "")
