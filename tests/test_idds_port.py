@@ -75,8 +75,17 @@ class FaultRelay:
         return [text.encode()]
 
     def close(self):
-        self.server.close()
+        # Close every socket from inside the server's own loop (closing them from this thread races
+        # with its select); with its socket map empty the loop ends.
+        self.server.task_dispatcher.shutdown(timeout=5)
+
+        def close_all():
+            for channel in list(self.server._map.values()):
+                channel.close()
+
+        self.server.trigger.pull_trigger(close_all)
         self.thread.join(timeout=5)
+        assert not self.thread.is_alive(), "the fault relay did not stop"
 
 
 @pytest.fixture
