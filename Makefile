@@ -56,5 +56,35 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests bench examples
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
 
+# --- Contract tests against the real PanDA relay and iDDS REST server --------------------------
+# The real servers live in their own virtualenv (tests/real_idds/install_servers.sh); `make test`
+# needs it. A stamp makes a second run free.
+REAL_IDDS_VENV ?= .venv-real-idds
+REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
+REAL_IDDS_INPUTS := $(wildcard tests/real_idds/requirements.txt tests/real_idds/constraints.txt \
+	tests/real_idds/install_servers.sh tests/real_idds/fetch_sdist.py)
+
+.PHONY: real-idds-venv test-real-idds record-envelopes clean-real-idds
+
+real-idds-venv: $(REAL_IDDS_STAMP)
+
+$(REAL_IDDS_STAMP): $(REAL_IDDS_INPUTS)
+	bash tests/real_idds/install_servers.sh $(abspath $(REAL_IDDS_VENV))
+	touch $@
+
+test: $(REAL_IDDS_STAMP)
+
+# Only the contract tests.
+test-real-idds: $(STAMP) $(REAL_IDDS_STAMP)
+	$(PY) -m pytest -m real_idds $(PYTEST_ARGS)
+
+# Re-record tests/data/envelopes/real/ from the real servers.
+record-envelopes: $(STAMP) $(REAL_IDDS_STAMP)
+	$(PY) tests/real_idds/record_envelopes.py
+
+clean: clean-real-idds
+clean-real-idds:
+	rm -rf $(REAL_IDDS_VENV)
+
 clean:
 	rm -rf $(VENV) $(PUBLISHED_DIR) build *.egg-info python/*.egg-info .pytest_cache

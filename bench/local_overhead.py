@@ -102,7 +102,7 @@ def main() -> int:
             deadline = accepted + args.timeout
             while True:
                 _, (_, records) = api.get_requests(request_id=request_id)
-                if records[0]["status"].name != "Transforming":
+                if records[0]["status"].name not in ("New", "Transforming"):
                     break
                 if time.monotonic() > deadline:
                     raise SystemExit(f"request {request_id} did not end within {args.timeout} s")

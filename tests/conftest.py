@@ -237,3 +237,45 @@ def server_process(tmp_path):
 def unwrap():
     """Return `call_ok`, which gives the value of a successful relay call."""
     return call_ok
+
+
+# --- The real PanDA relay and iDDS REST server (tests/test_real_idds_contract.py) ----------------
+import atexit  # noqa: E402
+
+from real_servers import RealServers, servers_venv_python  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def real_servers():
+    """PostgreSQL + the real iDDS REST app + the real PanDA server, for the whole session.
+
+    Skips when ``.venv-real-idds`` is missing, except under ``CI=true``, where ``make test``
+    installs it and a missing one is a failure.
+    """
+    python = servers_venv_python()
+    if python is None:
+        message = "the real servers' virtualenv is missing: run `make real-idds-venv`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    servers = RealServers(python)
+    atexit.register(servers.stop)  # also when the session dies without running finalizers
+    servers.start()
+    print(f"\nreal PanDA relay + iDDS REST started in {servers.startup_seconds:.1f} s")
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def real_panda(real_servers, monkeypatch):
+    """Point the PanDA client at the real relay, as a user with a grid proxy; return the servers."""
+    from pandaclient import Client
+
+    monkeypatch.setattr(Client, "baseURLSSL", real_servers.panda_url)
+    monkeypatch.setattr(Client, "baseURL", real_servers.panda_url)
+    for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL"):
+        monkeypatch.setenv(name, real_servers.panda_url)
+    monkeypatch.setenv("PANDA_AUTH", "x509")
+    monkeypatch.setenv("X509_USER_PROXY", str(real_servers.user_cert))
+    monkeypatch.delenv("PANDA_AUTH_ID_TOKEN", raising=False)
+    return real_servers

@@ -5,7 +5,8 @@
 """Faults at the HTTP boundary: every envelope becomes a result or one specific error.
 
 A small fault relay on a loopback port answers with each failure the real PanDA relay
-can produce; the real PanDA client talks to it over HTTP.
+can produce (replies recorded from the real relay in ``tests/data/envelopes/real/``, from the
+local PanDA where the failure is its own); the real PanDA client talks to it over HTTP.
 """
 
 import gzip
@@ -18,13 +19,19 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.idds_port import IddsCallError, IddsPort, IddsTransientError
+from lsst.ctrl.bps.panda.idds_port import (
+    IddsCallError,
+    IddsOutageError,
+    IddsPort,
+    IddsTransientError,
+    IddsUnknownRequestError,
+)
 
 ENVELOPES = Path(__file__).parent / "data" / "envelopes"
 
 
 def _recorded(name):
-    """A reply recorded from the local PanDA: (HTTP status, body)."""
+    """A recorded reply: (HTTP status, body)."""
     text = (ENVELOPES / name).read_text()
     if name.startswith("http_"):
         reply = json.loads(text)
@@ -33,12 +40,14 @@ def _recorded(name):
 
 
 FAULTS = {
-    "ok_ping": _recorded("ping.json"),
-    "idds_error": _recorded("error_unknown_request.json"),
-    "relay_error": _recorded("relay_unknown_command.json"),
+    "ok_ping": _recorded("real/ping.json"),
+    "relay_error": _recorded("real/relay_unknown_command.json"),
+    "idds_down": _recorded("real/idds_down.json"),
+    "unknown_request_command": _recorded("real/abort_unknown.json"),
     "http_403": _recorded("http_403.json"),
     "http_401": _recorded("http_401.json"),
-    # Not produced by the local PanDA: failures of a real server or a proxy in front of it.
+    # Not recorded: the shape of an error inside an iDDS call, a failure of a server or proxy.
+    "idds_error": (200, json.dumps([True, [False, "Request 999 cannot be read"]])),
     "http_500": (500, "Internal Server Error"),
     "garbage": (200, "<html>not json</html>"),
     "odd_shape": (200, json.dumps({"unexpected": True})),
@@ -70,8 +79,17 @@ class FaultRelay:
         return [text.encode()]
 
     def close(self):
-        self.server.close()
+        # Close every socket from inside the server's own loop (closing them from this thread races
+        # with its select); with its socket map empty the loop ends.
+        self.server.task_dispatcher.shutdown(timeout=5)
+
+        def close_all():
+            for channel in list(self.server._map.values()):
+                channel.close()
+
+        self.server.trigger.pull_trigger(close_all)
         self.thread.join(timeout=5)
+        assert not self.thread.is_alive(), "the fault relay did not stop"
 
 
 @pytest.fixture
@@ -97,8 +115,8 @@ def test_ok_reply_is_unwrapped(relay, port):
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ("idds_error", "Request 999 does not exist"),
-        ("relay_error", "relay refused the call: drop_all_tables is not a command"),
+        ("idds_error", "Request 999 cannot be read"),
+        ("relay_error", "relay refused the call: no_such_command is not a command"),
         ("http_403", "refused the call.*Wrong bearer token.*PANDA_AUTH"),
         ("http_401", "refused the call.*Missing bearer token"),
         ("odd_shape", "unparsable"),
@@ -119,6 +137,30 @@ def test_server_errors_are_retried_a_bounded_number_of_times(relay, port, fault,
     with pytest.raises(IddsTransientError, match=text):
         port.get_requests(request_id=1)
     assert relay.calls == ["get_requests"] * 3
+
+
+@pytest.mark.parametrize("call", ["get_requests", "submit"])
+def test_idds_outage_behind_the_relay_is_retried_until_the_budget_is_spent(relay, call):
+    relay.fault = "idds_down"
+    port = IddsPort(attempts=1, backoff=0.05, outage_budget=0.5)
+    with pytest.raises(IddsOutageError, match="unreachable behind the PanDA relay") as error:
+        port.get_requests(request_id=1) if call == "get_requests" else port.submit({"not": "a workflow"})
+    # Nothing reached iDDS, so even a submit is repeated, despite attempts=1; the budget ends it.
+    assert len(relay.calls) >= 2 and set(relay.calls) == {call}
+    assert "Connection exception" in str(error.value)
+
+
+def test_outage_budget_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PANDA_IDDS_OUTAGE_BUDGET", "7.5")
+    assert IddsPort().outage_budget == 7.5
+    assert IddsPort(outage_budget=2).outage_budget == 2
+
+
+def test_unknown_request_in_a_command_is_its_own_error(relay, port):
+    relay.fault = "unknown_request_command"
+    with pytest.raises(IddsUnknownRequestError, match="no such request"):
+        port.abort(987654)
+    assert relay.calls == ["abort"]
 
 
 def test_submit_is_not_repeated_after_the_server_saw_it(relay, port):
@@ -161,11 +203,13 @@ def test_slow_answer_still_succeeds(relay, port):
     assert port.ping() == {"Status": "OK"}
 
 
-@pytest.mark.parametrize("fault", ["idds_error", "relay_error", "http_403", "http_500", "garbage"])
+@pytest.mark.parametrize(
+    "fault", ["idds_error", "relay_error", "idds_down", "http_403", "http_500", "garbage"]
+)
 def test_every_verb_reports_failure_without_claiming_success(relay, monkeypatch, fault):
     relay.fault = fault
     service = PanDAService({})
-    monkeypatch.setattr(service, "_port", IddsPort(attempts=2, backoff=0.0))
+    monkeypatch.setattr(service, "_port", IddsPort(attempts=2, backoff=0.0, outage_budget=0.0))
     assert service.get_status("7")[0] == WmsStates.UNKNOWN
     reports, message = service.report("7")
     assert reports == [] and message

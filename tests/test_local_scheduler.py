@@ -102,8 +102,8 @@ def test_slow_payload_shows_as_running_then_finishes(local_panda, idds_api, unwr
     request_id = unwrap(idds_api.submit(dag.workflow))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        task = _tasks(idds_api, unwrap, request_id)["slow"]
-        if task["output_processing_files"] == 1:
+        task = _tasks(idds_api, unwrap, request_id).get("slow", {})  # none while the request is New
+        if task.get("output_processing_files") == 1:
             break
         time.sleep(0.05)
     assert task["transform_status"].name == "Transforming" and task["output_processing_files"] == 1

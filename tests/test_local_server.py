@@ -135,14 +135,14 @@ def _shape(value):
     return type(value).__name__ if value is not None else None
 
 
-def _wait(token, request_id, timeout=30):
+def _wait(token, request_id, timeout=30, until_not=("New", "Transforming")):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = _post("get_requests", token, kwargs={"request_id": request_id}).json()[1][0]
-        if record["status"]["attributes"]["_name_"] != "Transforming":
+        if record["status"]["attributes"]["_name_"] not in until_not:
             return record
-        time.sleep(0.1)
-    raise AssertionError(f"request {request_id} still running")
+        time.sleep(0.02)
+    raise AssertionError(f"request {request_id} still {until_not}")
 
 
 def test_ping_through_the_real_client(local_panda, idds_api):
@@ -199,17 +199,29 @@ def test_unknown_command_is_a_relay_failure(local_panda):
     assert body[0] is False and "not a command" in body[1]
 
 
+@pytest.mark.parametrize(
+    ("command", "kwargs", "real_envelope"),
+    [
+        ("get_requests", {"request_id": 999}, "get_requests_unknown"),
+        ("get_requests", {"request_id": 999, "with_detail": True}, "get_requests_unknown"),
+        ("get_contents_output_ext", {"request_id": 999}, "get_contents_output_ext_unknown"),
+        ("abort", {"request_id": 999}, "abort_unknown"),
+        ("retry", {"request_id": 999}, "retry_unknown"),
+    ],
+)
+def test_unknown_request_is_answered_as_real_idds_answers(local_panda, command, kwargs, real_envelope):
+    body = _post(command, local_panda.token, kwargs=kwargs).json()
+    assert body == json.loads((ENVELOPES / "real" / f"{real_envelope}.json").read_text())
+
+
 def test_errors_inside_calls_come_as_false_and_message(local_panda, idds_api):
     token = local_panda.token
-    body = _envelope("error_unknown_request", _post("get_requests", token, kwargs={"request_id": 999}))
-    assert body == [True, [False, "Request 999 does not exist in the local PanDA"]]
     body = _envelope("error_bad_arguments", _post("abort", token, kwargs={"request_idd": 1}))
     assert body[0] is True and body[1][0] is False and "request_idd" in body[1][1]
     assert idds_api.retry(request_id="seven") == (
         0,
         [True, [False, "request_id must be an integer, got 'seven'"]],
     )
-    assert idds_api.get_contents_output_ext(request_id="12")[1][1][0] is False
 
 
 def test_replies_carry_idds_record_keys_and_enums(local_panda, shell_dag):
@@ -219,6 +231,7 @@ def test_replies_carry_idds_record_keys_and_enums(local_panda, shell_dag):
     dag.task("b", {"b1": [("a", "a1")]}, "sleep 0.5")
     dag.final("final", "true", after=["b"])
     request_id = _envelope("submit", _post("submit", token, args=[dag.workflow]))[1]
+    _wait(token, request_id, until_not=("New",))
     running = _envelope(
         "get_requests_detail_running",
         _post("get_requests", token, kwargs={"request_id": request_id, "with_detail": True}),
@@ -248,6 +261,7 @@ def test_replies_carry_idds_record_keys_and_enums(local_panda, shell_dag):
     assert set(contents) == {str(row["transform_id"]) for row in detail}
     jobs = [job for group in contents.values() for job in group]
     assert all(CONTENT_KEYS <= job.keys() for job in jobs)
+    assert sorted(job["map_id"] for job in contents[str(detail[0]["transform_id"])]) == [1, 2]  # 1-based
     failed = next(job for job in jobs if job["name"] == "a2")
     assert (failed["status"], failed["trans_exit_code"], failed["attempt_nr"]) == ("FinalFailed", 9, 1)
 
@@ -270,3 +284,54 @@ def test_workflow_step_is_kept_and_answered_with_zero(local_panda, shell_dag, tm
     dag.task("b", {"b1": [("a", "a1")]}, "true")
     steps = dag.workflow.split_workflow_to_steps(request_cache=str(tmp_path), max_request_length=50)
     assert _envelope("submit_step", _post("submit", local_panda.token, args=[steps[0]])) == [True, 0]
+
+
+def test_local_records_use_only_fields_the_real_idds_has():
+    def value(name):
+        return json.loads((ENVELOPES / name).read_text())[1]
+
+    lifecycle = json.loads((ENVELOPES / "real" / "lifecycle_run2.json").read_text())
+    real_job = next(iter(lifecycle["snapshots"]["SubFinished"]["contents"].values()))[0]
+    pairs = [
+        (value("get_requests.json")[0], value("real/get_requests_new.json")[0]),
+        (value("get_requests_detail.json")[0], value("real/get_requests_detail_new.json")[0]),
+        (next(iter(value("get_contents_output_ext.json").values()))[0], real_job),
+    ]
+    for local, real in pairs:
+        assert set(local) <= set(real), set(local) - set(real)
+
+
+def test_requests_are_owned_by_the_tokens_subject_not_the_username_passed(local_panda, shell_dag, idds_api):
+    import getpass
+
+    dag = shell_dag("owned")
+    dag.task("t", {"t1": []}, "true")
+    status, (ok, request_id) = idds_api.submit(dag.workflow, username="impostor", use_dataset_name=False)
+    assert (status, ok) == (0, True)
+    (record,) = idds_api.get_requests(request_id=request_id)[1][1]
+    assert record["username"] == getpass.getuser()  # the sub claim of the local token
+
+
+def test_request_is_new_with_iddss_transform_less_record_until_work_starts(tmp_path, shell_dag, idds_api):
+    from conftest import TEST_PANDA_PORT
+    from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+    from lsst.ctrl.bps.panda.local.statedir import StateDir
+
+    # No slot on the task's queue: nothing starts, as before iDDS's daemons take a request up.
+    server = LocalPandaServer(StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, queue_slots={"FULL": 0})
+    server.start_in_thread()
+    try:
+        dag = shell_dag("waiting")
+        dag.task("t", {"t1": []}, "true", queue="FULL")
+        request_id = _post("submit", server.token, args=[dag.workflow]).json()[1]
+        reply = _post("get_requests", server.token, kwargs={"request_id": request_id, "with_detail": True})
+        (record,) = reply.json()[1]
+        (real,) = json.loads((ENVELOPES / "real" / "get_requests_detail_new.json").read_text())[1]
+        (real_plain,) = json.loads((ENVELOPES / "real" / "get_requests_new.json").read_text())[1]
+        detail_only = set(real) - set(real_plain)  # transform, processing, collection, counts
+        assert set(record) <= set(real) and "transform_name" in detail_only & set(record)
+        assert all(record[key] is None for key in detail_only & set(record))
+        assert record["request_id"] is None
+        assert record["status"]["attributes"]["_name_"] == "New"
+    finally:
+        server.close()

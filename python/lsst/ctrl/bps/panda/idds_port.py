@@ -7,15 +7,24 @@ neither happen when the plugin is imported nor before the environment is set.
 Every reply envelope (DESIGN §8) becomes either a result or one exception:
 
 - ``(0, [true, x])``                → ``x``
-- ``(0, [true, [false, msg]])``     → `IddsCallError` (iDDS refused the call)
+- ``(0, [true, [false, msg]])``     → `IddsCallError` (iDDS refused the call), except:
+- ``(0, [true, [false, "Connection exception…"]])`` → `IddsOutageError` (iDDS unreachable
+  behind the relay).  It has the structure of a permanent refusal; telling the two apart by the
+  message text is the one documented exception to classifying replies by structure.
 - ``(0, [false, msg])``             → `IddsCallError` (the relay refused it)
 - ``(255, text)`` (the client's code for any HTTP or network failure) → `IddsCallError` when
   the text is an authentication refusal, otherwise `IddsTransientError`
+- ``[[-1, {"message": "No match requests"}]]`` from abort/retry → `IddsUnknownRequestError`
+  (real iDDS answers an unknown request id so; ``get_requests`` answers ``[]`` and
+  ``get_contents_output_ext`` ``{}``)
 - anything unparsable               → `IddsCallError`
 
 Transient failures are retried a bounded number of times with backoff.  Calls
 that are not safe to repeat (submit, retry) are only repeated when the request
-never reached the server (connection refused).
+never reached the server (connection refused).  An iDDS outage behind the relay
+is retried until a time budget is spent (the relay itself already tries for about
+26 s per call): ``outage_budget`` seconds, by default `DEFAULT_OUTAGE_BUDGET` or
+``$PANDA_IDDS_OUTAGE_BUDGET``.
 """
 
 from __future__ import annotations
@@ -26,11 +35,26 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IddsCallError", "IddsError", "IddsPort", "IddsTransientError"]
+__all__ = [
+    "DEFAULT_OUTAGE_BUDGET",
+    "IddsCallError",
+    "IddsError",
+    "IddsOutageError",
+    "IddsPort",
+    "IddsTransientError",
+    "IddsUnknownRequestError",
+]
 
 _LOG = logging.getLogger(__name__)
 
 _NOT_SENT_MARKERS = ("connection refused", "all connection attempts failed", "name or service not known")
+_OUTAGE_MARKER = "connection exception"
+"""How the relay's iDDS client says iDDS did not answer (``idds.common.exceptions.ConnectionException``)."""
+_UNKNOWN_REQUEST_MESSAGE = "no match requests"
+
+DEFAULT_OUTAGE_BUDGET = 120.0
+"""Seconds a call may spend waiting out an iDDS outage behind the relay, the relay's own retries included."""
+
 _AUTH_MARKERS = ("unauthorized", "forbidden", "401", "403", "authentication", "bearer", "token")
 
 
@@ -59,12 +83,20 @@ class IddsCallError(IddsError):
     """The server answered and refused the call (not retried)."""
 
 
+class IddsUnknownRequestError(IddsCallError):
+    """iDDS has no request with this id."""
+
+
 class IddsTransientError(IddsError):
     """The server could not be reached or failed temporarily (retried, then raised)."""
 
     def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
         super().__init__(call, request_id, message)
         self.sent = sent
+
+
+class IddsOutageError(IddsTransientError):
+    """The PanDA relay answered, but iDDS behind it did not (retried within a time budget)."""
 
 
 def _relay_api(idds_server: str | None) -> Any:
@@ -92,6 +124,9 @@ class IddsPort:
         Tries for a transient failure.
     backoff : `float`, optional
         Seconds before the first retry; doubled after each.
+    outage_budget : `float`, optional
+        Seconds a call may spend waiting out an iDDS outage behind the relay
+        (default ``$PANDA_IDDS_OUTAGE_BUDGET`` or `DEFAULT_OUTAGE_BUDGET`).
     api_factory : callable, optional
         Returns the client API object; for tests of faults that cannot be
         caused over HTTP.
@@ -103,11 +138,15 @@ class IddsPort:
         *,
         attempts: int = 3,
         backoff: float = 1.0,
+        outage_budget: float | None = None,
         api_factory: Callable[[str | None], Any] | None = None,
     ) -> None:
         self.idds_server = idds_server or os.environ.get("IDDS_SERVER") or None
         self.attempts = max(1, attempts)
         self.backoff = backoff
+        if outage_budget is None:
+            outage_budget = float(os.environ.get("PANDA_IDDS_OUTAGE_BUDGET") or DEFAULT_OUTAGE_BUDGET)
+        self.outage_budget = outage_budget
         self._api_factory = api_factory or _relay_api
         self._api: Any = None
 
@@ -166,28 +205,49 @@ class IddsPort:
             and value[0] is False
             and isinstance(value[1], str)
         ):
+            if value[1].lower().startswith(_OUTAGE_MARKER):
+                # The relay's iDDS client could not connect to iDDS: nothing reached iDDS.
+                message = f"iDDS does not answer the PanDA relay: {value[1]:.300}"
+                raise IddsOutageError(call, request_id, message)
             raise IddsCallError(call, request_id, value[1])
         return value
 
+    def _call_once(self, call: str, args: tuple, kwargs: dict[str, Any], about: Any) -> Any:
+        try:
+            reply = getattr(self.api, call)(*args, **kwargs)
+        except SystemExit as exit_:
+            # The PanDA client exits the process when it cannot authenticate (e.g. it would
+            # need an interactive OIDC login); a library call must not end the program.
+            raise IddsCallError(
+                call,
+                about,
+                f"the PanDA client gave up (exit {exit_.code}): check PANDA_AUTH, PANDA_AUTH_VO "
+                "and that a token is available (PANDA_AUTH_ID_TOKEN or OIDC_AUTH_TOKEN_FILE)",
+            ) from None
+        return self.unwrap(call, about, reply)
+
     def _call(self, call: str, *args: Any, about: Any = None, repeatable: bool = True, **kwargs: Any) -> Any:
+        began = time.monotonic()
         delay = self.backoff
-        for attempt in range(1, self.attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                try:
-                    reply = getattr(self.api, call)(*args, **kwargs)
-                except SystemExit as exit_:
-                    # The PanDA client exits the process when it cannot authenticate (e.g. it would
-                    # need an interactive OIDC login); a library call must not end the program.
-                    raise IddsCallError(
-                        call,
-                        about,
-                        f"the PanDA client gave up (exit {exit_.code}): check PANDA_AUTH, PANDA_AUTH_VO "
-                        "and that a token is available (PANDA_AUTH_ID_TOKEN or OIDC_AUTH_TOKEN_FILE)",
-                    ) from None
-                return self.unwrap(call, about, reply)
+                return self._call_once(call, args, kwargs, about)
+            except IddsOutageError as error:
+                # Nothing reached iDDS, so even submit and retry may be repeated; bounded by time
+                # because each relay call already spends about 26 s on its own retries.
+                spent = time.monotonic() - began
+                if spent + delay >= self.outage_budget:
+                    error.args = (
+                        f"{error} — iDDS stayed unreachable behind the PanDA relay for {spent:.0f} s "
+                        f"({attempt} tries); try again later, and tell the PanDA operators if it lasts",
+                    )
+                    raise
+                _LOG.warning("%s (after %.0f s); retrying in %.1f s", error, spent, delay)
             except IddsTransientError as error:
                 may_repeat = repeatable or not error.sent
-                if attempt == self.attempts or not may_repeat:
+                if attempt >= self.attempts or not may_repeat:
                     if not may_repeat:
                         error.args = (
                             f"{error} — the request may have reached the server; check with "
@@ -197,9 +257,8 @@ class IddsPort:
                 _LOG.warning(
                     "%s (attempt %d of %d); retrying in %.1f s", error, attempt, self.attempts, delay
                 )
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+            time.sleep(delay)
+            delay *= 2
 
     # -- typed calls ---------------------------------------------------------------------------
     def ping(self) -> dict[str, Any]:
@@ -256,6 +315,8 @@ class IddsPort:
         value = self._call(call, about=request_id, request_id=int(request_id), repeatable=repeatable)
         status, message = _command_status(value)
         if status != 0:
+            if message.strip().lower() == _UNKNOWN_REQUEST_MESSAGE:
+                raise IddsUnknownRequestError(call, request_id, "no such request")
             raise IddsCallError(call, request_id, message)
         return message
 

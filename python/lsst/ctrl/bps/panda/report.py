@@ -106,6 +106,7 @@ def run_report_from_records(
     records: list[dict[str, Any]],
     contents: Mapping[str, list[dict[str, Any]]] | None = None,
     *,
+    request_id: int | str | None = None,
     path: str | None = None,
     monitor_url: str | None = None,
 ) -> WmsRunReport:
@@ -118,6 +119,9 @@ def run_report_from_records(
     contents : `dict` [`str`, `list` [`dict`]], optional
         ``get_contents_output_ext(request_id)``: job records by task, for exit
         codes.
+    request_id : `int` or `str`, optional
+        The request asked for: iDDS's detailed record of a request its daemons have not yet
+        taken up (status New, every ``transform_*`` None) has ``request_id`` None.
     path : `str`, optional
         The submit directory, when known.
     monitor_url : `str`, optional
@@ -128,7 +132,9 @@ def run_report_from_records(
     report : `lsst.ctrl.bps.WmsRunReport`
         Run state, per-label counts and exit codes.
     """
-    first = records[0]
+    first = dict(records[0])
+    if first.get("request_id") is None:
+        first["request_id"] = request_id
     request_id = first.get("request_id")
     name = str(first.get("name") or "")
     run_state = request_state(first.get("status"))

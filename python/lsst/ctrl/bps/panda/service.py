@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from lsst.ctrl.bps import BaseWmsService, BpsConfig, GenericWorkflow, WmsRunReport, WmsStates
@@ -17,11 +18,12 @@ from lsst.resources import ResourcePath
 from .environment import check_environment
 from .errors import PandaConfigError
 from .idds_port import IddsCallError, IddsError, IddsPort
+from .identity import caller_identity
 from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
 from .staging import stage_files
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .submission import request_id_of, submit_workflow
+from .submission import recorded_request_ids, request_id_of, submit_workflow
 from .workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService"]
@@ -130,10 +132,7 @@ class PanDAService(BaseWmsService):
         # Docstring inherited from BaseWmsService.report.
         try:
             if wms_workflow_id is None:
-                records = self.port.get_requests(request_id=None, with_detail=False)
-                if user:
-                    records = [r for r in records if r.get("username") == user]
-                return summary_reports(records, hist), ""
+                return summary_reports(self._own_requests(user), hist), ""
             request_id = request_id_of(wms_workflow_id)
             records = self.port.get_requests(request_id=request_id, with_detail=True)
             if not records:
@@ -142,7 +141,9 @@ class PanDAService(BaseWmsService):
         except (ValueError, IddsError) as error:
             return [], str(error)
         path = str(wms_workflow_id) if os.path.isdir(str(wms_workflow_id)) else None
-        report = run_report_from_records(records, contents, path=path, monitor_url=self._monitor_url())
+        report = run_report_from_records(
+            records, contents, request_id=request_id, path=path, monitor_url=self._monitor_url()
+        )
         return [report], ""
 
     def list_submitted_jobs(
@@ -162,9 +163,28 @@ class PanDAService(BaseWmsService):
                 _LOG.warning("%s", error)
                 found = []
             return [str(request_id)] if found else []
-        records = self.port.get_requests(request_id=None, with_detail=False)
-        ids = {str(r.get("request_id")) for r in records if user is None or r.get("username") == user}
+        ids = {str(r.get("request_id")) for r in self._own_requests(user)}
         return sorted(ids, key=lambda i: int(i) if i.isdigit() else 0)
+
+    def _own_requests(self, user: str | None) -> list[dict[str, Any]]:
+        """Return the request records of ``user``, or of the caller when `None`.
+
+        iDDS records as ``username`` the identity the PanDA server derived from the caller's
+        credential, not the local login: the caller's is derived the same way (`caller_identity`).
+        Requests recorded in submit directories under ``./submit`` count as the caller's too
+        (the only way to find them when no credential can be read).
+        """
+        records = self.port.get_requests(request_id=None, with_detail=False)
+        if user:
+            return [r for r in records if r.get("username") == user]
+        identity = caller_identity()
+        recorded = recorded_request_ids(Path.cwd() / "submit")
+        _LOG.debug("Listing requests of %r and the %d recorded under ./submit", identity, len(recorded))
+        return [
+            r
+            for r in records
+            if (identity is not None and r.get("username") == identity) or r.get("request_id") in recorded
+        ]
 
     def cancel(self, wms_id: str, pass_thru: str | None = None) -> tuple[bool, str]:
         # Docstring inherited from BaseWmsService.cancel.

@@ -28,6 +28,7 @@ __all__ = [
     "AlreadySubmittedError",
     "check_task_sizes",
     "recorded_request",
+    "recorded_request_ids",
     "request_id_of",
     "submit_workflow",
 ]
@@ -48,6 +49,34 @@ def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def recorded_request_ids(root: str | os.PathLike, limit: int = 100_000) -> set[int]:
+    """Return the request ids recorded in the submit directories under ``root``.
+
+    Parameters
+    ----------
+    root : `str` or `os.PathLike`
+        Where submit directories live (bps's default ``submitPath`` is under ``./submit``).
+    limit : `int`, optional
+        Stop after this many recorded requests (bounds the walk of a huge tree).
+
+    Returns
+    -------
+    ids : `set` [`int`]
+        The ids; unreadable records are skipped.
+    """
+    ids: set[int] = set()
+    if not Path(root).is_dir():
+        return ids
+    for path in Path(root).rglob(REQUEST_FILE):
+        try:
+            ids.add(int(json.loads(path.read_text())["request_id"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            _LOG.debug("Unreadable request record %s skipped", path)
+        if len(ids) >= limit:
+            break
+    return ids
 
 
 def request_id_of(wms_id: Any) -> int:

@@ -38,7 +38,7 @@ from idds.common.constants import (
 from .intake import CAMPAIGN_KEYS
 from .jobstates import CONTENT_STATUS, PANDA_JOB_STATUS, JobState
 
-__all__ = ["content_record", "group_contents", "request_record", "task_record"]
+__all__ = ["content_record", "group_contents", "new_request_record", "request_record", "task_record"]
 
 
 _LIFETIME = datetime.timedelta(days=30)
@@ -164,6 +164,30 @@ def task_record(request: sqlite3.Row, task: sqlite3.Row, counts: Mapping[JobStat
     return record
 
 
+_DETAIL_KEYS = (
+    *(f"transform_{key}" for key in ("id", "type", "name", "workload_id", "status")),
+    *(f"transform_{key}_at" for key in ("created", "updated", "finished")),
+    *(f"processing_{key}" for key in ("id", "transform_id", "workload_id", "status")),
+    *(f"processing_{key}_at" for key in ("created", "updated", "finished")),
+    *(f"{side}_coll_{key}" for side in ("input", "output") for key in ("id", "transform_id", "scope")),
+    *(f"{side}_coll_{key}" for side in ("input", "output") for key in ("name", "status", "bytes")),
+    *(f"{side}_{key}_files" for side in ("input", "output") for key in ("total", "processed", "processing")),
+    *(f"{side}_{key}_files" for side in ("input", "output") for key in ("new", "failed", "missing")),
+)
+
+
+def new_request_record(request: sqlite3.Row) -> dict[str, Any]:
+    """Return the detailed record of a request nothing has run for yet, as iDDS sends it.
+
+    Before its daemons take a request up, iDDS's detailed ``get_requests`` answers one row whose
+    ``request_id`` and every transform, processing and collection column are None.
+    """
+    record = request_record(request)
+    record.update(dict.fromkeys(_DETAIL_KEYS))
+    record["request_id"] = None
+    return record
+
+
 def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
     """Return one job as iDDS's ``get_contents_output_ext`` does (content + PanDA job)."""
     state = JobState(job["status"])
@@ -179,7 +203,7 @@ def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
         "coll_id": 2 * task["task_id"],
         "request_id": job["request_id"],
         "workload_id": task["workload_id"],
-        "map_id": job["order_id"],
+        "map_id": job["order_id"] + 1,  # 1-based in iDDS
         "content_dep_id": None,
         "scope": "pseudo_dataset",
         "name": job["name"],

@@ -37,7 +37,7 @@ def insert_request(conn: sqlite3.Connection, plan: RequestPlan, now: float) -> i
             plan.name,
             plan.username,
             plan.internal_id,
-            RequestStatus.Transforming.value,
+            RequestStatus.New.value,  # Transforming once its first job starts, as in iDDS
             now,
             now,
             *(plan.campaign.get(key) for key in CAMPAIGN_KEYS),

@@ -131,6 +131,11 @@ class Scheduler:
             if not updated:
                 conn.execute("DELETE FROM attempts WHERE attempt_id = ?", (attempt_id,))
                 return None
+            # A request is New until work on it starts (iDDS: until its daemons take it up).
+            conn.execute(
+                "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ? AND status = ?",
+                (RequestStatus.Transforming.value, now, job["request_id"], RequestStatus.New.value),
+            )
         return LaunchSpec(
             attempt_id=attempt_id,
             workload_id=job["workload_id"],

@@ -25,11 +25,13 @@ from typing import Any
 
 import waitress
 from flask import Flask, Response, request
+from idds.common.constants import RequestStatus
 
+from ..identity import token_identity
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .engine import LocalPanda
 from .intake import IntakeError
-from .records import group_contents, request_record, task_record
+from .records import group_contents, new_request_record, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir, local_url
 from .store import UnknownRequestError
@@ -43,6 +45,10 @@ RELAY_PATH = "/server/panda/relay_idds_command"
 
 COMMAND_REGISTERED = [[0, {"status": 0, "message": "Command registered successfully"}]]
 """What iDDS answers to ``abort`` and ``retry``."""
+
+NO_MATCH_REQUESTS = [[-1, {"status": -1, "message": "No match requests"}]]
+"""What iDDS answers to ``abort`` and ``retry`` of an unknown request (``get_requests``: ``[]``,
+``get_contents_output_ext``: ``{}``)."""
 
 
 class CallError(Exception):
@@ -65,11 +71,16 @@ class Verbs:
     ----------
     engine : `LocalPanda`
         The engine behind them.
+    caller : `str`, optional
+        The identity requests are recorded under: like the real relay, the server names the
+        owner from the caller's credential (here the ``sub`` of its own token), whatever
+        ``username`` the client passes.
     """
 
-    def __init__(self, engine: LocalPanda) -> None:
+    def __init__(self, engine: LocalPanda, caller: str | None = None) -> None:
         self.engine = engine
         self.store = engine.store
+        self.caller = caller
 
     def ping(self) -> dict[str, str]:
         """Answer like iDDS's ping."""
@@ -86,7 +97,7 @@ class Verbs:
         if not hasattr(workflow, "get_internal_id"):
             raise CallError(f"submit expects an iDDS Workflow, got {type(workflow).__name__}")
         try:
-            return self.engine.submit(workflow, username=username)
+            return self.engine.submit(workflow, username=self.caller or username)
         except IntakeError as exc:
             raise CallError(str(exc)) from None
 
@@ -112,13 +123,20 @@ class Verbs:
         if request_id in (None, "") and workload_id in (None, ""):
             requests = self.store.requests()
         else:
-            requests = [self.store.request(self._resolve(request_id, workload_id))]
+            try:
+                requests = [self.store.request(self._resolve(request_id, workload_id))]
+            except UnknownRequestError:
+                return []
         if not with_detail:
             return [request_record(row) for row in requests]
-        tasks = self.store.tasks([row["request_id"] for row in requests])
+        new = [row for row in requests if row["status"] == RequestStatus.New.value]
+        taken = [row["request_id"] for row in requests if row["status"] != RequestStatus.New.value]
+        tasks = self.store.tasks(taken)
         counts = self.store.job_counts([task["task_id"] for task in tasks])
         by_id = {row["request_id"]: row for row in requests}
-        return [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        records = [new_request_record(row) for row in new]
+        records += [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        return records
 
     def get_contents_output_ext(
         self,
@@ -128,7 +146,10 @@ class Verbs:
         group_by_jedi_task_id: bool = False,
     ) -> dict[int, list[dict[str, Any]]]:
         """Return one record per job (content and PanDA job), keyed by transform id."""
-        found = self._resolve(request_id, workload_id)
+        try:
+            found = self._resolve(request_id, workload_id)
+        except UnknownRequestError:
+            return {}
         tasks = self.store.tasks([found])
         if workload_id not in (None, ""):
             tasks = [task for task in tasks if task["workload_id"] == int(workload_id)]
@@ -138,13 +159,21 @@ class Verbs:
 
     def abort(self, request_id: Any = None, workload_id: Any = None) -> list:
         """Cancel a request; running attempts are killed before the reply."""
-        self.engine.abort(self._resolve(request_id, workload_id))
+        try:
+            found = self._resolve(request_id, workload_id)
+        except UnknownRequestError:
+            return NO_MATCH_REQUESTS
+        self.engine.abort(found)
         return COMMAND_REGISTERED
 
     def retry(self, request_id: Any = None, workload_id: Any = None) -> list:
         """Run the failed and missing jobs of an ended request again."""
         try:
-            self.engine.retry(self._resolve(request_id, workload_id))
+            found = self._resolve(request_id, workload_id)
+        except UnknownRequestError:
+            return NO_MATCH_REQUESTS
+        try:
+            self.engine.retry(found)
         except RetryRefusedError as exc:
             raise CallError(str(exc)) from None
         return COMMAND_REGISTERED
@@ -266,7 +295,7 @@ class LocalPandaServer:
             self.token = self.state.token()
             self.engine = LocalPanda(self.state, **self._engine_options)
             self.engine.start()
-            app = create_app(Verbs(self.engine), self.token)
+            app = create_app(Verbs(self.engine, caller=token_identity(self.token)), self.token)
             port = self._port or self._reusable_port()
             self._server = waitress.create_server(
                 app,

@@ -17,8 +17,10 @@ Layout::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import getpass
 import json
 import logging
 import os
@@ -30,7 +32,14 @@ from typing import IO, Any
 
 from ..atomic_file import write_atomically
 
-__all__ = ["DEFAULT_STATE_DIR_ENV", "AlreadyServedError", "StateDir", "default_state_dir", "local_url"]
+__all__ = [
+    "DEFAULT_STATE_DIR_ENV",
+    "AlreadyServedError",
+    "StateDir",
+    "default_state_dir",
+    "local_url",
+    "new_token",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -50,6 +59,26 @@ def default_state_dir() -> Path:
 
 class AlreadyServedError(RuntimeError):
     """Another server holds the state directory."""
+
+
+def new_token(subject: str | None = None) -> str:
+    """Return a new bearer token: JWT-shaped, with a ``sub`` claim naming its owner.
+
+    The local PanDA derives the identity it records for requests from this claim, as a real
+    PanDA server derives it from a token (`lsst.ctrl.bps.panda.identity`); the random third part
+    is what makes it a secret.  It is not signed: the server compares the whole string.
+
+    Parameters
+    ----------
+    subject : `str`, optional
+        The owner (default: the local login name).
+    """
+
+    def part(data: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {"iss": "panda_local", "sub": subject or getpass.getuser()}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{secrets.token_urlsafe(32)}"
 
 
 class StateDir:
@@ -88,7 +117,7 @@ class StateDir:
                 self.token_path.chmod(0o600)
             return self.token_path.read_text().strip()
         with os.fdopen(fd, "w") as stream:
-            stream.write(secrets.token_urlsafe(32))
+            stream.write(new_token())
         return self.token_path.read_text().strip()
 
     def read_token(self) -> str | None:

@@ -1,0 +1,100 @@
+"""Re-record ``tests/data/envelopes/real/`` from the real PanDA relay and iDDS REST server.
+
+Usage (from the repository root): ``make record-envelopes``, or
+``.venv/bin/python tests/real_idds/record_envelopes.py [OUT_DIR]``.
+
+Starts the servers as the contract tests do (`real_servers.RealServers`), makes every call the
+plugin makes through the unmodified PanDA client, and writes each reply (``[ok, value]``, the
+relay's reply body, re-encoded with iDDS-JSON) to ``<call>.json``.  No iDDS daemons run, so
+requests stay New.  ``lifecycle_run2.json`` (a request followed to SubFinished by the real iDDS
+daemons) is not recorded here: it comes from the prototype in ``shared/real-idds`` (see the
+README beside the envelopes).
+"""
+
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TESTS))
+
+from conftest import ShellDag  # noqa: E402  (sets loopback PanDA URLs before pandaclient is imported)
+from real_servers import RealServers, servers_venv_python  # noqa: E402
+
+UNKNOWN = 987654
+
+
+def _workflow(name: str) -> object:
+    dag = ShellDag(name)
+    dag.task(f"{name}_01_a_01", {"a1": [], "a2": []}, "echo ${IN/L}")
+    dag.task(f"{name}_02_b_01", {"b1": [(f"{name}_01_a_01", "a1")]}, "echo ${IN/L}")
+    dag.final(f"{name}_03_final_01", "true", after=[f"{name}_02_b_01"])
+    return dag.workflow
+
+
+def _point_client_at(url: str) -> None:
+    from pandaclient import Client
+
+    Client.baseURL = Client.baseURLSSL = url
+
+
+def record(out_dir: Path) -> None:
+    """Start the servers, record every call into ``out_dir``, stop the servers."""
+    from idds.common.utils import json_dumps
+    from lsst.ctrl.bps.panda.idds_port import IddsPort
+
+    python = servers_venv_python()
+    if python is None:
+        raise SystemExit("run `make real-idds-venv` first")
+    servers = RealServers(python).start()
+    try:
+        for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL"):
+            os.environ[name] = servers.panda_url
+        os.environ["PANDA_AUTH"] = "x509"
+        os.environ["X509_USER_PROXY"] = str(servers.user_cert)
+        os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
+        _point_client_at(servers.panda_url)
+        api = IddsPort(attempts=1).api
+
+        def save(name: str, reply: tuple) -> object:
+            status, body = reply
+            assert status == 0, f"{name}: HTTP/transport failure {reply}"
+            (out_dir / f"{name}.json").write_text(json.dumps(json.loads(json_dumps(body)), indent=1) + "\n")
+            print(f"{name}: {json_dumps(body)[:120]}")
+            return body[1] if body[0] else None
+
+        save("ping", api.ping())
+        submitted = api.submit(_workflow("recorded"), username="ignored", use_dataset_name=False)
+        request_id = save("submit", submitted)
+        with tempfile.TemporaryDirectory() as cache:
+            step = _workflow("stepped").split_workflow_to_steps(request_cache=cache, max_request_length=50)[0]
+            save("submit_step", api.submit(step, username="ignored", use_dataset_name=False))
+        save("get_requests_new", api.get_requests(request_id=request_id, with_detail=False))
+        save("get_requests_detail_new", api.get_requests(request_id=request_id, with_detail=True))
+        save("get_contents_output_ext_new", api.get_contents_output_ext(request_id=request_id))
+        save("get_requests_unknown", api.get_requests(request_id=UNKNOWN, with_detail=False))
+        save("get_contents_output_ext_unknown", api.get_contents_output_ext(request_id=UNKNOWN))
+        save("abort", api.abort(request_id=request_id))
+        save("retry", api.retry(request_id=request_id))
+        save("abort_unknown", api.abort(request_id=UNKNOWN))
+        save("retry_unknown", api.retry(request_id=UNKNOWN))
+        save("relay_unknown_command", api.no_such_command())
+        began = time.monotonic()
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            nobody_there = f"http://127.0.0.1:{closed.getsockname()[1]}/idds"
+        _point_client_at(servers.start_relay(idds_host=nobody_there))
+        save("idds_down", api.get_requests(request_id=request_id, with_detail=False))
+        print(f"idds_down took {time.monotonic() - began:.0f} s (the relay's own retries)")
+    finally:
+        servers.stop()
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else TESTS / "data" / "envelopes" / "real"
+    target.mkdir(parents=True, exist_ok=True)
+    record(target)

@@ -1,0 +1,33 @@
+"""Serve the real iDDS REST app (``idds.rest.v1.app.create_app``) with waitress on 127.0.0.1.
+
+Runs in ``.venv-real-idds``.  The only thing added is what Apache+mod_ssl does in production: put the
+client certificate's DN into the WSGI environ (``SSL_CLIENT_S_DN``, ``SSL_CLIENT_CERT``), the two
+variables iDDS's ``x509_proxy`` authentication reads.  The caller here is always the PanDA relay.
+
+Usage: ``python serve_idds.py PORT DN``
+"""
+
+import sys
+
+import waitress
+from idds.rest.v1.app import create_app
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.wrappers import Response
+
+FAKE_CERT = "-----BEGIN CERTIFICATE-----\nnot checked behind mod_ssl\n-----END CERTIFICATE-----"
+
+
+def main(port: int, dn: str) -> None:
+    app = create_app()
+
+    def with_client_dn(environ, start_response):
+        environ["SSL_CLIENT_S_DN"] = dn
+        environ["SSL_CLIENT_CERT"] = FAKE_CERT
+        return app(environ, start_response)
+
+    root = DispatcherMiddleware(Response("not here", status=404), {"/idds": with_client_dn})
+    waitress.serve(root, host="127.0.0.1", port=port, threads=4, ident="idds-rest")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2])
