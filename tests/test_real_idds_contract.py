@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Contract tests: the plugin against the real PanDA relay and the real iDDS REST server.
 
 The servers are the released code (panda-server 1.0.4, idds-server 2.6.21 on PostgreSQL), started

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Download the panda-server sdist from PyPI's simple index, checked against a pinned sha256.
 
 ``pip download`` cannot fetch this sdist without building its metadata, and that build fails as

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
 # Build the virtualenv holding the real iDDS REST server and the real PanDA server (contract tests).
 # Usage: install_servers.sh VENV_DIR
 # Idempotence is the Makefile's stamp; this script always builds from scratch into VENV_DIR.

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Re-record ``tests/data/envelopes/real/`` from the real PanDA relay and iDDS REST server.
 
 Usage (from the repository root): ``make record-envelopes``, or

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Serve the real iDDS REST app (``idds.rest.v1.app.create_app``) with waitress on 127.0.0.1.
 
 Runs in ``.venv-real-idds``.  The only thing added is what Apache+mod_ssl does in production: put the

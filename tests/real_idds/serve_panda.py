@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Serve the real PanDA server WSGI app (``pandaserver.server.panda.application``) on 127.0.0.1.
 
 Runs in ``.venv-real-idds``.  What is added stands in for Apache (mod_wsgi + mod_ssl) only:

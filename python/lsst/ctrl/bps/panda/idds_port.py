@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The one port to iDDS, through the PanDA relay (``pandaclient.idds_api``).
 
 This is the only module that imports ``pandaclient``.  It does so lazily:
@@ -12,8 +16,10 @@ Every reply envelope (DESIGN §8) becomes either a result or one exception:
   behind the relay).  It has the structure of a permanent refusal; telling the two apart by the
   message text is the one documented exception to classifying replies by structure.
 - ``(0, [false, msg])``             → `IddsCallError` (the relay refused it)
-- ``(255, text)`` (the client's code for any HTTP or network failure) → `IddsCallError` when
-  the text is an authentication refusal, otherwise `IddsTransientError`
+- ``(255, text)`` (the client's code for any HTTP or network failure): classified by the HTTP
+  status the client's HTTP layer saw (it folds it into 255; `_StatusProbe` keeps it): 4xx →
+  `IddsCallError` (401/403: an authentication refusal), 5xx or a network failure →
+  `IddsTransientError`.  Only where no status is known does the text decide, as a last resort.
 - ``[[-1, {"message": "No match requests"}]]`` from abort/retry → `IddsUnknownRequestError`
   (real iDDS answers an unknown request id so; ``get_requests`` answers ``[]`` and
   ``get_contents_output_ext`` ``{}``)
@@ -29,8 +35,10 @@ is retried until a time budget is spent (the relay itself already tries for abou
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +64,46 @@ DEFAULT_OUTAGE_BUDGET = 120.0
 """Seconds a call may spend waiting out an iDDS outage behind the relay, the relay's own retries included."""
 
 _AUTH_MARKERS = ("unauthorized", "forbidden", "401", "403", "authentication", "bearer", "token")
+"""Last resort only: words of an authentication refusal, when the HTTP status is unknown."""
+
+_NETWORK_FAILURE = 1
+"""What the client's HTTP layer returns instead of an HTTP status when the request failed below HTTP."""
+
+
+class _StatusProbe(threading.local):
+    """The HTTP status of this thread's last PanDA client request (None when unknown).
+
+    ``pandaclient.Client.call_idds_command`` returns 255 for every failure, HTTP or network; its
+    ``_HttpClient._send`` still returns the real status.  Wrapping that one method (once, keeping
+    its result unchanged) lets the port classify failures by structure.  If a client release
+    renames it, the probe stays empty and classification falls back to the text.
+    """
+
+    status: int | None = None
+
+    def install(self, client_module: Any) -> bool:
+        """Wrap the client's ``_HttpClient._send``; return whether it is (now) wrapped."""
+        http_client = getattr(client_module, "_HttpClient", None)
+        send = getattr(http_client, "_send", None)
+        if send is None:
+            return False
+        if getattr(send, "_panda_status_probe", False):
+            return True
+        probe = self
+
+        @functools.wraps(send)
+        def send_and_record(client: Any, *args: Any, **kwargs: Any) -> Any:
+            result = send(client, *args, **kwargs)
+            if isinstance(result, tuple) and result and isinstance(result[0], int):
+                probe.status = result[0]
+            return result
+
+        send_and_record._panda_status_probe = True  # type: ignore[attr-defined]
+        http_client._send = send_and_record  # type: ignore[union-attr]
+        return True
+
+
+_STATUS_PROBE = _StatusProbe()
 
 
 class IddsError(RuntimeError):
@@ -102,7 +150,10 @@ class IddsOutageError(IddsTransientError):
 def _relay_api(idds_server: str | None) -> Any:
     """Return the PanDA client's iDDS API object (imports pandaclient)."""
     from idds.common.utils import json_dumps, json_loads
-    from pandaclient import idds_api
+    from pandaclient import Client, idds_api
+
+    if not _STATUS_PROBE.install(Client):
+        _LOG.debug("pandaclient has no _HttpClient._send: failures are classified by their text")
 
     return idds_api.get_api(
         dumper=json_dumps,
@@ -111,6 +162,35 @@ def _relay_api(idds_server: str | None) -> Any:
         compress=True,
         manager=True,
     )
+
+
+def _raise_failure(call: str, request_id: Any, http_status: int | None, output: Any) -> None:
+    """Raise the error of a failed client call, classified by its HTTP status where known."""
+    text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+    text = text.strip()[:500]
+    lowered = text.lower()
+    if http_status is None:
+        # Last resort (no status seen): the words of an authentication refusal.
+        refused = auth = any(marker in lowered for marker in _AUTH_MARKERS)
+    elif http_status == 0:
+        # HTTP 200 with a body the client could not read (a proxy's page, a truncated reply).
+        refused = auth = False
+    else:
+        refused = 400 <= http_status < 500
+        auth = http_status in (401, 403)
+    if refused:
+        what = f"HTTP {http_status}: {text}" if http_status else text
+        hint = (
+            "; check PANDA_AUTH, PANDA_AUTH_VO and the token (e.g. PANDA_AUTH_ID_TOKEN) or proxy"
+            if auth
+            else "; check PANDA_URL_SSL"
+        )
+        raise IddsCallError(call, request_id, f"PanDA refused the call ({what}){hint}")
+    # A network failure below HTTP may mean the request never left; the client only says so in words.
+    below_http = http_status in (None, _NETWORK_FAILURE)
+    sent = not (below_http and any(marker in lowered for marker in _NOT_SENT_MARKERS))
+    where = f" (HTTP {http_status})" if http_status and http_status != _NETWORK_FAILURE else ""
+    raise IddsTransientError(call, request_id, f"no answer from PanDA{where}: {text}", sent=sent)
 
 
 class IddsPort:
@@ -180,20 +260,7 @@ class IddsPort:
             raise IddsCallError(call, request_id, f"unexpected reply from the PanDA client: {reply!r:.300}")
         status, output = reply
         if status != 0:
-            text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
-            text = text.strip()[:500]
-            lowered = text.lower()
-            # The client folds HTTP errors and network errors alike into (255, text): tell them apart
-            # by what the text says.
-            if isinstance(status, int) and 400 <= status < 500 or any(m in lowered for m in _AUTH_MARKERS):
-                raise IddsCallError(
-                    call,
-                    request_id,
-                    f"PanDA refused the call ({text}); check PANDA_AUTH, PANDA_AUTH_VO and the token "
-                    "(e.g. PANDA_AUTH_ID_TOKEN) or proxy",
-                )
-            sent = not any(marker in lowered for marker in _NOT_SENT_MARKERS)
-            raise IddsTransientError(call, request_id, f"no answer from PanDA: {text}", sent=sent)
+            _raise_failure(call, request_id, _STATUS_PROBE.status, output)
         if not isinstance(output, list | tuple) or len(output) != 2 or not isinstance(output[0], bool):
             raise IddsCallError(call, request_id, f"unparsable reply from the PanDA relay: {output!r:.300}")
         relay_ok, value = output
@@ -213,6 +280,7 @@ class IddsPort:
         return value
 
     def _call_once(self, call: str, args: tuple, kwargs: dict[str, Any], about: Any) -> Any:
+        _STATUS_PROBE.status = None
         try:
             reply = getattr(self.api, call)(*args, **kwargs)
         except SystemExit as exit_:
