@@ -137,7 +137,11 @@ def _proxy_dn() -> str | None:
         from cryptography import x509
 
         cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
-        return "".join(f"/{attr.rfc4514_attribute_name}={attr.value}" for attr in cert.subject)
+        parts = []
+        for attr in cert.subject:
+            value = attr.value.decode() if isinstance(attr.value, bytes) else attr.value
+            parts.append(f"/{attr.rfc4514_attribute_name}={value}")
+        return "".join(parts)
     except ImportError:
         command = ["openssl", "x509", "-noout", "-subject", "-nameopt", "compat", "-in", path]
         result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=30)
