@@ -310,8 +310,12 @@ class LocalPandaServer:
         self._thread = threading.Thread(target=self.serve_forever, name="panda-local-http", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop serving, stop the engine (running attempts will run again) and free the directory."""
+    def close(self, kill_running: bool = False) -> None:
+        """Stop serving, stop the engine and free the directory.
+
+        Running attempts go on and the next start adopts them; with ``kill_running`` they are
+        killed and run again at the next start.
+        """
         server, self._server = self._server, None
         if server is not None:
             # Let requests in flight finish first: a worker thread still answering would otherwise
@@ -325,6 +329,6 @@ class LocalPandaServer:
             self._thread.join(timeout=10)
             self._thread = None
         if self.engine is not None:
-            self.engine.stop()
+            self.engine.stop(kill_running)
             self.engine = None
         self.state.release()
