@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IddsCallError", "IddsError", "IddsPort", "IddsTransientError"]
+__all__ = ["IddsCallError", "IddsError", "IddsPort", "IddsTransientError", "local_panda_hint"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -65,6 +65,25 @@ class IddsTransientError(IddsError):
     def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
         super().__init__(call, request_id, message)
         self.sent = sent
+
+
+def local_panda_hint() -> str:
+    """Say where the local PanDA of ``$PANDA_LOCAL_STATE_DIR`` serves now, if not at ``PANDA_URL_SSL``."""
+    from .local.statedir import DEFAULT_STATE_DIR_ENV, StateDir
+
+    root = os.environ.get(DEFAULT_STATE_DIR_ENV)
+    if not root:
+        return ""
+    state = StateDir(root)
+    record = state.read_record() if state.is_served() else None
+    if record is None:
+        return f" — the local PanDA of {state.root} is not running: panda_local start --background"
+    if record.get("url") != os.environ.get("PANDA_URL_SSL"):
+        return (
+            f" — the local PanDA of {state.root} moved to {record.get('url')}: "
+            'run eval "$(panda_local env)" in this shell'
+        )
+    return ""
 
 
 def _relay_api(idds_server: str | None) -> Any:
@@ -154,7 +173,8 @@ class IddsPort:
                     "(e.g. PANDA_AUTH_ID_TOKEN) or proxy",
                 )
             sent = not any(marker in lowered for marker in _NOT_SENT_MARKERS)
-            raise IddsTransientError(call, request_id, f"no answer from PanDA: {text}", sent=sent)
+            hint = "" if sent else local_panda_hint()
+            raise IddsTransientError(call, request_id, f"no answer from PanDA: {text}{hint}", sent=sent)
         if not isinstance(output, list | tuple) or len(output) != 2 or not isinstance(output[0], bool):
             raise IddsCallError(call, request_id, f"unparsable reply from the PanDA relay: {output!r:.300}")
         relay_ok, value = output

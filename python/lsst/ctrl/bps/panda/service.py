@@ -166,6 +166,11 @@ class PanDAService(BaseWmsService):
         # Docstring inherited from BaseWmsService.cancel.
         try:
             request_id = request_id_of(wms_id)
+            records = self.port.get_requests(request_id=request_id)
+            status = records[0].get("status") if records else None
+            if status is not None and request_state(status) in TERMINAL_REQUEST_STATES:
+                name = getattr(status, "name", status)
+                return False, f"nothing to cancel: request {request_id} has already ended ({name})"
             message = self.port.abort(request_id)
         except (ValueError, IddsError) as error:
             return False, str(error)

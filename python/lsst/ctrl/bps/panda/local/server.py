@@ -25,6 +25,7 @@ from flask import Flask, Response, request
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .engine import LocalPanda
 from .intake import IntakeError
+from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
 from .records import group_contents, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir
@@ -110,11 +111,26 @@ class Verbs:
         else:
             requests = [self.store.request(self._resolve(request_id, workload_id))]
         if not with_detail:
-            return [request_record(row) for row in requests]
+            return self._with_fault([request_record(row) for row in requests])
         tasks = self.store.tasks([row["request_id"] for row in requests])
         counts = self.store.job_counts([task["task_id"] for task in tasks])
         by_id = {row["request_id"]: row for row in requests}
-        return [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        return self._with_fault(
+            [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        )
+
+    def _with_fault(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put the engine's fault (disk full...) in the errors of the requests still running."""
+        fault = self.engine.fault
+        if fault:
+            for record in records:
+                if record["status"] not in TERMINAL_REQUESTS:
+                    record["errors"] = fault
+        return records
+
+    def local_status(self) -> dict[str, Any]:
+        """Return the engine's condition (``panda_local status``; not an iDDS command)."""
+        return self.engine.health()
 
     def get_contents_output_ext(
         self,
@@ -286,6 +302,8 @@ class LocalPandaServer:
         port = self.state.last_port()
         if port:
             with socket.socket() as probe:
+                # As waitress binds: a port left in TIME_WAIT by the last server is free to take.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((self.HOST, port))
                     return port
