@@ -18,6 +18,7 @@ as the storage works again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -51,6 +52,9 @@ _LOG = logging.getLogger(__name__)
 
 _IDLE_POLL = 0.5
 """Seconds between scheduling passes while nothing runs."""
+
+_PROBE_BYTES = 256 * 1024
+"""Room the state directory must have before jobs start again after a storage fault."""
 
 _MAX_BACKOFF = 30.0
 """Longest pause between engine passes while a fault persists."""
@@ -113,6 +117,7 @@ class LocalPanda:
         self._unrecorded_ends: dict[int, AttemptEnd] = {}
         self._unrecorded_pids: dict[int, tuple[int, float]] = {}
         self._fault: str | None = None
+        self._faults_seen = 0
         self._failures = 0
 
     @property
@@ -124,6 +129,7 @@ class LocalPanda:
         """Return the engine's condition for ``panda_local status``."""
         return {
             "fault": self._fault,
+            "storage_faults": self._faults_seen,
             "unrecorded_ends": len(self._unrecorded_ends),
             "watched_attempts": len(self.executor.running),
         }
@@ -291,6 +297,11 @@ class LocalPanda:
             self._set_fault(exc)
             return
         if self._fault is not None:
+            try:
+                self._probe_storage()
+            except OSError as exc:
+                self._set_fault(exc)
+                return
             _LOG.warning("Storage works again: every attempt's end is recorded; starting jobs again")
             self._fault = None
             self._dirty = True
@@ -303,7 +314,22 @@ class LocalPanda:
         )
         if self._fault is None:
             _LOG.error("%s", message)
+            self._faults_seen += 1
         self._fault = message
+        # A write-ahead log that grew to fill the disk would never shrink by itself.
+        self.store.checkpoint()
+
+    def _probe_storage(self) -> None:
+        """Raise `OSError` unless the state directory has room again (a small file is written)."""
+        probe = self.state.root / ".space_probe"
+        try:
+            with open(probe, "wb") as stream:
+                stream.write(b"\0" * _PROBE_BYTES)
+                stream.flush()
+                os.fsync(stream.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
 
     def _launch(self) -> None:
         running = self.executor.running
