@@ -385,6 +385,24 @@ def test_compression_bomb_is_refused_at_the_cap_in_the_envelope(local_panda):
     assert ok is False and "larger than" in message
 
 
+def test_request_without_the_token_is_refused_before_its_body_is_read(local_panda):
+    import socket
+
+    from conftest import TEST_PANDA_PORT
+
+    for authorization, status in ((b"", b"401"), (b"Authorization: Bearer wrong\r\n", b"403")):
+        with socket.create_connection(("127.0.0.1", TEST_PANDA_PORT), timeout=20) as sock:
+            # Announce 50 MB and send none of it: the answer must come from the headers alone.
+            sock.sendall(
+                b"POST /server/panda/relay_idds_command HTTP/1.1\r\nHost: x\r\n"
+                + authorization
+                + b"Content-Length: 50000000\r\n\r\n"
+            )
+            reply = sock.recv(4096)
+        assert reply.split(b" ")[1] == status, reply
+        assert b"bearer token" in reply.lower()
+
+
 def test_deeply_nested_json_gets_the_false_envelope_not_an_html_500(local_panda):
     nested = "[" * 100000 + "]" * 100000
     body = json.dumps({"command_name": "get_requests", "kwargs": nested, "manager": True}).encode()
@@ -511,3 +529,17 @@ def test_memory_killed_job_is_named_in_the_report():
     assert report.exit_code_summary == {"step1": [137]}
     text = str(report.specific_info)
     assert "step1: 1 job(s) killed for exceeding their memory" in text and "900 MB RSS > 512 MB" in text
+
+
+def test_prepare_into_a_submitted_directory_keeps_its_workflow_files(local_panda, tmp_path):
+    from bps_configs import make_config
+    from lsst.ctrl.bps.panda import PanDAService
+    from lsst.ctrl.bps.panda.submission import AlreadySubmittedError
+    from test_service import LOCAL_SITE, shell_workflow, submit
+
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE)
+    _service, prepared = submit(config, shell_workflow("wf", {"ok": ("a", "true")}), tmp_path / "submit")
+    written = {path: path.read_bytes() for path in (tmp_path / "submit").rglob("*") if path.is_file()}
+    with pytest.raises(AlreadySubmittedError, match=f"already holds the submitted request {prepared.run_id}"):
+        PanDAService(config).prepare(config, shell_workflow("wf", {"other": ("b", "false")}), str(tmp_path / "submit"))
+    assert {path: path.read_bytes() for path in written} == written

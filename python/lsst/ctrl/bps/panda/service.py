@@ -17,7 +17,7 @@ from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
 from .staging import DEFAULT_MAX_WORKERS, stage_files
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .submission import request_id_of, submit_workflow
+from .submission import AlreadySubmittedError, recorded_request, request_id_of, submit_workflow
 from .workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService"]
@@ -57,6 +57,13 @@ class PanDAService(BaseWmsService):
             config, generic_workflow, out_prefix, service_class
         )
         if out_prefix is not None:
+            previous = recorded_request(out_prefix)
+            if previous is not None and not self._setting("resubmit", False):
+                raise AlreadySubmittedError(
+                    f"{out_prefix} already holds the submitted request {previous['request_id']}: "
+                    "preparing here would overwrite its workflow files. Prepare into a new submit "
+                    f"directory, or use `bps restart --id {previous['request_id']}`"
+                )
             workflow.write(out_prefix)
         return workflow
 

@@ -23,6 +23,7 @@ import waitress
 from flask import Flask, Response, request
 
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
+from .early_auth import channel_class_for
 from .engine import LocalPanda
 from .intake import IntakeError
 from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
@@ -289,6 +290,7 @@ class LocalPandaServer:
                 max_request_body_size=2 * 1024**3,
                 channel_timeout=600,
             )
+            self._server.channel_class = channel_class_for(self.token)
             self.state.write_record(self.port)
             self.state.remember_port(self.port)
         except BaseException:
