@@ -68,7 +68,9 @@ def wait_until(condition, timeout: float, what: str, step: float = 0.05):
 
 
 def ended(ledger: Path) -> int:
-    return sum(1 for line in ledger.read_text().splitlines() if line.startswith("end")) if ledger.exists() else 0
+    return (
+        sum(1 for line in ledger.read_text().splitlines() if line.startswith("end")) if ledger.exists() else 0
+    )
 
 
 def record(case: str, figures: dict[str, int], **extra: int) -> None:
@@ -168,7 +170,9 @@ def test_failing_commits_lose_no_end_report_the_fault_once_and_resume_by_themsel
 
     broken.clear()
     assert wait_request(request_id, timeout=120)["status"].name == "Finished"
-    faults = [r for r in caplog.records if r.levelno == logging.ERROR and "cannot write its state" in r.message]
+    faults = [
+        r for r in caplog.records if r.levelno == logging.ERROR and "cannot write its state" in r.message
+    ]
     assert len(faults) == 1
     assert any("Storage works again" in r.message for r in caplog.records)
     assert engine.fault is None and _status(local_panda.state.root)[1]["fault"] is None
@@ -205,7 +209,12 @@ def test_full_disk_under_the_state_directory_pauses_and_resumes_without_loss(
         faults = server.engine.health()["storage_faults"]
         figures = ledger_figures(ledger, jobs)
         store_runs = len(
-            [r for job in range(1, len(jobs) + 1) for r in server.engine.store.attempts(job) if r["status"] == "finished"]
+            [
+                r
+                for job in range(1, len(jobs) + 1)
+                for r in server.engine.store.attempts(job)
+                if r["status"] == "finished"
+            ]
         )
         assert store_runs == len(jobs)
     finally:
@@ -245,7 +254,8 @@ def test_kill_inside_the_launch_window_never_runs_a_job_twice(
     with sqlite3.connect(state / "panda_local.sqlite3") as conn:
         paused = [int(path.name.split("-")[1]) for path in pauses.iterdir()]
         statuses = [
-            conn.execute("SELECT status FROM attempts WHERE attempt_id = ?", (a,)).fetchone()[0] for a in paused
+            conn.execute("SELECT status FROM attempts WHERE attempt_id = ?", (a,)).fetchone()[0]
+            for a in paused
         ]
     assert statuses == ["finished"] * len(paused)  # adopted, not declared lost
     record("kill -9 in the launch window", ledger_figures(ledger, jobs), interruptions=interruptions)
@@ -541,5 +551,7 @@ def test_prepare_into_a_submitted_directory_keeps_its_workflow_files(local_panda
     _service, prepared = submit(config, shell_workflow("wf", {"ok": ("a", "true")}), tmp_path / "submit")
     written = {path: path.read_bytes() for path in (tmp_path / "submit").rglob("*") if path.is_file()}
     with pytest.raises(AlreadySubmittedError, match=f"already holds the submitted request {prepared.run_id}"):
-        PanDAService(config).prepare(config, shell_workflow("wf", {"other": ("b", "false")}), str(tmp_path / "submit"))
+        PanDAService(config).prepare(
+            config, shell_workflow("wf", {"other": ("b", "false")}), str(tmp_path / "submit")
+        )
     assert {path: path.read_bytes() for path in written} == written

@@ -26,7 +26,7 @@ WRONG_TOKEN = "Wrong bearer token for this local PanDA (see: panda_local env)"
 _REASONS = {401: "Unauthorized", 403: "Forbidden"}
 
 
-class _Refused(Error):
+class _RefusedError(Error):
     """A refusal waitress answers by itself (the application never sees the request)."""
 
     def __init__(self, code: int, body: str) -> None:
@@ -55,9 +55,9 @@ def channel_class_for(token: str) -> type[HTTPChannel]:
             super().parse_header(header_plus)
             authorization = self.headers.get("AUTHORIZATION")
             if not authorization or not authorization.startswith("Bearer "):
-                self.error = _Refused(401, MISSING_TOKEN)
+                self.error = _RefusedError(401, MISSING_TOKEN)
             elif not hmac.compare_digest(authorization.encode(), expected):
-                self.error = _Refused(403, WRONG_TOKEN)
+                self.error = _RefusedError(403, WRONG_TOKEN)
             else:
                 return
             # Read no body: the request is complete as it stands, and the connection closes.

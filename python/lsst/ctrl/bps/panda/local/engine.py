@@ -18,7 +18,6 @@ as the storage works again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
@@ -34,12 +33,11 @@ from .executor import (
     Executor,
     LaunchSpec,
     Outcome,
-    find_launched,
     installation_environment,
-    is_storage_error,
     read_exit_code,
     with_input,
 )
+from .faults import find_launched, is_storage_error, probe_storage
 from .intake import plan_request, step_batches
 from .retry import retry_request
 from .scheduler import Scheduler, SlotPolicy
@@ -52,9 +50,6 @@ _LOG = logging.getLogger(__name__)
 
 _IDLE_POLL = 0.5
 """Seconds between scheduling passes while nothing runs."""
-
-_PROBE_BYTES = 256 * 1024
-"""Room the state directory must have before jobs start again after a storage fault."""
 
 _MAX_BACKOFF = 30.0
 """Longest pause between engine passes while a fault persists."""
@@ -183,7 +178,9 @@ class LocalPanda:
                     self._fault,
                 )
         self.store.close()
-        for fd in (self._wake_read, self._wake_write):
+        # Pokes after this point must not write to a reused descriptor.
+        wake_read, wake_write, self._wake_write = self._wake_read, self._wake_write, -1
+        for fd in (wake_read, wake_write):
             os.close(fd)
 
     def _resume(self) -> None:
@@ -298,7 +295,7 @@ class LocalPanda:
             return
         if self._fault is not None:
             try:
-                self._probe_storage()
+                probe_storage(self.state.root)
             except OSError as exc:
                 self._set_fault(exc)
                 return
@@ -318,18 +315,6 @@ class LocalPanda:
         self._fault = message
         # A write-ahead log that grew to fill the disk would never shrink by itself.
         self.store.checkpoint()
-
-    def _probe_storage(self) -> None:
-        """Raise `OSError` unless the state directory has room again (a small file is written)."""
-        probe = self.state.root / ".space_probe"
-        try:
-            with open(probe, "wb") as stream:
-                stream.write(b"\0" * _PROBE_BYTES)
-                stream.flush()
-                os.fsync(stream.fileno())
-        finally:
-            with contextlib.suppress(OSError):
-                probe.unlink()
 
     def _launch(self) -> None:
         running = self.executor.running
@@ -420,6 +405,8 @@ class LocalPanda:
 
     def _poke(self) -> None:
         self._dirty = True
+        if self._wake_write < 0:
+            return
         try:
             os.write(self._wake_write, b"x")
         except (BlockingIOError, OSError):

@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import enum
 import logging
-import errno
 import os
 import select
 import shutil
@@ -35,10 +34,11 @@ from pathlib import Path
 
 import psutil
 
+from .faults import LAUNCH_TOKEN_ENV, launch_token
+
 __all__ = [
     "EXIT_CODE_FILE",
     "IN_PLACEHOLDER",
-    "LAUNCH_TOKEN_ENV",
     "PAUSE_AFTER_LAUNCH_ENV",
     "PAYLOAD_EXCEEDED_MEMORY",
     "REACHED_MAX_TIME",
@@ -46,10 +46,7 @@ __all__ = [
     "Executor",
     "LaunchSpec",
     "Outcome",
-    "find_launched",
     "installation_environment",
-    "is_storage_error",
-    "launch_token",
     "read_exit_code",
     "with_input",
 ]
@@ -71,9 +68,6 @@ REACHED_MAX_TIME = 1213
 LOG_FILE = "payload.log"
 """Name of an attempt's stdout/stderr log in its working directory."""
 
-LAUNCH_TOKEN_ENV = "PANDA_LOCAL_LAUNCH"
-"""Environment variable carrying an attempt's launch token (``<state dir>#<PANDAID>``)."""
-
 PAUSE_AFTER_LAUNCH_ENV = "PANDA_LOCAL_TEST_PAUSE_AFTER_LAUNCH"
 """Test hook: a directory; the first launch of a server writes ``paused-<PANDAID>`` there and
 pauses before the pid is recorded (so that a test can kill the server inside that window)."""
@@ -85,11 +79,9 @@ _EXIT_CODE_PLACEHOLDER = "running" + " " * 8 + "\n"
 # (1<> opens without truncating, so no new disk block is needed) for a restarted server.
 _WRAPPER = (
     f"__panda_local_payload=$1; __panda_local_exit=$PWD/{EXIT_CODE_FILE}; set --; "
-    "trap 'printf \"%-15s\\n\" \"$?\" 1<> \"$__panda_local_exit\"' EXIT; "
+    'trap \'printf "%-15s\\n" "$?" 1<> "$__panda_local_exit"\' EXIT; '
     'eval "$__panda_local_payload"'
 )
-
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 class Outcome(enum.StrEnum):
@@ -452,50 +444,6 @@ def read_exit_code(workdir: Path) -> int | None:
         return int((workdir / EXIT_CODE_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def launch_token(launch_tag: str, attempt_id: int) -> str:
-    """Return the token an attempt carries in ``PANDA_LOCAL_LAUNCH``."""
-    return f"{launch_tag}#{attempt_id}"
-
-
-def find_launched(launch_tag: str, attempt_id: int) -> tuple[int, float] | None:
-    """Find a live process of an attempt by the launch token in its environment.
-
-    Returns
-    -------
-    found : `tuple` [`int`, `float`] or `None`
-        Pid and creation time of the attempt's wrapper (the process of the token that leads its
-        session), `None` when no process carries the token.
-    """
-    token = launch_token(launch_tag, attempt_id)
-    carriers = []
-    for process in psutil.process_iter(["pid", "create_time"]):
-        try:
-            if process.environ().get(LAUNCH_TOKEN_ENV) == token and process.status() != psutil.STATUS_ZOMBIE:
-                carriers.append(process)
-        except psutil.Error:
-            continue
-    if not carriers:
-        return None
-    leaders = [p for p in carriers if _session_of(p.info["pid"]) == p.info["pid"]]
-    chosen = min(leaders or carriers, key=lambda p: p.info["create_time"])
-    return chosen.info["pid"], chosen.info["create_time"]
-
-
-def _session_of(pid: int) -> int | None:
-    try:
-        return os.getsid(pid)
-    except OSError:
-        return None
-
-
-def is_storage_error(exc: BaseException) -> bool:
-    """Return whether an error is the storage's (disk full, read-only, I/O), not the job's."""
-    if isinstance(exc, OSError):
-        return exc.errno in _STORAGE_ERRNOS
-    text = str(exc).lower()
-    return any(word in text for word in ("disk is full", "disk i/o", "readonly", "read-only"))
 
 
 def _pidfd(pid: int) -> int | None:
