@@ -181,6 +181,37 @@ def test_failing_commits_lose_no_end_report_the_fault_once_and_resume_by_themsel
     record("commit fails (injected)", figures, held_ends=held, interruptions=1)
 
 
+def test_server_stopped_during_a_storage_fault_reads_the_held_ends_back(
+    local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path, monkeypatch
+):
+    from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+
+    engine = local_panda.engine
+
+    def finish_on_a_full_disk(end):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(engine.scheduler, "finish_attempt", finish_on_a_full_disk)
+    ledger = tmp_path / "ledger"
+    dag, jobs = chain_dag(shell_dag, "stopped_in_fault", ledger, width=20, sleep=0.01)
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    wait_until(lambda: engine.health()["unrecorded_ends"] >= 2, 60, "ends that cannot be recorded")
+    held = engine.health()["unrecorded_ends"]
+    state = local_panda.state
+    local_panda.close()  # the held ends cannot be recorded now either
+
+    again = LocalPandaServer(state, port=TEST_PANDA_PORT, max_cores=2, sample_interval=0.05)
+    again.start_in_thread()
+    try:
+        assert wait_request(request_id, timeout=120)["status"].name == "Finished"
+        with sqlite3.connect(state.db_path) as conn:
+            lost = conn.execute("SELECT COUNT(*) FROM attempts WHERE status = 'lost'").fetchone()[0]
+        assert lost == 0
+    finally:
+        again.close(kill_running=True)
+    record("stopped during a storage fault", ledger_figures(ledger, jobs), held_ends=held, interruptions=1)
+
+
 def test_full_disk_under_the_state_directory_pauses_and_resumes_without_loss(
     tiny_tmpfs, idds_api, unwrap, wait_request, shell_dag, tmp_path, caplog
 ):
