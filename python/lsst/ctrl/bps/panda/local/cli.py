@@ -217,7 +217,7 @@ def _status(state: StateDir) -> int:
         from .store import Store
 
         summary = Store(state.db_path).summary()
-    health = engine_health(record["url"], token) if answering else None
+    health = engine_health(record["url"], token) if answering and record and token else None
     report = {
         "state_dir": str(state.root),
         "running": bool(answering),
