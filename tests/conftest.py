@@ -129,7 +129,7 @@ def local_panda(tmp_path):
     server.start_in_thread()
     os.environ["PANDA_AUTH_ID_TOKEN"] = server.token
     yield server
-    server.close()
+    server.close(kill_running=True)
     os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
 
 

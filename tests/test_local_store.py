@@ -46,7 +46,7 @@ def test_sigkilled_server_resumes_and_every_job_completes_exactly_once(
     assert len(names) == len(set(names))
 
 
-def test_stopped_server_runs_interrupted_jobs_again_as_new_attempts(
+def test_stopped_server_leaves_a_running_job_to_finish_and_the_next_start_adopts_it(
     local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path
 ):
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
@@ -69,8 +69,8 @@ def test_stopped_server_runs_interrupted_jobs_again_as_new_attempts(
         grouped = unwrap(idds_api.get_contents_output_ext(request_id=request_id))
         job = next(iter(grouped.values()))[0]
         attempts = again.engine.store.attempts(job["content_id"])
-        assert [row["status"] for row in attempts] == ["lost", "finished"]
-        assert job["attempt_nr"] == 2 and _lines(done) == ["t1"] and len(_lines(started)) == 2
+        assert [row["status"] for row in attempts] == ["finished"]
+        assert job["attempt_nr"] == 1 and _lines(done) == ["t1"] and len(_lines(started)) == 1
     finally:
         again.close()
 

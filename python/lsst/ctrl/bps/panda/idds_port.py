@@ -51,6 +51,7 @@ __all__ = [
     "IddsPort",
     "IddsTransientError",
     "IddsUnknownRequestError",
+    "local_panda_hint",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -147,6 +148,25 @@ class IddsOutageError(IddsTransientError):
     """The PanDA relay answered, but iDDS behind it did not (retried within a time budget)."""
 
 
+def local_panda_hint() -> str:
+    """Say where the local PanDA of ``$PANDA_LOCAL_STATE_DIR`` serves now, if not at ``PANDA_URL_SSL``."""
+    from .local.statedir import DEFAULT_STATE_DIR_ENV, StateDir
+
+    root = os.environ.get(DEFAULT_STATE_DIR_ENV)
+    if not root:
+        return ""
+    state = StateDir(root)
+    record = state.read_record() if state.is_served() else None
+    if record is None:
+        return f" — the local PanDA of {state.root} is not running: panda_local start --background"
+    if record.get("url") != os.environ.get("PANDA_URL_SSL"):
+        return (
+            f" — the local PanDA of {state.root} moved to {record.get('url')}: "
+            'run eval "$(panda_local env)" in this shell'
+        )
+    return ""
+
+
 def _relay_api(idds_server: str | None) -> Any:
     """Return the PanDA client's iDDS API object (imports pandaclient)."""
     from idds.common.utils import json_dumps, json_loads
@@ -190,7 +210,8 @@ def _raise_failure(call: str, request_id: Any, http_status: int | None, output: 
     below_http = http_status in (None, _NETWORK_FAILURE)
     sent = not (below_http and any(marker in lowered for marker in _NOT_SENT_MARKERS))
     where = f" (HTTP {http_status})" if http_status and http_status != _NETWORK_FAILURE else ""
-    raise IddsTransientError(call, request_id, f"no answer from PanDA{where}: {text}", sent=sent)
+    hint = "" if sent else local_panda_hint()
+    raise IddsTransientError(call, request_id, f"no answer from PanDA{where}: {text}{hint}", sent=sent)
 
 
 class IddsPort:

@@ -69,7 +69,13 @@ def _task_counts(record: Mapping[str, Any], run_state: WmsStates) -> dict[WmsSta
     counts[WmsStates.RUNNING] = _count(record, "output_processing_files")
     rest = max(total - sum(counts.values()), 0)
     task_state = transform_state(record.get("transform_status"))
-    if WmsStates.DELETED in (task_state, run_state):
+    if run_state == WmsStates.DELETED:
+        # iDDS marks the jobs of a cancelled request failed or missing: every job that did not
+        # succeed was cancelled (DELETED), not pruned after a failed parent.
+        counts[WmsStates.DELETED] = total - counts[WmsStates.SUCCEEDED]
+        for state in (WmsStates.FAILED, WmsStates.PRUNED, WmsStates.RUNNING):
+            counts[state] = 0
+    elif WmsStates.DELETED == task_state:
         counts[WmsStates.DELETED] = rest
     else:
         counts[WmsStates.UNREADY] = rest
@@ -170,14 +176,44 @@ def run_report_from_records(
         job_state_counts=state_counts,
         job_summary=job_summary,
     )
+    info = WmsSpecificInfo()
     if contents is not None:
         report.exit_code_summary = _exit_codes(contents, label_by_task_key, job_summary)
+        for message in _memory_kills(contents, label_by_task_key):
+            info.add_message("{message}", message=message)
     link = monitor_link(monitor_url, request_id)
     if link:
-        info = WmsSpecificInfo()
         info.add_message("PanDA monitor: {link}", link=link)
+    if str(info):
         report.specific_info = info
     return report
+
+
+PAYLOAD_EXCEEDED_MEMORY = 1235
+"""PanDA pilot error code PAYLOADEXCEEDMAXMEM."""
+
+
+def _memory_kills(
+    contents: Mapping[str, list[dict[str, Any]]], label_by_task_key: Mapping[str, str]
+) -> list[str]:
+    """Say which failed jobs were killed for their memory (their exit code alone reads as kill -9)."""
+    killed: dict[str, list[str]] = {}
+    for task_key, jobs in contents.items():
+        for job in jobs or ():
+            if job_state(job.get("status")) != WmsStates.FAILED:
+                continue
+            if str(job.get("pilot_error_code")) != str(PAYLOAD_EXCEEDED_MEMORY):
+                continue
+            label = label_by_task_key.get(str(task_key)) or str(task_key)
+            diag = job.get("pilot_error_diag") or "payload exceeded its memory limit"
+            killed.setdefault(label, []).append(
+                f"exit {job.get('trans_exit_code')}: {diag} (pilot error {PAYLOAD_EXCEEDED_MEMORY})"
+            )
+    return [
+        f"{label}: {len(causes)} job(s) killed for exceeding their memory, e.g. {causes[0]}; "
+        "raise requestMemory for this label"
+        for label, causes in killed.items()
+    ]
 
 
 def _exit_codes(

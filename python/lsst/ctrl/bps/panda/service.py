@@ -23,7 +23,13 @@ from .report import run_report_from_records, summary_reports
 from .settings import defaults_path
 from .staging import stage_files
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .submission import recorded_request_ids, request_id_of, submit_workflow
+from .submission import (
+    AlreadySubmittedError,
+    recorded_request,
+    recorded_request_ids,
+    request_id_of,
+    submit_workflow,
+)
 from .workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService"]
@@ -63,6 +69,13 @@ class PanDAService(BaseWmsService):
             config, generic_workflow, out_prefix, service_class
         )
         if out_prefix is not None:
+            previous = recorded_request(out_prefix)
+            if previous is not None and not self._setting("resubmit", False):
+                raise AlreadySubmittedError(
+                    f"{out_prefix} already holds the submitted request {previous['request_id']}: "
+                    "preparing here would overwrite its workflow files. Prepare into a new submit "
+                    f"directory, or use `bps restart --id {previous['request_id']}`"
+                )
             workflow.write(out_prefix)
         return workflow
 
@@ -190,6 +203,11 @@ class PanDAService(BaseWmsService):
         # Docstring inherited from BaseWmsService.cancel.
         try:
             request_id = request_id_of(wms_id)
+            records = self.port.get_requests(request_id=request_id)
+            status = records[0].get("status") if records else None
+            if status is not None and request_state(status) in TERMINAL_REQUEST_STATES:
+                name = getattr(status, "name", status)
+                return False, f"nothing to cancel: request {request_id} has already ended ({name})"
             message = self.port.abort(request_id)
         except (ValueError, IddsError) as error:
             return False, str(error)

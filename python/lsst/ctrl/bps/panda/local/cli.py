@@ -18,12 +18,14 @@ Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import json
 import logging
 import os
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .statedir import StateDir, default_state_dir, local_url
 
@@ -39,6 +42,8 @@ __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
 START_TIMEOUT = 60.0
 """Seconds ``start --background`` waits for the server to answer ping."""
+
+_UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
 
 STOP_TIMEOUT = 30.0
 """Seconds ``stop`` waits for the server to exit before killing it."""
@@ -63,6 +68,20 @@ def ping(url: str, token: str, timeout: float = 2.0) -> bool:
             return json.loads(reply.read()) == [True, {"Status": "OK"}]
     except (OSError, ValueError, urllib.error.URLError):
         return False
+
+
+def engine_health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """Return the engine's condition (storage fault...) from a running local PanDA."""
+    body = b"command_name=local_status&manager=True"
+    request = urllib.request.Request(
+        f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            ok, value = json.loads(reply.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return value if ok and isinstance(value, dict) else None
 
 
 def _queue_slots(text: str | None) -> dict[str, int]:
@@ -102,6 +121,9 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     except AlreadyServedError as exc:
         print(f"panda_local: {exc}", file=sys.stderr)
         return 1
+    except (OSError, sqlite3.Error) as exc:
+        print(_start_error(state, exc), file=sys.stderr)
+        return 1
 
     def on_signal(signum: int, frame: object) -> None:
         raise SystemExit(0)
@@ -118,8 +140,22 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     return 0
 
 
+def _start_error(state: StateDir, exc: BaseException) -> str:
+    if isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in _UNWRITABLE:
+        return (
+            f"panda_local: cannot write the state directory {state.root}: {exc}; it must be writable "
+            "(pick another with --state-dir or $PANDA_LOCAL_STATE_DIR)"
+        )
+    return f"panda_local: cannot start on {state.root}: {exc}"
+
+
 def _start_background(args: argparse.Namespace, state: StateDir) -> int:
-    state.ensure()
+    try:
+        state.ensure()
+        open(state.log_path, "ab").close()
+    except OSError as exc:
+        print(_start_error(state, exc), file=sys.stderr)
+        return 1
     command = [sys.executable, "-m", "lsst.ctrl.bps.panda.local.cli", "start", "--state-dir", str(state.root)]
     command += ["--port", str(args.port)]
     for flag, value in (
@@ -194,14 +230,19 @@ def _status(state: StateDir) -> int:
         from .store import Store
 
         summary = Store(state.db_path).summary()
+    health = engine_health(record["url"], token) if answering and record and token else None
     report = {
         "state_dir": str(state.root),
         "running": bool(answering),
         "pid": record.get("pid") if served else None,
         "url": record.get("url") if served else None,
+        "fault": (health or {}).get("fault"),
         **summary,
     }
     print(json.dumps(report, indent=2))
+    if report["fault"]:
+        print(f"panda_local: {report['fault']}", file=sys.stderr)
+        return 2
     return 0 if answering else 1
 
 
@@ -258,7 +299,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--max-memory", type=int, default=None, help="MB for jobs (default: available memory)")
     start.add_argument("--queue-slots", default=None, help="jobs per queue, e.g. LOCAL_HIMEM=1,LOCAL_MERGE=1")
     start.add_argument("--background", action="store_true", help="return once the server answers")
-    verbs.add_parser("stop", parents=[common], help="stop the server (running jobs will run again)")
+    verbs.add_parser(
+        "stop", parents=[common], help="stop the server (running jobs go on; the next start adopts them)"
+    )
     verbs.add_parser("status", parents=[common], help="print the server's state as JSON")
     verbs.add_parser("env", parents=[common], help='print export lines: eval "$(panda_local env)"')
     return parser
@@ -284,7 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("lsst.ctrl.bps.panda").setLevel(logging.INFO)
     state = StateDir(args.state_dir or default_state_dir())
     if args.verb == "start":
-        return _start(args, state)
+        try:
+            return _start(args, state)
+        except (OSError, sqlite3.Error) as exc:
+            print(_start_error(state, exc), file=sys.stderr)
+            return 1
     if args.verb == "stop":
         return _stop(state)
     if args.verb == "status":

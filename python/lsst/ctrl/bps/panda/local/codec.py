@@ -34,8 +34,11 @@ __all__ = [
 ]
 
 
-MAX_BODY_BYTES = 2 * 1024**3
-"""Largest accepted body after decompression."""
+MAX_BODY_BYTES = 256 * 1024**2
+"""Largest accepted body after decompression (a 1,000,000-job submit inflates to ~60 MB)."""
+
+_GUNZIP_CHUNK = 1024**2
+"""Bytes inflated at a time, so that a compression bomb stops at the cap, not after it."""
 
 ALLOWED_CLASSES = frozenset(
     {
@@ -100,8 +103,11 @@ class RelayCall:
         BadRequestBodyError
             Raised if the arguments are not a JSON list and object.
         """
-        args = load_restricted(self.args_text) if self.args_text else []
-        kwargs = load_restricted(self.kwargs_text) if self.kwargs_text else {}
+        try:
+            args = load_restricted(self.args_text) if self.args_text else []
+            kwargs = load_restricted(self.kwargs_text) if self.kwargs_text else {}
+        except RecursionError:
+            raise BadRequestBodyError("arguments are nested too deeply") from None
         if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
             raise BadRequestBodyError("args must be a JSON list and kwargs a JSON object")
         return list(args), kwargs
@@ -109,10 +115,19 @@ class RelayCall:
 
 def _gunzip(raw: bytes) -> bytes:
     decompressor = zlib.decompressobj(wbits=31)
-    data = decompressor.decompress(raw, MAX_BODY_BYTES)
-    if decompressor.unconsumed_tail or len(data) > MAX_BODY_BYTES:
-        raise BadRequestBodyError(f"body is larger than {MAX_BODY_BYTES} bytes once decompressed")
-    return data
+    parts: list[bytes] = []
+    size = 0
+    pending = raw
+    while pending:
+        part = decompressor.decompress(pending, _GUNZIP_CHUNK)
+        size += len(part)
+        if size > MAX_BODY_BYTES:
+            raise BadRequestBodyError(f"body is larger than {MAX_BODY_BYTES} bytes once decompressed")
+        parts.append(part)
+        pending = decompressor.unconsumed_tail
+        if decompressor.eof:
+            break
+    return b"".join(parts)
 
 
 def _field(form: dict[str, Any], name: str) -> Any:
@@ -150,6 +165,8 @@ def decode_body(raw: bytes) -> RelayCall:
             form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequestBodyError(f"undecodable body: {exc}") from None
+    except RecursionError:
+        raise BadRequestBodyError("body is nested too deeply") from None
     if not isinstance(form, dict):
         raise BadRequestBodyError("body must be a JSON object or form fields")
     command = _field(form, "command_name")

@@ -9,17 +9,25 @@ job's pseudo input name) through ``bash`` in its own working directory and
 process group, stdout and stderr going to a per-attempt log.  A small bash
 wrapper writes the payload's exit code next to it, so that a server that
 was killed and restarted can still learn how an attempt it had started
-ended.  The pilot samples the resident memory of each attempt's process
-tree (psutil) and kills the whole group when it exceeds the job's memory or
-its wall time, recording the error codes a PanDA pilot would.
+ended; the file exists (holding a placeholder) before the payload starts,
+so that the code is written in place even on a full disk.  Every attempt
+carries a launch token in its environment (``PANDA_LOCAL_LAUNCH``) from the
+moment it exists, so that a restarted server finds it even when it was
+killed before recording its pid (`find_launched`).  The pilot samples the
+resident memory of each attempt's process tree (psutil) and kills the whole
+group when it exceeds the job's memory or its wall time, recording the
+error codes a PanDA pilot would.  It waits on the attempts' exit through
+pid file descriptors instead of polling.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -31,10 +39,12 @@ from pathlib import Path
 import psutil
 
 from ..edgenode.cmd_line_decoder import IN_PLACEHOLDER, REALTIME_LOG_FILE
+from .faults import LAUNCH_TOKEN_ENV, launch_token
 
 __all__ = [
     "EXIT_CODE_FILE",
     "IN_PLACEHOLDER",
+    "PAUSE_AFTER_LAUNCH_ENV",
     "PAYLOAD_EXCEEDED_MEMORY",
     "REACHED_MAX_TIME",
     "AttemptEnd",
@@ -62,9 +72,18 @@ REACHED_MAX_TIME = 1213
 LOG_FILE = "payload.log"
 """Name of an attempt's stdout/stderr log in its working directory."""
 
-# One shell runs the payload (eval) and, on exit, writes its exit code for a restarted server.
+PAUSE_AFTER_LAUNCH_ENV = "PANDA_LOCAL_TEST_PAUSE_AFTER_LAUNCH"
+"""Test hook: a directory; the first launch of a server writes ``paused-<PANDAID>`` there and
+pauses before the pid is recorded (so that a test can kill the server inside that window)."""
+
+_EXIT_CODE_PLACEHOLDER = "running" + " " * 8 + "\n"
+"""Written before the payload starts; the wrapper overwrites it in place (no allocation)."""
+
+# One shell runs the payload (eval) and, on exit, writes its exit code over the placeholder
+# (1<> opens without truncating, so no new disk block is needed) for a restarted server.
 _WRAPPER = (
-    f"__panda_local_payload=$1; set --; trap 'echo \"$?\" > {EXIT_CODE_FILE}' EXIT; "
+    f"__panda_local_payload=$1; __panda_local_exit=$PWD/{EXIT_CODE_FILE}; set --; "
+    'trap \'printf "%-15s\\n" "$?" 1<> "$__panda_local_exit"\' EXIT; '
     'eval "$__panda_local_payload"'
 )
 
@@ -124,6 +143,8 @@ class _Running:
     started: float
     popen: subprocess.Popen | None
     """`None` for an attempt adopted after a restart (not our child)."""
+    pidfd: int | None = None
+    """Readable once the process has exited (`None` where pid file descriptors are missing)."""
     peak_rss_mb: float = 0.0
     kill_reason: Outcome | None = None
     kill_diag: str | None = None
@@ -195,11 +216,15 @@ class Executor:
         Seconds between memory samples of the running attempts.
     """
 
-    def __init__(self, base_environment: Mapping[str, str], sample_interval: float = 0.2) -> None:
+    def __init__(
+        self, base_environment: Mapping[str, str], sample_interval: float = 0.2, launch_tag: str = ""
+    ) -> None:
         self.base_environment = dict(base_environment)
         self.sample_interval = sample_interval
+        self.launch_tag = launch_tag
         self._running: dict[int, _Running] = {}
         self._last_sample = 0.0
+        self._paused_once = False
 
     @property
     def running(self) -> dict[int, LaunchSpec]:
@@ -222,9 +247,11 @@ class Executor:
             Its creation time, which identifies it after a restart.
         """
         spec.workdir.mkdir(parents=True, exist_ok=True)
+        (spec.workdir / EXIT_CODE_FILE).write_text(_EXIT_CODE_PLACEHOLDER)
         env = dict(self.base_environment)
         env.update(PANDAID=str(spec.attempt_id), PanDA_TaskID=str(spec.workload_id))
         env["REALTIME_LOGFILES"] = REALTIME_LOG_FILE
+        env[LAUNCH_TOKEN_ENV] = launch_token(self.launch_tag, spec.attempt_id)
         with open(spec.workdir / LOG_FILE, "ab") as log:
             popen = subprocess.Popen(
                 ["bash", "-c", _WRAPPER, "panda_local_pilot", spec.command],
@@ -239,8 +266,19 @@ class Executor:
             started = psutil.Process(popen.pid).create_time()
         except psutil.Error:
             started = time.time()
-        self._running[spec.attempt_id] = _Running(spec, popen.pid, time.time(), popen)
+        self._running[spec.attempt_id] = _Running(spec, popen.pid, time.time(), popen, _pidfd(popen.pid))
+        self._pause_for_tests(spec.attempt_id)
         return popen.pid, started
+
+    def _pause_for_tests(self, attempt_id: int) -> None:
+        """Pause inside the launch window (process started, pid not recorded) once, if asked."""
+        where = os.environ.get(PAUSE_AFTER_LAUNCH_ENV)
+        if not where or self._paused_once:
+            return
+        self._paused_once = True
+        (Path(where) / f"paused-{attempt_id}").write_text(str(os.getpid()))
+        _LOG.warning("Test hook: pausing after the launch of attempt %d", attempt_id)
+        time.sleep(120)
 
     def adopt(self, spec: LaunchSpec, pid: int, created: float, started_at: float) -> bool:
         """Watch an attempt started by a previous server, if it still runs.
@@ -255,7 +293,7 @@ class Executor:
         except psutil.Error:
             alive = False
         if alive:
-            self._running[spec.attempt_id] = _Running(spec, pid, started_at, None)
+            self._running[spec.attempt_id] = _Running(spec, pid, started_at, None, _pidfd(pid))
         return alive
 
     def kill(self, attempt_id: int, outcome: Outcome, diag: str, code: int | None = None) -> None:
@@ -299,14 +337,42 @@ class Executor:
                 )
 
     def poll(self) -> list[AttemptEnd]:
-        """Reap the attempts that ended since the last call."""
+        """Reap the attempts that ended since the last call.
+
+        The caller owns the ends returned: the attempts are no longer watched, so an end must be
+        kept until it is recorded.
+        """
         ended = []
         for attempt_id, run in list(self._running.items()):
             end = self._reap(run)
             if end is not None:
                 del self._running[attempt_id]
+                if run.pidfd is not None:
+                    os.close(run.pidfd)
                 ended.append(end)
         return ended
+
+    def wait_for_exit(self, timeout: float, wake_fd: int | None = None) -> None:
+        """Sleep until an attempt exits, ``wake_fd`` is readable, or ``timeout`` seconds pass.
+
+        Without pid file descriptors (not Linux) this sleeps a short while instead.
+        """
+        fds = [run.pidfd for run in self._running.values()]
+        if any(fd is None for fd in fds):
+            timeout = min(timeout, 0.05)
+        poller = select.poll()
+        for fd in [*filter(None, fds), *([wake_fd] if wake_fd is not None else [])]:
+            poller.register(fd, select.POLLIN)
+        poller.poll(max(timeout, 0.0) * 1000)
+
+    def detach(self) -> list[int]:
+        """Stop watching every attempt, leaving it to run (a server that stops); return their ids."""
+        ids = list(self._running)
+        for run in self._running.values():
+            if run.pidfd is not None:
+                os.close(run.pidfd)
+        self._running.clear()
+        return ids
 
     def wait(self, attempt_ids: list[int], timeout: float = 10.0) -> list[AttemptEnd]:
         """Wait (bounded) for some attempts to end, typically after `kill`."""
@@ -326,21 +392,30 @@ class Executor:
         code: int | None
         if run.popen is not None:
             try:
-                pid, status, usage = os.wait4(run.pid, os.WNOHANG)
+                pid, status = os.waitpid(run.pid, os.WNOHANG)
             except ChildProcessError:
-                pid, status, usage = run.pid, 0, None
+                # Reaped elsewhere: the status is lost; only the wrapper's file can tell (never 0
+                # by default).
+                pid, status = run.pid, None
             if pid == 0:
                 return None
-            code = os.waitstatus_to_exitcode(status)
-            code = 128 - code if code < 0 else code
+            if status is None:
+                code = read_exit_code(run.spec.workdir)
+            else:
+                code = os.waitstatus_to_exitcode(status)
+                code = 128 - code if code < 0 else code
             run.popen.returncode = code
-            if usage is not None:
-                peak = max(peak, usage.ru_maxrss / 1024)
+            # No ru_maxrss: a forked child counts the server's own pages until it execs; the peak
+            # is the payload's process tree as sampled.
         else:
             try:
                 alive = psutil.Process(run.pid).status() != psutil.STATUS_ZOMBIE
             except psutil.Error:
                 alive = False
+            if not alive:
+                # A stopped in-process server may have left it as our child: reap the zombie.
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(run.pid, os.WNOHANG)
             if alive:
                 return None
             code = read_exit_code(run.spec.workdir)
@@ -358,18 +433,19 @@ class Executor:
                 None,
                 peak_rss,
                 None,
-                "Attempt ended while the server was down and left no exit code",
+                "Attempt ended and its exit status was lost (no exit code recorded)",
             )
         outcome = Outcome.OK if code == 0 else Outcome.FAILED
         diag = None if code == 0 else f"Payload exited with code {code}"
         return AttemptEnd(run.spec.attempt_id, outcome, code, peak_rss, None, diag)
 
     def kill_all(self, outcome: Outcome, diag: str) -> list[AttemptEnd]:
-        """Kill every attempt and wait for them (server shutdown)."""
+        """Kill every attempt and wait for them; attempts that had already ended keep their end."""
+        ended = self.poll()
         ids = list(self._running)
         for attempt_id in ids:
             self.kill(attempt_id, outcome, diag)
-        return self.wait(ids)
+        return ended + self.wait(ids)
 
 
 def read_exit_code(workdir: Path) -> int | None:
@@ -377,6 +453,13 @@ def read_exit_code(workdir: Path) -> int | None:
     try:
         return int((workdir / EXIT_CODE_FILE).read_text().strip())
     except (OSError, ValueError):
+        return None
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
         return None
 
 

@@ -29,8 +29,10 @@ from idds.common.constants import RequestStatus
 
 from ..identity import token_identity
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
+from .early_auth import channel_class_for
 from .engine import LocalPanda
 from .intake import IntakeError
+from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
 from .records import group_contents, new_request_record, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir, local_url
@@ -128,7 +130,7 @@ class Verbs:
             except UnknownRequestError:
                 return []
         if not with_detail:
-            return [request_record(row) for row in requests]
+            return self._with_fault([request_record(row) for row in requests])
         new = [row for row in requests if row["status"] == RequestStatus.New.value]
         taken = [row["request_id"] for row in requests if row["status"] != RequestStatus.New.value]
         tasks = self.store.tasks(taken)
@@ -136,7 +138,20 @@ class Verbs:
         by_id = {row["request_id"]: row for row in requests}
         records = [new_request_record(row) for row in new]
         records += [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
+        return self._with_fault(records)
+
+    def _with_fault(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put the engine's fault (disk full...) in the errors of the requests still running."""
+        fault = self.engine.fault
+        if fault:
+            for record in records:
+                if record["status"] not in TERMINAL_REQUESTS:
+                    record["errors"] = fault
         return records
+
+    def local_status(self) -> dict[str, Any]:
+        """Return the engine's condition (``panda_local status``; not an iDDS command)."""
+        return self.engine.health()
 
     def get_contents_output_ext(
         self,
@@ -306,6 +321,7 @@ class LocalPandaServer:
                 max_request_body_size=2 * 1024**3,
                 channel_timeout=600,
             )
+            self._server.channel_class = channel_class_for(self.token)
             self.state.write_record(self.port)
             self.state.remember_port(self.port)
         except BaseException:
@@ -319,6 +335,8 @@ class LocalPandaServer:
         port = self.state.last_port()
         if port:
             with socket.socket() as probe:
+                # As waitress binds: a port left in TIME_WAIT by the last server is free to take.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((self.HOST, port))
                     return port
@@ -343,8 +361,12 @@ class LocalPandaServer:
         self._thread = threading.Thread(target=self.serve_forever, name="panda-local-http", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop serving, stop the engine (running attempts will run again) and free the directory."""
+    def close(self, kill_running: bool = False) -> None:
+        """Stop serving, stop the engine and free the directory.
+
+        Running attempts go on and the next start adopts them; with ``kill_running`` they are
+        killed and run again at the next start.
+        """
         server, self._server = self._server, None
         if server is not None:
             # Let requests in flight finish first: a worker thread still answering would otherwise
@@ -358,6 +380,6 @@ class LocalPandaServer:
             self._thread.join(timeout=10)
             self._thread = None
         if self.engine is not None:
-            self.engine.stop()
+            self.engine.stop(kill_running)
             self.engine = None
         self.state.release()

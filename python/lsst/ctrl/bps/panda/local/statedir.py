@@ -106,7 +106,7 @@ class StateDir:
         self.work_dir.mkdir(exist_ok=True)
 
     def token(self) -> str:
-        """Return the bearer token, generating it (mode 0600) on first use."""
+        """Return the bearer token, generating it (mode 0600) on first use or when the file is empty."""
         self.ensure()
         try:
             fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -115,15 +115,24 @@ class StateDir:
             if mode & 0o077:
                 _LOG.warning("Token file %s had mode %o; setting it to 0600", self.token_path, mode)
                 self.token_path.chmod(0o600)
+            token = self.token_path.read_text().strip()
+            if token:
+                return token
+            _LOG.warning("Token file %s was empty; writing a new token", self.token_path)
+            temporary = self.token_path.with_suffix(".tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as stream:
+                stream.write(secrets.token_urlsafe(32))
+            temporary.replace(self.token_path)
             return self.token_path.read_text().strip()
         with os.fdopen(fd, "w") as stream:
             stream.write(new_token())
         return self.token_path.read_text().strip()
 
     def read_token(self) -> str | None:
-        """Return the bearer token if one was generated."""
+        """Return the bearer token if one was generated (`None` for none or an empty file)."""
         try:
-            return self.token_path.read_text().strip()
+            return self.token_path.read_text().strip() or None
         except FileNotFoundError:
             return None
 

@@ -116,6 +116,10 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
+            # A small write-ahead log, truncated after each checkpoint: a nearly full disk still
+            # holds it, and the state directory does not keep megabytes it no longer needs.
+            conn.execute("PRAGMA wal_autocheckpoint=128")
+            conn.execute("PRAGMA journal_size_limit=524288")
             self._local.conn = conn
         return conn
 
@@ -126,10 +130,17 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (disk full): never leave the connection mid-transaction.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and truncate it (frees space on a full disk)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Close this thread's connection."""
