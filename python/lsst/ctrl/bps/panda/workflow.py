@@ -15,6 +15,7 @@ from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
 from .convert import TaskSummary, convert_workflow, gc_paused
 from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
+from .graph import write_workflow_picture
 from .settings import SettingsReader
 
 __all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
@@ -113,6 +114,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         }
         _atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
         _atomic_write(directory / SUMMARY_FILE, self.summary())
+        write_workflow_picture(self, directory)
         self.submit_path = str(directory)
         _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
 
