@@ -188,6 +188,10 @@ def _status(state: StateDir) -> int:
         "url": record.get("url") if served else None,
         **summary,
     }
+    if answering:  # a one-time login link to the monitor pages (issue 17)
+        from .monitor import login_link
+
+        report["monitor"] = login_link(f"http://127.0.0.1:{record['port']}", token)
     print(json.dumps(report, indent=2))
     return 0 if answering else 1
 

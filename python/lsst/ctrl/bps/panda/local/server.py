@@ -25,6 +25,7 @@ from flask import Flask, Response, request
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .engine import LocalPanda
 from .intake import IntakeError
+from .monitor import monitor_blueprint
 from .records import group_contents, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir
@@ -206,6 +207,7 @@ def create_app(verbs: Verbs, token: str) -> Flask:
             _LOG.exception("%s failed", call.command)
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
+    app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
     return app
 
 
