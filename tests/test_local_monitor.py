@@ -1,24 +1,16 @@
-"""The monitor pages of the local PanDA, in a real headless Chromium (Selenium) and over HTTP.
+"""The monitor pages of the local PanDA, in a real headless Chromium (Selenium) and over HTTP."""
 
-Chromium and chromedriver come from Debian (``make test`` installs them when missing); under
-``CI=true`` their absence fails the test instead of skipping it.  Screenshots go to
-``$PANDA_SCREENSHOT_DIR`` (``make screenshots``) or the test's own directory.
-"""
-
-import os
-import shutil
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from browser_support import browser, screenshot_dir  # noqa: F401
 from conftest import TEST_PANDA_PORT
 
 from lsst.ctrl.bps.panda.local.monitor import COOKIE_NAME, login_link
 
 BASE = f"http://127.0.0.1:{TEST_PANDA_PORT}"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def _run_with_a_failure(shell_dag, idds_api, unwrap, wait_request):
@@ -97,32 +89,6 @@ def test_pages_of_a_running_request_refresh_themselves(local_panda, shell_dag, i
         unwrap(idds_api.abort(request_id=request_id))
 
 
-@pytest.fixture
-def browser(tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not (chromium and Path(CHROMEDRIVER).exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium and /usr/bin/chromedriver are missing: make test installs them")
-        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,800"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def _screenshot_dir(tmp_path):
-    directory = Path(os.environ.get("PANDA_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 def test_browser_follows_links_from_requests_to_a_failed_jobs_log(
     local_panda, shell_dag, idds_api, unwrap, wait_request, browser, tmp_path
 ):
@@ -146,13 +112,13 @@ def test_browser_follows_links_from_requests_to_a_failed_jobs_log(
     failed = next(tr for tr in jobs if "FAILED" in tr.text)
     assert failed.find_elements(By.TAG_NAME, "td")[1].text == "bad"
     assert failed.find_elements(By.TAG_NAME, "td")[4].text == "3"
-    browser.save_screenshot(str(_screenshot_dir(tmp_path) / "monitor_jobs.png"))
+    browser.save_screenshot(str(screenshot_dir(tmp_path) / "monitor_jobs.png"))
     failed.find_element(By.LINK_TEXT, "log").click()
 
     assert browser.find_element(By.CSS_SELECTOR, ".exit-code").text == "3"
     assert "Traceback: the flux was negative" in browser.find_element(By.CSS_SELECTOR, "pre.log").text
     headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
     assert headings[0] == "Decoder" and headings[1].startswith("Log tail")
-    path = _screenshot_dir(tmp_path) / "monitor_log.png"
+    path = screenshot_dir(tmp_path) / "monitor_log.png"
     browser.save_screenshot(str(path))
     assert path.stat().st_size > 1000

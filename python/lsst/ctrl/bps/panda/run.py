@@ -253,6 +253,7 @@ def submit(submit_yaml: str | Path, **options: Any) -> PandaRun:
 
     options.setdefault("runWmsSubmissionChecks", True)  # as `bps submit`: ping PanDA first
     config, prepared = prepare_driver(str(submit_yaml), **options)
-    submitted = bps_submit(config, prepared, **options)
+    # ctrl_bps's submit returns a workflow only for remote builds; it sets run_id on ours.
+    submitted = bps_submit(config, prepared, **options) or prepared
     _LOG.info("Submitted run %s (%s)", submitted.run_id, submitted.submit_path)
     return PandaRun(submitted.submit_path)
