@@ -21,9 +21,8 @@ def screenshot_dir(tmp_path):
     return directory
 
 
-@pytest.fixture
-def browser():
-    """Yield a headless Chromium driven by Selenium."""
+def chromium():
+    """Yield a headless Chromium driven by Selenium (the body of a ``browser`` fixture)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not (chromium and Path(CHROMEDRIVER).exists()):
         if os.environ.get("CI") == "true":

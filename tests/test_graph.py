@@ -5,7 +5,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from bps_configs import make_config
-
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.graph import PICTURE_FILE, task_graph, task_graph_of_workflow
 
@@ -61,7 +60,13 @@ def test_final_job_hangs_on_a_dashed_condition_edge(prepared):
 def test_edges_between_chunks_of_one_node_are_dropped():
     class Task:
         def __init__(self, name, label, memory_class="c", jobs=1):
-            self.name, self.label, self.memory_class, self.jobs, self.queue = name, label, memory_class, jobs, "Q"
+            self.name, self.label, self.memory_class, self.jobs, self.queue = (
+                name,
+                label,
+                memory_class,
+                jobs,
+                "Q",
+            )
 
     tasks = [Task("a1", "a"), Task("a2", "a"), Task("b1", "b", "h", 3)]
     graph = task_graph(tasks, {"a2": ["a1"], "b1": ["a1", "a2"]})

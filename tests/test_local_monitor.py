@@ -5,12 +5,16 @@ import urllib.error
 import urllib.request
 
 import pytest
-from browser_support import browser, screenshot_dir  # noqa: F401
+from browser_support import chromium, screenshot_dir
 from conftest import TEST_PANDA_PORT
-
 from lsst.ctrl.bps.panda.local.monitor import COOKIE_NAME, login_link
 
 BASE = f"http://127.0.0.1:{TEST_PANDA_PORT}"
+
+
+@pytest.fixture
+def browser():
+    yield from chromium()
 
 
 def _run_with_a_failure(shell_dag, idds_api, unwrap, wait_request):
@@ -20,7 +24,7 @@ def _run_with_a_failure(shell_dag, idds_api, unwrap, wait_request):
         "monitored_02_step2_01",
         {"good": [("monitored_01_step1_01", "ok1")], "bad": [("monitored_01_step1_01", "ok2")]},
         "test ${IN/L} = good || { echo 'Traceback: the flux was negative' >&2; "
-        "echo \"$(date +%FT%T) cmd_line_decoder: running the payload\" >&2; exit 3; }",
+        'echo "$(date +%FT%T) cmd_line_decoder: running the payload" >&2; exit 3; }',
     )
     request_id = unwrap(idds_api.submit(dag.workflow))
     wait_request(request_id)
@@ -101,10 +105,15 @@ def test_browser_follows_links_from_requests_to_a_failed_jobs_log(
     browser.get(login_link(BASE, local_panda.token))
     row = browser.find_element(By.CSS_SELECTOR, "#requests tr:nth-child(2)")
     assert row.text.split()[:3] == [str(request_id), "monitored", "FAILED"]
-    assert "background: rgb(244, 166, 166)" in row.find_element(By.CSS_SELECTOR, ".state").get_attribute("style")
+    assert "background: rgb(244, 166, 166)" in row.find_element(By.CSS_SELECTOR, ".state").get_attribute(
+        "style"
+    )
     row.find_element(By.LINK_TEXT, str(request_id)).click()
 
-    tasks = {tr.find_element(By.TAG_NAME, "td").text: tr for tr in browser.find_elements(By.CSS_SELECTOR, "#tasks tr")[1:]}
+    tasks = {
+        tr.find_element(By.TAG_NAME, "td").text: tr
+        for tr in browser.find_elements(By.CSS_SELECTOR, "#tasks tr")[1:]
+    }
     assert tasks["monitored_02_step2_01"].text.split()[1:4] == ["step2", "FAILED", "2"]
     browser.find_element(By.LINK_TEXT, "monitored_02_step2_01").click()
 

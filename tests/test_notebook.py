@@ -12,9 +12,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_support import browser, screenshot_dir  # noqa: F401
+from browser_support import chromium, screenshot_dir
 from bs4 import BeautifulSoup
 from nbclient import NotebookClient
+
+
+@pytest.fixture
+def browser():
+    yield from chromium()
+
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "notebook" / "demo.ipynb"
 
@@ -61,9 +67,11 @@ def test_notebook_submits_waits_and_shows_the_html_report(executed, browser, tmp
         if output.get("output_type") == "error"
     ]
     assert errors == []
+    # run.report() (from the submit directory: memory classes known), then PandaRun(request_id).
     reports = [html for html in html_outputs(executed) if 'class="panda-run"' in html]
-    assert reports, "no HTML report table in the executed notebook"
-    soup = BeautifulSoup(reports[-1], "html.parser")
+    assert len(reports) == 2, "no HTML report table in the executed notebook"
+    assert BeautifulSoup(reports[1], "html.parser").select_one(".run-state").get_text() == "SUCCEEDED"
+    soup = BeautifulSoup(reports[0], "html.parser")
     assert soup.select_one(".run-state").get_text() == "SUCCEEDED"
     header = [th.get_text() for th in soup.select("thead th")]
     rows = {}
@@ -72,11 +80,14 @@ def test_notebook_submits_waits_and_shows_the_html_report(executed, browser, tmp
         rows[cells[0]] = dict(zip(header, cells, strict=True))
     assert rows["TOTAL"]["SUCCEEDED"] == rows["TOTAL"]["TOTAL"] == "8"
     assert rows["step2"]["memory class"] == "high"
-    assert any("<svg" in output.get("data", {}).get("image/svg+xml", "") for c in executed.cells
-               for output in c.get("outputs", []))
+    assert any(
+        "<svg" in output.get("data", {}).get("image/svg+xml", "")
+        for c in executed.cells
+        for output in c.get("outputs", [])
+    )
 
     page = tmp_path / "report.html"
-    page.write_text(f"<!doctype html><html><body style='font-family:sans-serif'>{reports[-1]}</body></html>")
+    page.write_text(f"<!doctype html><html><body style='font-family:sans-serif'>{reports[0]}</body></html>")
     browser.set_window_size(1100, 330)
     browser.get(page.as_uri())
     path = screenshot_dir(tmp_path) / "notebook_report.png"

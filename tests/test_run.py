@@ -4,7 +4,6 @@ import time
 
 import pytest
 from lsst.ctrl.bps import WmsStates
-
 from lsst.ctrl.bps.panda import PandaRun
 from lsst.ctrl.bps.panda.run import PandaRunError
 

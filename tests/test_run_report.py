@@ -7,7 +7,6 @@ import pandas
 from bs4 import BeautifulSoup
 from idds.common.utils import json_loads
 from lsst.ctrl.bps import WmsStates
-
 from lsst.ctrl.bps.panda.report import run_report_from_records
 from lsst.ctrl.bps.panda.run_report import label_resources, run_table_from_report
 
