@@ -26,7 +26,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from bps_configs import make_config
-
     from lsst.ctrl.bps.panda.graph import render_svg, task_graph_of_workflow
     from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
 
@@ -45,7 +44,8 @@ def main() -> None:
         drawn = time.perf_counter()
         print(
             f"{workflow.job_count:,} jobs, {len(workflow.tasks)} tasks -> {len(graph.nodes)} nodes, "
-            f"{len(graph.edges)} edges: graph {collapsed - start:.3f} s, layout+SVG {drawn - collapsed:.3f} s, "
+            f"{len(graph.edges)} edges: graph {collapsed - start:.3f} s, "
+            f"layout+SVG {drawn - collapsed:.3f} s, "
             f"{path.stat().st_size:,} bytes"
         )
 
