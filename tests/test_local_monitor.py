@@ -82,6 +82,22 @@ def test_log_page_shows_decoder_lines_first_then_the_tail(
     assert _get("/monitor/requests/999", token)[0] == 404
 
 
+def test_panda_monitor_links_of_the_report_lead_to_the_request_page(local_panda, shell_dag, idds_api, unwrap):
+    from lsst.ctrl.bps.panda.report import monitor_link
+
+    dag = shell_dag("linked")
+    dag.task("linked_01_step1_01", {"x": []}, "true")
+    request_id = unwrap(idds_api.submit(dag.workflow))
+    link = monitor_link(f"{BASE}/monitor", request_id)
+    opener = urllib.request.build_opener()
+    opener.addheaders = [("Cookie", f"{COOKIE_NAME}={local_panda.token}")]
+    with opener.open(link, timeout=10) as reply:
+        assert (
+            reply.url.endswith(f"/monitor/requests/{request_id}")
+            and "linked_01_step1_01" in reply.read().decode()
+        )
+
+
 def test_pages_of_a_running_request_refresh_themselves(local_panda, shell_dag, idds_api, unwrap):
     dag = shell_dag("running")
     dag.task("running_01_sleep_01", {"s": []}, "sleep 30")

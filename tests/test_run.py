@@ -95,3 +95,10 @@ def test_restart_reruns_the_failed_job(local_panda, shell_dag, idds_api, unwrap,
 def test_run_of_a_directory_never_submitted_is_refused(tmp_path):
     with pytest.raises(PandaRunError, match="neither"):
         PandaRun(tmp_path)
+
+
+def test_progress_bars_are_text_outside_a_jupyter_kernel():
+    from lsst.ctrl.bps.panda.progress import progress_bar_class
+    from tqdm.std import tqdm
+
+    assert progress_bar_class() is tqdm

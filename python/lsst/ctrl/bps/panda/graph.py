@@ -148,7 +148,7 @@ def _node_text(node: GraphNode) -> str:
     chunks = f" in {node.tasks} tasks" if node.tasks > 1 else ""
     queues = "<BR/>".join(html.escape(q) for q in node.queues) or "-"
     return (
-        f'<<B>{html.escape(node.label)}</B><BR/>{node.jobs:,} jobs{chunks}<BR/>'
+        f"<<B>{html.escape(node.label)}</B><BR/>{node.jobs:,} jobs{chunks}<BR/>"
         f'<FONT POINT-SIZE="10">{html.escape(node.memory_class)}<BR/>{queues}</FONT>>'
     )
 
@@ -178,7 +178,9 @@ def render_svg(graph: TaskGraph, path: Path, title: str = "") -> Path:
     try:
         import pydot
     except ImportError as exc:
-        raise GraphUnavailableError("pydot is not installed (pip install 'lsst-ctrl-bps-panda[graph]')") from exc
+        raise GraphUnavailableError(
+            "pydot is not installed (pip install 'lsst-ctrl-bps-panda[graph]')"
+        ) from exc
     if shutil.which("dot") is None:
         raise GraphUnavailableError("Graphviz's dot is not installed (apt-get install graphviz)")
     dot = pydot.Dot(graph_name="panda_workflow", graph_type="digraph", rankdir="TB", label=title)

@@ -67,9 +67,12 @@ class LabelProgress:
             bar = self.bars.get(row.label)
             if bar is None:
                 bar_class = bar_class or progress_bar_class()
-                bar = bar_class(total=row.total, desc=row.label, unit="job", position=len(self.bars), leave=True)
+                bar = bar_class(
+                    total=row.total, desc=row.label, unit="job", position=len(self.bars), leave=True
+                )
                 self.bars[row.label] = bar
-            bar.total = row.total
+            if bar.total != row.total:  # tasks still arriving; reset() also resizes a widget bar
+                bar.reset(total=row.total)
             bar.n = sum(row.count(state) for state in _DONE_STATES)
             failed = row.count(WmsStates.FAILED) + row.count(WmsStates.PRUNED)
             bar.set_postfix_str(f"failed {failed}" if failed else "", refresh=False)

@@ -78,7 +78,9 @@ class PandaRun:
         try:
             self.request_id = str(request_id_of(str(run)))
         except (ValueError, FileNotFoundError) as exc:
-            raise PandaRunError(f"{run!r} is neither a PanDA request id nor a submitted run's directory") from exc
+            raise PandaRunError(
+                f"{run!r} is neither a PanDA request id nor a submitted run's directory"
+            ) from exc
         self.service = service or PanDAService({})
 
     def __repr__(self) -> str:
@@ -189,7 +191,8 @@ class PandaRun:
                 if deadline is not None and time.monotonic() >= deadline:
                     _LOG.info("Request %s still %s after %s s", self.request_id, table.state.name, timeout)
                     break
-                time.sleep(poll_seconds if deadline is None else min(poll_seconds, timeout or 0.0))
+                left = poll_seconds if deadline is None else deadline - time.monotonic()
+                time.sleep(max(min(poll_seconds, left), 0.0))
                 table = self.report()
         except KeyboardInterrupt:
             _LOG.warning("Stopped waiting for request %s; the run goes on", self.request_id)

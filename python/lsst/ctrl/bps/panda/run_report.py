@@ -202,7 +202,9 @@ def table_html(table: RunTable) -> str:
         f'<span class="run-state" style="background:{colour};padding:0 .4em">{table.state.name}</span>'
     )
     if table.monitor_url:
-        title += f' <a class="monitor" href="{html.escape(table.monitor_url)}" target="_blank">PanDA monitor</a>'
+        title += (
+            f' <a class="monitor" href="{html.escape(table.monitor_url)}" target="_blank">PanDA monitor</a>'
+        )
     head = ["label", *(state.name for state in SHOWN_STATES), "TOTAL", "memory class", "queue", "exit codes"]
     header = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
     body = "".join(_row_html(row) for row in table.rows)

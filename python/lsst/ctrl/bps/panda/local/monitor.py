@@ -91,7 +91,8 @@ td.n{text-align:right}.state{padding:1px 6px;border-radius:3px}
 pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:85%}nav{margin-bottom:1em}
 pre.decoder{background:#eef4ff}
 </style></head><body>
-<nav><a href="{{ root }}/">Requests</a>{% for text, href in crumbs %} › <a href="{{ href }}">{{ text }}</a>{% endfor %}
+<nav><a href="{{ root }}/">Requests</a>
+{%- for text, href in crumbs %} › <a href="{{ href }}">{{ text }}</a>{% endfor %}
 {% if refresh %}<span class="refresh"> · refreshes every {{ refresh }} s while running</span>{% endif %}</nav>
 <h1>{{ title }}</h1>
 {{ body }}
@@ -106,7 +107,8 @@ _REQUESTS = """<table id="requests"><tr><th>request</th><th>name</th><th>state</
 _TASKS = """<p>Request {{ request_id }} <code>{{ name }}</code>: {{ badge(state) }}</p>
 <table id="tasks"><tr><th>task</th><th>label</th><th>state</th><th>jobs</th><th>succeeded</th>
 <th>running</th><th>failed</th><th>missing</th></tr>
-{% for t in rows %}<tr><td><a href="{{ root }}/requests/{{ request_id }}/tasks/{{ t.id }}">{{ t.name }}</a></td>
+{% for t in rows %}<tr>
+<td><a href="{{ root }}/requests/{{ request_id }}/tasks/{{ t.id }}">{{ t.name }}</a></td>
 <td>{{ t.label }}</td><td>{{ badge(t.state) }}</td><td class="n">{{ t.total }}</td>
 <td class="n">{{ t.succeeded }}</td><td class="n">{{ t.running }}</td><td class="n">{{ t.failed }}</td>
 <td class="n">{{ t.missing }}</td></tr>{% endfor %}</table>"""
@@ -116,11 +118,13 @@ _JOBS = """<table id="jobs"><tr><th>#</th><th>job</th><th>state</th><th>attempt<
 {% for j in rows %}<tr><td class="n">{{ j.map_id }}</td><td>{{ j.name }}</td><td>{{ badge(j.state) }}</td>
 <td class="n">{{ j.attempt }}</td><td class="n">{{ j.exit_code }}</td><td>{{ j.diag }}</td>
 <td class="n">{{ j.rss }}</td><td class="n">{{ j.panda_id }}</td>
-<td>{% if j.has_log %}<a href="{{ root }}/requests/{{ request_id }}/tasks/{{ task_id }}/jobs/{{ j.id }}">log</a>
+<td>{% if j.has_log -%}
+<a href="{{ root }}/requests/{{ request_id }}/tasks/{{ task_id }}/jobs/{{ j.id }}">log</a>
 {% endif %}</td></tr>{% endfor %}</table>"""
 
 _LOG_PAGE = """<p>{{ badge(state) }} attempt {{ job.attempt_nr }} of {{ job.max_attempt }}, exit code
-<span class="exit-code">{{ job.trans_exit_code }}</span>{% if diag %}: <span class="diag">{{ diag }}</span>{% endif %}</p>
+<span class="exit-code">{{ job.trans_exit_code }}</span>
+{%- if diag %}: <span class="diag">{{ diag }}</span>{% endif %}</p>
 <p>Log: <code>{{ path }}</code></p>
 <h2>Decoder</h2><pre class="decoder">{{ decoder or "(no decoder lines)" }}</pre>
 <h2>Log tail (last {{ tail_lines }} lines)</h2><pre class="log">{{ tail or "(empty)" }}</pre>"""
@@ -159,12 +163,17 @@ class _LoginNonces:
         return True
 
 
-def _render(template: str, title: str, crumbs: Iterable[tuple[str, str]] = (), refresh: bool = False,
-            **values: Any) -> str:
+def _render(
+    template: str, title: str, crumbs: Iterable[tuple[str, str]] = (), refresh: bool = False, **values: Any
+) -> str:
     root = request.script_root + MONITOR_PATH
     body = render_template_string(template, root=root, badge=_badge, **values)
     return render_template_string(
-        _LAYOUT, title=title, crumbs=list(crumbs), refresh=REFRESH_SECONDS if refresh else 0, root=root,
+        _LAYOUT,
+        title=title,
+        crumbs=list(crumbs),
+        refresh=REFRESH_SECONDS if refresh else 0,
+        root=root,
         body=Markup(body),
     )
 
@@ -277,14 +286,27 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
         running = any(row["state"] not in TERMINAL_REQUEST_STATES for row in rows)
         return _render(_REQUESTS, "Requests", refresh=running, rows=rows)
 
+    @pages.get("/tasks/")
+    def monitor_link_target() -> Response:
+        # What report.monitor_link builds ({PANDA_MON_URL}/tasks/?reqid=N), as on BigPanDA.
+        request_id = request.args.get("reqid", "")
+        if not request_id.isdigit():
+            abort(404)
+        return redirect(f"{request.script_root}{MONITOR_PATH}/requests/{request_id}")
+
     @pages.get("/requests/<int:request_id>")
     def request_page(request_id: int) -> str:
         records = _or_404(lambda: verbs.get_requests(request_id=request_id, with_detail=True))
         name = str(records[0].get("name") or "") if records else ""
         state = request_state(records[0].get("status")) if records else WmsStates.UNKNOWN
         return _render(
-            _TASKS, f"Request {request_id}", refresh=state not in TERMINAL_REQUEST_STATES,
-            request_id=request_id, name=name, state=state, rows=_task_rows(records, name),
+            _TASKS,
+            f"Request {request_id}",
+            refresh=state not in TERMINAL_REQUEST_STATES,
+            request_id=request_id,
+            name=name,
+            state=state,
+            rows=_task_rows(records, name),
         )
 
     @pages.get("/requests/<int:request_id>/tasks/<int:task_id>")
@@ -292,8 +314,13 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
         jobs, task_name, state = _task_jobs(verbs, request_id, task_id)
         crumbs = [(f"Request {request_id}", f"{MONITOR_PATH}/requests/{request_id}")]
         return _render(
-            _JOBS, f"Task {task_name}", crumbs, refresh=state not in TERMINAL_REQUEST_STATES,
-            request_id=request_id, task_id=task_id, rows=_job_rows(jobs),
+            _JOBS,
+            f"Task {task_name}",
+            crumbs,
+            refresh=state not in TERMINAL_REQUEST_STATES,
+            request_id=request_id,
+            task_id=task_id,
+            rows=_job_rows(jobs),
         )
 
     @pages.get("/requests/<int:request_id>/tasks/<int:task_id>/jobs/<int:job_id>")
@@ -311,9 +338,17 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
             (task_name, f"{MONITOR_PATH}/requests/{request_id}/tasks/{task_id}"),
         ]
         return _render(
-            _LOG_PAGE, f"Job {job.get('name')}", crumbs, refresh=state not in TERMINAL_REQUEST_STATES,
-            job=job, state=job_state(job.get("status")), path=str(path), decoder=decoder, tail=tail,
-            diag=job.get("exe_error_diag") or job.get("pilot_error_diag") or "", tail_lines=LOG_TAIL_LINES,
+            _LOG_PAGE,
+            f"Job {job.get('name')}",
+            crumbs,
+            refresh=state not in TERMINAL_REQUEST_STATES,
+            job=job,
+            state=job_state(job.get("status")),
+            path=str(path),
+            decoder=decoder,
+            tail=tail,
+            diag=job.get("exe_error_diag") or job.get("pilot_error_diag") or "",
+            tail_lines=LOG_TAIL_LINES,
         )
 
     return pages
