@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from bs4 import BeautifulSoup
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PandaRun
 from lsst.ctrl.bps.panda.run import PandaRunError
@@ -42,6 +43,8 @@ def test_failed_jobs_carry_exit_code_and_log_with_the_payload_output(
     assert (failed.label, failed.name, failed.exit_code) == ("step2", "wf_02_step2_01_b", 7)
     with open(failed.log) as log:
         assert "step2 b broke" in log.read()
+    cells = [td.get_text() for td in BeautifulSoup(run.failed_jobs()._repr_html_(), "html.parser")("td")]
+    assert cells[:5] == ["step2", "wf_02_step2_01_b", str(failed.panda_id), "1", "7"]
 
 
 def test_wait_shows_text_progress_bars_per_label(local_panda, shell_dag, idds_api, unwrap, capsys):

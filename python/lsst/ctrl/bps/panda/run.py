@@ -26,7 +26,7 @@ from typing import Any
 from lsst.ctrl.bps import WmsStates
 
 from .report import label_of_task
-from .run_report import FailedJob, RunTable, label_resources, run_table_from_report
+from .run_report import FailedJob, FailedJobs, RunTable, label_resources, run_table_from_report
 from .service import PanDAService
 from .states import TERMINAL_REQUEST_STATES, job_state
 from .submission import request_id_of
@@ -113,7 +113,7 @@ class PandaRun:
             reports[0], label_resources(self.submit_dir), self.service._monitor_url()
         )
 
-    def failed_jobs(self) -> list[FailedJob]:
+    def failed_jobs(self) -> FailedJobs:
         """Return the jobs that failed (last attempt), with exit codes and log locations."""
         port = self.service.port
         records = port.get_requests(request_id=int(self.request_id), with_detail=True)
@@ -124,7 +124,7 @@ class PandaRun:
             if r.get("transform_name")
         }
         monitor = self.service._monitor_url()
-        failed = []
+        failed = FailedJobs()
         for task_key, jobs in port.get_contents_output_ext(int(self.request_id)).items():
             for job in jobs or ():
                 if job_state(job.get("status")) != WmsStates.FAILED:

@@ -26,6 +26,7 @@ __all__ = [
     "STATE_COLOURS",
     "SHOWN_STATES",
     "FailedJob",
+    "FailedJobs",
     "LabelRow",
     "RunTable",
     "label_resources",
@@ -99,6 +100,26 @@ class FailedJob:
     exit_code: int | None
     diagnostic: str
     log: str | None
+
+
+class FailedJobs(list):
+    """The failed jobs of a run: a `list` of `FailedJob` that shows as a table in Jupyter."""
+
+    _COLUMNS = ("label", "name", "panda_id", "attempt", "exit_code", "diagnostic", "log")
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>No failed jobs.</p>"
+        header = "".join(f"<th>{name.replace('_', ' ')}</th>" for name in self._COLUMNS)
+        rows = "".join(
+            "<tr>"
+            + "".join(f"<td>{html.escape(str(getattr(job, name) or ''))}</td>" for name in self._COLUMNS)
+            + "</tr>"
+            for job in self
+        )
+        return (
+            f'<table class="panda-failed-jobs"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>'
+        )
 
 
 @dataclasses.dataclass
