@@ -148,7 +148,7 @@ def _node_text(node: GraphNode) -> str:
     chunks = f" in {node.tasks} tasks" if node.tasks > 1 else ""
     queues = "<BR/>".join(html.escape(q) for q in node.queues) or "-"
     return (
-        f"<<B>{html.escape(node.label)}</B><BR/>{node.jobs:,} jobs{chunks}<BR/>"
+        f"<<B>{html.escape(node.label)}</B><BR/>{node.jobs:,} job{'s' if node.jobs != 1 else ''}{chunks}<BR/>"
         f'<FONT POINT-SIZE="10">{html.escape(node.memory_class)}<BR/>{queues}</FONT>>'
     )
 
@@ -183,8 +183,11 @@ def render_svg(graph: TaskGraph, path: Path, title: str = "") -> Path:
         ) from exc
     if shutil.which("dot") is None:
         raise GraphUnavailableError("Graphviz's dot is not installed (apt-get install graphviz)")
-    dot = pydot.Dot(graph_name="panda_workflow", graph_type="digraph", rankdir="TB", label=title)
+    dot = pydot.Dot(
+        graph_name="panda_workflow", graph_type="digraph", rankdir="TB", label=title, fontname="Helvetica"
+    )
     dot.set_node_defaults(shape="box", style="rounded,filled", fontname="Helvetica")
+    dot.set_edge_defaults(fontname="Helvetica", fontsize="10")
     for key, node in graph.nodes.items():
         colour = _CLASS_COLOURS.get(node.memory_class, "#eeeeee")
         shape = "doubleoctagon" if node.is_final else "box"
