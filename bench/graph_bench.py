@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Time the task-graph picture (panda_workflow.svg) of a DRP-shaped workflow.
 
 Usage: python bench/graph_bench.py [--jobs 1000000] [--svg OUT.svg]

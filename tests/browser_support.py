@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """A headless Chromium for tests, from Debian's chromium and /usr/bin/chromedriver (never downloaded).
 
 ``make test`` installs both when missing; under ``CI=true`` their absence fails the test

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The monitor pages of the local PanDA, in a real headless Chromium (Selenium) and over HTTP."""
 
 import time

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """examples/notebook/demo.ipynb, executed headlessly (nbclient): submit, wait, report.
 
 The notebook starts its own local PanDA (a ``panda_local start --background`` in its work

@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The task-graph picture of a prepared workflow: ``panda_workflow.svg`` in the submit directory.
 
 One node per (label, memory class): the chunks of a label collapse into one node carrying

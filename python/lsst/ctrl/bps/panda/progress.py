@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """Progress bars per label for `PandaRun.wait`, with tqdm.
 
 In a Jupyter kernel with ipywidgets the bars are widgets; anywhere else (a

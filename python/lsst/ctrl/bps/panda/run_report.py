@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The per-label table of a run, for notebooks and terminals.
 
 `RunTable` is a plain structure (no pandas needed) built from the plugin's own

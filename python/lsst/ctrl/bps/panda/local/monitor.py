@@ -1,3 +1,7 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
 """The monitor pages of the local PanDA: requests → tasks → jobs → attempt log.
 
 A Flask blueprint served by the relay's own server (same loopback port).  The pages read
