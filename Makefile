@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo demo-restart bench bench-decoder lint clean published-decoder
+.PHONY: venv test demo demo-restart bench bench-decoder lint clean published-decoder system-packages screenshots
 
 venv: $(STAMP)
 
@@ -32,8 +32,28 @@ $(PUBLISHED_STAMP): | $(STAMP)
 		--target $(PUBLISHED_DIR) 'lsst-ctrl-bps-panda==$(PUBLISHED_PANDA_VERSION)'
 	touch $@
 
-test: $(STAMP) $(PUBLISHED_STAMP)
+test: $(STAMP) $(PUBLISHED_STAMP) system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian packages of the notebook/monitor tests and the task-graph picture (issue 17): Graphviz's dot,
+# Chromium and its driver. apt-get runs only when a binary is missing (CI runs as root).
+SYSTEM_BINARIES := /usr/bin/dot /usr/bin/chromium /usr/bin/chromedriver
+system-packages:
+	@for binary in $(SYSTEM_BINARIES); do test -x $$binary || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				graphviz chromium chromium-driver fonts-dejavu-core >/dev/null; \
+		else \
+			echo "missing $(SYSTEM_BINARIES): sudo apt-get install graphviz chromium chromium-driver"; \
+			test "$$CI" != true; \
+		fi; \
+	fi
+
+# The README's pictures: the notebook's HTML report and the monitor pages, from the tests.
+screenshots: $(STAMP) system-packages
+	PANDA_SCREENSHOT_DIR=$(CURDIR)/docs/images $(PY) -m pytest -q \
+		tests/test_notebook.py tests/test_local_monitor.py::test_browser_follows_links_from_requests_to_a_failed_jobs_log
 
 demo: $(STAMP)
 	bash examples/demo/run_demo.sh

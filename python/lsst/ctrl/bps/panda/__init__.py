@@ -16,17 +16,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .run import PandaRun, submit
     from .service import PanDAService
     from .workflow import PandaBpsWmsWorkflow
 
-__all__ = ["PanDAService", "PandaBpsWmsWorkflow", "__version__"]
+__all__ = ["PanDAService", "PandaBpsWmsWorkflow", "PandaRun", "__version__", "submit"]
 
 try:
     __version__ = version("lsst-ctrl-bps-panda")
 except PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
     __version__ = "unknown"
 
-_LAZY = {"PanDAService": ".service", "PandaBpsWmsWorkflow": ".workflow"}
+_LAZY = {"PanDAService": ".service", "PandaBpsWmsWorkflow": ".workflow", "PandaRun": ".run", "submit": ".run"}
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ from .atomic_file import write_atomically
 from .convert import TaskSummary, convert_workflow
 from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from .gc_pause import gc_paused
+from .graph import write_workflow_picture
 from .settings import SettingsReader
 
 __all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
@@ -119,6 +120,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         }
         write_atomically(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
         write_atomically(directory / SUMMARY_FILE, self.summary())
+        write_workflow_picture(self, directory)
         self.submit_path = str(directory)
         _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
 

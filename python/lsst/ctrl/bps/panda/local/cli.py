@@ -239,6 +239,10 @@ def _status(state: StateDir) -> int:
         "fault": (health or {}).get("fault"),
         **summary,
     }
+    if answering:  # a one-time login link to the monitor pages (issue 17)
+        from .monitor import login_link
+
+        report["monitor"] = login_link(f"http://127.0.0.1:{record['port']}", token)
     print(json.dumps(report, indent=2))
     if report["fault"]:
         print(f"panda_local: {report['fault']}", file=sys.stderr)

@@ -33,6 +33,7 @@ from .early_auth import channel_class_for
 from .engine import LocalPanda
 from .intake import IntakeError
 from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
+from .monitor import monitor_blueprint
 from .records import group_contents, new_request_record, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir, local_url
@@ -254,6 +255,7 @@ def create_app(verbs: Verbs, token: str) -> Flask:
             _LOG.exception("%s failed", call.command)
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
+    app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
     return app
 
 
