@@ -563,7 +563,7 @@ def test_memory_killed_job_is_named_in_the_report():
             "request_id": 5,
             "name": "wf",
             "status": "SubFinished",
-            "transform_name": "wf_step1",
+            "transform_name": "wf_01_step1_01",  # {workflow}_{NN}_{label}_{CC}
             "transform_id": 1,
             "transform_workload_id": 1001,
             "transform_status": "SubFinished",

@@ -57,6 +57,9 @@ def channel_class_for(token: str) -> type[HTTPChannel]:
     class TokenCheckingParser(HTTPRequestParser):
         def parse_header(self, header_plus: bytes) -> None:
             super().parse_header(header_plus)
+            if self.command in ("GET", "HEAD"):
+                # No body to spool: the pages (the monitor) check their own cookie in the application.
+                return
             authorization = self.headers.get("AUTHORIZATION")
             if not authorization or not authorization.startswith("Bearer "):
                 self.error = _RefusedError(401, MISSING_TOKEN)

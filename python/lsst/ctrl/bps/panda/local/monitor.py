@@ -359,12 +359,16 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
 
 
 def _or_404(call: Callable[[], Any]) -> Any:
+    """Return the records of ``call``; 404 when the request is unknown (no records, as iDDS answers)."""
     from .store import UnknownRequestError
 
     try:
-        return call()
+        records = call()
     except UnknownRequestError:
         abort(404)
+    if not records:
+        abort(404)
+    return records
 
 
 def _task_jobs(verbs: Any, request_id: int, task_id: int) -> tuple[list[dict[str, Any]], str, WmsStates]:
