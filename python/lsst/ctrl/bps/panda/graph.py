@@ -133,7 +133,7 @@ def task_graph_of_workflow(workflow: Any) -> TaskGraph:
     works = list(getattr(template, "works", {}).values())
     parents = {work.task_name: list(work.dependency_tasks or ()) for work in works}
     final_tasks: dict[str, list[str]] = {}
-    kinds = set()
+    kinds: set[str] = set()
     for condition in getattr(template, "conditions", {}).values():
         waited = [
             getattr(method.__self__, "task_name", "")
@@ -202,7 +202,8 @@ def render_svg(graph: TaskGraph, path: Path, title: str = "") -> Path:
         edge = pydot.Edge(_quoted(parent), _quoted(child), style="dashed", color="#555555")
         edge.set("label", _quoted(graph.condition or "condition"))
         dot.add_edge(edge)
-    path.write_bytes(dot.create(format="svg"))
+    svg = dot.create(format="svg")
+    path.write_bytes(svg if isinstance(svg, bytes) else str(svg).encode())
     return path
 
 

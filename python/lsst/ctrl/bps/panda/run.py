@@ -78,7 +78,7 @@ class PandaRun:
     """
 
     def __init__(self, run: str | int | Path, service: PanDAService | None = None) -> None:
-        self.submit_dir: Path | None = Path(run) if os.path.isdir(str(run)) else None
+        self.submit_dir: Path | None = Path(str(run)) if os.path.isdir(str(run)) else None
         try:
             self.request_id = str(request_id_of(str(run)))
         except (ValueError, FileNotFoundError) as exc:

@@ -239,7 +239,7 @@ def _status(state: StateDir) -> int:
         "fault": (health or {}).get("fault"),
         **summary,
     }
-    if answering:  # a one-time login link to the monitor pages (issue 17)
+    if answering and token:  # a one-time login link to the monitor pages (issue 17)
         from .monitor import login_link
 
         report["monitor"] = login_link(f"http://127.0.0.1:{record['port']}", token)

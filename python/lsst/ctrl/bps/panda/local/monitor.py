@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, redirect, render_template_string, request
 from lsst.ctrl.bps import WmsStates
 from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..report import label_of_task
 from ..run_report import STATE_COLOURS
@@ -273,7 +274,7 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
         return None
 
     @pages.get("/login")
-    def login() -> Response:
+    def login() -> BaseResponse:
         if not nonces.accept(token, request.args.get("nonce", ""), request.args.get("sig", "")):
             return Response(
                 "This login link is wrong, used or expired: run 'panda_local status' for a new one.\n",
@@ -291,7 +292,7 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
         return _render(_REQUESTS, "Requests", refresh=running, rows=rows)
 
     @pages.get("/tasks/")
-    def monitor_link_target() -> Response:
+    def monitor_link_target() -> BaseResponse:
         # What report.monitor_link builds ({PANDA_MON_URL}/tasks/?reqid=N), as on BigPanDA.
         request_id = request.args.get("reqid", "")
         if not request_id.isdigit():
