@@ -257,8 +257,15 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
         The only directory logs are read from (the state directory's ``work``).
     """
     pages = Blueprint("panda_local_monitor", __name__, url_prefix=MONITOR_PATH)
+    _add_login(pages, token)
+    _add_request_pages(pages, verbs)
+    _add_job_pages(pages, verbs, Path(log_root).resolve())
+    return pages
+
+
+def _add_login(pages: Blueprint, token: str) -> None:
+    """Add the cookie check of every page and the one-time login link that sets the cookie."""
     nonces = _LoginNonces()
-    log_root = Path(log_root).resolve()
 
     @pages.before_request
     def check_cookie() -> Response | None:
@@ -284,6 +291,10 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
         response = redirect(f"{request.script_root}{MONITOR_PATH}/")
         response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="Strict", path=MONITOR_PATH)
         return response
+
+
+def _add_request_pages(pages: Blueprint, verbs: Any) -> None:
+    """Add the request list, the BigPanDA-style link target and a request's tasks."""
 
     @pages.get("/")
     def requests_page() -> str:
@@ -313,6 +324,10 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
             state=state,
             rows=_task_rows(records, name),
         )
+
+
+def _add_job_pages(pages: Blueprint, verbs: Any, log_root: Path) -> None:
+    """Add a task's jobs and a job's log (read only under ``log_root``)."""
 
     @pages.get("/requests/<int:request_id>/tasks/<int:task_id>")
     def task_page(request_id: int, task_id: int) -> str:
@@ -355,8 +370,6 @@ def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
             diag=job.get("exe_error_diag") or job.get("pilot_error_diag") or "",
             tail_lines=LOG_TAIL_LINES,
         )
-
-    return pages
 
 
 def _or_404(call: Callable[[], Any]) -> Any:
