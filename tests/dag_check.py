@@ -8,7 +8,7 @@ import json
 
 import networkx as nx
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowNodeType
-from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import parse_pseudo_input
+from lsst.ctrl.bps.panda.edgenode.job_contract import parse_pseudo_input
 
 
 def works_of(idds_workflow):
@@ -20,7 +20,7 @@ def read_job_name_map(directory) -> dict[str, str]:
     """Return the full pseudo input of every compact name, read from a written job-name map."""
     from pathlib import Path
 
-    from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import NAME_MAP_CHUNK
+    from lsst.ctrl.bps.panda.edgenode.job_contract import NAME_MAP_CHUNK
 
     full = {}
     for path in Path(directory).glob("*/*.json"):

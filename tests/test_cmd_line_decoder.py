@@ -277,7 +277,7 @@ def test_compact_name_without_a_staged_job_name_map_is_a_clear_error(tmp_path, c
 
 
 def test_values_starting_with_the_compact_marker_are_encoded():
-    from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import decode_token, encode_token
+    from lsst.ctrl.bps.panda.edgenode.job_contract import decode_token, encode_token
 
     assert encode_token("@job").startswith("=")
     assert decode_token(encode_token("@job")) == "@job"

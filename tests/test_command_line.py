@@ -17,7 +17,7 @@ from lsst.ctrl.bps.panda.command_line import (
     pseudo_input_name,
     runner_executable,
 )
-from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
+from lsst.ctrl.bps.panda.edgenode.job_contract import (
     COMPACT_GUARD,
     GUARD_FILE_KEY,
     GUARD_FILE_NAME,

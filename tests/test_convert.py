@@ -12,7 +12,7 @@ from dag_check import payload_dag, rebuild_job_dag, works_of
 from idds.workflowv2.workflow import AndCondition
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob
 from lsst.ctrl.bps.panda.convert import _chunk_sizes, convert_workflow
-from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import parse_pseudo_input
+from lsst.ctrl.bps.panda.edgenode.job_contract import parse_pseudo_input
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
 from lsst.ctrl.bps.panda.report import label_of_task, run_report_from_records
 from lsst.ctrl.bps.panda.settings import SettingsReader

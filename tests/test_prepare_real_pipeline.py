@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from lsst.ctrl.bps.drivers import prepare_driver
-from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
+from lsst.ctrl.bps.panda.edgenode.job_contract import (
     NAME_MAP_CHUNK,
     NAME_MAP_DIR,
     NAME_MAP_PREFIX,

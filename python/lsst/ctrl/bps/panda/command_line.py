@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from .edgenode.cmd_line_decoder import (
+from .edgenode.job_contract import (
     COMPACT_GUARD,
     EMPTY_LIST,
     GUARD_FILE_KEY,

@@ -28,7 +28,7 @@ from lsst.utils.logging import PeriodicLogger
 from networkx import NetworkXUnfeasible
 
 from . import task_names
-from .edgenode.cmd_line_decoder import NAME_MAP_PREFIX
+from .edgenode.job_contract import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
 from .gc_pause import gc_paused
 from .graph_tables import GraphTables, check_acyclic

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob
 
 from .command_line import StagedFileRef, command_line_for, pseudo_input_name, runner_executable
-from .edgenode.cmd_line_decoder import (
+from .edgenode.job_contract import (
     NAME_MAP_DIR,
     ORDER_ID_MAP_KEY,
     QNODE_MAP_KEY,

@@ -19,7 +19,7 @@ from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
 from .atomic_file import write_atomically
 from .convert import TaskSummary, convert_workflow
-from .edgenode.cmd_line_decoder import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
+from .edgenode.job_contract import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from .gc_pause import gc_paused
 from .graph import write_workflow_picture
 from .settings import SettingsReader

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psutil
 
-from ..edgenode.cmd_line_decoder import IN_PLACEHOLDER, REALTIME_LOG_FILE
+from ..edgenode.job_contract import IN_PLACEHOLDER, REALTIME_LOG_FILE
 from .faults import LAUNCH_TOKEN_ENV, launch_token
 
 __all__ = [

@@ -1,0 +1,1 @@
+../../../../../../../edgenode/job_contract.py
