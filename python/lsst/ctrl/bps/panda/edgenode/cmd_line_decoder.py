@@ -23,9 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -74,6 +72,11 @@ else:
         parse_pseudo_input,
     )
 
+if __package__:
+    from .staged_files import fetch_staged_files, local_path, make_executable
+else:
+    from staged_files import fetch_staged_files, local_path, make_executable  # type: ignore[no-redef]
+
 _ORDER_ID_NAME = re.compile(r"(?P<label>[^:+]+):orderIdMap_(?P<order>[0-9]+)")
 _QNODE_NAME = re.compile(r"PH:[^:+]+")
 
@@ -86,7 +89,7 @@ def _resolve_compact_name(pseudo_input: str, end_point: str) -> str:
         raise DecoderError(f"malformed compact pseudo input {pseudo_input!r}", EXIT_USAGE) from None
     source = end_point + name_map_path(task, order)
     try:
-        local = _local_path(source)
+        local = local_path(source)
         if local is not None:
             with open(local, encoding="utf-8") as stream:
                 names = json.load(stream)
@@ -273,83 +276,6 @@ def restore_command_line(
     return command_line
 
 
-def _copy_local(source: str, target: str) -> None:
-    if os.path.isdir(source):
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    elif os.path.isfile(source):
-        shutil.copy(source, target)
-    else:
-        raise FileNotFoundError(source)
-
-
-def _copy_remote(source: str, target: str) -> None:
-    from lsst.resources import ResourcePath
-
-    src = ResourcePath(source)
-    local = ResourcePath(os.path.abspath(target), forceDirectory=False)
-    if not src.isdir() and src.exists():
-        local.transfer_from(src, "copy", overwrite=True)
-        return
-    # Object stores have no directories: a staged directory is the objects under its prefix.
-    src_dir = ResourcePath(source.rstrip("/") + "/", forceDirectory=True)
-    found = src_dir.exists()
-    for root, _, names in src_dir.walk():
-        found = True
-        local_dir = os.path.abspath(os.path.join(target, root.relative_to(src_dir) or ""))
-        os.makedirs(local_dir, exist_ok=True)
-        for name in filter(None, names):  # An empty name is the marker object of an empty directory.
-            ResourcePath(os.path.join(local_dir, name)).transfer_from(root.join(name), "copy", overwrite=True)
-    if not found:
-        raise FileNotFoundError(source)
-    os.makedirs(target, exist_ok=True)
-
-
-def _local_path(location: str) -> str | None:
-    """Return the local path of ``location``, `None` if it is not local."""
-    if location.startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        return unquote(urlsplit(location).path)
-    if re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://", location):
-        return None
-    return location
-
-
-def _fetch_staged_files(end_point: str, files: dict[str, str], direct_io: set[str]) -> list[str]:
-    """Copy the files not read in place into the working directory; return their basenames.
-
-    A missing file raises `DecoderError` with `EXIT_NO_INPUT`, any other
-    failure with `EXIT_IO_ERROR`.
-    """
-    copied: list[str] = []
-    for key, basename in sorted(files.items()):
-        if key in direct_io or basename in copied:
-            continue
-        source = end_point + basename
-        local_source = _local_path(source)
-        try:
-            if local_source is not None:
-                _copy_local(local_source, basename)
-            else:
-                _copy_remote(source, basename)
-        except FileNotFoundError:
-            raise DecoderError(
-                f"staged file {key!r} not found at {source} (was the workflow staged to this end point?)",
-                EXIT_NO_INPUT,
-            ) from None
-        except Exception as exc:
-            message = f"cannot copy staged file {key!r} from {source}: {exc}"
-            raise DecoderError(message, EXIT_IO_ERROR) from None
-        copied.append(basename)
-    return copied
-
-
-def _make_executable(path: str) -> None:
-    mode = os.stat(path).st_mode
-    # Grant execute wherever read is granted, as ``chmod +x`` would under a usual umask.
-    os.chmod(path, mode | ((mode & 0o444) >> 2) | stat.S_IXUSR)
-
-
 def _run_command(command_line: str) -> int:
     """Run ``command_line`` with ``bash -c``; return its exit code, 128 + signal if killed.
 
@@ -409,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         template, pseudo_input, end_point, files, direct_io = _parse_invocation(args)
-        copied = _fetch_staged_files(end_point, files, direct_io)
+        copied = fetch_staged_files(end_point, files, direct_io)
         if copied:
             _log(f"copied from {end_point}: {' '.join(copied)}")
         try:
@@ -422,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command_line = restore_command_line(template, files, os.environ, values)
         for key in dict.fromkeys(_EXECUTABLE_FILE.findall(template)):
             if key in files and key not in direct_io:
-                _make_executable(files[key])
+                make_executable(files[key])
         _log(f"running: {command_line}")
         code = _run_command(command_line)
     except DecoderError as exc:

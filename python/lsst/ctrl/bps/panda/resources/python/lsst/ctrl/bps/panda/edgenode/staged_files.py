@@ -1,0 +1,1 @@
+../../../../../../../edgenode/staged_files.py
