@@ -14,15 +14,14 @@ import lsst.ctrl.bps.panda.edgenode
 import lsst.ctrl.bps.panda.local.executor
 import pytest
 from lsst.ctrl.bps.panda.local.executor import (
-    DECODER_PATH,
     PAYLOAD_EXCEEDED_MEMORY,
     REACHED_MAX_TIME,
     Executor,
     LaunchSpec,
     Outcome,
-    installation_environment,
     with_input,
 )
+from lsst.ctrl.bps.panda.local.installation import DECODER_PATH, installation_environment
 
 pytestmark = pytest.mark.timeout(120)
 

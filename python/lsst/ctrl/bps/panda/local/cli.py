@@ -252,7 +252,7 @@ def _status(state: StateDir) -> int:
 
 def environment_lines(state: StateDir) -> list[str]:
     """Return the ``export`` lines that point the PanDA client and bps at a local PanDA."""
-    from .executor import installation_environment
+    from .installation import installation_environment
 
     record = state.read_record() or {}
     port = record.get("port") or state.last_port()

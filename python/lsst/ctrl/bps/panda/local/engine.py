@@ -37,12 +37,12 @@ from .executor import (
     Executor,
     LaunchSpec,
     Outcome,
-    installation_environment,
-    read_exit_code,
     with_input,
 )
 from .faults import find_launched, is_storage_error, probe_storage
+from .installation import installation_environment
 from .intake import plan_request, step_batches
+from .processes import read_exit_code
 from .retry import retry_request
 from .scheduler import Scheduler, SlotPolicy
 from .statedir import StateDir

@@ -28,10 +28,7 @@ import enum
 import logging
 import os
 import select
-import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +37,7 @@ import psutil
 
 from ..edgenode.job_contract import IN_PLACEHOLDER, REALTIME_LOG_FILE
 from .faults import LAUNCH_TOKEN_ENV, launch_token
+from .processes import EXIT_CODE_FILE, kill_group, pidfd, read_exit_code, tree_rss_mb
 
 __all__ = [
     "EXIT_CODE_FILE",
@@ -51,17 +49,10 @@ __all__ = [
     "Executor",
     "LaunchSpec",
     "Outcome",
-    "DECODER_PATH",
-    "installation_environment",
-    "package_root",
-    "read_exit_code",
     "with_input",
 ]
 
 _LOG = logging.getLogger(__name__)
-
-EXIT_CODE_FILE = ".panda_local_exit_code"
-"""File in the attempt's working directory holding the payload's exit code."""
 
 PAYLOAD_EXCEEDED_MEMORY = 1235
 """PanDA pilot error code PAYLOADEXCEEDMAXMEM."""
@@ -151,60 +142,6 @@ class _Running:
     kill_code: int | None = None
 
 
-DECODER_PATH = "python/lsst/ctrl/bps/panda/edgenode/cmd_line_decoder.py"
-"""Where EUPS-style runners find the decoder under ``CTRL_BPS_PANDA_DIR``."""
-
-
-def package_root() -> Path:
-    """Return the directory to use as ``CTRL_BPS_PANDA_DIR`` for this installation.
-
-    A checkout (or an editable install of one) is its own EUPS-style root. A
-    pip install ships that layout as package data: ``resources/config`` and
-    ``resources/python/.../cmd_line_decoder.py`` inside the installed package,
-    so runners written for EUPS find the decoder and the configuration there.
-    """
-    package_dir = Path(__file__).resolve().parents[1]
-    checkout = package_dir.parents[4]
-    if (checkout / DECODER_PATH).is_file() and (checkout / "config" / "bps_panda.yaml").is_file():
-        return checkout
-    return package_dir / "resources"
-
-
-def installation_environment() -> dict[str, str]:
-    """Return the EUPS-style variables of the running installation.
-
-    Returns
-    -------
-    environment : `dict` [`str`, `str`]
-        ``CTRL_BPS_PANDA_DIR``: `package_root`; ``CTRL_MPEXEC_DIR`` and
-        ``DAF_BUTLER_DIR``: the environment whose ``bin/`` holds ``pipetask``
-        and ``butler`` (``sys.prefix`` in a virtualenv);
-        ``PANDA_LOCAL_PYTHON``: the server's Python.
-    """
-    root = package_root()
-    env = {"PANDA_LOCAL_PYTHON": sys.executable, "CTRL_BPS_PANDA_DIR": str(root)}
-    for name, script in (("CTRL_MPEXEC_DIR", "pipetask"), ("DAF_BUTLER_DIR", "butler")):
-        if (Path(sys.prefix) / "bin" / script).exists():
-            env[name] = sys.prefix
-        elif found := shutil.which(script):
-            env[name] = str(Path(found).parent.parent)
-    return env
-
-
-def _tree_rss_mb(process: psutil.Process) -> tuple[float, list[psutil.Process]]:
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0.0, []
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 1024**2, members
-
-
 class Executor:
     """Run, watch and kill attempts.
 
@@ -266,7 +203,7 @@ class Executor:
             started = psutil.Process(popen.pid).create_time()
         except psutil.Error:
             started = time.time()
-        self._running[spec.attempt_id] = _Running(spec, popen.pid, time.time(), popen, _pidfd(popen.pid))
+        self._running[spec.attempt_id] = _Running(spec, popen.pid, time.time(), popen, pidfd(popen.pid))
         self._pause_for_tests(spec.attempt_id)
         return popen.pid, started
 
@@ -293,7 +230,7 @@ class Executor:
         except psutil.Error:
             alive = False
         if alive:
-            self._running[spec.attempt_id] = _Running(spec, pid, started_at, None, _pidfd(pid))
+            self._running[spec.attempt_id] = _Running(spec, pid, started_at, None, pidfd(pid))
         return alive
 
     def kill(self, attempt_id: int, outcome: Outcome, diag: str, code: int | None = None) -> None:
@@ -304,7 +241,7 @@ class Executor:
         if run.kill_reason is None:
             run.kill_reason, run.kill_diag, run.kill_code = outcome, diag, code
             _LOG.info("Killing attempt %d (PANDAID): %s", attempt_id, diag)
-        _kill_group(run.pid)
+        kill_group(run.pid)
 
     def enforce_limits(self, now: float | None = None) -> None:
         """Sample memory (at most every ``sample_interval``) and kill attempts over their limits."""
@@ -317,7 +254,7 @@ class Executor:
                 continue
             spec = run.spec
             try:
-                rss_mb, _ = _tree_rss_mb(psutil.Process(run.pid))
+                rss_mb, _ = tree_rss_mb(psutil.Process(run.pid))
             except psutil.Error:
                 continue
             run.peak_rss_mb = max(run.peak_rss_mb, rss_mb)
@@ -420,7 +357,7 @@ class Executor:
                 return None
             code = read_exit_code(run.spec.workdir)
         # A payload's descendants may outlive it in the group: the attempt is over, end them.
-        _kill_group(run.pid)
+        kill_group(run.pid)
         peak_rss = round(peak, 1) if peak else None
         if run.kill_reason is not None:
             return AttemptEnd(
@@ -446,28 +383,6 @@ class Executor:
         for attempt_id in ids:
             self.kill(attempt_id, outcome, diag)
         return ended + self.wait(ids)
-
-
-def read_exit_code(workdir: Path) -> int | None:
-    """Return the exit code the wrapper wrote in an attempt's directory (`None` if none)."""
-    try:
-        return int((workdir / EXIT_CODE_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def with_input(executable: str, pseudo_input: str) -> str:
