@@ -9,7 +9,7 @@ import json
 
 import pytest
 from lsst.ctrl.bps.panda.identity import caller_identity, relay_user_name, token_dn, token_identity
-from lsst.ctrl.bps.panda.local.statedir import new_token
+from lsst.ctrl.bps.panda.local.tokens import TokenAuthority
 from real_servers import make_user_certificate
 
 
@@ -43,7 +43,8 @@ def test_token_dn_prefers_the_title_cased_name_claim_then_sub():
 
 def test_token_identity_reads_the_claims_of_a_jwt_and_nothing_else():
     assert token_identity(_token({"name": "jane tester", "preferred_username": "jt"})) == "Jane Tester"
-    assert token_identity(new_token("alice")) == "alice"  # the local PanDA's own token
+    local_token = TokenAuthority(b"k" * 32).mint(claims={"sub": "alice"})  # a local PanDA's token
+    assert token_identity(local_token) == "alice"
     assert token_identity("opaque-token") is None
 
 

@@ -54,7 +54,8 @@ def test_start_background_refuses_a_second_start_and_stop_frees_the_directory(tm
         env = _exports(_run("env", "--state-dir", str(state)).stdout)
         assert env["PANDA_URL"] == env["PANDA_URL_SSL"] == env["PANDACACHE_URL"] == record["url"]
         assert env["PANDA_AUTH"] == "oidc" and env["PANDA_AUTH_VO"] == "local"
-        assert env["PANDA_AUTH_ID_TOKEN"] == token and env["PANDA_BEHIND_REAL_LB"] == "1"
+        assert env["PANDA_AUTH_ID_TOKEN"] == "" and env["PANDA_BEHIND_REAL_LB"] == "1"
+        assert (Path(env["PANDA_CONFIG_ROOT"]) / ".token").is_file()  # the client's login (panda_auth)
         assert env["BPS_WMS_SERVICE_CLASS"] == "lsst.ctrl.bps.panda.PanDAService"
         assert (Path(env["CTRL_BPS_PANDA_DIR"]) / "config" / "bps_local.yaml").is_file()
         assert (Path(env["CTRL_MPEXEC_DIR"]) / "bin" / "pipetask").exists()

@@ -7,7 +7,7 @@
 ::
 
     panda_local start [--state-dir D] [--port N] [--max-jobs K] [--max-memory MB]
-                      [--queue-slots Q=N,...] [--background]
+                      [--queue-slots Q=N,...] [--token-lifetime S] [--background]
     panda_local stop   [--state-dir D]
     panda_local status [--state-dir D]
     panda_local env    [--state-dir D]      # eval "$(panda_local env)"
@@ -48,7 +48,7 @@ _UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, e
 STOP_TIMEOUT = 30.0
 """Seconds ``stop`` waits for the server to exit before killing it."""
 
-EXTRA_MODULES = ("flask", "waitress")
+EXTRA_MODULES = ("flask", "waitress", "jwt")
 """What the ``local`` extra installs; the plugin itself needs none of them."""
 
 
@@ -115,6 +115,7 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
         max_cores=args.max_jobs,
         memory_mb=args.max_memory,
         queue_slots=_queue_slots(args.queue_slots),
+        token_lifetime=args.token_lifetime,
     )
     try:
         server.open()
@@ -162,6 +163,7 @@ def _start_background(args: argparse.Namespace, state: StateDir) -> int:
         ("--max-jobs", args.max_jobs),
         ("--max-memory", args.max_memory),
         ("--queue-slots", args.queue_slots),
+        ("--token-lifetime", args.token_lifetime),
     ):
         if value:
             command += [flag, str(value)]
@@ -251,8 +253,14 @@ def _status(state: StateDir) -> int:
 
 
 def environment_lines(state: StateDir) -> list[str]:
-    """Return the ``export`` lines that point the PanDA client and bps at a local PanDA."""
+    """Return the ``export`` lines that point the PanDA client and bps at a local PanDA.
+
+    The client logs in to the local VO with the token file in ``<state dir>/client``
+    (``PANDA_CONFIG_ROOT``), written here if it has no usable one; ``PANDA_AUTH_ID_TOKEN`` is
+    emptied, or the client would send it instead.
+    """
     from .installation import installation_environment
+    from .tokens import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, LOCAL_VO, TokenAuthority
 
     record = state.read_record() or {}
     port = record.get("port") or state.last_port()
@@ -261,8 +269,18 @@ def environment_lines(state: StateDir) -> list[str]:
         raise SystemExit(f"panda_local: {state.root} was never started; run 'panda_local start --background'")
     url = local_url(port)
     values = {name: url for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL")}
+    authority = TokenAuthority(
+        state.signing_key(),
+        float(record.get("id_lifetime") or DEFAULT_ID_LIFETIME),
+        float(record.get("refresh_lifetime") or DEFAULT_REFRESH_LIFETIME),
+    )
+    authority.ensure_client_login(state.client_dir)
     values.update(
-        PANDA_BEHIND_REAL_LB="1", PANDA_AUTH="oidc", PANDA_AUTH_VO="local", PANDA_AUTH_ID_TOKEN=token
+        PANDA_BEHIND_REAL_LB="1",
+        PANDA_AUTH="oidc",
+        PANDA_AUTH_VO=LOCAL_VO,
+        PANDA_CONFIG_ROOT=str(state.client_dir),
+        PANDA_AUTH_ID_TOKEN="",
     )
     install = installation_environment()
     for name in ("CTRL_BPS_PANDA_DIR", "CTRL_MPEXEC_DIR", "DAF_BUTLER_DIR"):
@@ -302,6 +320,12 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--max-jobs", type=int, default=None, help="cores for jobs (default: all)")
     start.add_argument("--max-memory", type=int, default=None, help="MB for jobs (default: available memory)")
     start.add_argument("--queue-slots", default=None, help="jobs per queue, e.g. LOCAL_HIMEM=1,LOCAL_MERGE=1")
+    start.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=None,
+        help="seconds the ID tokens it issues are valid (default: 86400)",
+    )
     start.add_argument("--background", action="store_true", help="return once the server answers")
     verbs.add_parser(
         "stop", parents=[common], help="stop the server (running jobs go on; the next start adopts them)"

@@ -7,7 +7,8 @@
 A Flask application served by waitress, bound to the loopback interface
 only.  ``POST /server/panda/relay_idds_command`` takes what the unmodified
 ``pandaclient.idds_api`` sends, checks the bearer token before anything
-else (missing: HTTP 401; wrong: HTTP 403), decodes the call with the
+else (`early_auth`: missing or expired: HTTP 401; not signed by this local
+PanDA: HTTP 403), records requests under the token's subject, decodes the call with the
 restricted iDDS-JSON loader and replies ``[true, <return value>]``;
 ``[true, [false, "msg"]]`` for errors inside a call (unknown request,
 bad arguments, forbidden class) and ``[false, "msg"]`` when the relay
@@ -16,7 +17,6 @@ itself cannot serve (undecodable body, unknown command).
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import logging
 import threading
@@ -27,17 +27,19 @@ import waitress
 from flask import Flask, Response, request
 from idds.common.constants import RequestStatus
 
-from ..identity import token_identity
+from ..identity import relay_user_name, token_dn
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
-from .early_auth import channel_class_for
+from .early_auth import channel_class_for, install_authority, request_claims
 from .engine import LocalPanda
 from .intake import IntakeError
 from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
 from .monitor import monitor_blueprint
+from .oidc import oidc_blueprint
 from .records import group_contents, new_request_record, request_record, task_record
 from .retry import RetryRefusedError
 from .statedir import StateDir, local_url
 from .store import UnknownRequestError
+from .tokens import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
 
 __all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
 
@@ -76,7 +78,7 @@ class Verbs:
         The engine behind them.
     caller : `str`, optional
         The identity requests are recorded under: like the real relay, the server names the
-        owner from the caller's credential (here the ``sub`` of its own token), whatever
+        owner from the caller's credential (`for_caller`, from each request's token), whatever
         ``username`` the client passes.
     """
 
@@ -84,6 +86,11 @@ class Verbs:
         self.engine = engine
         self.store = engine.store
         self.caller = caller
+
+    def for_caller(self, claims: dict[str, Any]) -> Verbs:
+        """Return these verbs for the caller whose token has ``claims`` (as the relay names it)."""
+        dn = token_dn(claims)
+        return Verbs(self.engine, caller=relay_user_name(dn) if dn else self.caller)
 
     def ping(self) -> dict[str, str]:
         """Answer like iDDS's ping."""
@@ -196,7 +203,7 @@ class Verbs:
 
     def call(self, name: str) -> Callable[..., Any] | None:
         """Return the verb called ``name`` (`None` if it is not one)."""
-        if name.startswith("_") or name in ("call",):
+        if name.startswith("_") or name in ("call", "for_caller"):
             return None
         method = getattr(self, name, None)
         return method if callable(method) else None
@@ -206,11 +213,7 @@ def _reply(ok: bool, value: Any, status: int = 200) -> Response:
     return Response(encode_reply(ok, value), status=status, mimetype="application/json")
 
 
-def _denied(status: int, message: str) -> Response:
-    return Response(message, status=status, mimetype="text/plain")
-
-
-def create_app(verbs: Verbs, token: str) -> Flask:
+def create_app(verbs: Verbs, token: str, authority: TokenAuthority | None = None) -> Flask:
     """Return the WSGI application of the relay.
 
     Parameters
@@ -218,25 +221,24 @@ def create_app(verbs: Verbs, token: str) -> Flask:
     verbs : `Verbs`
         What the relay calls.
     token : `str`
-        The bearer token every request must carry.
+        The server's own token (the monitor's login links are signed with it).
+    authority : `tokens.TokenAuthority`, optional
+        Issues and checks the tokens (default: one with the state directory's key).
     """
     app = Flask("panda_local")
-    expected = f"Bearer {token}".encode()
+    authority = authority or TokenAuthority(verbs.engine.state.signing_key())
+    install_authority(app, authority)
 
     @app.post(RELAY_PATH)
     def relay_idds_command() -> Response:
-        authorization = request.headers.get("Authorization")
-        if not authorization or not authorization.startswith("Bearer "):
-            return _denied(
-                401, "Missing bearer token: set PANDA_AUTH=oidc and PANDA_AUTH_ID_TOKEN (panda_local env)"
-            )
-        if not hmac.compare_digest(authorization.encode(), expected):
-            return _denied(403, "Wrong bearer token for this local PanDA (see: panda_local env)")
+        claims = request_claims()
+        if isinstance(claims, Response):
+            return claims
         try:
             call = decode_body(request.get_data(cache=False))
         except BadRequestBodyError as exc:
             return _reply(False, f"Bad request: {exc}")
-        method = verbs.call(call.command)
+        method = verbs.for_caller(claims).call(call.command)
         if method is None:
             return _reply(False, f"{call.command} is not a command of the local PanDA (iDDS ClientManager)")
         try:
@@ -256,6 +258,7 @@ def create_app(verbs: Verbs, token: str) -> Flask:
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
     app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
+    app.register_blueprint(oidc_blueprint(authority))  # the identity provider (panda_auth, logins)
     return app
 
 
@@ -271,14 +274,30 @@ class LocalPandaServer:
         else any free port.
     threads : `int`, optional
         HTTP worker threads.
+    token_lifetime : `float`, optional
+        Seconds the ID tokens it issues are valid (`tokens.DEFAULT_ID_LIFETIME`).
+    refresh_lifetime : `float`, optional
+        Seconds its refresh tokens are valid (`tokens.DEFAULT_REFRESH_LIFETIME`).
     **engine_options
         Passed to `LocalPanda` (``max_cores``, ``memory_mb``, ``queue_slots``).
     """
 
     HOST = "127.0.0.1"
 
-    def __init__(self, state: StateDir, port: int = 0, threads: int = 4, **engine_options: Any) -> None:
+    def __init__(
+        self,
+        state: StateDir,
+        port: int = 0,
+        threads: int = 4,
+        token_lifetime: float | None = None,
+        refresh_lifetime: float | None = None,
+        **engine_options: Any,
+    ) -> None:
         self.state = state
+        self._lifetimes = {
+            "id_lifetime": float(token_lifetime or DEFAULT_ID_LIFETIME),
+            "refresh_lifetime": float(refresh_lifetime or DEFAULT_REFRESH_LIFETIME),
+        }
         self._port = port
         self._threads = threads
         self._engine_options = engine_options
@@ -286,6 +305,7 @@ class LocalPandaServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.token = ""
+        self.authority: TokenAuthority | None = None
 
     @property
     def port(self) -> int:
@@ -310,9 +330,12 @@ class LocalPandaServer:
         self.state.acquire()
         try:
             self.token = self.state.token()
+            self.authority = TokenAuthority(
+                self.state.signing_key(), self._lifetimes["id_lifetime"], self._lifetimes["refresh_lifetime"]
+            )
             self.engine = LocalPanda(self.state, **self._engine_options)
             self.engine.start()
-            app = create_app(Verbs(self.engine, caller=token_identity(self.token)), self.token)
+            app = create_app(Verbs(self.engine), self.token, self.authority)
             port = self._port or self._reusable_port()
             self._server = waitress.create_server(
                 app,
@@ -323,8 +346,8 @@ class LocalPandaServer:
                 max_request_body_size=2 * 1024**3,
                 channel_timeout=600,
             )
-            self._server.channel_class = channel_class_for(self.token)
-            self.state.write_record(self.port)
+            self._server.channel_class = channel_class_for(self.authority)
+            self.state.write_record(self.port, **self._lifetimes)
             self.state.remember_port(self.port)
         except BaseException:
             self.close()

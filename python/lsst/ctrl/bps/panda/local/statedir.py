@@ -2,12 +2,15 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""The state directory of a local PanDA: database, token, server record, lock.
+"""The state directory of a local PanDA: database, keys and tokens, server record, lock.
 
 Layout::
 
     <state dir>/panda_local.sqlite3   requests, tasks, jobs, attempts
-    <state dir>/token                 bearer token (mode 0600), kept across restarts
+    <state dir>/oidc.key              key signing the tokens this local PanDA issues (mode 0600)
+    <state dir>/token                 the server's own token (a JWT for its owner, mode 0600), renewed
+                                      when it has less than a week left
+    <state dir>/client/.token         the PanDA client's token file (PANDA_CONFIG_ROOT of panda_local env)
     <state dir>/server.json           {"pid", "port", "url", "started_at"} of the running server
     <state dir>/server.port           port of the last server, reused by the next start when free
     <state dir>/server.lock           held (flock) by the running server: one server per directory
@@ -17,10 +20,8 @@ Layout::
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
-import getpass
 import json
 import logging
 import os
@@ -38,13 +39,18 @@ __all__ = [
     "StateDir",
     "default_state_dir",
     "local_url",
-    "new_token",
 ]
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR_ENV = "PANDA_LOCAL_STATE_DIR"
 """Environment variable naming the default state directory."""
+
+SERVER_TOKEN_LIFETIME = 30 * 86400.0
+"""Seconds the server's own token (``<state dir>/token``) is valid."""
+
+SERVER_TOKEN_RENEWAL = 7 * 86400.0
+"""A server's own token with less time than this left is replaced by a new one."""
 
 
 def local_url(port: int) -> str:
@@ -61,24 +67,22 @@ class AlreadyServedError(RuntimeError):
     """Another server holds the state directory."""
 
 
-def new_token(subject: str | None = None) -> str:
-    """Return a new bearer token: JWT-shaped, with a ``sub`` claim naming its owner.
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (mode 0600), atomically."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text)
+    temporary.replace(path)
 
-    The local PanDA derives the identity it records for requests from this claim, as a real
-    PanDA server derives it from a token (`lsst.ctrl.bps.panda.identity`); the random third part
-    is what makes it a secret.  It is not signed: the server compares the whole string.
 
-    Parameters
-    ----------
-    subject : `str`, optional
-        The owner (default: the local login name).
-    """
-
-    def part(data: dict[str, str]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    claims = {"iss": "panda_local", "sub": subject or getpass.getuser()}
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{secrets.token_urlsafe(32)}"
+def _private(path: Path) -> Path:
+    """Return ``path`` after making sure only its owner can read it."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        _LOG.warning("%s had mode %o; setting it to 0600", path, mode)
+        path.chmod(0o600)
+    return path
 
 
 class StateDir:
@@ -94,6 +98,8 @@ class StateDir:
         self.root = Path(root).expanduser().absolute()
         self.db_path = self.root / "panda_local.sqlite3"
         self.token_path = self.root / "token"
+        self.key_path = self.root / "oidc.key"
+        self.client_dir = self.root / "client"
         self.record_path = self.root / "server.json"
         self.lock_path = self.root / "server.lock"
         self.log_path = self.root / "server.log"
@@ -105,28 +111,39 @@ class StateDir:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.work_dir.mkdir(exist_ok=True)
 
-    def token(self) -> str:
-        """Return the bearer token, generating it (mode 0600) on first use or when the file is empty."""
+    def signing_key(self) -> bytes:
+        """Return the key that signs this local PanDA's tokens, made (mode 0600) on first use."""
         self.ensure()
         try:
-            fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            mode = stat.S_IMODE(self.token_path.stat().st_mode)
-            if mode & 0o077:
-                _LOG.warning("Token file %s had mode %o; setting it to 0600", self.token_path, mode)
-                self.token_path.chmod(0o600)
-            token = self.token_path.read_text().strip()
-            if token:
-                return token
-            _LOG.warning("Token file %s was empty; writing a new token", self.token_path)
-            temporary = self.token_path.with_suffix(".tmp")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            key = _private(self.key_path).read_text().strip()
+            if key:
+                return key.encode()
+            _LOG.warning(
+                "Key file %s was empty; writing a new key (tokens issued before are void)", self.key_path
+            )
+            _write_private(self.key_path, secrets.token_hex(32))
+        else:
             with os.fdopen(fd, "w") as stream:
-                stream.write(secrets.token_urlsafe(32))
-            temporary.replace(self.token_path)
-            return self.token_path.read_text().strip()
-        with os.fdopen(fd, "w") as stream:
-            stream.write(new_token())
+                stream.write(secrets.token_hex(32))
+        return self.key_path.read_text().strip().encode()
+
+    def token(self) -> str:
+        """Return the server's own token: a JWT for its owner, signed with `signing_key`.
+
+        A new one replaces a missing, empty, foreign or expiring one (less than a week left).
+        """
+        from .tokens import TokenAuthority
+
+        authority = TokenAuthority(self.signing_key())
+        current = self.read_token()
+        if current and authority.seconds_left(current) > SERVER_TOKEN_RENEWAL:
+            _private(self.token_path)
+            return current
+        if self.token_path.exists() and not current:
+            _LOG.warning("Token file %s was empty; writing a new token", self.token_path)
+        _write_private(self.token_path, authority.mint("id", lifetime=SERVER_TOKEN_LIFETIME))
         return self.token_path.read_text().strip()
 
     def read_token(self) -> str | None:
@@ -181,13 +198,14 @@ class StateDir:
             fcntl.flock(stream, fcntl.LOCK_UN)
         return False
 
-    def write_record(self, port: int) -> None:
-        """Record the running server's pid and port (atomically)."""
+    def write_record(self, port: int, **settings: Any) -> None:
+        """Record the running server's pid and port, and ``settings`` (atomically)."""
         record = {
             "pid": os.getpid(),
             "port": port,
             "url": local_url(port),
             "started_at": time.time(),
+            **settings,
         }
         write_atomically(self.record_path, json.dumps(record))
 
