@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -246,3 +247,28 @@ def test_console_script_logs_in_on_the_prompt_and_reports_status(auth_server, cl
     (client_dir / ".token").unlink()
     missing = subprocess.run([str(script), "status"], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == AuthExit.NO_TOKEN and missing.stderr.startswith("panda_auth: no token")
+
+
+def _reply_to_headers_alone(path: bytes, headers: bytes) -> bytes:
+    """Announce a 50 MB body and send none of it: return the server's answer (from the headers alone)."""
+    with socket.create_connection(("127.0.0.1", TEST_PANDA_PORT), timeout=20) as sock:
+        sock.sendall(
+            b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"Content-Length: 50000000\r\n\r\n"
+        )
+        reply = b""
+        for _ in range(100):  # bounded: the server closes the connection after its answer
+            part = sock.recv(4096)
+            if not part:
+                break
+            reply += part
+    return reply
+
+
+def test_expired_token_and_oversized_login_are_refused_before_the_body_is_read(auth_server):
+    expired = auth_server.authority.mint("id", now=time.time() - 2 * HOUR)
+    reply = _reply_to_headers_alone(
+        b"/server/panda/relay_idds_command", f"Authorization: Bearer {expired}\r\n".encode()
+    )
+    assert reply.split(b" ")[1] == b"401" and b"Expired bearer token" in reply
+    reply = _reply_to_headers_alone(b"/oidc/token", b"")
+    assert reply.split(b" ")[1] == b"413"

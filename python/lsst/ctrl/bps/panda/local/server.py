@@ -274,10 +274,8 @@ class LocalPandaServer:
         else any free port.
     threads : `int`, optional
         HTTP worker threads.
-    token_lifetime : `float`, optional
-        Seconds the ID tokens it issues are valid (`tokens.DEFAULT_ID_LIFETIME`).
-    refresh_lifetime : `float`, optional
-        Seconds its refresh tokens are valid (`tokens.DEFAULT_REFRESH_LIFETIME`).
+    token_lifetime, refresh_lifetime : `float`, optional
+        Seconds the ID and refresh tokens it issues are valid (defaults: `tokens.TokenAuthority`).
     **engine_options
         Passed to `LocalPanda` (``max_cores``, ``memory_mb``, ``queue_slots``).
     """
@@ -294,10 +292,10 @@ class LocalPandaServer:
         **engine_options: Any,
     ) -> None:
         self.state = state
-        self._lifetimes = {
-            "id_lifetime": float(token_lifetime or DEFAULT_ID_LIFETIME),
-            "refresh_lifetime": float(refresh_lifetime or DEFAULT_REFRESH_LIFETIME),
-        }
+        self._lifetimes = (
+            token_lifetime or DEFAULT_ID_LIFETIME,
+            refresh_lifetime or DEFAULT_REFRESH_LIFETIME,
+        )
         self._port = port
         self._threads = threads
         self._engine_options = engine_options
@@ -330,9 +328,7 @@ class LocalPandaServer:
         self.state.acquire()
         try:
             self.token = self.state.token()
-            self.authority = TokenAuthority(
-                self.state.signing_key(), self._lifetimes["id_lifetime"], self._lifetimes["refresh_lifetime"]
-            )
+            self.authority = TokenAuthority(self.state.signing_key(), *self._lifetimes)
             self.engine = LocalPanda(self.state, **self._engine_options)
             self.engine.start()
             app = create_app(Verbs(self.engine), self.token, self.authority)
@@ -347,7 +343,9 @@ class LocalPandaServer:
                 channel_timeout=600,
             )
             self._server.channel_class = channel_class_for(self.authority)
-            self.state.write_record(self.port, **self._lifetimes)
+            self.state.write_record(
+                self.port, id_lifetime=self._lifetimes[0], refresh_lifetime=self._lifetimes[1]
+            )
             self.state.remember_port(self.port)
         except BaseException:
             self.close()
