@@ -23,7 +23,6 @@ import urllib.request
 
 import pytest
 from conftest import TEST_PANDA_PORT
-
 from lsst.ctrl.bps.panda.local.idds_notifier import LocalPandaNotifier
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.statedir import StateDir
@@ -43,8 +42,9 @@ class StandInStack:
         self.rest_url = "http://127.0.0.1:9/idds"
         StandInStack.instances.append(self)
 
-    def start(self, panda_url: str, notifier_url: str, notifier_token: str) -> None:
+    def start(self, panda_url: str, notifier_url: str, notifier_token: str, notifier_token_file=None) -> None:
         self.started_with = (panda_url, notifier_url, notifier_token)
+        self.token_file = notifier_token_file
 
     def client_env(self) -> dict[str, str]:
         return {"PANDA_LOCAL_TEST_STAND_IN": "1"}
@@ -199,6 +199,7 @@ def test_server_starts_the_stack_with_its_urls_and_token(idds_engine):
     assert panda_url == f"http://127.0.0.1:{TEST_PANDA_PORT}/server/panda"
     assert notifier_url == f"http://127.0.0.1:{TEST_PANDA_PORT}/local/idds/messages"
     assert token == idds_engine.token
+    assert stack.token_file == idds_engine.state.token_path
     assert os.environ["PANDA_LOCAL_TEST_STAND_IN"] == "1"
     idds_engine.close()
     assert stack.stopped
