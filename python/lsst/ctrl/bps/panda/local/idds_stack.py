@@ -6,8 +6,8 @@
 
 `IddsStack` starts, in this order, PostgreSQL (`idds_postgres`), iDDS's schema (once), Redis, the
 real iDDS REST app (`idds_rest_app`, waitress on 127.0.0.1) and the real iDDS daemons
-(``idds.agents.main``: the agents of `idds_config.DAEMON_AGENTS`), and stops them in the reverse
-order.  They run from the servers' virtualenv (``make real-idds-venv``), each in a process group of
+(``idds.agents.main`` through `idds_daemons`: the agents of `idds_config.DAEMON_AGENTS`), and stops
+them in the reverse order.  They run from the servers' virtualenv (``make real-idds-venv``), each in a process group of
 its own, with everything under ``<state dir>/idds/``::
 
     idds/stack.json     ports and pids of the running pieces (read by `recover` and ``status``)
