@@ -7,8 +7,8 @@
 `IddsStack` starts, in this order, PostgreSQL (`idds_postgres`), iDDS's schema (once), Redis, the
 real iDDS REST app (`idds_rest_app`, waitress on 127.0.0.1) and the real iDDS daemons
 (``idds.agents.main`` through `idds_daemons`: the agents of `idds_config.DAEMON_AGENTS`), and stops
-them in the reverse order.  They run from the servers' virtualenv (``make real-idds-venv``), each in a process group of
-its own, with everything under ``<state dir>/idds/``::
+them in the reverse order.  They run from the servers' virtualenv (``make real-idds-venv``), each
+in a process group of its own, with everything under ``<state dir>/idds/``::
 
     idds/stack.json     ports and pids of the running pieces (read by `recover` and ``status``)
     idds/pgdata/        PostgreSQL's data (a link to /var/tmp/panda_local-postgres/... as root)
@@ -118,12 +118,18 @@ def _free_port(preferred: int | None = None) -> int:
 
 
 def _owned_by(pid: int, home: Path) -> bool:
-    """Return whether process ``pid`` runs and is a piece of the stack in ``home``."""
+    """Return whether process ``pid`` runs and is a piece of the stack in ``home``.
+
+    A piece works in ``home`` (Redis in ``home/redis``) and has `HOME_MARKER` in its environment;
+    Redis rewrites its environment's memory for its process title, so its directory decides.
+    """
     try:
+        cwd = Path(f"/proc/{pid}/cwd").resolve()
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
-    return f"{HOME_MARKER}={home}".encode() in environ
+    home = home.resolve()
+    return (cwd == home or home in cwd.parents) or f"{HOME_MARKER}={home}".encode() in environ
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
