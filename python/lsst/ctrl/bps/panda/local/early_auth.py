@@ -36,6 +36,7 @@ __all__ = [
     "early_auth",
     "install_authority",
     "request_claims",
+    "request_refusal",
 ]
 
 MISSING_TOKEN = (
@@ -104,6 +105,15 @@ def request_claims() -> dict | Response:
     if isinstance(checked, Refusal):
         return Response(checked.message, status=checked.status, mimetype="text/plain")
     return checked
+
+
+def request_refusal() -> Response | None:
+    """Return the refusal of the current Flask request (bad or no token), or `None` to serve it.
+
+    A ``before_request`` check for blueprints that need the caller authenticated but not named.
+    """
+    claims = request_claims()
+    return claims if isinstance(claims, Response) else None
 
 
 class _RefusedError(Error):
