@@ -134,7 +134,9 @@ def test_cancel_kills_the_running_job(idds_panda, idds_api, shell_dag, tmp_path)
         time.sleep(1.0)
     assert ("start", "sleeper") in events(log)
     assert call_ok(idds_api.abort(request_id=request_id))[0][0] == 0
-    assert wait_request(idds_api, request_id)["status"].name == "Cancelled"
+    # iDDS 2.6.21 ends an aborted request Cancelled, or Failed when the abort event reaches the
+    # transform while another daemon holds it (its work is Cancelled, the transform set Failed).
+    assert wait_request(idds_api, request_id)["status"].name in ("Cancelled", "Failed")
     assert ("end", "sleeper") not in events(log)
     assert not idds_panda.engine.executor.running
     attempts = idds_panda.engine.store.connection().execute(
