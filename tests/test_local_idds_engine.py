@@ -15,11 +15,16 @@ message, so a workflow with one level of dependencies takes over a minute.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import time
+from pathlib import Path
 
+import httpx
 import pytest
-from conftest import TEST_PANDA_PORT, call_ok
+from conftest import TEST_PANDA_PORT, TEST_PANDA_URL, call_ok
+from idds.common.utils import json_dumps
 from lsst.ctrl.bps.panda.identity import token_identity
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.statedir import StateDir
@@ -28,6 +33,7 @@ from real_servers import servers_venv_python
 pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(600)]
 
 ENDED = ("Finished", "SubFinished", "Failed", "Cancelled")
+REAL_ENVELOPES = Path(__file__).parent / "data" / "envelopes" / "real"
 RUN_TIMEOUT = 420.0
 """Seconds a workflow may take (the conductor's 60 s per dependency level, 3 s daemon polls)."""
 
@@ -143,3 +149,42 @@ def test_cancel_kills_the_running_job(idds_panda, idds_api, shell_dag, tmp_path)
         "SELECT a.status FROM attempts a JOIN jobs j ON j.job_id = a.job_id WHERE j.name = 'sleeper'"
     )
     assert [row[0] for row in attempts] == ["cancelled"]
+
+
+def relay_post(token, command, kwargs=None):
+    """POST one command to the relay as ``pandaclient.idds_api`` does; return the parsed reply."""
+    fields = {"command_name": command, "manager": True}
+    if kwargs:
+        fields["kwargs"] = json_dumps(kwargs)
+    body = gzip.compress(json.dumps(fields).encode())
+    reply = httpx.post(
+        f"{TEST_PANDA_URL}/relay_idds_command", content=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+@pytest.mark.parametrize(
+    ("command", "kwargs", "real_envelope"),
+    [
+        ("ping", None, "ping"),
+        ("get_requests", {"request_id": 987654}, "get_requests_unknown"),
+        ("get_contents_output_ext", {"request_id": 987654}, "get_contents_output_ext_unknown"),
+        ("abort", {"request_id": 987654}, "abort_unknown"),
+        ("retry", {"request_id": 987654}, "retry_unknown"),
+        ("no_such_command", None, "relay_unknown_command"),
+    ],
+)
+def test_relay_replies_are_the_real_relays(idds_panda, command, kwargs, real_envelope):
+    recorded = json.loads((REAL_ENVELOPES / f"{real_envelope}.json").read_text())
+    assert relay_post(idds_panda.token, command, kwargs) == recorded
+
+
+def test_new_request_records_have_the_real_keys(idds_panda, idds_api, shell_dag):
+    dag = shell_dag(f"keys_{int(time.time())}")
+    dag.task("only", {"one": []}, "sleep 30 # ${IN/L}")
+    request_id = call_ok(idds_api.submit(dag.workflow))
+    [record] = relay_post(idds_panda.token, "get_requests", {"request_id": request_id})[1]
+    [real] = json.loads((REAL_ENVELOPES / "get_requests_new.json").read_text())[1]
+    assert set(record) == set(real)
+    assert call_ok(idds_api.abort(request_id=request_id))[0][0] == 0
