@@ -270,7 +270,7 @@ class IddsStack:
                 "rest", [str(self.python), str(HERE / "idds_rest_app.py"), str(ports["rest"]), RELAY_DN], env
             )
             self._wait_for_rest()
-            self._spawn("daemons", [str(self.python), "-m", "idds.agents.main"], env)
+            self._spawn("daemons", [str(self.python), str(HERE / "idds_daemons.py")], env)
             self._write_record(ports)
             self._check_alive("daemons", wait=1.0)
         except (PostgresError, OSError, subprocess.SubprocessError) as exc:
