@@ -27,10 +27,11 @@ from typing import Any
 import waitress
 from flask import Blueprint, Flask, Response, request
 
+from ..identity import token_identity
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .early_auth import channel_class_for, install_authority, request_claims, request_refusal
 from .engine import LocalPanda
-from .idds_relay import IddsRelay
+from .idds_relay import IddsRelay, RelayedVerbs
 from .monitor import monitor_blueprint
 from .oidc import oidc_blueprint
 from .panda_api import NOTIFIER_PATH, panda_api_blueprint
@@ -61,6 +62,7 @@ def create_app(
     authority: TokenAuthority | None = None,
     relay: IddsRelay | None = None,
     blueprints: tuple[Blueprint, ...] = (),
+    monitor_verbs: Any = None,
 ) -> Flask:
     """Return the WSGI application of the relay.
 
@@ -78,6 +80,8 @@ def create_app(
         ``local_status`` stays served here.
     blueprints : `tuple` [`flask.Blueprint`], optional
         More endpoints (the PanDA task/job API of the ``idds`` engine).
+    monitor_verbs : `typing.Any`, optional
+        What the monitor pages read (default: ``verbs``).
     """
     app = Flask("panda_local")
     authority = authority or TokenAuthority(verbs.engine.state.signing_key())
@@ -117,8 +121,8 @@ def create_app(
             _LOG.exception("%s failed", call.command)
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
-    if relay is None:
-        app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
+    pages = monitor_blueprint(monitor_verbs or verbs, token, verbs.engine.state.work_dir)
+    app.register_blueprint(pages)  # the monitor pages
     app.register_blueprint(oidc_blueprint(authority))  # the identity provider (panda_auth, logins)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -245,7 +249,16 @@ class LocalPandaServer:
         self._relay = IddsRelay()
         # The daemons and the notifier call with the server's own token (a JWT for its owner).
         api = panda_api_blueprint(PandaTasks(self.engine), request_refusal)
-        return create_app(verbs, self.token, self.authority, relay=self._relay, blueprints=(api,))
+        # The monitor pages read iDDS as the server's owner (they are logged in with its token).
+        monitor_verbs = RelayedVerbs(self._relay, token_identity(self.token), self.engine.store)
+        return create_app(
+            verbs,
+            self.token,
+            self.authority,
+            relay=self._relay,
+            blueprints=(api,),
+            monitor_verbs=monitor_verbs,
+        )
 
     def _bind(self, app: Flask) -> None:
         port = self._port or self._reusable_port()
