@@ -289,7 +289,7 @@ def environment_lines(state: StateDir) -> list[str]:
     emptied, or the client would send it instead.
     """
     from .installation import installation_environment
-    from .tokens import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, LOCAL_VO, TokenAuthority
+    from .tokens import LOCAL_VO
 
     record = state.read_record() or {}
     port = record.get("port") or state.last_port()
@@ -298,12 +298,7 @@ def environment_lines(state: StateDir) -> list[str]:
         raise SystemExit(f"panda_local: {state.root} was never started; run 'panda_local start --background'")
     url = local_url(port)
     values = {name: url for name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL")}
-    authority = TokenAuthority(
-        state.signing_key(),
-        float(record.get("id_lifetime") or DEFAULT_ID_LIFETIME),
-        float(record.get("refresh_lifetime") or DEFAULT_REFRESH_LIFETIME),
-    )
-    authority.ensure_client_login(state.client_dir)
+    state.authority().ensure_client_login(state.client_dir)
     values.update(
         PANDA_BEHIND_REAL_LB="1",
         PANDA_AUTH="oidc",

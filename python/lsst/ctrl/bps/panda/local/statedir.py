@@ -31,9 +31,12 @@ import secrets
 import stat
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..atomic_file import write_atomically
+
+if TYPE_CHECKING:
+    from .tokens import TokenAuthority
 
 __all__ = [
     "DEFAULT_STATE_DIR_ENV",
@@ -136,6 +139,17 @@ class StateDir:
             with os.fdopen(fd, "w") as stream:
                 stream.write(secrets.token_hex(32))
         return self.key_path.read_text().strip().encode()
+
+    def authority(self) -> TokenAuthority:
+        """Return the authority of this directory's tokens, with the last server's token lifetimes."""
+        from .tokens import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
+
+        record = self.read_record() or {}
+        return TokenAuthority(
+            self.signing_key(),
+            float(record.get("id_lifetime") or DEFAULT_ID_LIFETIME),
+            float(record.get("refresh_lifetime") or DEFAULT_REFRESH_LIFETIME),
+        )
 
     def token(self) -> str:
         """Return the server's own token: a JWT for its owner, signed with `signing_key`.
