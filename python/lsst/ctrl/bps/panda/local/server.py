@@ -69,8 +69,8 @@ def create_app(
     Parameters
     ----------
     verbs : `Verbs`
-        What the relay calls (the embedded engine); each call is made `Verbs.for_caller` the
-        request's token.
+        What the relay calls (the embedded engine); each call runs as `Verbs.for_caller` with
+        the claims of the request's token, which also name the caller to the real iDDS.
     token : `str`
         The server's own token (the monitor's login links are signed with it).
     authority : `tokens.TokenAuthority`, optional
