@@ -341,3 +341,20 @@ def test_unhandled_call_is_logged_and_refused(idds_engine, caplog):
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 404
     assert "UNHANDLED PanDA API call GET task/frobnicate" in caplog.text
+
+
+def test_memory_kill_retries_with_more_memory(idds_engine):
+    grow = 'python3 -c "import time; b = bytearray(400 * 2**20); time.sleep(3)" # ${IN/L}'
+    params = doma_task_params(
+        "hungry", ["big"], grow, task_rss=150, task_rss_retry_step=600, task_rss_max=2000, maxattempt=2
+    )
+    task_id = submit(params)
+    assert wait_status(task_id, {"done", "finished", "failed"}, timeout=120) == "done"
+    from pandaclient import Client
+
+    status, panda_ids = Client.getPandaIDsWithTaskID(task_id)
+    assert status == 0 and len(panda_ids) == 2
+    first, second = jobs(panda_ids)
+    assert (first.jobStatus, first.pilotErrorCode, first.minRamCount) == ("failed", 1235, 150)
+    assert (second.jobStatus, second.attemptNr, second.maxAttempt) == ("finished", 2, 2)
+    assert second.minRamCount == 750
