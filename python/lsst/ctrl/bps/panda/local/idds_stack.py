@@ -169,6 +169,7 @@ class IddsStack:
         self._processes: dict[str, subprocess.Popen] = {}
         self._postgres: PostgresCluster | None = None
         self._config: StackConfig | None = None
+        self._ports: dict[str, int] = {}
         self.startup_seconds: float | None = None
 
     # -- what callers read ---------------------------------------------------------------------
@@ -249,9 +250,10 @@ class IddsStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         last = self._read_record().get("ports", {})
-        self.recover()
-        ports = {name: _free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
         try:
+            self.recover()
+            ports = {name: _free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
+            self._ports = ports
             self._postgres = PostgresCluster(
                 self.home, postgres_bin(self._site_packages()), self.logs / "postgres.log"
             )
@@ -277,7 +279,6 @@ class IddsStack:
             )
             self._wait_for_rest()
             self._spawn("daemons", [str(self.python), str(HERE / "idds_daemons.py")], env)
-            self._write_record(ports)
             self._check_alive("daemons", wait=1.0)
         except (PostgresError, OSError, subprocess.SubprocessError) as exc:
             self.stop()
@@ -350,6 +351,7 @@ class IddsStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self._write_record()  # at once: a server killed from here on leaves a stack to recover
 
     def _check_alive(self, name: str, wait: float = 0.0) -> None:
         deadline = time.monotonic() + wait
@@ -400,8 +402,13 @@ class IddsStack:
                 process.wait(timeout=5)
 
     # -- record --------------------------------------------------------------------------------
-    def _write_record(self, ports: dict[str, int]) -> None:
-        record = {"ports": ports, "pids": self.pids, "rest_url": self.rest_url, "python": str(self.python)}
+    def _write_record(self) -> None:
+        record = {
+            "ports": self._ports,
+            "pids": self.pids,
+            "rest_url": self.rest_url,
+            "python": str(self.python),
+        }
         write_atomically(self.record_path, json.dumps(record))
 
     def _read_record(self) -> dict[str, Any]:
@@ -418,7 +425,7 @@ class IddsStack:
             python = Path(json.loads(record_path.read_text())["python"])
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             return False
-        cls(state_root, server_python=python, notifier_module=record_path).recover()
+        cls(state_root, server_python=python).recover()
         return True
 
     @staticmethod
