@@ -378,6 +378,8 @@ class PandaTasks:
                 )
                 continue
             if state == JobState.READY:
+                # Kept even when the job cannot move now: a missing job whose input becomes
+                # available before its task is retried runs at the retry.
                 conn.execute("UPDATE panda_files SET released = 1 WHERE file_id = ?", (row[0],))
             changed += conn.execute(
                 "UPDATE jobs SET status = ?, updated_at = ? WHERE job_id = ? AND status = ?",
