@@ -13,6 +13,14 @@ restricted iDDS-JSON loader and replies ``[true, <return value>]``;
 ``[true, [false, "msg"]]`` for errors inside a call (unknown request,
 bad arguments, forbidden class) and ``[false, "msg"]`` when the relay
 itself cannot serve (undecodable body, unknown command).
+
+Two engines run the workflows.  ``embedded``: the local engine plays iDDS
+(`~lsst.ctrl.bps.panda.local.verbs.Verbs`).  ``idds``: the real iDDS
+(`~lsst.ctrl.bps.panda.local.idds_stack.IddsStack`) does, the relay forwards
+each call to it (`~lsst.ctrl.bps.panda.local.idds_relay.IddsRelay`), and the
+server also serves PanDA's task/job API to the iDDS daemons and their
+conductor's messages (`~lsst.ctrl.bps.panda.local.panda_api`); the local
+engine then only runs the PanDA jobs.
 """
 
 from __future__ import annotations
