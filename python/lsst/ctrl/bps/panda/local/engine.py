@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 
+from .builds import accept_built_workflow, plan_build, record_build
 from .executor import (
     AttemptEnd,
     Executor,
@@ -67,6 +68,9 @@ def job_environment(state: StateDir) -> dict[str, str]:
     python_bin = os.path.dirname(env["PANDA_LOCAL_PYTHON"])
     if env.get("PATH", "").split(os.pathsep)[0] != python_bin:
         env["PATH"] = os.pathsep.join([python_bin, env.get("PATH", "")])
+    # What a pilot gives jobs that call PanDA back (a remote build's job): where the token is.
+    env["PANDA_AUTH_DIR"] = str(state.token_path)
+    env["PANDA_AUTH_ORIGIN"] = env.get("PANDA_AUTH_VO") or "local"
     return env
 
 
@@ -385,6 +389,46 @@ class LocalPanda:
         self.scheduler.settle_new_request(request_id, empty)
         self._poke()
         return request_id
+
+    def submit_build(self, workflow: Any, username: str | None = None) -> int:
+        """Create a build request: one job that builds the workflow and hands it back (`update_build`).
+
+        Raises
+        ------
+        IntakeError
+            Raised if the workflow is not one signed work that can run here.
+        """
+        plan, signature = plan_build(workflow, username)
+        with self._lock:  # the engine starts the job only once it carries the build variables
+            request_id, _ = self.store.add_request(plan)
+            with self.store.transaction() as conn:
+                record_build(conn, request_id, signature)
+        self._poke()
+        return request_id
+
+    def update_build(self, request_id: int, signature: str, workflow: Any) -> None:
+        """Take the workflow a build job made: its tasks join the build request, which becomes Built.
+
+        Raises
+        ------
+        BuildRefusedError
+            Raised with iDDS's message (unknown request, wrong signature, already built).
+        IntakeError
+            Raised if the workflow cannot run here.
+        """
+        internal_id = str(workflow.get_internal_id())
+        request = self.store.request(request_id)
+        plan = plan_request(
+            workflow, request["username"], lambda name: self.store.step_map(internal_id, name)
+        )
+        with self._lock:
+            empty = self.store.extend_request(
+                request_id, plan, lambda conn: accept_built_workflow(conn, request_id, signature)
+            )
+            if empty:
+                self.scheduler.settle_new_request(request_id, empty)
+        _LOG.info("Build request %d got its workflow %s (%d tasks)", request_id, plan.name, len(plan.tasks))
+        self._poke()
 
     def abort(self, request_id: int) -> None:
         """Cancel a request: nothing new starts and its running attempts are killed before returning."""

@@ -28,6 +28,8 @@ from flask import Flask, Response, request
 from idds.common.constants import RequestStatus
 
 from ..identity import token_identity
+from .builds import BuildRefusedError
+from .cache import cache_blueprint
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .early_auth import channel_class_for
 from .engine import LocalPanda
@@ -103,6 +105,34 @@ class Verbs:
             return self.engine.submit(workflow, username=self.caller or username)
         except IntakeError as exc:
             raise CallError(str(exc)) from None
+
+    def submit_build(
+        self,
+        workflow: Any,
+        username: str | None = None,
+        userdn: str | None = None,
+        use_dataset_name: bool = True,
+    ) -> int:
+        """Create a build request (remote build): its one job builds the workflow on the worker."""
+        if not hasattr(workflow, "get_internal_id"):
+            raise CallError(f"submit_build expects an iDDS Workflow, got {type(workflow).__name__}")
+        try:
+            return self.engine.submit_build(workflow, username=self.caller or username)
+        except IntakeError as exc:
+            raise CallError(str(exc)) from None
+
+    def update_build_request(self, request_id: Any, signature: Any, workflow: Any) -> dict[str, str]:
+        """Take the workflow a build job made; the build request runs it (same id)."""
+        found = _request_id(request_id)
+        if found is None or not hasattr(workflow, "get_internal_id"):
+            raise CallError("signature and workflow are required")
+        try:
+            self.engine.update_build(found, str(signature), workflow)
+        except UnknownRequestError:
+            raise CallError(f"Request {found} is not found") from None
+        except (BuildRefusedError, IntakeError) as exc:
+            raise CallError(str(exc)) from None
+        return {"request_id": str(found)}
 
     def _resolve(self, request_id: Any, workload_id: Any) -> int:
         found = _request_id(request_id)
@@ -256,6 +286,7 @@ def create_app(verbs: Verbs, token: str) -> Flask:
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
     app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
+    app.register_blueprint(cache_blueprint(verbs.engine.state.root / "cache", token))  # putFile / getFile
     return app
 
 
