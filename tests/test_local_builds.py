@@ -8,7 +8,10 @@ Build requests (``submit_build``, ``update_build_request``: New → Building →
 under the same id, iDDS's refusals) and the file cache (``Client.putFile`` / ``Client.getFile``).
 """
 
+import json
+import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +22,7 @@ from lsst.ctrl.bps.panda.remote_build import RemoteBuildSettings, build_workflow
 pytestmark = pytest.mark.timeout(120)
 
 CACHE_ROOT = TEST_PANDA_URL.rsplit("/server/panda", 1)[0]
+REAL_ENVELOPES = Path(__file__).parent / "data" / "envelopes" / "real"
 
 
 def settings(**overrides):
@@ -104,11 +108,42 @@ def test_update_build_request_refuses_what_idds_refuses(local_panda, shell_dag):
     with pytest.raises(IddsCallError, match=r"has a different signature\(wrong != "):
         port.update_build_request(request_id, "wrong", run_workflow(shell_dag, "r1"))
     port.update_build_request(request_id, work.get_signature(), run_workflow(shell_dag, "r2"))
-    with pytest.raises(IddsCallError, match="already has defined workflow"):
+    # Real iDDS drops the build workflow once built: a second hand-back fails on its absence.
+    with pytest.raises(IddsCallError, match=r"(?s)Core exception.*'build_workflow'"):
         port.update_build_request(request_id, work.get_signature(), run_workflow(shell_dag, "r3"))
     with pytest.raises(IddsCallError, match="Request 987654 is not found"):
         port.update_build_request(987654, work.get_signature(), run_workflow(shell_dag, "r4"))
     port.abort(request_id)
+
+
+def test_refusals_read_as_the_real_relays(local_panda, idds_api, shell_dag):
+    # Byte for byte what the real relay answered (tests/data/envelopes/real/update_build_request_*.json).
+    recorded = json.loads((REAL_ENVELOPES / "update_build_request_wrong_signature.json").read_text())
+    workflow = build_workflow("texts", settings(), "sleep 30")
+    (work,) = workflow.template.works.values()
+    request_id = call_ok(idds_api.submit_build(workflow, username=None, use_dataset_name=False))
+    reply = idds_api.update_build_request(request_id=request_id, signature="wrong", workflow=workflow)
+    expected = recorded[1][1].replace(recorded_signature(recorded), work.get_signature())
+    expected = re.sub(r"request_id: \d+\)", f"request_id: {request_id})", expected)
+    assert reply == (0, [True, [False, expected]])
+    for name in ("update_build_request_again", "update_build_request_unknown"):
+        recorded = json.loads((REAL_ENVELOPES / f"{name}.json").read_text())
+        target = 987654 if name.endswith("unknown") else request_id
+        if name.endswith("again"):
+            call_ok(
+                idds_api.update_build_request(
+                    request_id=target, signature=work.get_signature(), workflow=workflow
+                )
+            )
+        reply = idds_api.update_build_request(
+            request_id=target, signature=work.get_signature(), workflow=workflow
+        )
+        assert reply == (0, recorded)
+    idds_api.abort(request_id=request_id)
+
+
+def recorded_signature(envelope):
+    return envelope[1][1].split("signature(wrong != ")[1].split(")")[0]
 
 
 def test_an_unsigned_build_work_is_refused_and_no_request_is_made(local_panda, idds_api):

@@ -17,6 +17,7 @@ IDDS_BUIL_SIGNATURE=<signature>;`` (what ``DomaPanDAWork`` writes into a PanDA t
 
 from __future__ import annotations
 
+import json
 import shlex
 import sqlite3
 import time
@@ -28,9 +29,11 @@ from .intake import IntakeError, RequestPlan, plan_request
 
 __all__ = [
     "BUILD_JOB_INPUT",
+    "NO_BUILD_WORKFLOW",
     "BuildRefusedError",
     "accept_built_workflow",
     "build_pending",
+    "idds_error_text",
     "plan_build",
     "record_build",
 ]
@@ -40,7 +43,18 @@ BUILD_JOB_INPUT = "pseudo_file"
 
 
 class BuildRefusedError(Exception):
-    """``update_build_request`` refused (iDDS's message)."""
+    """``update_build_request`` refused, with the text the real relay answers (iDDS's REST error)."""
+
+
+def idds_error_text(message: str) -> str:
+    """The relay's text for an ``IDDSException`` raised by iDDS's REST ``request/build`` (HTTP 500)."""
+    prefix = "An unknown IDDS exception occurred.: {}\nDetails: "
+    return prefix + json.dumps({"msg": prefix + message})
+
+
+NO_BUILD_WORKFLOW = "Core exception.: {}\nDetails: " + json.dumps({"msg": "'build_workflow'"})
+"""What real iDDS answers when the request has no build workflow (any more): a second
+``update_build_request`` of a built request, or one of a request that was never a build request."""
 
 
 def plan_build(workflow: Any, username: str | None) -> tuple[RequestPlan, str]:
@@ -97,16 +111,16 @@ def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: 
         "SELECT signature, built_at FROM builds WHERE request_id = ?", (request_id,)
     ).fetchone()
     if request is None:
-        raise BuildRefusedError(f"Request {request_id} is not found")
+        raise BuildRefusedError(idds_error_text(f"Request {request_id} is not found"))
     if build is None or build["built_at"] is not None:
-        status = RequestStatus(request["status"])
-        raise BuildRefusedError(
-            f"Request(request_id: {request_id}, status: {status}) already has defined workflow"
-        )
+        # iDDS replaces the request's metadata with the built workflow, so the build workflow is gone.
+        raise BuildRefusedError(NO_BUILD_WORKFLOW)
     if build["signature"] != signature:
         raise BuildRefusedError(
-            f"Request (request_id: {request_id}) has a different "
-            f"signature({signature} != {build['signature']})"
+            idds_error_text(
+                f"Request (request_id: {request_id}) has a different "
+                f"signature({signature} != {build['signature']})"
+            )
         )
     now = time.time()
     conn.execute("UPDATE builds SET built_at = ? WHERE request_id = ?", (now, request_id))

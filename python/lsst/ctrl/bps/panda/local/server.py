@@ -28,7 +28,7 @@ from flask import Flask, Response, request
 from idds.common.constants import RequestStatus
 
 from ..identity import token_identity
-from .builds import BuildRefusedError
+from .builds import BuildRefusedError, idds_error_text
 from .cache import cache_blueprint
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .early_auth import channel_class_for
@@ -129,7 +129,7 @@ class Verbs:
         try:
             self.engine.update_build(found, str(signature), workflow)
         except UnknownRequestError:
-            raise CallError(f"Request {found} is not found") from None
+            raise CallError(idds_error_text(f"Request {found} is not found")) from None
         except (BuildRefusedError, IntakeError) as exc:
             raise CallError(str(exc)) from None
         return {"request_id": str(found)}
