@@ -24,6 +24,7 @@ from conftest import call_ok
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
 BPS = Path(sys.executable).parent / "bps"
+DECODER = ROOT / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"
 
 REMOTE_YAML = """\
 includeConfigs:
@@ -124,6 +125,42 @@ def test_remote_build_of_the_demo_runs_under_the_build_request_id(local_panda, i
     finally:
         sys.path.remove(str(DEMO))
     assert verify_outputs(work / "repo" / "butler.yaml", f"u/{getpass.getuser()}/demo") == []
+
+    # A second build job for the same request (a fresh archive, so its quantum graph is new): it
+    # builds, but iDDS keeps the first workflow and refuses the second (exit 69).
+    from lsst.ctrl.bps.panda.remote_build import cache_url, pack_archive, upload_to_cache
+
+    second = pack_archive(
+        str(work / "remote.yaml"),
+        (str(work / "pipeline.yaml"),),
+        tmp_path,
+        {"output_run": f"u/{getpass.getuser()}/demo/second"},
+    )
+    upload_to_cache(second, attempts=1, backoff=0)
+    (signature,) = (
+        local_panda.engine.store.connection()
+        .execute("SELECT signature FROM builds WHERE request_id = ?", (request_id,))
+        .fetchone()
+    )
+    again = tmp_path / "again"
+    again.mkdir()
+    from lsst.ctrl.bps.panda.local.engine import job_environment
+
+    env = job_environment(local_panda.state)  # what the local PanDA gives its jobs
+    env.update(IDDS_BUILD_REQUEST_ID=str(request_id), IDDS_BUIL_SIGNATURE=signature, PWD=str(again))
+    rerun = subprocess.run(
+        [sys.executable, str(DECODER), cache_url(second.name), "remote.yaml", "LOCAL"],
+        cwd=again,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 69, rerun.stderr[-3000:]
+    assert "'build_workflow'" in rerun.stderr and "Generating quantum graph" not in rerun.stderr
+    (record_after,) = call_ok(idds_api.get_requests(request_id=request_id))
+    assert record_after["status"].name == "Finished"
+    assert PanDAService({}).report(str(request_id))[0][0].total_number_jobs == 6
 
 
 @pytest.mark.timeout(300)

@@ -134,6 +134,8 @@ def _panda_environment(archive_url: str) -> None:
             for name in ("PANDA_URL_SSL", "PANDA_URL", "PANDACACHE_URL"):
                 os.environ.setdefault(name, base)
     os.environ.setdefault("PANDA_BEHIND_REAL_LB", "1")
+    # The client keeps its token files there; a worker's home may be read-only.
+    os.environ.setdefault("PANDA_CONFIG_ROOT", os.getcwd())
     token_file, origin = os.environ.get("PANDA_AUTH_DIR"), os.environ.get("PANDA_AUTH_ORIGIN")
     if token_file and origin and not os.environ.get("PANDA_AUTH_ID_TOKEN"):
         # The pilot's token for the job (what the published runner sets up in shell).
