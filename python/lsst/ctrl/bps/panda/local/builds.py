@@ -47,7 +47,7 @@ class BuildRefusedError(Exception):
 
 
 def idds_error_text(message: str) -> str:
-    """The relay's text for an ``IDDSException`` raised by iDDS's REST ``request/build`` (HTTP 500)."""
+    """Return the relay's text for an ``IDDSException`` of iDDS's REST ``request/build`` (HTTP 500)."""
     prefix = "An unknown IDDS exception occurred.: {}\nDetails: "
     return prefix + json.dumps({"msg": prefix + message})
 
