@@ -128,7 +128,7 @@ def test_remote_build_of_the_demo_runs_under_the_build_request_id(local_panda, i
 
     # A second build job for the same request (a fresh archive, so its quantum graph is new): it
     # builds, but iDDS keeps the first workflow and refuses the second (exit 69).
-    from lsst.ctrl.bps.panda.remote_build import cache_url, pack_archive, upload_to_cache
+    from lsst.ctrl.bps.panda.build_archive import cache_url, pack_archive, upload_to_cache
 
     second = pack_archive(
         str(work / "remote.yaml"),

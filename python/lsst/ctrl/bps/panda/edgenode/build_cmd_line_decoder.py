@@ -73,7 +73,7 @@ SIGNATURE_VARIABLES = ("IDDS_BUIL_SIGNATURE", "IDDS_BUILD_SIGNATURE")
 """iDDS 2.6 exports the signature as ``IDDS_BUIL_SIGNATURE``; the corrected spelling is read too."""
 
 BUILD_CONTEXT_FILE = "bps_remote_build.json"
-"""Archive member with the submit side's ``outputRun`` (remote_build.BUILD_CONTEXT_FILE)."""
+"""Archive member with the submit side's ``outputRun`` (build_archive.BUILD_CONTEXT_FILE)."""
 
 _DOWNLOAD_TRIES = 3
 _USAGE = "usage: build_cmd_line_decoder.py <archive URL> <submit YAML name> [<compute site>]"
