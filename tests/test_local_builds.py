@@ -146,6 +146,19 @@ def recorded_signature(envelope):
     return envelope[1][1].split("signature(wrong != ")[1].split(")")[0]
 
 
+def test_a_cancelled_build_request_takes_no_workflow(local_panda, idds_api, shell_dag):
+    port = IddsPort(attempts=1)
+    workflow = build_workflow("cancelled", settings(), "sleep 30")
+    (work,) = workflow.template.works.values()
+    request_id = port.submit_build(workflow)
+    statuses_until(idds_api, request_id, {"Building"})
+    port.abort(request_id)
+    assert statuses_until(idds_api, request_id, {"Cancelled"})[-1] == "Cancelled"
+    with pytest.raises(IddsCallError, match=r"has ended \(Cancelled\)"):
+        port.update_build_request(request_id, work.get_signature(), run_workflow(shell_dag))
+    assert [r["transform_name"] for r in port.get_requests(request_id, with_detail=True)] == ["build_task"]
+
+
 def test_an_unsigned_build_work_is_refused_and_no_request_is_made(local_panda, idds_api):
     workflow = build_workflow("unsigned", settings(), "true")
     (work,) = workflow.template.works.values()

@@ -115,6 +115,13 @@ def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: 
     if build is None or build["built_at"] is not None:
         # iDDS replaces the request's metadata with the built workflow, so the build workflow is gone.
         raise BuildRefusedError(NO_BUILD_WORKFLOW)
+    status = RequestStatus(request["status"])
+    if status in (RequestStatus.Cancelled, RequestStatus.Failed):
+        # Real iDDS would take it and set the request Built again; here an ended request stays ended.
+        raise BuildRefusedError(
+            f"Request {request_id} has ended ({status.name}): the local PanDA does not take its workflow; "
+            "submit again"
+        )
     if build["signature"] != signature:
         raise BuildRefusedError(
             idds_error_text(
