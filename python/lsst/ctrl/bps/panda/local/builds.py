@@ -18,14 +18,18 @@ IDDS_BUIL_SIGNATURE=<signature>;`` (what ``DomaPanDAWork`` writes into a PanDA t
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idds.common.constants import RequestStatus
 
 from .intake import IntakeError, RequestPlan, plan_request
+
+if TYPE_CHECKING:
+    from .engine import LocalPanda
 
 __all__ = [
     "BUILD_JOB_INPUT",
@@ -36,7 +40,11 @@ __all__ = [
     "idds_error_text",
     "plan_build",
     "record_build",
+    "submit_build",
+    "update_build",
 ]
+
+_LOG = logging.getLogger(__name__)
 
 BUILD_JOB_INPUT = "pseudo_file"
 """The input name iDDS gives the one job of a task without a dependency map."""
@@ -135,3 +143,44 @@ def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: 
         "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
         (RequestStatus.Built.value, now, request_id),
     )
+
+
+def submit_build(engine: LocalPanda, workflow: Any, username: str | None = None) -> int:
+    """Create a build request: one job that builds the workflow and hands it back (`update_build`).
+
+    Raises
+    ------
+    IntakeError
+        Raised if the workflow is not one signed work that can run here.
+    """
+    plan, signature = plan_build(workflow, username)
+    with engine.exclusive():  # one transaction: the job exists only with the build variables
+        request_id, _ = engine.store.add_request(
+            plan, also=lambda conn, request_id, *_: record_build(conn, request_id, signature)
+        )
+    engine.wake()
+    return request_id
+
+
+def update_build(engine: LocalPanda, request_id: int, signature: str, workflow: Any) -> None:
+    """Take the workflow a build job made: its tasks join the build request, which becomes Built.
+
+    Raises
+    ------
+    BuildRefusedError
+        Raised with iDDS's message (unknown request, wrong signature, already built).
+    IntakeError
+        Raised if the workflow cannot run here.
+    """
+    store = engine.store
+    internal_id = str(workflow.get_internal_id())
+    request = store.request(request_id)
+    plan = plan_request(workflow, request["username"], lambda name: store.step_map(internal_id, name))
+    with engine.exclusive():
+        empty = store.extend_request(
+            request_id, plan, lambda conn: accept_built_workflow(conn, request_id, signature)
+        )
+        if empty:
+            engine.scheduler.settle_new_request(request_id, empty)
+    _LOG.info("Build request %d got its workflow %s (%d tasks)", request_id, plan.name, len(plan.tasks))
+    engine.wake()

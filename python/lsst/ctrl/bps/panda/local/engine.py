@@ -33,7 +33,6 @@ from typing import Any
 
 import psutil
 
-from .builds import accept_built_workflow, plan_build, record_build
 from .executor import (
     AttemptEnd,
     Executor,
@@ -390,46 +389,6 @@ class LocalPanda:
         self.scheduler.settle_new_request(request_id, empty)
         self._poke()
         return request_id
-
-    def submit_build(self, workflow: Any, username: str | None = None) -> int:
-        """Create a build request: one job that builds the workflow and hands it back (`update_build`).
-
-        Raises
-        ------
-        IntakeError
-            Raised if the workflow is not one signed work that can run here.
-        """
-        plan, signature = plan_build(workflow, username)
-        with self._lock:  # the engine starts the job only once it carries the build variables
-            request_id, _ = self.store.add_request(plan)
-            with self.store.transaction() as conn:
-                record_build(conn, request_id, signature)
-        self._poke()
-        return request_id
-
-    def update_build(self, request_id: int, signature: str, workflow: Any) -> None:
-        """Take the workflow a build job made: its tasks join the build request, which becomes Built.
-
-        Raises
-        ------
-        BuildRefusedError
-            Raised with iDDS's message (unknown request, wrong signature, already built).
-        IntakeError
-            Raised if the workflow cannot run here.
-        """
-        internal_id = str(workflow.get_internal_id())
-        request = self.store.request(request_id)
-        plan = plan_request(
-            workflow, request["username"], lambda name: self.store.step_map(internal_id, name)
-        )
-        with self._lock:
-            empty = self.store.extend_request(
-                request_id, plan, lambda conn: accept_built_workflow(conn, request_id, signature)
-            )
-            if empty:
-                self.scheduler.settle_new_request(request_id, empty)
-        _LOG.info("Build request %d got its workflow %s (%d tasks)", request_id, plan.name, len(plan.tasks))
-        self._poke()
 
     def abort(self, request_id: int) -> None:
         """Cancel a request: nothing new starts and its running attempts are killed before returning."""

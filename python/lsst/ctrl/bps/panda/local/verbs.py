@@ -5,8 +5,8 @@
 """The iDDS ``ClientManager`` verbs the embedded engine serves through the relay.
 
 `Verbs` answers each call the plugin makes (submit, submit_build,
-update_build_request, get_requests, get_contents_output_ext, abort, retry, ping) from the local store, with the
-record shapes and the replies to unknown requests of the real iDDS.
+update_build_request, get_requests, get_contents_output_ext, abort, retry, ping)
+from the local store, with the record shapes and the replies to unknown requests of the real iDDS.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from idds.common.constants import RequestStatus
 
-from .builds import BuildRefusedError, idds_error_text
+from .builds import BuildRefusedError, idds_error_text, submit_build, update_build
 from .engine import LocalPanda
 from .intake import IntakeError
 from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
@@ -99,7 +99,7 @@ class Verbs:
         if not hasattr(workflow, "get_internal_id"):
             raise CallError(f"submit_build expects an iDDS Workflow, got {type(workflow).__name__}")
         try:
-            return self.engine.submit_build(workflow, username=self.caller or username)
+            return submit_build(self.engine, workflow, username=self.caller or username)
         except IntakeError as exc:
             raise CallError(str(exc)) from None
 
@@ -109,7 +109,7 @@ class Verbs:
         if found is None or not hasattr(workflow, "get_internal_id"):
             raise CallError("signature and workflow are required")
         try:
-            self.engine.update_build(found, str(signature), workflow)
+            update_build(self.engine, found, str(signature), workflow)
         except UnknownRequestError:
             raise CallError(idds_error_text(f"Request {found} is not found")) from None
         except (BuildRefusedError, IntakeError) as exc:
