@@ -141,6 +141,10 @@ class PostgresCluster:
         if target != self.link and not self.link.is_symlink():
             if self.link.exists():
                 raise PostgresError(f"{self.link} exists and is not the link to {target}: remove it")
+            if target.exists():  # left by an earlier state directory at the same path: not ours
+                _LOG.info("Removing the PostgreSQL data %s of an earlier state directory", target.parent)
+                self.recover()
+                shutil.rmtree(target.parent)
             target.parent.mkdir(parents=True, exist_ok=True)
             self.link.symlink_to(target)
         if (target / "PG_VERSION").exists():
@@ -215,9 +219,10 @@ class PostgresCluster:
             # A killed postmaster may linger as a zombie, and PostgreSQL takes a pid that answers
             # kill(pid, 0) for a live owner of these files: remove them.
             for stale in [self.data / "postmaster.pid", *self.data.glob(".s.PGSQL.*")]:
-                _LOG.info("Removing the stale %s", stale)
-                with contextlib.suppress(FileNotFoundError):
-                    stale.unlink()
+                if stale.exists():
+                    _LOG.info("Removing the stale %s", stale)
+                    with contextlib.suppress(FileNotFoundError):
+                        stale.unlink()
 
     def start(self, port: int) -> None:
         """Start the cluster on ``127.0.0.1:port`` (initialising it and its database first if new)."""

@@ -35,18 +35,13 @@ import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ..atomic_file import write_atomically
 from .idds_config import (
-    HOME_MARKER,
     RELAY_DN,
     StackConfig,
     redis_command,
@@ -54,6 +49,7 @@ from .idds_config import (
     write_configs,
 )
 from .idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from .idds_processes import free_port, http_ok, owned_by, terminate_group
 
 __all__ = ["IDDS_PYTHON_ENV", "IddsStack", "IddsStackError", "default_server_python", "find_server_python"]
 
@@ -103,41 +99,6 @@ def find_server_python(explicit: Path | None = None) -> Path:
             f"--idds-python / ${IDDS_PYTHON_ENV}"
         )
     return Path(python)
-
-
-def _free_port(preferred: int | None = None) -> int:
-    for port in ([preferred] if preferred else []) + [0]:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise IddsStackError("no free port on 127.0.0.1")
-
-
-def _owned_by(pid: int, home: Path) -> bool:
-    """Return whether process ``pid`` runs and is a piece of the stack in ``home``.
-
-    A piece works in ``home`` (Redis in ``home/redis``) and has `HOME_MARKER` in its environment;
-    Redis rewrites its environment's memory for its process title, so its directory decides.
-    """
-    try:
-        cwd = Path(f"/proc/{pid}/cwd").resolve()
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    home = home.resolve()
-    return (cwd == home or home in cwd.parents) or f"{HOME_MARKER}={home}".encode() in environ
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
-            return reply.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 class IddsStack:
@@ -210,7 +171,7 @@ class IddsStack:
         """Return whether each piece runs, and whether the REST app answers ``ping``."""
         running = self.pids
         report: dict[str, Any] = {name: name in running for name in ("postgres", "redis", "rest", "daemons")}
-        report["rest_ping"] = self._config is not None and _http_ok(f"{self._config.rest_url}/ping")
+        report["rest_ping"] = self._config is not None and http_ok(f"{self._config.rest_url}/ping")
         return report
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -252,7 +213,7 @@ class IddsStack:
         last = self._read_record().get("ports", {})
         try:
             self.recover()
-            ports = {name: _free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
+            ports = {name: free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
             self._ports = ports
             self._postgres = PostgresCluster(
                 self.home, postgres_bin(self._site_packages()), self.logs / "postgres.log"
@@ -294,7 +255,7 @@ class IddsStack:
         for name in ("daemons", "rest", "redis"):
             process = self._processes.pop(name, None)
             if process is not None:
-                self._terminate(process.pid, process)
+                terminate_group(process.pid, process, STOP_GRACE)
         if self._postgres is not None:
             try:
                 self._postgres.stop()
@@ -307,9 +268,9 @@ class IddsStack:
         """End what a killed server left of the last stack; keep its data."""
         record = self._read_record()
         for name, pid in record.get("pids", {}).items():
-            if name != "postgres" and _owned_by(pid, self.home):
+            if name != "postgres" and owned_by(pid, self.home):
                 _LOG.warning("Ending the iDDS %s left running by the last server (pid %d)", name, pid)
-                self._terminate(pid, None)
+                terminate_group(pid, None, STOP_GRACE)
         if (self.home / "pgdata").exists():
             PostgresCluster(
                 self.home, postgres_bin(self._site_packages()), self.logs / "postgres.log"
@@ -372,7 +333,7 @@ class IddsStack:
         while time.monotonic() < deadline:
             self._check_alive("redis")
             self._check_alive("rest")
-            if _http_ok(f"{self._config.rest_url}/ping"):
+            if http_ok(f"{self._config.rest_url}/ping"):
                 return
             time.sleep(0.2)
         raise IddsStackError(
@@ -382,24 +343,6 @@ class IddsStack:
     def _tail(self, name: str, chars: int = 3000) -> str:
         path = self.logs / name
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
-
-    @staticmethod
-    def _terminate(pid: int, process: subprocess.Popen | None) -> None:
-        """SIGTERM the process group of ``pid``; SIGKILL it after `STOP_GRACE` seconds."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
-        while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                break
-            if process is None and not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
 
     # -- record --------------------------------------------------------------------------------
     def _write_record(self) -> None:
