@@ -122,6 +122,13 @@ class EngineServer:
             timeout=120,
             check=False,
         )
+        # Safety net: nothing of the stack may outlive the module (found by cwd/environment).
+        from lsst.ctrl.bps.panda.local.idds_processes import owned_by
+
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and owned_by(int(entry.name), self.state_dir / "idds"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry.name), signal.SIGKILL)
 
 
 @pytest.fixture(scope="module", params=["embedded", "idds"])
