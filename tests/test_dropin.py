@@ -103,9 +103,10 @@ def test_event_service_file_stops_prepare_naming_the_key(tmp_path, monkeypatch):
     assert not (tmp_path / "submit").exists()
 
 
-def test_remote_build_stops_submit_naming_the_key_before_anything_is_submitted():
-    # ctrl_bps skips prepare when remoteBuild.enabled is true and calls submit without a workflow.
-    with pytest.raises(PandaConfigError, match=r"remoteBuild\.enabled.*nothing was submitted"):
+def test_remote_build_without_the_submission_config_stops_before_anything_is_submitted():
+    # ctrl_bps skips prepare when remoteBuild.enabled is true and calls submit without a workflow,
+    # passing config, remote_build and config_file; without the config nothing can be packed.
+    with pytest.raises(PandaConfigError, match=r"remote build needs the submission config.*nothing was"):
         PanDAService({}).submit(None, remote_build={"enabled": True}, config_file="submit.yaml")
 
 

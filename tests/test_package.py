@@ -66,6 +66,20 @@ def test_importing_the_package_or_the_decoder_loads_no_service():
     ]
 
 
+def test_the_build_decoder_file_imports_only_the_standard_library_before_the_build():
+    # As remoteBuild.runnerCommand runs it: a file; lsst.resources, ctrl_bps and the plugin come later.
+    decoder = (
+        Path(__file__).resolve().parents[1] / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"
+    )
+    result = run_python(
+        f"import sys, json, runpy\nruntime = runpy.run_path({str(decoder)!r}, run_name='loaded')\n"
+        "assert callable(runtime['main'])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('lsst', 'idds', 'pandaclient')))))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
 def test_panda_local_without_the_extra_says_how_to_get_it():
     result = run_python(
         BLOCK_EXTRA + "from lsst.ctrl.bps.panda.local.cli import main\nsys.exit(main(['status']))"
@@ -148,4 +162,5 @@ def test_the_wheel_needs_flask_only_for_the_local_extra_and_ships_the_eups_layou
     assert web and all('extra == "local"' in line for line in web)
     resources = "lsst/ctrl/bps/panda/resources/"
     assert f"{resources}python/lsst/ctrl/bps/panda/edgenode/cmd_line_decoder.py" in names
+    assert f"{resources}python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py" in names
     assert f"{resources}config/bps_panda.yaml" in names and f"{resources}config/bps_local.yaml" in names

@@ -40,6 +40,52 @@ def _workflow(name: str) -> object:
     return dag.workflow
 
 
+def _record_build_calls(api: object, save: object) -> None:
+    """Record the remote build's calls: submit_build, update_build_request and its refusals."""
+    from lsst.ctrl.bps.panda.remote_build import RemoteBuildSettings, build_workflow
+
+    settings = RemoteBuildSettings(
+        files=(),
+        runner_command="unused",
+        upload_attempts=1,
+        upload_backoff=0.0,
+        site="TEST_SITE",
+        queue="TEST_QUEUE",
+        cloud=None,
+        rss=4000,
+        rss_max=None,
+        memory_multiplier=None,
+        max_attempt=1,
+        processing_type=None,
+        priority=None,
+        vo=None,
+        prod_source_label=None,
+    )
+    build = build_workflow("recorded_build", settings, "echo build")
+    (work,) = build.template.works.values()
+    built = _workflow("recorded_built")
+    request_id = save("submit_build", api.submit_build(build, username=None, use_dataset_name=False))
+    save("get_requests_build_new", api.get_requests(request_id=request_id, with_detail=True))
+    save(
+        "update_build_request_wrong_signature",
+        api.update_build_request(request_id=request_id, signature="wrong", workflow=built),
+    )
+    signature = work.get_signature()
+    save(
+        "update_build_request",
+        api.update_build_request(request_id=request_id, signature=signature, workflow=built),
+    )
+    save("get_requests_built", api.get_requests(request_id=request_id, with_detail=True))
+    save(
+        "update_build_request_again",
+        api.update_build_request(request_id=request_id, signature=signature, workflow=built),
+    )
+    save(
+        "update_build_request_unknown",
+        api.update_build_request(request_id=UNKNOWN, signature=signature, workflow=built),
+    )
+
+
 def _point_client_at(url: str) -> None:
     from pandaclient import Client
 
@@ -87,6 +133,7 @@ def record(out_dir: Path) -> None:
         save("abort_unknown", api.abort(request_id=UNKNOWN))
         save("retry_unknown", api.retry(request_id=UNKNOWN))
         save("relay_unknown_command", api.no_such_command())
+        _record_build_calls(api, save)
         began = time.monotonic()
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))

@@ -365,6 +365,25 @@ class IddsPort:
         except (TypeError, ValueError):
             raise IddsCallError("submit", None, f"no request id in the reply: {value!r:.300}") from None
 
+    def submit_build(self, workflow: Any) -> int:
+        """Submit a build workflow (remote build) and return the request id."""
+        value = self._call("submit_build", workflow, username=None, use_dataset_name=False, repeatable=False)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise IddsCallError("submit_build", None, f"no request id in the reply: {value!r:.300}") from None
+
+    def update_build_request(self, request_id: int | str, signature: str, workflow: Any) -> Any:
+        """Hand the workflow a build job made to its build request; return iDDS's answer."""
+        return self._call(
+            "update_build_request",
+            about=request_id,
+            repeatable=False,
+            request_id=int(request_id),
+            signature=signature,
+            workflow=workflow,
+        )
+
     def get_requests(self, request_id: int | str | None = None, with_detail: bool = False) -> list[dict]:
         """Return the records of one request (one per task with detail) or of all visible requests."""
         kwargs: dict[str, Any] = {"with_detail": with_detail}

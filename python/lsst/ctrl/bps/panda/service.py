@@ -102,15 +102,11 @@ class PanDAService(BaseWmsService):
     def _monitor_url(self) -> str | None:
         return os.environ.get("PANDA_MON_URL") or self._setting("pandaMonitorUrl") or None
 
-    def submit(self, workflow: PandaBpsWmsWorkflow | None, **kwargs: Any) -> None:
+    def submit(self, workflow: PandaBpsWmsWorkflow | None, **kwargs: Any) -> Any:
         # Docstring inherited from BaseWmsService.submit.
         if workflow is None or kwargs.get("remote_build"):
             # ctrl_bps skips prepare and hands over the submit YAML when remoteBuild.enabled is true.
-            raise PandaConfigError(
-                "remoteBuild.enabled is true, but this version of the PanDA plugin cannot build "
-                "remotely yet: set remoteBuild.enabled: false (or stop including bps_remote.yaml) to "
-                "build the workflow here and submit it; nothing was submitted"
-            )
+            return self._submit_remote_build(kwargs)
         if workflow.files_to_stage:
             stage_files(
                 workflow.files_to_stage,
@@ -119,6 +115,21 @@ class PanDAService(BaseWmsService):
             )
         resubmit = bool(kwargs.get("resubmit") or self._setting("resubmit", False))
         submit_workflow(workflow, self.port, resubmit=resubmit)
+        return workflow
+
+    def _submit_remote_build(self, kwargs: dict[str, Any]) -> Any:
+        """Submit a remote build (ctrl_bps passes ``config``, ``remote_build`` and ``config_file``)."""
+        from .remote_build import submit_remote_build
+
+        config = kwargs.get("config") or self.config
+        remote_build = kwargs.get("remote_build")
+        config_file = kwargs.get("config_file")
+        if not isinstance(config, BpsConfig) or not remote_build or not config_file:
+            raise PandaConfigError(
+                "A remote build needs the submission config, its remoteBuild section and the submit YAML "
+                "(bps submit passes them when remoteBuild.enabled is true); nothing was submitted"
+            )
+        return submit_remote_build(config, remote_build, str(config_file), self.port)
 
     def get_status(
         self, wms_workflow_id: str, hist: float = 1, is_global: bool = False

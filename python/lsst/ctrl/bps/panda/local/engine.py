@@ -68,6 +68,9 @@ def job_environment(state: StateDir) -> dict[str, str]:
     python_bin = os.path.dirname(env["PANDA_LOCAL_PYTHON"])
     if env.get("PATH", "").split(os.pathsep)[0] != python_bin:
         env["PATH"] = os.pathsep.join([python_bin, env.get("PATH", "")])
+    # What a pilot gives jobs that call PanDA back (a remote build's job): where the token is.
+    env["PANDA_AUTH_DIR"] = str(state.token_path)
+    env["PANDA_AUTH_ORIGIN"] = env.get("PANDA_AUTH_VO") or "local"
     return env
 
 

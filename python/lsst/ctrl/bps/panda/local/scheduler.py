@@ -25,6 +25,7 @@ from pathlib import Path
 
 from idds.common.constants import RequestStatus, TransformStatus
 
+from .builds import build_pending
 from .executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
 from .jobstates import (
     ACTIVE_JOB_STATES,
@@ -131,10 +132,13 @@ class Scheduler:
             if not updated:
                 conn.execute("DELETE FROM attempts WHERE attempt_id = ?", (attempt_id,))
                 return None
-            # A request is New until work on it starts (iDDS: until its daemons take it up).
+            # A request is New until work on it starts (iDDS: until its daemons take it up); a build
+            # request is Building until its job hands the workflow back, Built until that one starts.
+            building = build_pending(conn, job["request_id"])
+            status = RequestStatus.Building if building else RequestStatus.Transforming
             conn.execute(
-                "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ? AND status = ?",
-                (RequestStatus.Transforming.value, now, job["request_id"], RequestStatus.New.value),
+                "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ? AND status IN (?, ?)",
+                (status.value, now, job["request_id"], RequestStatus.New.value, RequestStatus.Built.value),
             )
         return LaunchSpec(
             attempt_id=attempt_id,
@@ -352,8 +356,12 @@ class Scheduler:
             TransformStatus(row[0])
             for row in conn.execute("SELECT status FROM tasks WHERE request_id = ?", (request_id,))
         ]
+        pending_build = build_pending(conn, request_id)
         if any(state not in TERMINAL_TASK_STATES for state in states):
-            status = RequestStatus.Transforming
+            status = RequestStatus.Building if pending_build else RequestStatus.Transforming
+        elif pending_build:
+            status = RequestStatus.Failed
+            _LOG.warning("Request %d failed: its build job ended without handing a workflow back", request_id)
         else:
             succeeded = conn.execute(
                 "SELECT 1 FROM jobs WHERE request_id = ? AND status = ? LIMIT 1",

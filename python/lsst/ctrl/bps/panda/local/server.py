@@ -36,6 +36,7 @@ import waitress
 from flask import Blueprint, Flask, Response, request
 
 from ..identity import token_identity
+from .cache import cache_blueprint
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .early_auth import channel_class_for, install_authority, request_claims, request_refusal
 from .engine import LocalPanda
@@ -132,6 +133,7 @@ def create_app(
     pages = monitor_blueprint(monitor_verbs or verbs, token, verbs.engine.state.work_dir)
     app.register_blueprint(pages)  # the monitor pages
     app.register_blueprint(oidc_blueprint(authority))  # the identity provider (panda_auth, logins)
+    app.register_blueprint(cache_blueprint(verbs.engine.state.root / "cache"))  # putFile / getFile
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     pid INTEGER, pid_started REAL);
 CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id);
 CREATE INDEX IF NOT EXISTS attempts_running ON attempts (attempt_id) WHERE status = 'running';
+CREATE TABLE IF NOT EXISTS builds (request_id INTEGER PRIMARY KEY, signature TEXT NOT NULL, built_at REAL);
 """
 
 
@@ -197,38 +198,59 @@ class Store:
         task_ids : `list` [`int`]
             Ids of the tasks that have no jobs (terminal at once).
         """
-        now = time.time()
         with self.transaction() as conn:
-            request_id = insert_request(conn, plan, now)
-            task_ids, job_ids = number_plan(conn, plan)
-            empty: list[int] = []
-            task_rows: list[tuple] = []
-            job_rows: list[tuple] = []
-            dep_rows: list[tuple[int, int]] = []
-            gate_rows: list[tuple[int, int, str]] = []
-            for task in plan.tasks:
-                task_id = task_ids[task.name]
-                task_rows.append(task_row(task, task_id, request_id, now))
-                if task.gate is not None:
-                    gate_rows.extend(
-                        (task_id, task_ids[name], method) for name, method in task.gate.conditions
-                    )
-                if not task.entries:
-                    empty.append(task_id)
-                add_job_rows(task, task_id, request_id, job_ids, now, job_rows, dep_rows)
-            conn.executemany(INSERT_TASK, task_rows)
-            conn.executemany("INSERT INTO gates VALUES (?, ?, ?)", gate_rows)
-            conn.executemany(
-                "INSERT INTO jobs (job_id, task_id, request_id, queue, name, order_id, status, pending, "
-                "attempt_limit, rss, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                job_rows,
-            )
-            conn.executemany("INSERT INTO deps VALUES (?, ?)", dep_rows)
-            conn.execute("DELETE FROM steps WHERE internal_id = ?", (plan.internal_id,))
-            if hold:
-                conn.execute("UPDATE jobs SET status = ? WHERE request_id = ?", (JobState.HELD, request_id))
-            if also is not None:
-                also(conn, request_id, task_ids, job_ids)
+            request_id = insert_request(conn, plan, time.time())
+            empty = self._insert_plan(conn, request_id, plan, hold, also)
+        return request_id, empty
+
+    def extend_request(
+        self, request_id: int, plan: RequestPlan, check: Callable[[sqlite3.Connection], None]
+    ) -> list[int]:
+        """Add a plan's tasks to an existing request (a build request's workflow), in one transaction.
+
+        ``check`` runs first inside the transaction and may refuse by raising; nothing is added then.
+        Returns the ids of the added tasks that have no jobs.
+        """
+        with self.transaction() as conn:
+            check(conn)
+            return self._insert_plan(conn, request_id, plan)
+
+    @staticmethod
+    def _insert_plan(
+        conn: sqlite3.Connection,
+        request_id: int,
+        plan: RequestPlan,
+        hold: bool = False,
+        also: RowsHook | None = None,
+    ) -> list[int]:
+        now = time.time()
+        task_ids, job_ids = number_plan(conn, plan)
+        empty: list[int] = []
+        task_rows: list[tuple] = []
+        job_rows: list[tuple] = []
+        dep_rows: list[tuple[int, int]] = []
+        gate_rows: list[tuple[int, int, str]] = []
+        for task in plan.tasks:
+            task_id = task_ids[task.name]
+            task_rows.append(task_row(task, task_id, request_id, now))
+            if task.gate is not None:
+                gate_rows.extend((task_id, task_ids[name], method) for name, method in task.gate.conditions)
+            if not task.entries:
+                empty.append(task_id)
+            add_job_rows(task, task_id, request_id, job_ids, now, job_rows, dep_rows)
+        conn.executemany(INSERT_TASK, task_rows)
+        conn.executemany("INSERT INTO gates VALUES (?, ?, ?)", gate_rows)
+        conn.executemany(
+            "INSERT INTO jobs (job_id, task_id, request_id, queue, name, order_id, status, pending, "
+            "attempt_limit, rss, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            job_rows,
+        )
+        conn.executemany("INSERT INTO deps VALUES (?, ?)", dep_rows)
+        conn.execute("DELETE FROM steps WHERE internal_id = ?", (plan.internal_id,))
+        if hold:
+            conn.execute("UPDATE jobs SET status = ? WHERE request_id = ?", (JobState.HELD, request_id))
+        if also is not None:
+            also(conn, request_id, task_ids, job_ids)
         _LOG.info(
             "Request %d (%s): %d tasks, %d jobs, %d dependencies",
             request_id,
@@ -237,7 +259,7 @@ class Store:
             len(job_rows),
             len(dep_rows),
         )
-        return request_id, empty
+        return empty
 
     def request(self, request_id: int) -> sqlite3.Row:
         """Return a request's row.

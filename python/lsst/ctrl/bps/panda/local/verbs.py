@@ -4,9 +4,9 @@
 
 """The iDDS ``ClientManager`` verbs the embedded engine serves through the relay.
 
-`Verbs` answers each call the plugin makes (submit, get_requests,
-get_contents_output_ext, abort, retry, ping) from the local store, with the
-record shapes and the replies to unknown requests of the real iDDS.
+`Verbs` answers each call the plugin makes (submit, submit_build,
+update_build_request, get_requests, get_contents_output_ext, abort, retry, ping)
+from the local store, with the record shapes and the replies to unknown requests of the real iDDS.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from idds.common.constants import RequestStatus
 
 from ..identity import relay_user_name, token_dn
+from .builds import BuildRefusedError, idds_error_text, submit_build, update_build
 from .engine import LocalPanda
 from .intake import IntakeError
 from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
@@ -92,6 +93,34 @@ class Verbs:
             return self.engine.submit(workflow, username=self.caller or username)
         except IntakeError as exc:
             raise CallError(str(exc)) from None
+
+    def submit_build(
+        self,
+        workflow: Any,
+        username: str | None = None,
+        userdn: str | None = None,
+        use_dataset_name: bool = True,
+    ) -> int:
+        """Create a build request (remote build): its one job builds the workflow on the worker."""
+        if not hasattr(workflow, "get_internal_id"):
+            raise CallError(f"submit_build expects an iDDS Workflow, got {type(workflow).__name__}")
+        try:
+            return submit_build(self.engine, workflow, username=self.caller or username)
+        except IntakeError as exc:
+            raise CallError(str(exc)) from None
+
+    def update_build_request(self, request_id: Any, signature: Any, workflow: Any) -> dict[str, str]:
+        """Take the workflow a build job made; the build request runs it (same id)."""
+        found = _request_id(request_id)
+        if found is None or not hasattr(workflow, "get_internal_id"):
+            raise CallError("signature and workflow are required")
+        try:
+            update_build(self.engine, found, str(signature), workflow)
+        except UnknownRequestError:
+            raise CallError(idds_error_text(f"Request {found} is not found")) from None
+        except (BuildRefusedError, IntakeError) as exc:
+            raise CallError(str(exc)) from None
+        return {"request_id": str(found)}
 
     def _resolve(self, request_id: Any, workload_id: Any) -> int:
         found = _request_id(request_id)

@@ -1,0 +1,1 @@
+../../../../../../../edgenode/build_cmd_line_decoder.py
