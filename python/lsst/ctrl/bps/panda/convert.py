@@ -35,6 +35,7 @@ from .graph_tables import GraphTables, check_acyclic
 from .published_names import PublishedNames
 from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
+from .task_work import new_work, warn_about_unused_labels
 
 __all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
 
@@ -122,46 +123,6 @@ def _chunk_sizes(count: int, limit: int) -> list[int]:
     return [base + 1 if i < extra else base for i in range(chunks)]
 
 
-def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> DomaPanDAWork:
-    # The values production PanDA sees from the published plugin (30.x) where the job leaves them open.
-    settings = spec.settings
-    work = DomaPanDAWork(
-        executable=spec.executable,
-        primary_input_collection={"scope": "pseudo_dataset", "name": f"pseudo_input_collection#{index}"},
-        output_collections=[{"scope": "pseudo_dataset", "name": f"pseudo_output_collection#{index}"}],
-        log_collections=[],
-        dependency_map=entries,
-        task_name=name,
-        task_queue=spec.choice.queue,
-        encode_command_line=True,
-        task_rss=spec.rss or 0,
-        task_rss_max=spec.rss_max,
-        task_rss_retry_step=spec.rss_retry_step,
-        # Without a retry step PanDA keeps the request on retries (retryRamOffset = request).
-        task_rss_retry_offset=0 if spec.rss_retry_step else (spec.rss or 0),
-        task_cloud=settings.cloud,
-        task_site=spec.site,
-        task_priority=spec.priority,
-        core_count=spec.cores,
-        maxwalltime=spec.walltime if spec.walltime is not None else 90000,
-        maxattempt=spec.max_attempt,
-        processing_type=settings.processing_type,
-        prodSourceLabel=settings.prod_source_label,
-        task_type=settings.task_type,
-        vo=settings.vo,
-        working_group=spec.working_group,
-        task_log={
-            "destination": "local",
-            "value": "log.tgz",
-            "dataset": "PandaJob_#{pandaid}/",
-            "token": "local",
-            "param_type": "log",
-            "type": "template",
-        },
-    )
-    return work
-
-
 def convert_workflow(
     gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool = False
 ) -> ConversionResult:
@@ -205,6 +166,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     check_acyclic(specs.tables)
     groups, noops, job_count = _group_jobs(specs, gw.number_of_nodes())
     _warn_about_fragmented_labels(groups.values())
+    warn_about_unused_labels(specs.wf.event_service, {spec.label for spec, _, _ in groups.values()})
     use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
     plan = _plan_tasks(gw, groups, specs.wf, use_name_map)
     task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
@@ -215,7 +177,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     summaries = []
     for index, (task_name, spec, _) in enumerate(plan.tasks, 1):
         entries = task_entries.pop(task_name)
-        works[task_name] = _new_work(task_name, spec, entries, index)
+        works[task_name] = new_work(task_name, spec, entries, index, specs.wf.event_service)
         idds_workflow.add_work(works[task_name])
         summaries.append(_summary(task_name, spec, len(entries)))
     final = gw.get_final()
@@ -373,7 +335,7 @@ def _add_final_job(
         name_map[index] = [final_name]
         final_name = f"{NAME_MAP_PREFIX}{index}.0"
     entries = [{"name": final_name, "order_id": 0, "dependencies": []}]
-    final_work = _new_work(task_name, spec, entries, index)
+    final_work = new_work(task_name, spec, entries, index, None)
     idds_workflow.add_work(final_work)
     children: set[str] = set()
     for work in works.values():
