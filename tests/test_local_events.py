@@ -1,0 +1,102 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The pilot's fine-grained part: a job's events run one after another under the local executor."""
+
+import os
+import time
+
+import pytest
+from lsst.ctrl.bps.panda.local.events import (
+    EventStatus,
+    event_range_id,
+    event_ranges,
+    fine_grained_command,
+    fine_grained_end,
+    read_event_outcomes,
+)
+from lsst.ctrl.bps.panda.local.executor import Executor, LaunchSpec, Outcome
+
+pytestmark = pytest.mark.timeout(120)
+
+# Records its argument and working directory; sleeps SLEEP_<k> seconds and exits FAIL_<k> when set.
+PAYLOAD = (
+    'arg="${IN/L}"; k="${arg##*^}"; echo "$arg $(basename $PWD)" >> ../ran.txt; '
+    'sleep_var="SLEEP_$k"; sleep "${!sleep_var:-0}"; code_var="FAIL_$k"; exit "${!code_var:-0}"'
+)
+
+
+def run_job(tmp_path, events, walltime=None, **env):
+    executor = Executor({**os.environ, **env}, sample_interval=0.0)
+    workdir = tmp_path / "attempt"
+    executor.launch(LaunchSpec(1, 1000, fine_grained_command(PAYLOAD, events), workdir, None, walltime))
+    deadline = time.monotonic() + 60
+    ended = []
+    while not ended and time.monotonic() < deadline:
+        executor.enforce_limits()
+        ended = executor.poll()
+        time.sleep(0.02)
+    assert ended, "job did not end"
+    return ended[0], workdir
+
+
+def test_events_of_an_event_service_pseudo_input_count_from_one():
+    events = event_ranges("isr:eventservice_20^3")
+    assert [(e.number, e.argument) for e in events] == [
+        (1, "isr:eventservice_20^1"),
+        (2, "isr:eventservice_20^2"),
+        (3, "isr:eventservice_20^3"),
+    ]
+    for bad in ("isr:orderIdMap_3", "isr:eventservice_20^0", "isr:eventservice_20"):
+        with pytest.raises(ValueError, match="not an event-service pseudo input"):
+            event_ranges(bad)
+
+
+def test_every_event_runs_in_order_in_its_own_directory_and_the_job_is_fg_done(tmp_path):
+    end, workdir = run_job(tmp_path, event_ranges("isr:eventservice_0^3"))
+    assert end.outcome == Outcome.OK and end.exit_code == 0
+    ran = (workdir / "ran.txt").read_text().splitlines()
+    assert ran == [f"isr:eventservice_0^{k} event_{k}" for k in (1, 2, 3)]
+    outcomes = read_event_outcomes(workdir)
+    assert outcomes == {1: 0, 2: 0, 3: 0}
+    result = fine_grained_end([1, 2, 3], outcomes)
+    assert (result.job_status, result.job_sub_status, result.remaining) == ("finished", "fg_done", ())
+
+
+def test_a_failing_event_does_not_stop_the_others_and_the_job_is_fg_partial(tmp_path):
+    end, workdir = run_job(tmp_path, event_ranges("isr:eventservice_0^3"), FAIL_2="3")
+    assert end.outcome == Outcome.FAILED and end.exit_code == 3  # the first failing event's code
+    outcomes = read_event_outcomes(workdir)
+    assert outcomes == {1: 0, 2: 3, 3: 0}
+    result = fine_grained_end([1, 2, 3], outcomes)
+    assert (result.job_status, result.job_sub_status, result.remaining) == ("finished", "fg_partial", (2,))
+    assert result.statuses[2] is EventStatus.FAILED and result.statuses[3] is EventStatus.FINISHED
+
+
+def test_a_retry_runs_only_the_events_given_back(tmp_path):
+    events = [e for e in event_ranges("isr:eventservice_10^3") if e.number == 2]
+    end, workdir = run_job(tmp_path, events)
+    assert end.outcome == Outcome.OK
+    assert (workdir / "ran.txt").read_text().splitlines() == ["isr:eventservice_10^2 event_2"]
+    assert read_event_outcomes(workdir) == {2: 0}
+
+
+def test_no_event_finished_is_a_failed_job_fg_stumble(tmp_path):
+    end, workdir = run_job(tmp_path, event_ranges("isr:eventservice_0^2"), FAIL_1="1", FAIL_2="2")
+    result = fine_grained_end([1, 2], read_event_outcomes(workdir))
+    assert (end.exit_code, result.job_status, result.job_sub_status) == (1, "failed", "fg_stumble")
+
+
+def test_events_not_reached_by_a_job_killed_at_its_walltime_are_given_back_as_ready(tmp_path):
+    end, workdir = run_job(tmp_path, event_ranges("isr:eventservice_0^3"), walltime=1, SLEEP_2="30")
+    assert end.outcome == Outcome.WALLTIME
+    result = fine_grained_end([1, 2, 3], read_event_outcomes(workdir))
+    assert result.statuses == {1: EventStatus.FINISHED, 2: EventStatus.READY, 3: EventStatus.READY}
+    assert (result.job_sub_status, result.remaining) == ("fg_partial", (2, 3))
+
+
+def test_event_range_ids_have_pandas_form_with_the_event_number_fourth():
+    # iDDS reads int(id.split("-")[3]) - 1 as the job's sub_map_id.
+    assert event_range_id(12, 3400, 56, 2, 1) == "12-3400-56-2-1"
+    assert int(event_range_id(12, 3400, 56, 2, 1).split("-")[3]) - 1 == 1
