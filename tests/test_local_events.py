@@ -5,9 +5,19 @@
 """The pilot's fine-grained part: a job's events run one after another under the local executor."""
 
 import os
+import sqlite3
 import time
 
 import pytest
+from idds.doma.workflowv2.domapandawork import DomaPanDAWork
+from lsst.ctrl.bps.panda.local.event_records import (
+    EVENTS_SCHEMA,
+    attempt_end,
+    event_range_statuses,
+    events_to_run,
+    is_fine_grained,
+    record_attempt_events,
+)
 from lsst.ctrl.bps.panda.local.events import (
     EventStatus,
     event_range_id,
@@ -30,6 +40,7 @@ PAYLOAD = (
 def run_job(tmp_path, events, walltime=None, **env):
     executor = Executor({**os.environ, **env}, sample_interval=0.0)
     workdir = tmp_path / "attempt"
+    workdir.parent.mkdir(parents=True, exist_ok=True)
     executor.launch(LaunchSpec(1, 1000, fine_grained_command(PAYLOAD, events), workdir, None, walltime))
     deadline = time.monotonic() + 60
     ended = []
@@ -100,3 +111,47 @@ def test_event_range_ids_have_pandas_form_with_the_event_number_fourth():
     # iDDS reads int(id.split("-")[3]) - 1 as the job's sub_map_id.
     assert event_range_id(12, 3400, 56, 2, 1) == "12-3400-56-2-1"
     assert int(event_range_id(12, 3400, 56, 2, 1).split("-")[3]) - 1 == 1
+
+
+def store_connection():
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(EVENTS_SCHEMA)
+    return conn
+
+
+def test_attempts_record_each_event_and_a_retry_runs_only_what_did_not_finish(tmp_path):
+    conn = store_connection()
+    name = "isr:eventservice_10^3"
+    assert is_fine_grained(name) and not is_fine_grained("isr:orderIdMap_10")
+    first = events_to_run(conn, 7, name)
+    end, workdir = run_job(tmp_path / "1", first, FAIL_2="3")
+    result = record_attempt_events(conn, 7, 101, 1, name, workdir)
+    assert (result.job_status, result.job_sub_status) == ("finished", "fg_partial")
+    assert attempt_end(conn, 101) == result
+
+    second = events_to_run(conn, 7, name)
+    assert [event.argument for event in second] == ["isr:eventservice_10^2"]
+    end, workdir = run_job(tmp_path / "2", second)
+    result = record_attempt_events(conn, 7, 102, 2, name, workdir)
+    assert (result.job_status, result.job_sub_status) == ("finished", "fg_done")
+    assert events_to_run(conn, 7, name) == []
+
+
+def test_event_statuses_are_what_idds_maps_back_to_each_payload(tmp_path):
+    conn = store_connection()
+    name = "isr:eventservice_10^3"
+    end, workdir = run_job(tmp_path, events_to_run(conn, 7, name), FAIL_2="3")
+    record_attempt_events(conn, 7, 101, 1, name, workdir)
+    answer = event_range_statuses(conn, 5000, [101, 999])
+    assert answer["999"] == {}
+    assert answer["101"] == {
+        "5000-101-7-1-1": {"status": "finished", "error": None, "dialog": None},
+        "5000-101-7-2-1": {"status": "failed", "error": 3, "dialog": "payload exited with code 3"},
+        "5000-101-7-3-1": {"status": "finished", "error": None, "dialog": None},
+    }
+    # iDDS's own reading of the answer: event k is the payload with sub_map_id k - 1.
+    work = DomaPanDAWork(executable="x", task_name="t")
+    jobs = [{"panda_id": 101, "events": answer["101"], "job_info": None}]
+    for sub_map_id, (status, code) in enumerate([("finished", None), ("failed", 3), ("finished", None)]):
+        event, _ = work.get_event_job(sub_map_id, jobs, {})
+        assert (event["status"], event["error_code"]) == (status, code)
