@@ -22,6 +22,7 @@ as the storage works again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -406,6 +407,17 @@ class LocalPanda:
             count = retry_request(self.scheduler, request_id)
         self._poke()
         return count
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        """Return the lock that orders the engine thread and the commands.
+
+        Hold it to change jobs the engine must not launch in between.
+        """
+        return self._lock
+
+    def wake(self) -> None:
+        """Schedule now (jobs were released or added from outside the verbs)."""
+        self._poke()
 
     def _poke(self) -> None:
         self._dirty = True

@@ -24,182 +24,29 @@ from collections.abc import Callable
 from typing import Any
 
 import waitress
-from flask import Flask, Response, request
-from idds.common.constants import RequestStatus
+from flask import Blueprint, Flask, Response, request
 
 from ..identity import token_identity
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
-from .early_auth import channel_class_for
+from .early_auth import MISSING_TOKEN, WRONG_TOKEN, channel_class_for
 from .engine import LocalPanda
-from .intake import IntakeError
-from .jobstates import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
+from .idds_relay import IddsRelay
 from .monitor import monitor_blueprint
-from .records import group_contents, new_request_record, request_record, task_record
-from .retry import RetryRefusedError
+from .panda_api import NOTIFIER_PATH, panda_api_blueprint
+from .panda_tasks import PandaTasks
 from .statedir import StateDir, local_url
 from .store import UnknownRequestError
+from .verbs import CallError, Verbs
 
-__all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
+__all__ = ["ENGINES", "RELAY_PATH", "LocalPandaServer", "Verbs", "bearer_refusal", "create_app"]
 
 _LOG = logging.getLogger(__name__)
 
 RELAY_PATH = "/server/panda/relay_idds_command"
 """Where the PanDA client posts iDDS commands (``$PANDA_URL_SSL/relay_idds_command``)."""
 
-COMMAND_REGISTERED = [[0, {"status": 0, "message": "Command registered successfully"}]]
-"""What iDDS answers to ``abort`` and ``retry``."""
-
-NO_MATCH_REQUESTS = [[-1, {"status": -1, "message": "No match requests"}]]
-"""What iDDS answers to ``abort`` and ``retry`` of an unknown request (``get_requests``: ``[]``,
-``get_contents_output_ext``: ``{}``)."""
-
-
-class CallError(Exception):
-    """An error inside a call: replied as ``[true, [false, message]]``."""
-
-
-def _request_id(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise CallError(f"request_id must be an integer, got {value!r}") from None
-
-
-class Verbs:
-    """The ``ClientManager`` methods the local PanDA serves.
-
-    Parameters
-    ----------
-    engine : `LocalPanda`
-        The engine behind them.
-    caller : `str`, optional
-        The identity requests are recorded under: like the real relay, the server names the
-        owner from the caller's credential (here the ``sub`` of its own token), whatever
-        ``username`` the client passes.
-    """
-
-    def __init__(self, engine: LocalPanda, caller: str | None = None) -> None:
-        self.engine = engine
-        self.store = engine.store
-        self.caller = caller
-
-    def ping(self) -> dict[str, str]:
-        """Answer like iDDS's ping."""
-        return {"Status": "OK"}
-
-    def submit(
-        self,
-        workflow: Any,
-        username: str | None = None,
-        userdn: str | None = None,
-        use_dataset_name: bool = False,
-    ) -> int:
-        """Create a request (or keep a workflow step, returning 0)."""
-        if not hasattr(workflow, "get_internal_id"):
-            raise CallError(f"submit expects an iDDS Workflow, got {type(workflow).__name__}")
-        try:
-            return self.engine.submit(workflow, username=self.caller or username)
-        except IntakeError as exc:
-            raise CallError(str(exc)) from None
-
-    def _resolve(self, request_id: Any, workload_id: Any) -> int:
-        found = _request_id(request_id)
-        if found is None and workload_id not in (None, ""):
-            found = self.store.request_for_workload(int(workload_id))
-            if found is None:
-                raise CallError(f"No request has a task with workload_id {workload_id}")
-        if found is None:
-            raise CallError("Both request_id and workload_id are None. One of them should not be None")
-        self.store.request(found)
-        return found
-
-    def get_requests(
-        self,
-        request_id: Any = None,
-        workload_id: Any = None,
-        with_detail: bool = False,
-        with_metadata: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Return request records, or one record per task with ``with_detail``."""
-        if request_id in (None, "") and workload_id in (None, ""):
-            requests = self.store.requests()
-        else:
-            try:
-                requests = [self.store.request(self._resolve(request_id, workload_id))]
-            except UnknownRequestError:
-                return []
-        if not with_detail:
-            return self._with_fault([request_record(row) for row in requests])
-        new = [row for row in requests if row["status"] == RequestStatus.New.value]
-        taken = [row["request_id"] for row in requests if row["status"] != RequestStatus.New.value]
-        tasks = self.store.tasks(taken)
-        counts = self.store.job_counts([task["task_id"] for task in tasks])
-        by_id = {row["request_id"]: row for row in requests}
-        records = [new_request_record(row) for row in new]
-        records += [task_record(by_id[task["request_id"]], task, counts[task["task_id"]]) for task in tasks]
-        return self._with_fault(records)
-
-    def _with_fault(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Put the engine's fault (disk full...) in the errors of the requests still running."""
-        fault = self.engine.fault
-        if fault:
-            for record in records:
-                if record["status"] not in TERMINAL_REQUESTS:
-                    record["errors"] = fault
-        return records
-
-    def local_status(self) -> dict[str, Any]:
-        """Return the engine's condition (``panda_local status``; not an iDDS command)."""
-        return self.engine.health()
-
-    def get_contents_output_ext(
-        self,
-        request_id: Any = None,
-        workload_id: Any = None,
-        transform_id: Any = None,
-        group_by_jedi_task_id: bool = False,
-    ) -> dict[int, list[dict[str, Any]]]:
-        """Return one record per job (content and PanDA job), keyed by transform id."""
-        try:
-            found = self._resolve(request_id, workload_id)
-        except UnknownRequestError:
-            return {}
-        tasks = self.store.tasks([found])
-        if workload_id not in (None, ""):
-            tasks = [task for task in tasks if task["workload_id"] == int(workload_id)]
-        if transform_id not in (None, ""):
-            tasks = [task for task in tasks if task["task_id"] == int(transform_id)]
-        return group_contents(tasks, self.store.jobs_with_last_attempt, bool(group_by_jedi_task_id))
-
-    def abort(self, request_id: Any = None, workload_id: Any = None) -> list:
-        """Cancel a request; running attempts are killed before the reply."""
-        try:
-            found = self._resolve(request_id, workload_id)
-        except UnknownRequestError:
-            return NO_MATCH_REQUESTS
-        self.engine.abort(found)
-        return COMMAND_REGISTERED
-
-    def retry(self, request_id: Any = None, workload_id: Any = None) -> list:
-        """Run the failed and missing jobs of an ended request again."""
-        try:
-            found = self._resolve(request_id, workload_id)
-        except UnknownRequestError:
-            return NO_MATCH_REQUESTS
-        try:
-            self.engine.retry(found)
-        except RetryRefusedError as exc:
-            raise CallError(str(exc)) from None
-        return COMMAND_REGISTERED
-
-    def call(self, name: str) -> Callable[..., Any] | None:
-        """Return the verb called ``name`` (`None` if it is not one)."""
-        if name.startswith("_") or name in ("call",):
-            return None
-        method = getattr(self, name, None)
-        return method if callable(method) else None
+ENGINES = ("embedded", "idds")
+"""What runs the workflows: the local engine, or the real iDDS (REST service and daemons)."""
 
 
 def _reply(ok: bool, value: Any, status: int = 200) -> Response:
@@ -210,43 +57,70 @@ def _denied(status: int, message: str) -> Response:
     return Response(message, status=status, mimetype="text/plain")
 
 
-def create_app(verbs: Verbs, token: str) -> Flask:
+def bearer_refusal(token: str) -> Callable[[], Response | None]:
+    """Return the check every call makes: the refusal of a request without the bearer token.
+
+    The returned function answers the current request's refusal (401 missing, 403 wrong),
+    or `None` when it carries ``token``.
+    """
+    expected = f"Bearer {token}".encode()
+
+    def refusal() -> Response | None:
+        authorization = request.headers.get("Authorization")
+        if not authorization or not authorization.startswith("Bearer "):
+            return _denied(401, MISSING_TOKEN)
+        if not hmac.compare_digest(authorization.strip().encode(), expected):
+            return _denied(403, WRONG_TOKEN)
+        return None
+
+    return refusal
+
+
+def create_app(
+    verbs: Verbs, token: str, relay: IddsRelay | None = None, blueprints: tuple[Blueprint, ...] = ()
+) -> Flask:
     """Return the WSGI application of the relay.
 
     Parameters
     ----------
     verbs : `Verbs`
-        What the relay calls.
+        What the relay calls (the embedded engine), and the caller's identity.
     token : `str`
         The bearer token every request must carry.
+    relay : `~lsst.ctrl.bps.panda.local.idds_relay.IddsRelay`, optional
+        Forward the iDDS commands to the real iDDS instead (the ``idds`` engine);
+        ``local_status`` stays served here.
+    blueprints : `tuple` [`flask.Blueprint`], optional
+        More endpoints (the PanDA task/job API of the ``idds`` engine).
     """
     app = Flask("panda_local")
-    expected = f"Bearer {token}".encode()
+    refusal = bearer_refusal(token)
 
     @app.post(RELAY_PATH)
     def relay_idds_command() -> Response:
-        authorization = request.headers.get("Authorization")
-        if not authorization or not authorization.startswith("Bearer "):
-            return _denied(
-                401, "Missing bearer token: set PANDA_AUTH=oidc and PANDA_AUTH_ID_TOKEN (panda_local env)"
-            )
-        if not hmac.compare_digest(authorization.encode(), expected):
-            return _denied(403, "Wrong bearer token for this local PanDA (see: panda_local env)")
+        refused = refusal()
+        if refused is not None:
+            return refused
         try:
             call = decode_body(request.get_data(cache=False))
         except BadRequestBodyError as exc:
             return _reply(False, f"Bad request: {exc}")
+        forward = relay is not None and call.command != "local_status"
         method = verbs.call(call.command)
-        if method is None:
+        if method is None and not forward:
             return _reply(False, f"{call.command} is not a command of the local PanDA (iDDS ClientManager)")
         try:
             args, kwargs = call.arguments()
-            inspect.signature(method).bind(*args, **kwargs)
+            if method is not None and not forward:
+                inspect.signature(method).bind(*args, **kwargs)
         except (ForbiddenClassError, BadRequestBodyError) as exc:
             _LOG.warning("Rejected %s: %s", call.command, exc)
             return _reply(True, [False, str(exc)])
         except TypeError as exc:
             return _reply(True, [False, f"Bad arguments for {call.command}: {exc}"])
+        if forward or method is None:
+            body = relay.forward(call, args, kwargs, verbs.caller)  # type: ignore[union-attr]
+            return Response(body, status=200, mimetype="application/json")
         try:
             return _reply(True, method(*args, **kwargs))
         except (CallError, UnknownRequestError) as exc:
@@ -255,7 +129,10 @@ def create_app(verbs: Verbs, token: str) -> Flask:
             _LOG.exception("%s failed", call.command)
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
-    app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
+    if relay is None:
+        app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
     return app
 
 
@@ -271,18 +148,39 @@ class LocalPandaServer:
         else any free port.
     threads : `int`, optional
         HTTP worker threads.
+    engine : `str`, optional
+        ``"embedded"`` (default): the local engine plays iDDS.  ``"idds"``: the real iDDS
+        (REST service and daemons, `~lsst.ctrl.bps.panda.local.idds_stack.IddsStack`) runs the
+        workflows; this server relays to it, serves PanDA's task/job API to its daemons and runs
+        their jobs.
+    stack_factory : `~collections.abc.Callable`, optional
+        Makes the iDDS stack from the state directory (default: ``IddsStack``).
     **engine_options
         Passed to `LocalPanda` (``max_cores``, ``memory_mb``, ``queue_slots``).
     """
 
     HOST = "127.0.0.1"
 
-    def __init__(self, state: StateDir, port: int = 0, threads: int = 4, **engine_options: Any) -> None:
+    def __init__(
+        self,
+        state: StateDir,
+        port: int = 0,
+        threads: int = 4,
+        engine: str = "embedded",
+        stack_factory: Callable[[StateDir], Any] | None = None,
+        **engine_options: Any,
+    ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"Unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
         self.state = state
+        self.engine_name = engine
         self._port = port
-        self._threads = threads
+        self._threads = threads if engine == "embedded" else max(threads, 8)
         self._engine_options = engine_options
+        self._stack_factory = stack_factory
         self.engine: LocalPanda | None = None
+        self.stack: Any = None
+        self._relay: IddsRelay | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.token = ""
@@ -297,8 +195,16 @@ class LocalPandaServer:
         """``PANDA_URL`` of this server."""
         return local_url(self.port)
 
+    @property
+    def notifier_url(self) -> str:
+        """Where the iDDS conductor's notifier posts its messages (``idds`` engine)."""
+        return f"http://{self.HOST}:{self.port}{NOTIFIER_PATH}"
+
     def open(self) -> None:
         """Take the state directory, resume the engine and bind the socket.
+
+        With the ``idds`` engine, also serve at once and start the iDDS stack, whose daemons
+        call this server while they start.
 
         Raises
         ------
@@ -306,30 +212,56 @@ class LocalPandaServer:
             Raised if another server holds the state directory.
         OSError
             Raised if the port cannot be bound.
+        RuntimeError
+            Raised if the iDDS stack cannot start (the message says which part and its log).
         """
         self.state.acquire()
         try:
             self.token = self.state.token()
             self.engine = LocalPanda(self.state, **self._engine_options)
             self.engine.start()
-            app = create_app(Verbs(self.engine, caller=token_identity(self.token)), self.token)
-            port = self._port or self._reusable_port()
-            self._server = waitress.create_server(
-                app,
-                host=self.HOST,
-                port=port,
-                threads=self._threads,
-                ident="panda_local",
-                max_request_body_size=2 * 1024**3,
-                channel_timeout=600,
-            )
-            self._server.channel_class = channel_class_for(self.token)
+            self._bind(self._application())
             self.state.write_record(self.port)
             self.state.remember_port(self.port)
+            if self.engine_name == "idds":
+                self._serve_in_thread()
+                self._start_stack()
         except BaseException:
             self.close()
             raise
-        _LOG.info("Local PanDA serving %s at %s", self.state.root, self.url)
+        _LOG.info("Local PanDA (%s engine) serving %s at %s", self.engine_name, self.state.root, self.url)
+
+    def _application(self) -> Flask:
+        assert self.engine is not None  # set by open
+        verbs = Verbs(self.engine, caller=token_identity(self.token))
+        if self.engine_name == "embedded":
+            return create_app(verbs, self.token)
+        self._relay = IddsRelay()
+        api = panda_api_blueprint(PandaTasks(self.engine), bearer_refusal(self.token))
+        return create_app(verbs, self.token, relay=self._relay, blueprints=(api,))
+
+    def _bind(self, app: Flask) -> None:
+        port = self._port or self._reusable_port()
+        self._server = waitress.create_server(
+            app,
+            host=self.HOST,
+            port=port,
+            threads=self._threads,
+            ident="panda_local",
+            max_request_body_size=2 * 1024**3,
+            channel_timeout=600,
+        )
+        self._server.channel_class = channel_class_for(self.token)
+
+    def _start_stack(self) -> None:
+        if self._stack_factory is None:
+            from .idds_stack import IddsStack
+
+            self._stack_factory = IddsStack
+        self.stack = self._stack_factory(self.state)
+        self.stack.start(self.url, self.notifier_url, self.token)
+        assert self._relay is not None  # made with the application
+        self._relay.connect(self.stack.rest_url, self.stack.client_env())
 
     def _reusable_port(self) -> int:
         import socket
@@ -349,6 +281,11 @@ class LocalPandaServer:
     def serve_forever(self) -> None:
         """Serve until `close` (from a signal handler or another thread)."""
         try:
+            if self._thread is not None:
+                # Already served from a thread (the idds engine): wait, signals still arrive.
+                while self._thread is not None and self._thread.is_alive():
+                    self._thread.join(0.5)
+                return
             self._server.run()
         except (KeyboardInterrupt, SystemExit):
             pass
@@ -357,18 +294,35 @@ class LocalPandaServer:
             if self._server is not None:
                 raise
 
+    def _serve_in_thread(self) -> None:
+        self._thread = threading.Thread(target=self._server_loop, name="panda-local-http", daemon=True)
+        self._thread.start()
+
+    def _server_loop(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            if self._server is not None:
+                raise
+
     def start_in_thread(self) -> None:
         """`open` and serve from a daemon thread (tests, notebooks)."""
         self.open()
-        self._thread = threading.Thread(target=self.serve_forever, name="panda-local-http", daemon=True)
-        self._thread.start()
+        if self._thread is None:
+            self._serve_in_thread()
 
     def close(self, kill_running: bool = False) -> None:
-        """Stop serving, stop the engine and free the directory.
+        """Stop the iDDS stack, stop serving, stop the engine and free the directory.
 
         Running attempts go on and the next start adopts them; with ``kill_running`` they are
         killed and run again at the next start.
         """
+        stack, self.stack = self.stack, None
+        if stack is not None:
+            # The daemons first: they call this server until they stop.
+            stack.stop()
+        if self._relay is not None:
+            self._relay.disconnect()
         server, self._server = self._server, None
         if server is not None:
             # Let requests in flight finish first: a worker thread still answering would otherwise
@@ -378,9 +332,9 @@ class LocalPandaServer:
             # Open client connections keep waitress's loop alive: close them too.
             for channel in list(server._map.values()):
                 channel.close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
         if self.engine is not None:
             self.engine.stop(kill_running)
             self.engine = None

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,12 @@ from .intake import RequestPlan
 from .jobstates import JobState
 from .request_rows import INSERT_TASK, add_job_rows, insert_request, number_plan, task_row
 
-__all__ = ["Store", "UnknownRequestError"]
+__all__ = ["RowsHook", "Store", "UnknownRequestError"]
 
 _LOG = logging.getLogger(__name__)
+
+RowsHook = Callable[[sqlite3.Connection, int, dict[str, int], dict[tuple[str, str], int]], None]
+"""Adds rows of its own inside `Store.add_request`'s transaction (see there)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -171,13 +174,21 @@ class Store:
         return json.loads(row["data"]) if row else None
 
     # -- requests ----------------------------------------------------------------------------------
-    def add_request(self, plan: RequestPlan) -> tuple[int, list[int]]:
+    def add_request(
+        self, plan: RequestPlan, hold: bool = False, also: RowsHook | None = None
+    ) -> tuple[int, list[int]]:
         """Create a request, its tasks, jobs and dependencies in one transaction.
 
         Parameters
         ----------
         plan : `~lsst.ctrl.bps.panda.local.intake.RequestPlan`
             A checked plan (dependencies resolve, no cycle).
+        hold : `bool`, optional
+            Create every job held (`JobState.HELD`) until released one by one (the jobs of a
+            PanDA task whose inputs iDDS releases).
+        also : `~collections.abc.Callable`, optional
+            Called inside the transaction with the connection, the request id, the task ids
+            (by task name) and the job ids (by task and job name), to add rows of its own.
 
         Returns
         -------
@@ -214,6 +225,10 @@ class Store:
             )
             conn.executemany("INSERT INTO deps VALUES (?, ?)", dep_rows)
             conn.execute("DELETE FROM steps WHERE internal_id = ?", (plan.internal_id,))
+            if hold:
+                conn.execute("UPDATE jobs SET status = ? WHERE request_id = ?", (JobState.HELD, request_id))
+            if also is not None:
+                also(conn, request_id, task_ids, job_ids)
         _LOG.info(
             "Request %d (%s): %d tasks, %d jobs, %d dependencies",
             request_id,

@@ -1,0 +1,104 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The relay of the ``idds`` engine: iDDS commands forwarded to the real iDDS REST service.
+
+What PanDA's ``relay_idds_command`` (panda-server 1.0.4) does, after the
+local PanDA has checked the bearer token and decoded the call with its
+restricted loader: make an iDDS ``ClientManager`` (``Client`` when the
+caller did not ask for the manager) for the iDDS REST service, give it the
+caller's identity as the original user (so that requests belong to the
+token's subject, as through a real PanDA server), run the command and
+reply ``[true, <return value>]`` — plain JSON when it encodes, iDDS-JSON
+otherwise; ``[false, "<command> is not a command of iDDS ClientManager"]``
+for an unknown command and ``[false, "failed to execute command with ..."]``
+when the call raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .codec import RelayCall
+
+__all__ = ["IddsRelay"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class IddsRelay:
+    """Forward relay calls to an iDDS REST service.
+
+    Parameters
+    ----------
+    rest_url : `str`, optional
+        The iDDS REST service (``http://127.0.0.1:<port>/idds``); set later with `connect`.
+    """
+
+    def __init__(self, rest_url: str | None = None) -> None:
+        self.rest_url = rest_url
+        self._saved_environment: dict[str, str | None] = {}
+
+    def connect(self, rest_url: str, client_environment: Mapping[str, str]) -> None:
+        """Point the relay at an iDDS REST service and set what its client reads from the environment.
+
+        Parameters
+        ----------
+        rest_url : `str`
+            The service's URL.
+        client_environment : `~collections.abc.Mapping` [`str`, `str`]
+            Variables the iDDS client needs (proxy file, local configuration root); set in this
+            process until `disconnect`.
+        """
+        for name, value in client_environment.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        self.rest_url = rest_url
+
+    def disconnect(self) -> None:
+        """Restore the environment `connect` changed."""
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment.clear()
+        self.rest_url = None
+
+    def forward(self, call: RelayCall, args: list[Any], kwargs: dict[str, Any], caller: str | None) -> str:
+        """Run one command on the iDDS service; return the relay's reply body.
+
+        Parameters
+        ----------
+        call : `~lsst.ctrl.bps.panda.local.codec.RelayCall`
+            The decoded call (command name, manager flag).
+        args, kwargs : `list`, `dict`
+            Its arguments, decoded and checked.
+        caller : `str` or `None`
+            The identity the request is recorded under (the token's subject).
+        """
+        from idds.client.client import Client
+        from idds.client.clientmanager import ClientManager
+        from idds.common.utils import json_dumps
+
+        if self.rest_url is None:
+            return json.dumps([False, "The iDDS service of this local PanDA is not running"])
+        client: Any = ClientManager(host=self.rest_url) if call.manager else Client(host=self.rest_url)
+        if not hasattr(client, call.command):
+            return json.dumps([False, f"{call.command} is not a command of iDDS {type(client).__name__}"])
+        try:
+            if caller:
+                client.set_original_user(user_name=caller)
+            result = getattr(client, call.command)(*args, **kwargs)
+        except Exception as exc:
+            _LOG.warning("iDDS command %s failed: %s", call.command, exc)
+            return json.dumps([False, f"failed to execute command with {exc}"])
+        try:
+            return json.dumps([True, result])
+        except TypeError:
+            return json_dumps([True, result])

@@ -1,0 +1,442 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""PanDA tasks and jobs as JEDI keeps them, for the real iDDS daemons.
+
+With the ``idds`` engine the real iDDS daemons drive the workflow: they
+submit one PanDA task per iDDS work and follow it through PanDA's task/job
+API (`~lsst.ctrl.bps.panda.local.panda_api`).  Here each PanDA task is one
+request of the local store holding one task, whose jobs are the task's
+``pfnList`` entries, run by the existing engine and executor (slots, memory
+watch, wall time, retries with memory escalation).  As JEDI does, a task
+submitted with ``inputPreStaging`` holds every input file until iDDS says it
+is available (the conductor's ``file_processing`` messages, delivered by
+`~lsst.ctrl.bps.panda.local.idds_notifier.LocalPandaNotifier`); the files of
+other tasks are released at once.  A PanDA job is one attempt: its
+``PandaID`` is the attempt id, and a retry is a new PanDA job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from idds.common.constants import TransformStatus
+
+from .engine import LocalPanda
+from .intake import RequestPlan
+from .jobstates import JobState
+from .panda_records import file_lfn, file_status, job_record, panda_task_status, task_plan
+from .request_rows import WORKLOAD_ID_OFFSET
+
+__all__ = ["COMMAND_REGISTERED", "PandaTasks"]
+
+_LOG = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS panda_tasks (
+    jedi_task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, task_id INTEGER NOT NULL,
+    idds_request_id INTEGER, name TEXT NOT NULL, user_name TEXT, working_group TEXT,
+    processing_type TEXT, trans_path TEXT, params TEXT NOT NULL, staging INTEGER NOT NULL,
+    ended_by TEXT, created_at REAL, modified_at REAL);
+CREATE UNIQUE INDEX IF NOT EXISTS panda_tasks_name ON panda_tasks (idds_request_id, name);
+CREATE TABLE IF NOT EXISTS panda_files (
+    file_id INTEGER PRIMARY KEY, jedi_task_id INTEGER NOT NULL, serial INTEGER NOT NULL,
+    name TEXT NOT NULL, released INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS panda_files_task ON panda_files (jedi_task_id, name);
+"""
+
+_JOB_ROWS = """
+SELECT a.attempt_id, a.status AS attempt_status, a.started_at, a.ended_at, a.exit_code, a.error_code,
+    a.error_diag, a.peak_rss_mb, a.rss_limit, a.attempt_nr, j.job_id, j.name, j.attempt_limit,
+    t.queue, t.core_count, t.walltime, t.priority, t.vo, t.prod_source_label,
+    t.task_id AS dataset_id, t.input_collection AS dataset_name,
+    p.jedi_task_id, p.idds_request_id, p.user_name, p.working_group, p.processing_type, p.trans_path,
+    f.serial
+FROM attempts a JOIN jobs j ON j.job_id = a.job_id JOIN tasks t ON t.task_id = j.task_id
+JOIN panda_tasks p ON p.task_id = t.task_id JOIN panda_files f ON f.file_id = j.job_id
+WHERE a.attempt_id IN (SELECT value FROM json_each(?))
+"""
+
+COMMAND_REGISTERED = (
+    "command={command} is registered for task ID {task_id}. will be executed in a few minutes"
+)
+"""JEDI's answer to a command it accepted (``code`` 0)."""
+
+_REJECTED = "Command rejected: the {command} command is not accepted if the task is in {status} status "
+_NOT_FOUND = "jediTaskID={task_id} not found"
+
+_COMMAND_REFUSED_IN = {
+    "kill": {"finished", "done", "aborted", "failed"},
+    "finish": {"finished", "done", "aborted", "failed"},
+}
+_RETRY_ALLOWED_IN = {"finished", "failed", "exhausted"}
+
+
+class PandaTasks:
+    """The PanDA tasks of a local PanDA, on its store and engine.
+
+    Parameters
+    ----------
+    engine : `~lsst.ctrl.bps.panda.local.engine.LocalPanda`
+        The engine that runs the jobs (its store holds the tasks).
+    """
+
+    def __init__(self, engine: LocalPanda) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.store.connection().executescript(_SCHEMA)
+
+    # -- submit ------------------------------------------------------------------------------------
+    def submit(self, params: Mapping[str, Any], user: str | None) -> tuple[int, bool]:
+        """Create a PanDA task and its jobs (held when the task stages its inputs).
+
+        Parameters
+        ----------
+        params : `~collections.abc.Mapping`
+            The task parameters iDDS submits.
+        user : `str` or `None`
+            Who submits (the caller's identity).
+
+        Returns
+        -------
+        jedi_task_id : `int`
+            The task's id.
+        created : `bool`
+            `False` when iDDS submitted a task of this name for this request before (the
+            same id is returned: a daemon that retries a submit gets no second task).
+
+        Raises
+        ------
+        BadTaskParametersError
+            Raised if the parameters cannot make jobs (the message names the key).
+        """
+        plan = task_plan(params)
+        request_id = params.get("reqID")
+        existing = self._task_by_name(request_id, plan.name)
+        if existing is not None:
+            return existing, False
+        staging = bool(params.get("inputPreStaging"))
+        created: list[int] = []
+
+        def add_panda_rows(
+            conn: sqlite3.Connection, store_request: int, task_ids: dict, job_ids: dict
+        ) -> None:
+            task_id = task_ids[plan.name]
+            jedi_task_id = task_id + WORKLOAD_ID_OFFSET
+            now = time.time()
+            conn.execute(
+                "INSERT INTO panda_tasks (jedi_task_id, request_id, task_id, idds_request_id, name, "
+                "user_name, working_group, processing_type, trans_path, params, staging, created_at, "
+                "modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    jedi_task_id,
+                    store_request,
+                    task_id,
+                    request_id,
+                    plan.name,
+                    user or params.get("userName"),
+                    params.get("workingGroup"),
+                    params.get("processingType"),
+                    params.get("transPath"),
+                    json.dumps(params, default=str),
+                    int(staging),
+                    now,
+                    now,
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO panda_files (file_id, jedi_task_id, serial, name, released) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (job_ids[(plan.name, entry["name"])], jedi_task_id, entry["order_id"], entry["name"], 0)
+                    for entry in plan.entries
+                ],
+            )
+            created.append(jedi_task_id)
+
+        internal_id = f"panda-task:{request_id}:{plan.name}"
+        request = RequestPlan(name=plan.name, username=user, internal_id=internal_id, tasks=[plan])
+        try:
+            self.store.add_request(request, hold=staging, also=add_panda_rows)
+        except sqlite3.IntegrityError:
+            # The same task submitted twice at once: the other submission won.
+            existing = self._task_by_name(request_id, plan.name)
+            if existing is None:
+                raise
+            return existing, False
+        if not staging:
+            self._mark_released(created[0])
+        self.engine.wake()
+        _LOG.info(
+            "PanDA task %d (%s): %d jobs%s",
+            created[0],
+            plan.name,
+            len(plan.entries),
+            ", held until iDDS releases their inputs" if staging else "",
+        )
+        return created[0], True
+
+    def _task_by_name(self, request_id: Any, name: str) -> int | None:
+        row = (
+            self.store.connection()
+            .execute(
+                "SELECT jedi_task_id FROM panda_tasks WHERE idds_request_id IS ? AND name = ?",
+                (request_id, name),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else None
+
+    def _mark_released(self, jedi_task_id: int) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE panda_files SET released = 1 WHERE jedi_task_id = ?", (jedi_task_id,))
+
+    # -- reading -----------------------------------------------------------------------------------
+    def _task(self, jedi_task_id: int) -> sqlite3.Row | None:
+        return (
+            self.store.connection()
+            .execute(
+                "SELECT p.*, t.status AS task_status, t.updated_at AS task_updated_at FROM panda_tasks p "
+                "JOIN tasks t ON t.task_id = p.task_id WHERE p.jedi_task_id = ?",
+                (jedi_task_id,),
+            )
+            .fetchone()
+        )
+
+    def _status_of(self, task: sqlite3.Row) -> str:
+        unfinished = (
+            self.store.connection()
+            .execute(
+                "SELECT 1 FROM jobs WHERE task_id = ? AND status != ? LIMIT 1",
+                (task["task_id"], JobState.SUCCEEDED),
+            )
+            .fetchone()
+        )
+        return panda_task_status(TransformStatus(task["task_status"]), task["ended_by"], unfinished is None)
+
+    def status(self, jedi_task_id: int) -> str | None:
+        """Return a task's JEDI status (`None` for an unknown task)."""
+        task = self._task(jedi_task_id)
+        return None if task is None else self._status_of(task)
+
+    def details(self, jedi_task_id: int, include_parameters: bool, include_status: bool) -> dict | None:
+        """Return ``task/get_details``'s data: the latest PandaID of every file that has one..."""
+        task = self._task(jedi_task_id)
+        if task is None:
+            return None
+        conn = self.store.connection()
+        panda_ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT panda_id FROM jobs WHERE task_id = ? AND panda_id IS NOT NULL ORDER BY job_id",
+                (task["task_id"],),
+            )
+        ]
+        counts = dict(
+            conn.execute(
+                "SELECT status, COUNT(*) FROM jobs WHERE task_id = ? GROUP BY status", (task["task_id"],)
+            )
+        )
+        statistics = [
+            f"{name}*{counts[state]}"
+            for name, state in (("finished", JobState.SUCCEEDED), ("failed", JobState.FAILED))
+            if counts.get(state)
+        ]
+        details: dict[str, Any] = {
+            "inDS": "",
+            "outDS": "",
+            "statistics": ",".join(statistics),
+            "PandaID": panda_ids,
+            "mergeStatus": None,
+            "mergePandaID": [],
+        }
+        if include_status:
+            details["status"] = self._status_of(task)
+        if include_parameters:
+            details["cliParams"] = json.loads(task["params"]).get("cliParams", "")
+        return details
+
+    def datasets_and_files(self, jedi_task_id: int, dataset_types: Iterable[str]) -> list[dict] | None:
+        """Return ``task/get_datasets_and_files``'s data: the pseudo-input dataset and its files."""
+        task = self._task(jedi_task_id)
+        if task is None:
+            return None
+        if "pseudo_input" not in set(dataset_types):
+            return []
+        files = [
+            {
+                "lfn": file_lfn(row["serial"], row["name"]),
+                "scope": None,
+                "id": row["file_id"],
+                "status": file_status(JobState(row["status"])),
+            }  # fmt: skip
+            for row in self.store.connection().execute(
+                "SELECT f.file_id, f.serial, f.name, j.status FROM panda_files f "
+                "JOIN jobs j ON j.job_id = f.file_id WHERE f.jedi_task_id = ? ORDER BY f.serial",
+                (jedi_task_id,),
+            )
+        ]
+        dataset = {"name": f"pseudo_dataset.{task['name']}", "id": task["task_id"], "type": "pseudo_input"}
+        return [{"dataset": dataset, "files": files}]
+
+    def job_records(self, panda_ids: list[Any]) -> list[dict | None]:
+        """Return ``job/get_description``'s data: a record per PandaID, `None` for unknown ones."""
+        wanted = [int(panda_id) for panda_id in panda_ids]
+        rows = self.store.connection().execute(_JOB_ROWS, (json.dumps(wanted),)).fetchall()
+        by_id = {row["attempt_id"]: row for row in rows}
+        return [job_record(by_id[panda_id]) if panda_id in by_id else None for panda_id in wanted]
+
+    def job_ids(self, jedi_task_id: int) -> list[int] | None:
+        """Return every PandaID of a task (every attempt), oldest first."""
+        if self._task(jedi_task_id) is None:
+            return None
+        rows = self.store.connection().execute(
+            "SELECT a.attempt_id FROM attempts a JOIN jobs j ON j.job_id = a.job_id "
+            "JOIN panda_tasks p ON p.task_id = j.task_id WHERE p.jedi_task_id = ? ORDER BY a.attempt_id",
+            (jedi_task_id,),
+        )
+        return [row[0] for row in rows]
+
+    def modified_since(self, since: float, prod_source_label: str | None) -> dict[str, dict[str, Any]]:
+        """Return the tasks changed since a time, keyed by jediTaskID (``get_tasks_modified_since``)."""
+        rows = self.store.connection().execute(
+            "SELECT p.*, t.status AS task_status, t.prod_source_label FROM panda_tasks p "
+            "JOIN tasks t ON t.task_id = p.task_id WHERE MAX(p.modified_at, t.updated_at) >= ? "
+            "ORDER BY p.jedi_task_id",
+            (since,),
+        )
+        return {
+            str(row["jedi_task_id"]): {
+                "jediTaskID": row["jedi_task_id"],
+                "taskName": row["name"],
+                "reqID": row["idds_request_id"],
+                "status": self._status_of(row),
+            }
+            for row in rows
+            if prod_source_label in (None, "", row["prod_source_label"])
+        }
+
+    # -- release (iDDS's messages) -----------------------------------------------------------------
+    def release(self, jedi_task_id: int, files: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Release the held files iDDS says are available; mark missing those it says are missing.
+
+        Files are matched by their id (``external_content_id``), else by name, within the task,
+        as JEDI's ``updateInputFilesStaged_JEDI`` and ``setMissingFilesAboutIdds_JEDI`` do.
+
+        Returns
+        -------
+        released, missing : `int`
+            Number of jobs released and marked missing.
+        """
+        task = self._task(jedi_task_id)
+        if task is None:
+            _LOG.warning("iDDS released files of PanDA task %d, which does not exist", jedi_task_id)
+            return 0, 0
+        available: list[tuple[Any, Any]] = []
+        missing: list[tuple[Any, Any]] = []
+        for item in files:
+            status = item.get("status")
+            target = available if status == "Available" else missing if status == "Missing" else None
+            if target is not None:
+                target.append((item.get("external_content_id"), item.get("name")))
+        with self.engine.exclusive(), self.store.transaction() as conn:
+            released = self._set_held(conn, task, available, JobState.READY)
+            lost = self._set_held(conn, task, missing, JobState.MISSING)
+            if lost:
+                self.engine.scheduler.settle(conn, [task["task_id"]], task["request_id"])
+        if released:
+            self.engine.wake()
+        return released, lost
+
+    @staticmethod
+    def _set_held(
+        conn: sqlite3.Connection, task: sqlite3.Row, files: list[tuple[Any, Any]], state: JobState
+    ) -> int:
+        """Move the named held jobs of a task to ``state``; return how many moved."""
+        changed = 0
+        for file_id, name in files:
+            row = None
+            if file_id not in (None, ""):
+                row = conn.execute(
+                    "SELECT file_id FROM panda_files WHERE file_id = ? AND jedi_task_id = ?",
+                    (int(file_id), task["jedi_task_id"]),
+                ).fetchone()
+            if row is None and name:
+                row = conn.execute(
+                    "SELECT file_id FROM panda_files WHERE jedi_task_id = ? AND name = ?",
+                    (task["jedi_task_id"], name),
+                ).fetchone()
+            if row is None:
+                _LOG.warning(
+                    "iDDS named file %s (id %s), not in PanDA task %d", name, file_id, task["jedi_task_id"]
+                )
+                continue
+            if state == JobState.READY:
+                conn.execute("UPDATE panda_files SET released = 1 WHERE file_id = ?", (row[0],))
+            changed += conn.execute(
+                "UPDATE jobs SET status = ?, updated_at = ? WHERE job_id = ? AND status = ?",
+                (state, time.time(), row[0], JobState.HELD),
+            ).rowcount
+        return changed
+
+    # -- commands ----------------------------------------------------------------------------------
+    def kill(self, jedi_task_id: int, command: str = "kill") -> tuple[int, str]:
+        """Kill a task (``kill``) or end it (``finish``): its running jobs are killed, none starts.
+
+        Returns
+        -------
+        code, message : `int`, `str`
+            JEDI's: 0 registered, 2 no such task, 4 refused in the task's status.
+        """
+        task = self._task(jedi_task_id)
+        if task is None:
+            return 2, _NOT_FOUND.format(task_id=jedi_task_id)
+        status = self._status_of(task)
+        if status in _COMMAND_REFUSED_IN[command]:
+            return 4, _REJECTED.format(command=command, status=status)
+        with self.engine.exclusive():
+            self.engine.abort(task["request_id"])
+            self._touch(jedi_task_id, ended_by=command)
+        _LOG.info("PanDA task %d: %s", jedi_task_id, command)
+        return 0, COMMAND_REGISTERED.format(command=command, task_id=jedi_task_id)
+
+    def retry(self, jedi_task_id: int) -> tuple[int, str]:
+        """Run the failed, missing and cancelled jobs of an ended task again.
+
+        Jobs whose input iDDS never released are held again.
+
+        Returns
+        -------
+        code, message : `int`, `str`
+            JEDI's: 0 registered, 2 no such task, 4 refused in the task's status.
+        """
+        task = self._task(jedi_task_id)
+        if task is None:
+            return 2, _NOT_FOUND.format(task_id=jedi_task_id)
+        status = self._status_of(task)
+        if status not in _RETRY_ALLOWED_IN:
+            return 4, _REJECTED.format(command="retry", status=status)
+        with self.engine.exclusive():
+            count = self.engine.retry(task["request_id"])
+            with self.store.transaction() as conn:
+                conn.execute(
+                    "UPDATE jobs SET status = ? WHERE task_id = ? AND status IN (?, ?) AND job_id IN "
+                    "(SELECT file_id FROM panda_files WHERE jedi_task_id = ? AND released = 0)",
+                    (JobState.HELD, task["task_id"], JobState.READY, JobState.WAITING, jedi_task_id),
+                )
+            self._touch(jedi_task_id, ended_by=None)
+        _LOG.info("PanDA task %d: retry of %d jobs", jedi_task_id, count)
+        return 0, COMMAND_REGISTERED.format(command="retry", task_id=jedi_task_id)
+
+    def _touch(self, jedi_task_id: int, ended_by: str | None) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE panda_tasks SET ended_by = ?, modified_at = ? WHERE jedi_task_id = ?",
+                (ended_by, time.time(), jedi_task_id),
+            )
