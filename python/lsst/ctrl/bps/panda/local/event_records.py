@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import (
+    FINE_GRAINED_FLAG,
     EventRange,
     EventStatus,
     FineGrainedEnd,
@@ -34,8 +35,10 @@ from .events import (
 
 __all__ = [
     "EVENTS_SCHEMA",
+    "JOBSET_OFFSET",
     "attempt_end",
     "event_range_statuses",
+    "fine_grained_fields",
     "events_to_run",
     "is_fine_grained",
     "record_attempt_events",
@@ -49,6 +52,9 @@ CREATE TABLE IF NOT EXISTS job_events (
 CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id, status);
 """
 """One row per event given to an attempt (``attempt_id`` is the PanDA job's ``PandaID``)."""
+
+JOBSET_OFFSET = 10**12
+"""A fine-grained job's ``jobsetID`` is this plus its job id (apart from every ``PandaID``)."""
 
 _FINE_GRAINED_NAME = re.compile(r"[^:+^]+:eventservice_[0-9]+\^[0-9]+")
 
@@ -115,42 +121,75 @@ def attempt_end(conn: sqlite3.Connection, attempt_id: int) -> FineGrainedEnd | N
     return fine_grained_end([row[0] for row in rows], outcomes)
 
 
-def event_range_statuses(
-    conn: sqlite3.Connection, task_id: int, panda_ids: Iterable[int], file_id_of: dict[int, int] | None = None
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Answer ``event/get_event_range_statuses`` for PanDA jobs of one task.
+def fine_grained_fields(
+    conn: sqlite3.Connection, attempt_id: int, job_id: int, job_status: str
+) -> dict[str, Any]:
+    """Return what a fine-grained job's ``job/get_description`` record says beyond a plain job's.
+
+    ``eventService`` 6, a ``jobsetID`` of its own (where PanDA gives back the events it did
+    not finish), and once it ended, ``jobStatus`` and ``jobSubStatus`` from its events.
+    """
+    fields: dict[str, Any] = {"eventService": FINE_GRAINED_FLAG, "jobsetID": JOBSET_OFFSET + job_id}
+    end = attempt_end(conn, attempt_id)
+    if end is not None and job_status in ("finished", "failed"):
+        fields.update(jobStatus=end.job_status, jobSubStatus=end.job_sub_status)
+    return fields
+
+
+def _job_and_task(value: Any) -> tuple[int, int] | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return int(value["task_id"]), int(value["panda_id"] if "panda_id" in value else value["job_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def event_range_statuses(conn: sqlite3.Connection, job_task_ids: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Answer ``event/get_event_range_statuses``.
 
     Parameters
     ----------
     conn : `sqlite3.Connection`
-        The store.
-    task_id : `int`
-        The jobs' ``jediTaskID`` (first field of each event range id).
-    panda_ids : `~collections.abc.Iterable` [`int`]
-        The PanDA jobs (attempt ids) asked about.
-    file_id_of : `dict` [`int`, `int`], optional
-        ``fileID`` by job id (default: the job id).
+        The store (with the PanDA task tables).
+    job_task_ids : `~collections.abc.Iterable` [`dict`]
+        ``{"task_id": jediTaskID, "panda_id": PandaID or jobsetID}`` pairs, as iDDS asks.
 
     Returns
     -------
     statuses : `dict`
-        ``{"<PandaID>": {"<task>-<PandaID>-<fileID>-<k>-<attemptNr>": {"status", "error", "dialog"}}}``;
-        a PanDA job without events maps to ``{}``.
+        ``{"<id>": {"<task>-<id>-<fileID>-<k>-<attemptNr>": {"status", "error", "dialog"}}}``: a
+        PanDA job's events as it ended them; a job set's, the events given back (``ready``).
+        Unknown ids map to ``{}``.
     """
-    answer: dict[str, dict[str, dict[str, Any]]] = {}
-    for panda_id in panda_ids:
-        events = {}
-        for job_id, number, attempt_nr, status, code, diag in conn.execute(
-            "SELECT job_id, number, attempt_nr, status, exit_code, error_diag FROM job_events "
-            "WHERE attempt_id = ? ORDER BY number",
-            (panda_id,),
-        ):
-            file_id = (file_id_of or {}).get(job_id, job_id)
-            range_id = event_range_id(task_id, panda_id, file_id, number, attempt_nr)
-            events[range_id] = {
-                "status": status,
-                "error": code if status == EventStatus.FAILED.value else None,
-                "dialog": diag,
-            }
+    answer: dict[str, dict[str, Any]] = {}
+    for pair in job_task_ids:
+        found = _job_and_task(pair)
+        if found is None:
+            continue
+        task_id, panda_id = found
+        events: dict[str, Any] = {}
+        if panda_id >= JOBSET_OFFSET:
+            rows = conn.execute(_GIVEN_BACK, (panda_id - JOBSET_OFFSET, task_id)).fetchall()
+            for job_id, number, attempt_nr in rows:
+                range_id = event_range_id(task_id, panda_id, job_id, number, attempt_nr)
+                events[range_id] = {"status": EventStatus.READY.value, "error": None, "dialog": None}
+        else:
+            for job_id, number, attempt_nr, status, code, diag in conn.execute(_OF_JOB, (panda_id, task_id)):
+                range_id = event_range_id(task_id, panda_id, job_id, number, attempt_nr)
+                failed = status == EventStatus.FAILED.value
+                events[range_id] = {"status": status, "error": code if failed else None, "dialog": diag}
         answer[str(panda_id)] = events
     return answer
+
+
+_OF_JOB = (
+    "SELECT e.job_id, e.number, e.attempt_nr, e.status, e.exit_code, e.error_diag FROM job_events e "
+    "JOIN jobs j ON j.job_id = e.job_id JOIN panda_tasks p ON p.task_id = j.task_id "
+    "WHERE e.attempt_id = ? AND p.jedi_task_id = ? ORDER BY e.number"
+)
+_GIVEN_BACK = (
+    "SELECT e.job_id, e.number, MAX(e.attempt_nr) FROM job_events e JOIN jobs j ON j.job_id = e.job_id "
+    "JOIN panda_tasks p ON p.task_id = j.task_id WHERE e.job_id = ? AND p.jedi_task_id = ? "
+    "GROUP BY e.number HAVING SUM(e.status = 'finished') = 0 ORDER BY e.number"
+)
