@@ -7,8 +7,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+REAL_IDDS_VENV ?= .venv-real-idds
+REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test demo demo-restart bench bench-decoder lint clean published-decoder system-packages screenshots
+.PHONY: venv test demo demo-restart bench bench-decoder bench-engines lint clean published-decoder system-packages screenshots
 
 venv: $(STAMP)
 
@@ -55,11 +57,15 @@ screenshots: $(STAMP) system-packages
 	PANDA_SCREENSHOT_DIR=$(CURDIR)/docs/images $(PY) -m pytest -q \
 		tests/test_notebook.py tests/test_local_monitor.py::test_browser_follows_links_from_requests_to_a_failed_jobs_log
 
-demo: $(STAMP)
-	bash examples/demo/run_demo.sh
+# ENGINE=idds runs the demo on the real iDDS daemons (their virtualenv is built first).
+ENGINE ?= embedded
+DEMO_DEPS := $(STAMP) $(if $(filter idds,$(ENGINE)),$(REAL_IDDS_STAMP))
 
-demo-restart: $(STAMP)
-	bash examples/demo/run_demo.sh --fail-one
+demo: $(DEMO_DEPS)
+	ENGINE=$(ENGINE) bash examples/demo/run_demo.sh
+
+demo-restart: $(DEMO_DEPS)
+	ENGINE=$(ENGINE) bash examples/demo/run_demo.sh --fail-one
 
 bench: $(STAMP) bench-decoder
 	$(PY) bench/run_bench.py --sizes 10000 100000 1000000 --submit --results bench/RESULTS.md
@@ -76,11 +82,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests bench examples
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
 
-# --- Contract tests against the real PanDA relay and iDDS REST server --------------------------
-# The real servers live in their own virtualenv (tests/real_idds/install_servers.sh); `make test`
-# needs it. A stamp makes a second run free.
-REAL_IDDS_VENV ?= .venv-real-idds
-REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
+# Start-up time of each engine and the demo's wall time on each (bench/engines.py).
+bench-engines: $(STAMP) $(REAL_IDDS_STAMP)
+	$(PY) bench/engines.py --results bench/RESULTS.md
+
+# --- The real PanDA relay, iDDS REST server and daemons -------------------------------------------
+# The real servers live in their own virtualenv (tests/real_idds/install_servers.sh): the contract
+# tests and `panda_local start --engine idds` (the shared suite of `make test`) need it. A stamp
+# makes a second run free.
 REAL_IDDS_INPUTS := $(wildcard tests/real_idds/requirements.txt tests/real_idds/constraints.txt \
 	tests/real_idds/install_servers.sh tests/real_idds/fetch_sdist.py)
 

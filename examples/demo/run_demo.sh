@@ -8,7 +8,9 @@
 #   make repo -> start local PanDA -> bps submit -> bps status (bounded) -> bps report
 #   -> verify the butler outputs -> stop the server (also on failure or Ctrl-C)
 #
-# Usage: run_demo.sh [--fail-one] [--prepare-only] [--work DIR] [--detectors N] [--timeout SECONDS]
+# Usage: run_demo.sh [--engine E] [--fail-one] [--prepare-only] [--work DIR] [--detectors N] [--timeout S]
+#   --engine E      the local PanDA's workflow engine: embedded (default) or idds, the real iDDS
+#                   daemons (needs `make real-idds-venv`) (env: ENGINE)
 #   --fail-one      one step2 quantum fails until its marker file is removed; the demo shows the
 #                   run failing, then `bps restart` recovering it (env: DEMO_FAIL_ONE=1)
 #   --prepare-only  stop after `bps prepare` (no server needed): shows the PanDA tasks and queues
@@ -26,17 +28,19 @@ BPS=$VENV_DIR/bin/bps
 PANDA_LOCAL=$VENV_DIR/bin/panda_local
 
 FAIL_ONE=${DEMO_FAIL_ONE:-0}
+ENGINE=${ENGINE:-embedded}
 PREPARE_ONLY=0
 WORK=${DEMO_WORK_DIR:-$PACKAGE_DIR/demo-work}
 DETECTORS=5
 TIMEOUT=${DEMO_TIMEOUT:-900}
 POLL_SECONDS=5
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "ERROR: $*" >&2; exit 1; }
 
 while (($#)); do
     case $1 in
+        --engine) ENGINE=$2; shift ;;
         --fail-one) FAIL_ONE=1 ;;
         --prepare-only) PREPARE_ONLY=1 ;;
         --work) WORK=$2; shift ;;
@@ -48,6 +52,7 @@ while (($#)); do
     shift
 done
 [[ $FAIL_ONE == 1 || $FAIL_ONE == 0 ]] || die "DEMO_FAIL_ONE must be 0 or 1, got '$FAIL_ONE'"
+[[ $ENGINE == embedded || $ENGINE == idds ]] || die "ENGINE must be embedded or idds, got '$ENGINE'"
 
 WORK=$(mkdir -p "$WORK" && cd "$WORK" && pwd)
 STATE_DIR=$WORK/state
@@ -204,9 +209,9 @@ prepare_driver(sys.argv[1], runWmsSubmissionChecks=False)' "$HERE/demo.yaml"
     exit 0
 fi
 
-stage "start the local PanDA"
+stage "start the local PanDA (engine $ENGINE)"
 SERVER_STARTED=1  # before starting, so that a half-started server is stopped too
-run_logged panda_local "$PANDA_LOCAL" start --background --state-dir "$STATE_DIR"
+run_logged panda_local "$PANDA_LOCAL" start --background --state-dir "$STATE_DIR" --engine "$ENGINE"
 env_lines=$("$PANDA_LOCAL" env --state-dir "$STATE_DIR") || die "panda_local env failed"
 eval "$env_lines"
 

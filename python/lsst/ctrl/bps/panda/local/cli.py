@@ -7,12 +7,16 @@
 ::
 
     panda_local start [--state-dir D] [--port N] [--max-jobs K] [--max-memory MB]
-                      [--queue-slots Q=N,...] [--background]
+                      [--queue-slots Q=N,...] [--engine {embedded,idds}] [--idds-python PY]
+                      [--background]
     panda_local stop   [--state-dir D]
     panda_local status [--state-dir D]
     panda_local env    [--state-dir D]      # eval "$(panda_local env)"
 
-Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.
+Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.  ``--engine idds`` runs
+the real iDDS (PostgreSQL, Redis, REST app and daemons, `idds_stack`) from the servers' virtualenv
+(``--idds-python``, ``$PANDA_LOCAL_IDDS_PYTHON``, else the checkout's ``.venv-real-idds``); a start
+without ``--engine`` runs the engine of the last start on that state directory (first: embedded).
 """
 
 from __future__ import annotations
@@ -35,13 +39,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .statedir import StateDir, default_state_dir, local_url
+from .idds_stack import IddsStack, IddsStackError, find_server_python
+from .statedir import ENGINES, StateDir, default_state_dir, local_url
 
 __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
 
 START_TIMEOUT = 60.0
 """Seconds ``start --background`` waits for the server to answer ping."""
+
+IDDS_START_TIMEOUT = 240.0
+"""The same with ``--engine idds`` (PostgreSQL, schema, Redis, REST app, daemons come first)."""
 
 _UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
 
@@ -104,21 +112,31 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
             file=sys.stderr,
         )
         return 1
+    args.engine = args.engine or state.engine() or "embedded"
+    engine_options: dict[str, Any] = {}
+    if args.engine == "idds":
+        try:
+            engine_options = {"engine": "idds", "idds_python": find_server_python(args.idds_python)}
+        except IddsStackError as exc:
+            print(f"panda_local: {exc}", file=sys.stderr)
+            return 1
     if args.background:
         return _start_background(args, state)
     from .server import LocalPandaServer
     from .statedir import AlreadyServedError
 
+    state.remember_engine(args.engine)
     server = LocalPandaServer(
         state,
         port=args.port,
         max_cores=args.max_jobs,
         memory_mb=args.max_memory,
         queue_slots=_queue_slots(args.queue_slots),
+        **engine_options,
     )
     try:
         server.open()
-    except AlreadyServedError as exc:
+    except (AlreadyServedError, IddsStackError) as exc:
         print(f"panda_local: {exc}", file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:
@@ -131,7 +149,9 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print(
-        f"panda_local serving {state.root} at {server.url} (pid {os.getpid()})", file=sys.stderr, flush=True
+        f"panda_local serving {state.root} at {server.url} (pid {os.getpid()}, engine {args.engine})",
+        file=sys.stderr,
+        flush=True,
     )
     try:
         server.serve_forever()
@@ -157,11 +177,12 @@ def _start_background(args: argparse.Namespace, state: StateDir) -> int:
         print(_start_error(state, exc), file=sys.stderr)
         return 1
     command = [sys.executable, "-m", "lsst.ctrl.bps.panda.local.cli", "start", "--state-dir", str(state.root)]
-    command += ["--port", str(args.port)]
+    command += ["--port", str(args.port), "--engine", args.engine]
     for flag, value in (
         ("--max-jobs", args.max_jobs),
         ("--max-memory", args.max_memory),
         ("--queue-slots", args.queue_slots),
+        ("--idds-python", args.idds_python),
     ):
         if value:
             command += [flag, str(value)]
@@ -169,7 +190,8 @@ def _start_background(args: argparse.Namespace, state: StateDir) -> int:
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    deadline = time.monotonic() + START_TIMEOUT
+    timeout = IDDS_START_TIMEOUT if args.engine == "idds" else START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
             print(
@@ -181,11 +203,13 @@ def _start_background(args: argparse.Namespace, state: StateDir) -> int:
         record = state.read_record()
         token = state.read_token()
         if record and record.get("pid") == child.pid and token and ping(record["url"], token):
-            print(f"panda_local serving {state.root} at {record['url']} (pid {child.pid})")
+            print(
+                f"panda_local serving {state.root} at {record['url']} (pid {child.pid}, engine {args.engine})"
+            )
             return 0
         time.sleep(0.1)
     print(
-        f"panda_local: the server did not answer within {START_TIMEOUT:.0f} s; see {state.log_path}",
+        f"panda_local: the server did not answer within {timeout:.0f} s; see {state.log_path}",
         file=sys.stderr,
     )
     return 1
@@ -201,6 +225,8 @@ def _tail(path: Path, lines: int = 20) -> str:
 def _stop(state: StateDir) -> int:
     record = state.read_record()
     if not state.is_served() or not record:
+        if IddsStack.clean_up(state.root):
+            print(f"panda_local: ended the iDDS stack a killed server left in {state.root}", file=sys.stderr)
         print(f"panda_local: nothing serves {state.root}", file=sys.stderr)
         return 0
     pid = int(record["pid"])
@@ -237,8 +263,11 @@ def _status(state: StateDir) -> int:
         "pid": record.get("pid") if served else None,
         "url": record.get("url") if served else None,
         "fault": (health or {}).get("fault"),
+        "engine": state.engine() or "embedded",
         **summary,
     }
+    if report["engine"] == "idds":
+        report["idds"] = IddsStack.read_status(state.root)
     if answering and token:  # a one-time login link to the monitor pages (issue 17)
         from .monitor import login_link
 
@@ -302,6 +331,19 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--max-jobs", type=int, default=None, help="cores for jobs (default: all)")
     start.add_argument("--max-memory", type=int, default=None, help="MB for jobs (default: available memory)")
     start.add_argument("--queue-slots", default=None, help="jobs per queue, e.g. LOCAL_HIMEM=1,LOCAL_MERGE=1")
+    start.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="workflow engine: embedded, or the real iDDS daemons (default: the last start's, else embedded)",
+    )
+    start.add_argument(
+        "--idds-python",
+        type=Path,
+        default=None,
+        help="Python of the iDDS servers' virtualenv (default: $PANDA_LOCAL_IDDS_PYTHON, else the "
+        "checkout's .venv-real-idds, made by `make real-idds-venv`)",
+    )
     start.add_argument("--background", action="store_true", help="return once the server answers")
     verbs.add_parser(
         "stop", parents=[common], help="stop the server (running jobs go on; the next start adopts them)"

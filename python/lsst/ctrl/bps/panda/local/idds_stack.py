@@ -55,7 +55,7 @@ from .idds_config import (
 )
 from .idds_postgres import PostgresCluster, PostgresError, postgres_bin
 
-__all__ = ["IDDS_PYTHON_ENV", "IddsStack", "IddsStackError", "default_server_python"]
+__all__ = ["IDDS_PYTHON_ENV", "IddsStack", "IddsStackError", "default_server_python", "find_server_python"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -84,6 +84,25 @@ def default_server_python() -> Path | None:
     # python/lsst/ctrl/bps/panda/local/ -> the checkout (an editable install).
     candidate = HERE.parents[5] / ".venv-real-idds" / "bin" / "python"
     return candidate if candidate.exists() else None
+
+
+def find_server_python(explicit: Path | None = None) -> Path:
+    """Return the servers' Python: ``explicit``, else `default_server_python`.
+
+    Raises
+    ------
+    IddsStackError
+        Raised if it does not exist; the message names ``make real-idds-venv``.
+    """
+    python = explicit or default_server_python()
+    if python is None or not Path(python).exists():
+        where = python or f"${IDDS_PYTHON_ENV} or the checkout's .venv-real-idds"
+        raise IddsStackError(
+            f"--engine idds needs the iDDS servers' virtualenv, not found at {where}: build it with "
+            "`make real-idds-venv` in the ctrl_bps_panda checkout, or name its Python with "
+            f"--idds-python / ${IDDS_PYTHON_ENV}"
+        )
+    return Path(python)
 
 
 def _free_port(preferred: int | None = None) -> int:
@@ -136,15 +155,7 @@ class IddsStack:
     def __init__(
         self, state_root: Path, *, server_python: Path | None = None, notifier_module: Path | None = None
     ) -> None:
-        python = server_python or default_server_python()
-        if python is None or not Path(python).exists():
-            where = python or f"${IDDS_PYTHON_ENV} or the checkout's .venv-real-idds"
-            raise IddsStackError(
-                f"--engine idds needs the iDDS servers' virtualenv, not found at {where}: build it with "
-                "`make real-idds-venv` in the ctrl_bps_panda checkout, or name its Python with "
-                f"--idds-python / ${IDDS_PYTHON_ENV}"
-            )
-        self.python = Path(python)
+        self.python = find_server_python(server_python)
         self.home = Path(state_root).absolute() / "idds"
         self.notifier_module = notifier_module or NOTIFIER_MODULE
         self.record_path = self.home / "stack.json"
@@ -259,7 +270,7 @@ class IddsStack:
                 "rest", [str(self.python), str(HERE / "idds_rest_app.py"), str(ports["rest"]), RELAY_DN], env
             )
             self._wait_for_rest()
-            self._spawn("daemons", [str(self.python), "-m", "idds.agents.main"], env)
+            self._spawn("daemons", [str(self.python), str(HERE / "idds_daemons.py")], env)
             self._write_record(ports)
             self._check_alive("daemons", wait=1.0)
         except (PostgresError, OSError, subprocess.SubprocessError) as exc:
@@ -392,6 +403,17 @@ class IddsStack:
             return json.loads(self.record_path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
+
+    @classmethod
+    def clean_up(cls, state_root: Path) -> bool:
+        """End the stack a killed server left in ``state_root`` (`recover`); return whether one was left."""
+        record_path = Path(state_root).absolute() / "idds" / "stack.json"
+        try:
+            python = Path(json.loads(record_path.read_text())["python"])
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return False
+        cls(state_root, server_python=python, notifier_module=record_path).recover()
+        return True
 
     @staticmethod
     def read_status(state_root: Path) -> dict[str, Any] | None:

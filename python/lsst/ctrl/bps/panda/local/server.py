@@ -21,6 +21,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import waitress
@@ -153,8 +154,11 @@ class LocalPandaServer:
         (REST service and daemons, `~lsst.ctrl.bps.panda.local.idds_stack.IddsStack`) runs the
         workflows; this server relays to it, serves PanDA's task/job API to its daemons and runs
         their jobs.
+    idds_python : `pathlib.Path`, optional
+        Python of the iDDS servers' virtualenv (``idds`` engine; default: see
+        `~lsst.ctrl.bps.panda.local.idds_stack.default_server_python`).
     stack_factory : `~collections.abc.Callable`, optional
-        Makes the iDDS stack from the state directory (default: ``IddsStack``).
+        Makes the iDDS stack from the state directory (default: ``IddsStack``; tests stand in).
     **engine_options
         Passed to `LocalPanda` (``max_cores``, ``memory_mb``, ``queue_slots``).
     """
@@ -167,6 +171,7 @@ class LocalPandaServer:
         port: int = 0,
         threads: int = 4,
         engine: str = "embedded",
+        idds_python: Path | None = None,
         stack_factory: Callable[[StateDir], Any] | None = None,
         **engine_options: Any,
     ) -> None:
@@ -177,6 +182,7 @@ class LocalPandaServer:
         self._port = port
         self._threads = threads if engine == "embedded" else max(threads, 8)
         self._engine_options = engine_options
+        self._idds_python = idds_python
         self._stack_factory = stack_factory
         self.engine: LocalPanda | None = None
         self.stack: Any = None
@@ -257,9 +263,10 @@ class LocalPandaServer:
         if self._stack_factory is None:
             from .idds_stack import IddsStack
 
-            self._stack_factory = IddsStack
-        self.stack = self._stack_factory(self.state)
-        self.stack.start(self.url, self.notifier_url, self.token)
+            self.stack = IddsStack(self.state.root, server_python=self._idds_python)
+        else:
+            self.stack = self._stack_factory(self.state)
+        self.stack.start(self.url, self.notifier_url, self.token, notifier_token_file=self.state.token_path)
         assert self._relay is not None  # made with the application
         self._relay.connect(self.stack.rest_url, self.stack.client_env())
 

@@ -12,6 +12,8 @@ Layout::
     <state dir>/server.port           port of the last server, reused by the next start when free
     <state dir>/server.lock           held (flock) by the running server: one server per directory
     <state dir>/server.log            log of a server started with --background
+    <state dir>/engine                the engine of the last start (embedded or idds), kept across restarts
+    <state dir>/idds/                 the real iDDS stack of --engine idds (see idds_stack)
     <state dir>/work/request_<id>/<PANDAID>/   one working directory (and payload.log) per attempt
 """
 
@@ -34,6 +36,7 @@ from ..atomic_file import write_atomically
 
 __all__ = [
     "DEFAULT_STATE_DIR_ENV",
+    "ENGINES",
     "AlreadyServedError",
     "StateDir",
     "default_state_dir",
@@ -45,6 +48,10 @@ _LOG = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR_ENV = "PANDA_LOCAL_STATE_DIR"
 """Environment variable naming the default state directory."""
+
+
+ENGINES = ("embedded", "idds")
+"""The workflow engines of a local PanDA: its own (``embedded``) or the real iDDS daemons (``idds``)."""
 
 
 def local_url(port: int) -> str:
@@ -97,6 +104,7 @@ class StateDir:
         self.record_path = self.root / "server.json"
         self.lock_path = self.root / "server.lock"
         self.log_path = self.root / "server.log"
+        self.engine_path = self.root / "engine"
         self.work_dir = self.root / "work"
         self._lock_file: IO[str] | None = None
 
@@ -208,3 +216,16 @@ class StateDir:
     def remember_port(self, port: int) -> None:
         """Keep the port so that the next start can reuse it."""
         (self.root / "server.port").write_text(str(port))
+
+    def engine(self) -> str | None:
+        """Return the engine of the last start (`None` before the first)."""
+        try:
+            engine = self.engine_path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return engine if engine in ENGINES else None
+
+    def remember_engine(self, engine: str) -> None:
+        """Keep the engine, so that a restart without ``--engine`` runs the same one."""
+        self.ensure()
+        write_atomically(self.engine_path, engine)

@@ -1,0 +1,360 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The local PanDA's task/job API and job release, as the iDDS daemons use them.
+
+Every call goes through the unmodified ``pandaclient.Client`` functions the
+daemons' ``DomaPanDAWork`` calls, with task parameters made by a real
+``DomaPanDAWork``; job release goes through the real notifier class
+(`LocalPandaNotifier`) fed the way iDDS's conductor feeds it.  The iDDS
+stack itself is replaced by a stand-in that records how the server started
+it: the runs through the real daemons are in ``test_local_idds_engine.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import TEST_PANDA_PORT
+from lsst.ctrl.bps.panda.local.idds_notifier import LocalPandaNotifier
+from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+from lsst.ctrl.bps.panda.local.statedir import StateDir
+
+POLL = 0.1
+
+
+class StandInStack:
+    """Records how the server starts and stops the iDDS stack."""
+
+    instances: list[StandInStack] = []
+
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
+        self.started_with: tuple[str, str, str] | None = None
+        self.stopped = False
+        self.rest_url = "http://127.0.0.1:9/idds"
+        StandInStack.instances.append(self)
+
+    def start(self, panda_url: str, notifier_url: str, notifier_token: str, notifier_token_file=None) -> None:
+        self.started_with = (panda_url, notifier_url, notifier_token)
+        self.token_file = notifier_token_file
+
+    def client_env(self) -> dict[str, str]:
+        return {"PANDA_LOCAL_TEST_STAND_IN": "1"}
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def idds_engine(tmp_path):
+    """A local PanDA with the idds engine (stand-in stack) on the test port, its token in the env."""
+    server = LocalPandaServer(
+        StateDir(tmp_path / "state"),
+        port=TEST_PANDA_PORT,
+        engine="idds",
+        stack_factory=StandInStack,
+        max_cores=2,
+        sample_interval=0.05,
+    )
+    server.start_in_thread()
+    os.environ["PANDA_AUTH_ID_TOKEN"] = server.token
+    yield server
+    server.close(kill_running=True)
+    os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
+
+
+def doma_task_params(name, pfns, executable, request_id=7, **options):
+    """Return the task parameters a real DomaPanDAWork submits (``dependent`` names get a parent)."""
+    from idds.doma.workflowv2.domapandawork import DomaPanDAWork
+
+    dependent = set(options.pop("dependent", ()))
+    entries = [
+        {
+            "name": pfn,
+            "order_id": order,
+            "dependencies": [{"task": "parent", "inputname": "p"}] if pfn in dependent else [],
+        }
+        for order, pfn in enumerate(pfns)
+    ]
+    settings = dict(task_rss=0, maxwalltime=600, core_count=1, maxattempt=1)
+    settings.update(options)
+    work = DomaPanDAWork(
+        executable=executable,
+        primary_input_collection={"scope": "pseudo_dataset", "name": f"pseudo_input_collection#{name}"},
+        output_collections=[{"scope": "pseudo_dataset", "name": f"pseudo_output_collection#{name}"}],
+        log_collections=[],
+        dependency_map=entries,
+        task_name=name,
+        task_queue="LOCAL_CONVENTIONAL",
+        encode_command_line=True,
+        **settings,
+    )
+    work.set_request_id(request_id)
+    work.set_work_id(1)
+    return work.create_processing().processing_metadata["task_param"]
+
+
+def submit(params):
+    from pandaclient import Client
+
+    status, (code, message) = Client.insertTaskParams(params)
+    assert (status, code) == (0, 0), message
+    assert message.startswith("succeeded. new jediTaskID=")
+    return int(message.rsplit("=", 1)[1])
+
+
+def wait_status(task_id, wanted, timeout=60.0):
+    from pandaclient import Client
+
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        code, status = Client.getTaskStatus(task_id)
+        assert code == 0
+        if status in wanted:
+            return status
+        time.sleep(POLL)
+    raise AssertionError(f"task {task_id} stayed {status}, not {wanted}, for {timeout} s")
+
+
+def details(task_id):
+    from pandaclient import Client
+
+    status, info = Client.getJediTaskDetails({"jediTaskID": task_id}, True, True)
+    assert status == 0, info
+    return info
+
+
+def jobs(panda_ids):
+    from pandaclient import Client
+
+    status, specs = Client.getJobStatus(panda_ids)
+    assert status == 0
+    return specs
+
+
+def release_message(task_id, files, status="Available"):
+    """A conductor message as iDDS's ``generate_file_messages`` builds it (from the database)."""
+    return {
+        "msg_id": 11,
+        "request_id": 7,
+        "workload_id": task_id,
+        "transform_id": 3,
+        "destination": "Outside",
+        "msg_content": {
+            "msg_type": "file_processing",
+            "request_id": 7,
+            "workload_id": task_id,
+            "transform_id": 3,
+            "relation_type": "input",
+            "files": [
+                {
+                    "scope": "pseudo_dataset",
+                    "name": name,
+                    "path": None,
+                    "map_id": 1,
+                    "content_id": 5,
+                    "external_coll_id": None,
+                    "external_content_id": file_id,
+                    "status": status,
+                }
+                for name, file_id in files
+            ],  # fmt: skip
+        },
+    }
+
+
+def deliver(server, messages):
+    """Send messages through the real notifier class as the conductor does; return those delivered."""
+    token_file = server.state.token_path
+    notifier = LocalPandaNotifier(url=server.notifier_url, token_file=str(token_file), timeout="10")
+    requests, delivered = queue.Queue(), queue.Queue()
+    notifier.set_request_queue(requests)
+    notifier.set_response_queue(delivered)
+    notifier.set_logger(logging.getLogger("test.notifier"))
+    notifier.start()
+    for message in messages:
+        requests.put(message)
+    done = []
+    try:
+        while len(done) < len(messages):
+            done.append(delivered.get(timeout=30))
+    finally:
+        notifier.stop()
+        notifier.join(timeout=10)
+    return done
+
+
+def test_server_starts_the_stack_with_its_urls_and_token(idds_engine):
+    stack = StandInStack.instances[-1]
+    panda_url, notifier_url, token = stack.started_with
+    assert panda_url == f"http://127.0.0.1:{TEST_PANDA_PORT}/server/panda"
+    assert notifier_url == f"http://127.0.0.1:{TEST_PANDA_PORT}/local/idds/messages"
+    assert token == idds_engine.token
+    assert stack.token_file == idds_engine.state.token_path
+    assert os.environ["PANDA_LOCAL_TEST_STAND_IN"] == "1"
+    idds_engine.close()
+    assert stack.stopped
+    assert "PANDA_LOCAL_TEST_STAND_IN" not in os.environ
+
+
+def test_doma_task_runs_one_job_per_pfn(idds_engine):
+    params = doma_task_params("plain", ["a+qgraphNodeId:1", "b+qgraphNodeId:2"], "echo ran ${IN/L}")
+    task_id = submit(params)
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "done"
+    info = details(task_id)
+    assert info["status"] == "done"
+    assert len(info["PandaID"]) == 2
+    specs = jobs(info["PandaID"])
+    by_lfn = {spec.Files[0].lfn: spec for spec in specs}
+    assert sorted(by_lfn) == ["000000:a+qgraphNodeId:1", "000001:b+qgraphNodeId:2"]
+    for spec in specs:
+        assert (spec.jobStatus, spec.attemptNr, spec.maxAttempt) == ("finished", 1, 1)
+        assert spec.jediTaskID == task_id and spec.Files[0].type == "pseudo_input"
+        assert spec.transExitCode == 0 and spec.computingSite == "LOCAL_CONVENTIONAL"
+        assert spec.eventService in (None, "NULL") and spec.jobSubStatus in (None, "NULL")
+    log = idds_engine.state.work_dir / f"request_{task_id - 1000}"
+    outputs = sorted(path.read_text().strip() for path in log.glob("*/payload.log"))
+    assert outputs == ["ran a+qgraphNodeId:1", "ran b+qgraphNodeId:2"]
+
+
+def test_files_of_a_task_as_idds_reads_them(idds_engine):
+    from pandaclient import Client
+
+    task_id = submit(doma_task_params("files", ["x", "y"], "true ${IN/L}"))
+    status, datasets = Client.get_files_in_datasets(task_id)
+    assert status == 0
+    [dataset] = datasets
+    assert [f["lfn"] for f in dataset["files"]] == ["000000:x", "000001:y"]
+    assert all(isinstance(f["id"], int) for f in dataset["files"])
+    assert Client.get_files_in_datasets(task_id, dataset_types="output") == (0, [])
+    assert Client.getTaskStatus(999999) == (255, None)
+
+
+def test_staged_jobs_wait_for_idds_to_release_them(idds_engine):
+    params = doma_task_params("staged", ["free", "child"], "echo ${IN/L}", dependent=["child"])
+    assert params["inputPreStaging"] is True
+    task_id = submit(params)
+    time.sleep(1.0)  # time enough for the engine to start anything it would wrongly start
+    assert details(task_id)["PandaID"] == []
+    assert wait_status(task_id, {"running"}) == "running"
+    from pandaclient import Client
+
+    files = {f["lfn"].split(":", 1)[1]: f["id"] for f in Client.get_files_in_datasets(task_id)[1][0]["files"]}
+    # By id for one file, by name for the other (as JEDI matches them).
+    delivered = deliver(idds_engine, [release_message(task_id, [("free", files["free"])])])
+    assert [message["msg_id"] for message in delivered] == [11]
+    time.sleep(1.0)
+    assert len(details(task_id)["PandaID"]) == 1
+    assert wait_status(task_id, {"running", "done"}) == "running"
+    deliver(idds_engine, [release_message(task_id, [("child", None)])])
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "done"
+
+
+def test_missing_input_ends_the_task_partly(idds_engine):
+    task_id = submit(doma_task_params("gap", ["one", "two"], "true ${IN/L}", dependent=["one", "two"]))
+    deliver(
+        idds_engine,
+        [release_message(task_id, [("one", None)]), release_message(task_id, [("two", None)], "Missing")],
+    )
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "finished"
+
+
+def test_retry_reruns_only_failed_jobs(idds_engine, tmp_path):
+    marker = tmp_path / "second_time"
+    script = f'if [ "${{IN/L}}" = bad ] && [ ! -e {marker} ]; then touch {marker}; exit 3; fi; echo ok'
+    task_id = submit(doma_task_params("again", ["good", "bad"], script))
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "finished"
+    before = {spec.Files[0].lfn: spec for spec in jobs(details(task_id)["PandaID"])}
+    assert before["000001:bad"].jobStatus == "failed"
+    assert (before["000001:bad"].transExitCode, before["000001:bad"].exeErrorCode) == (3, 3)
+    from pandaclient import Client
+
+    status, (code, message) = Client.retryTask(task_id, newParams={})
+    assert (status, code) == (0, 0), message
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "done"
+    after = {spec.Files[0].lfn: spec for spec in jobs(details(task_id)["PandaID"])}
+    assert after["000000:good"].PandaID == before["000000:good"].PandaID
+    assert after["000001:bad"].PandaID != before["000001:bad"].PandaID
+    assert (after["000001:bad"].jobStatus, after["000001:bad"].attemptNr) == ("finished", 2)
+    status, (code, message) = Client.retryTask(task_id, newParams={})
+    assert code == 4 and "done status" in message
+
+
+def test_kill_stops_the_running_job(idds_engine):
+    from pandaclient import Client
+
+    task_id = submit(doma_task_params("long", ["sleeper"], "sleep 300 # ${IN/L}"))
+    deadline = time.monotonic() + 30
+    while not details(task_id)["PandaID"] and time.monotonic() < deadline:
+        time.sleep(POLL)
+    assert Client.killTask(task_id) == (0, (True, 0))
+    assert Client.getTaskStatus(task_id) == (0, "aborted")
+    [spec] = jobs(details(task_id)["PandaID"])
+    assert spec.jobStatus == "cancelled"
+    status, (accepted, message) = Client.killTask(task_id)
+    assert not accepted and "aborted status" in message
+    assert Client.killTask(424242) == (0, (False, "jediTaskID=424242 not found"))
+
+
+def test_same_task_submitted_twice_is_one_task(idds_engine):
+    params = doma_task_params("twice", ["only"], "true ${IN/L}")
+    assert submit(params) == submit(dict(params))
+
+
+def test_bad_task_parameters_are_refused_with_the_key(idds_engine):
+    from pandaclient import Client
+
+    params = doma_task_params("bad", ["one"], "true")
+    params["pfnList"] = []
+    status, (code, message) = Client.insertTaskParams(params)
+    assert status == 0 and code == 4 and "pfnList" in message
+
+
+@pytest.mark.parametrize(("header", "code"), [(None, 401), ("Bearer wrong", 403)], ids=["missing", "wrong"])
+def test_api_calls_need_the_token(idds_engine, header, code):
+    url = f"http://127.0.0.1:{TEST_PANDA_PORT}/api/v1/task/get_status?task_id=1"
+    for body in (None, b"{}"):
+        target = url if body is None else idds_engine.notifier_url
+        request = urllib.request.Request(
+            target, data=body, headers={"Authorization": header} if header else {}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == code
+
+
+def test_unhandled_call_is_logged_and_refused(idds_engine, caplog):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{TEST_PANDA_PORT}/api/v1/task/frobnicate?task_id=1",
+        headers={"Authorization": f"Bearer {idds_engine.token}"},
+    )
+    with caplog.at_level(logging.WARNING), pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 404
+    assert "UNHANDLED PanDA API call GET task/frobnicate" in caplog.text
+
+
+def test_memory_kill_retries_with_more_memory(idds_engine):
+    grow = 'python3 -c "import time; b = bytearray(400 * 2**20); time.sleep(3)" # ${IN/L}'
+    params = doma_task_params(
+        "hungry", ["big"], grow, task_rss=150, task_rss_retry_step=600, task_rss_max=2000, maxattempt=2
+    )
+    task_id = submit(params)
+    assert wait_status(task_id, {"done", "finished", "failed"}, timeout=120) == "done"
+    from pandaclient import Client
+
+    status, panda_ids = Client.getPandaIDsWithTaskID(task_id)
+    assert status == 0 and len(panda_ids) == 2
+    first, second = jobs(panda_ids)
+    assert (first.jobStatus, first.pilotErrorCode, first.minRamCount) == ("failed", 1235, 150)
+    assert (second.jobStatus, second.attemptNr, second.maxAttempt) == ("finished", 2, 2)
+    assert second.minRamCount == 750
