@@ -1,0 +1,86 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""A workflow with enableEventService on both engines of the local PanDA, through the plugin.
+
+On the ``idds`` engine the real iDDS daemons group the label's payloads into fine-grained PanDA
+jobs, the local PanDA runs each job's payloads one after another and reports each one, and iDDS
+decides what failed; on the embedded engine each payload is a job of its own.  Either way one
+payload fails, ``bps report`` counts it (and only it) failed with its exit code, and ``bps restart``
+reruns it alone.
+"""
+
+import pytest
+from bps_configs import make_config
+from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob, WmsStates
+from lsst.ctrl.bps.panda import PanDAService
+from test_engines import TIMEOUT, server, wait_for  # noqa: F401  (the module's panda_local per engine)
+from test_service import LOCAL_SITE
+
+pytestmark = pytest.mark.timeout(1800)
+
+PAYLOADS = 5
+
+
+def event_service_workflow(tmp_path):
+    """Label ``a`` of `PAYLOADS` payloads writing their name to a ledger; ``a_1`` fails without a marker."""
+    script = tmp_path / "payload.sh"
+    script.write_text(
+        f'[ "$1" != a_1 ] || [ -e {tmp_path}/fixed ] || exit 3\necho "$1" >> {tmp_path}/ledger\n'
+    )
+    gw = GenericWorkflow(f"es_{tmp_path.name}"[:40])
+    shell = GenericWorkflowExec("sh", "/bin/sh", False)
+    for i in range(PAYLOADS):
+        job = GenericWorkflowJob(
+            f"a_{i}", label="a", executable=shell, arguments=f"{script} {{qgraphNodeId}}"
+        )
+        job.cmdvals = {"qgraphNodeId": f"a_{i}"}
+        job.number_of_retries = 0
+        gw.add_job(job)
+    return gw
+
+
+def wait_for_state(service, request_id, engine):
+    import time
+
+    from lsst.ctrl.bps.panda.states import TERMINAL_REQUEST_STATES
+
+    deadline = time.monotonic() + TIMEOUT[engine]
+    state = None
+    while time.monotonic() < deadline:
+        state, _ = service.get_status(request_id)
+        if state in TERMINAL_REQUEST_STATES:
+            return state
+        time.sleep(1)
+    raise AssertionError(f"request {request_id} on {engine} still {state} after {TIMEOUT[engine]} s")
+
+
+def test_one_failing_payload_of_an_event_service_label_recovers_through_restart(server, tmp_path):  # noqa: F811
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE, enableEventService="a:2")
+    service = PanDAService(config)
+    prepared = service.prepare(config, event_service_workflow(tmp_path), str(tmp_path / "submit"))
+    (work,) = prepared.idds_workflow.get_all_works()
+    assert work.es and list(work.es_files) == [
+        "a:eventservice_0^2",
+        "a:eventservice_2^2",
+        "a:eventservice_4^1",
+    ]
+    service.submit(prepared)
+    request_id = prepared.run_id
+
+    assert wait_for_state(service, request_id, server.engine) == WmsStates.FAILED
+    (report,), _ = service.report(request_id, return_exit_codes=True)
+    assert report.job_summary["a"][WmsStates.SUCCEEDED] == PAYLOADS - 1
+    assert report.job_summary["a"][WmsStates.FAILED] == 1
+    assert report.exit_code_summary["a"] == [3]
+    ledger = tmp_path / "ledger"
+    assert sorted(ledger.read_text().split()) == ["a_0", "a_2", "a_3", "a_4"]
+
+    (tmp_path / "fixed").touch()
+    assert PanDAService({}).restart(request_id)[0] == request_id
+    wait_for(lambda: "a_1" in ledger.read_text().split(), TIMEOUT[server.engine], "a_1 to run again")
+    assert wait_for_state(service, request_id, server.engine) == WmsStates.SUCCEEDED
+    (report,), _ = service.report(request_id)
+    assert report.job_summary["a"][WmsStates.SUCCEEDED] == PAYLOADS
+    assert sorted(ledger.read_text().split()) == [f"a_{i}" for i in range(PAYLOADS)]  # a_1 ran once more only
