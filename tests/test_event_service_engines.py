@@ -13,6 +13,7 @@ reruns it alone.
 
 import pytest
 from bps_configs import make_config
+from conftest import call_ok
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob, WmsStates
 from lsst.ctrl.bps.panda import PanDAService
 from test_engines import TIMEOUT, server, wait_for  # noqa: F401  (the module's panda_local per engine)
@@ -56,7 +57,19 @@ def wait_for_state(service, request_id, engine):
     raise AssertionError(f"request {request_id} on {engine} still {state} after {TIMEOUT[engine]} s")
 
 
-def test_one_failing_payload_of_an_event_service_label_recovers_through_restart(server, tmp_path):  # noqa: F811
+def fine_grained_jobs(idds_api, request_id):
+    """Return (jobStatus, jobSubStatus) of the PanDA jobs of a request's task by input, as iDDS reads them."""
+    from pandaclient import Client
+
+    (record,) = [r for r in call_ok(idds_api.get_requests(request_id=request_id, with_detail=True))]
+    _, panda_ids = Client.getPandaIDsWithTaskID(record["transform_workload_id"])
+    status, jobs = Client.getJobStatus(panda_ids)
+    assert status == 0 and jobs, (record["transform_workload_id"], panda_ids, status, jobs)
+    assert {job.eventService for job in jobs} == {6}
+    return {job.Files[0].lfn.split(":", 1)[1]: (job.jobStatus, job.jobSubStatus) for job in jobs}
+
+
+def test_one_failing_payload_of_an_event_service_label_recovers_through_restart(server, idds_api, tmp_path):  # noqa: F811
     config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE, enableEventService="a:2")
     service = PanDAService(config)
     prepared = service.prepare(config, event_service_workflow(tmp_path), str(tmp_path / "submit"))
@@ -76,6 +89,12 @@ def test_one_failing_payload_of_an_event_service_label_recovers_through_restart(
     assert report.exit_code_summary["a"] == [3]
     ledger = tmp_path / "ledger"
     assert sorted(ledger.read_text().split()) == ["a_0", "a_2", "a_3", "a_4"]
+    if server.engine == "idds":
+        assert fine_grained_jobs(idds_api, request_id) == {
+            "a:eventservice_0": ("finished", "fg_partial"),
+            "a:eventservice_2": ("finished", "fg_done"),
+            "a:eventservice_4": ("finished", "fg_done"),
+        }
 
     (tmp_path / "fixed").touch()
     assert PanDAService({}).restart(request_id)[0] == request_id
