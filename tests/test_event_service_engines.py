@@ -103,3 +103,29 @@ def test_one_failing_payload_of_an_event_service_label_recovers_through_restart(
     (report,), _ = service.report(request_id)
     assert report.job_summary["a"][WmsStates.SUCCEEDED] == PAYLOADS
     assert sorted(ledger.read_text().split()) == [f"a_{i}" for i in range(PAYLOADS)]  # a_1 ran once more only
+
+
+def test_event_service_label_below_a_parent_label_waits_for_its_parents(server, tmp_path):  # noqa: F811
+    """iDDS releases a fine-grained job's input once every payload's parents are done."""
+    script = tmp_path / "payload.sh"
+    script.write_text(f'echo "$1" >> {tmp_path}/ledger\n')
+    gw = GenericWorkflow(f"esdep_{tmp_path.name}"[:40])
+    shell = GenericWorkflowExec("sh", "/bin/sh", False)
+    for name, label, parents in (
+        ("p_0", "p", []),
+        ("p_1", "p", []),
+        ("a_0", "a", ["p_0"]),
+        ("a_1", "a", ["p_1"]),
+    ):
+        job = GenericWorkflowJob(name, label=label, executable=shell, arguments=f"{script} {{qgraphNodeId}}")
+        job.cmdvals = {"qgraphNodeId": name}
+        job.number_of_retries = 0
+        gw.add_job(job, parent_names=parents)
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE, enableEventService="a:2")
+    service = PanDAService(config)
+    prepared = service.prepare(config, gw, str(tmp_path / "submit"))
+    service.submit(prepared)
+    assert wait_for_state(service, prepared.run_id, server.engine) == WmsStates.SUCCEEDED
+    ran = (tmp_path / "ledger").read_text().split()
+    assert sorted(ran) == ["a_0", "a_1", "p_0", "p_1"]
+    assert max(ran.index("p_0"), ran.index("p_1")) < min(ran.index("a_0"), ran.index("a_1"))
