@@ -13,7 +13,8 @@ replaced by the job's pseudo input as PanDA does.  ``pipetask`` and ``butler``
 are stand-ins (``tests/data/compat/bin``) that record their arguments in a
 ledger: both ledgers must be identical and complete.  In the ``compact`` mode
 (our own pseudo inputs) the published decoder must refuse to run the payload
-and say which decoder the job needs.
+and say which decoder the job needs.  In the ``events`` mode (``enableEventService``) each event of
+an event-service job is run as the pilot runs it, with ``<label>:eventservice_<start>^<k>``.
 """
 
 import json

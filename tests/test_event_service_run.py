@@ -2,7 +2,12 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""A workflow with enableEventService runs on the local PanDA; a failed payload succeeds after restart."""
+"""A workflow with enableEventService on the local PanDA's embedded engine (one job per payload).
+
+The embedded engine plays iDDS itself and runs each payload of an event-service label as a job of its
+own; reports and restarts are per payload as with the real iDDS (``test_event_service_engines.py``
+runs the same on the ``idds`` engine, where the payloads run in fine-grained PanDA jobs).
+"""
 
 import pytest
 from bps_configs import make_config
