@@ -43,7 +43,7 @@ class _NoIddsStack:
     def __init__(self, state: object) -> None:
         pass
 
-    def start(self, *args: object) -> None:
+    def start(self, *args: object, **kwargs: object) -> None:
         pass
 
     def stop(self) -> None:

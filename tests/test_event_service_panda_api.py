@@ -34,7 +34,7 @@ class NoIddsStack:
     def __init__(self, state):
         pass
 
-    def start(self, panda_url, notifier_url, token):
+    def start(self, panda_url, notifier_url, token, **options):
         pass
 
     def stop(self):
