@@ -12,6 +12,7 @@ import pytest
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from lsst.ctrl.bps.panda.local.event_records import (
     EVENTS_SCHEMA,
+    JOBSET_OFFSET,
     attempt_end,
     event_range_statuses,
     events_to_run,
@@ -114,8 +115,14 @@ def test_event_range_ids_have_pandas_form_with_the_event_number_fourth():
 
 
 def store_connection():
+    """The event table, and job 7 of store task 3, which is PanDA task 5000 (the columns read here)."""
     conn = sqlite3.connect(":memory:")
     conn.executescript(EVENTS_SCHEMA)
+    conn.executescript(
+        "CREATE TABLE jobs (job_id INTEGER, task_id INTEGER); INSERT INTO jobs VALUES (7, 3);"
+        "CREATE TABLE panda_tasks (task_id INTEGER, jedi_task_id INTEGER);"
+        "INSERT INTO panda_tasks VALUES (3, 5000);"
+    )
     return conn
 
 
@@ -142,8 +149,13 @@ def test_event_statuses_are_what_idds_maps_back_to_each_payload(tmp_path):
     name = "isr:eventservice_10^3"
     end, workdir = run_job(tmp_path, events_to_run(conn, 7, name), FAIL_2="3")
     record_attempt_events(conn, 7, 101, 1, name, workdir)
-    answer = event_range_statuses(conn, 5000, [101, 999])
+    jobset = JOBSET_OFFSET + 7
+    asked = [{"task_id": 5000, "panda_id": 101}, {"task_id": 5000, "panda_id": 999}]
+    answer = event_range_statuses(conn, [*asked, {"task_id": 5000, "panda_id": jobset}])
     assert answer["999"] == {}
+    assert event_range_statuses(conn, [{"task_id": 1, "panda_id": 101}]) == {"101": {}}  # not that task's job
+    # The failed event is given back to the job's own job set for the next attempt.
+    assert answer[str(jobset)] == {f"5000-{jobset}-7-2-1": {"status": "ready", "error": None, "dialog": None}}
     assert answer["101"] == {
         "5000-101-7-1-1": {"status": "finished", "error": None, "dialog": None},
         "5000-101-7-2-1": {"status": "failed", "error": 3, "dialog": "payload exited with code 3"},
@@ -153,5 +165,5 @@ def test_event_statuses_are_what_idds_maps_back_to_each_payload(tmp_path):
     work = DomaPanDAWork(executable="x", task_name="t")
     jobs = [{"panda_id": 101, "events": answer["101"], "job_info": None}]
     for sub_map_id, (status, code) in enumerate([("finished", None), ("failed", 3), ("finished", None)]):
-        event, _ = work.get_event_job(sub_map_id, jobs, {})
+        event, _ = work.get_event_job(sub_map_id, jobs, answer[str(jobset)])
         assert (event["status"], event["error_code"]) == (status, code)
