@@ -203,3 +203,34 @@ def test_idds_loses_all_but_the_last_run_of_order_ids_and_the_check_sees_it():
     assert work.es and list(work.es_files) == ["isr:eventservice_5^2"]  # 0 and 1 are in no pseudo input
     with pytest.raises(PandaPrepareError, match=r"Label 'isr' \(task t1\).*2 of 4 jobs"):
         check_event_service_work(work, "isr")
+
+
+def test_jobs_with_parents_get_the_last_order_ids_so_idds_holds_the_task(tmp_path):
+    # iDDS sets inputPreStaging from the last event-service pseudo input's dependencies only.
+    gw = GenericWorkflow("wf")
+    gwexec = GenericWorkflowExec("true", "/bin/true", False)
+    gw.add_job(GenericWorkflowJob("p_0", label="p", executable=gwexec, arguments=""))
+    for i in range(5):
+        job = GenericWorkflowJob(f"a_{i}", label="a", executable=gwexec, arguments="")
+        gw.add_job(job, parent_names=["p_0"] if i < 2 else [])
+    result = convert(gw, tmp_path, enableEventService="a:2")
+    (work,) = [w for w in works_of(result.idds_workflow).values() if w.es]
+    with_parents = {
+        result.published_map["a"][str(e["order_id"])] for e in work.dependency_map if e["dependencies"]
+    }
+    assert with_parents == {"a_0", "a_1"}
+    assert sorted(e["order_id"] for e in work.dependency_map if e["dependencies"]) == [3, 4]
+    groups = list(work.es_files.values())
+    assert groups[-1]["has_dependencies"]
+    assert work.create_processing().processing_metadata["task_param"]["inputPreStaging"] is True
+
+
+def test_a_last_group_without_parents_while_others_have_them_stops_prepare():
+    job_entries = entries([0, 1, 2])
+    job_entries[0]["dependencies"] = [{"task": "t0", "inputname": "p:orderIdMap_0"}]
+    work = DomaPanDAWork(
+        executable="x ${IN/L}", task_name="t1", dependency_map=job_entries, es=True, es_label="isr",
+        max_events_per_job=2,
+    )  # fmt: skip
+    with pytest.raises(PandaPrepareError, match=r"Label 'isr' \(task t1\).*before their parents"):
+        check_event_service_work(work, "isr")

@@ -30,6 +30,7 @@ from networkx import NetworkXUnfeasible
 from . import task_names
 from .edgenode.job_contract import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
+from .event_service import jobs_with_parents_last
 from .gc_pause import gc_paused
 from .graph_tables import GraphTables, check_acyclic
 from .published_names import PublishedNames
@@ -168,7 +169,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     _warn_about_fragmented_labels(groups.values())
     warn_about_unused_labels(specs.wf.event_service, {spec.label for spec, _, _ in groups.values()})
     use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
-    plan = _plan_tasks(gw, groups, specs.wf, use_name_map)
+    plan = _plan_tasks(gw, groups, specs.wf, use_name_map, specs.tables.predecessors)
     task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
 
     idds_workflow = Workflow(name=gw.name)
@@ -252,10 +253,16 @@ class _TaskPlan:
     """Order id of each task's first job."""
     name_map: dict[int, list[str]] | None
     published_names: PublishedNames
+    order_of: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Order id of the jobs of event-service tasks, whose jobs are not in workflow order."""
 
 
 def _plan_tasks(
-    gw: GenericWorkflow, groups: dict[int, _Group], wf: WorkflowSettings, use_name_map: bool
+    gw: GenericWorkflow,
+    groups: dict[int, _Group],
+    wf: WorkflowSettings,
+    use_name_map: bool,
+    pred: Mapping[str, Mapping[str, Any]],
 ) -> _TaskPlan:
     """Split the groups into tasks (pipeline order, even chunks) and give each job its reference.
 
@@ -268,6 +275,9 @@ def _plan_tasks(
     plan = _TaskPlan([], {}, {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
     reference, published_names, name_map = plan.reference, plan.published_names, plan.name_map
     for index, (spec, names, full_names) in enumerate(ordered, 1):
+        event_service = wf.event_service is not None and spec.label in wf.event_service.labels
+        if event_service:
+            names, full_names = jobs_with_parents_last(names, full_names, pred)
         start = 0
         for chunk, size in enumerate(_chunk_sizes(len(names), wf.max_jobs_per_task), 1):
             task_name = _task_name(gw.name, index, spec.label, chunk, wf.max_name_length)
@@ -282,6 +292,9 @@ def _plan_tasks(
                 chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
             for name, input_name in zip(chunk_members, chunk_names, strict=True):
                 reference[name] = {"task": task_name, "inputname": input_name}
+            if event_service:
+                first = plan.first_order[task_name]
+                plan.order_of.update((name, first + i) for i, name in enumerate(chunk_members))
             plan.tasks.append((task_name, spec, chunk_members))
             start += size
     return plan
@@ -295,7 +308,7 @@ def _dependency_entries(
     Chunks are contiguous runs of that order, so order ids follow the chunk order; with the
     order-id map they count per label, as its names do.
     """
-    reference, first_order = plan.reference, plan.first_order
+    reference, first_order, order_of = plan.reference, plan.first_order, plan.order_of
     noop_parents: dict[str, list[str]] = {}
     task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in plan.tasks}
     referenced = reference.__getitem__
@@ -309,7 +322,7 @@ def _dependency_entries(
         entries.append(
             {
                 "name": ref["inputname"],
-                "order_id": first_order[ref["task"]] + len(entries),
+                "order_id": order_of.get(name, first_order[ref["task"]] + len(entries)),
                 "dependencies": list(map(referenced, parents)),
             }
         )

@@ -39,6 +39,7 @@ __all__ = [
     "EventServiceSettings",
     "check_event_service_work",
     "check_order_ids",
+    "jobs_with_parents_last",
     "parse_event_service",
 ]
 
@@ -160,6 +161,20 @@ def parse_event_service(
     )
 
 
+def jobs_with_parents_last(
+    names: list[str], full_names: list[str], pred: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """Return a label's jobs (and their pseudo inputs) with the jobs that have parents last.
+
+    iDDS (2.6.21) holds a task's PanDA inputs until their parents are done only when its *last*
+    event-service pseudo input has dependencies (``create_processing`` keeps the last group's
+    flag); otherwise PanDA starts every job at once, parents or not.  With the jobs that have
+    parents given the highest order ids, the last group has parents whenever any group has.
+    """
+    order = sorted(range(len(names)), key=lambda i: bool(pred[names[i]]))  # stable: False first
+    return [names[i] for i in order], [full_names[i] for i in order]
+
+
 def check_order_ids(label: str, task_name: str, entries: Sequence[Mapping[str, Any]]) -> None:
     """Check that a task's order ids are what the event service needs, before iDDS sees them.
 
@@ -224,6 +239,12 @@ def check_event_service_work(work: Any, label: str) -> None:
         raise PandaPrepareError(
             f"{where}: iDDS put {covered} of {len(work.dependency_map)} jobs into event-service pseudo "
             f"inputs (left out: {missing[:5]})"
+        )
+    groups = list(work.es_files.values())
+    if any(group["has_dependencies"] for group in groups) and not groups[-1]["has_dependencies"]:
+        raise PandaPrepareError(
+            f"{where}: its last event-service pseudo input has no parents while others have: iDDS "
+            "would let PanDA start every job of the task before their parents are done"
         )
     prefix = f"{label}:eventservice_"
     if any(not name.startswith(prefix) for name in work.es_files):
