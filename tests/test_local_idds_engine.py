@@ -67,7 +67,7 @@ def idds_panda(tmp_path_factory):
 
 def recording(log, body="true"):
     """A job command that notes its start and end (with times) in ``log``, running ``body``."""
-    note = 'note() { echo "$1 ${IN/L} $(date +%s.%N)" >> ' + str(log) + "; }"
+    note = 'note() { echo "$1 ${IN/L} $(date +%s.%N)" | tee -a ' + str(log) + "; }"
     return f"{note}; note start; {body}; code=$?; note end; exit $code"
 
 
@@ -78,6 +78,17 @@ def events(log):
         event, job, moment = line.split()
         seen.setdefault((event, job), []).append(float(moment))
     return seen
+
+
+def monitor_page(server, path):
+    """Return a monitor page (logged in with the token cookie), failing on any status but 200."""
+    from lsst.ctrl.bps.panda.local.monitor import COOKIE_NAME
+
+    reply = httpx.get(
+        f"http://127.0.0.1:{TEST_PANDA_PORT}/monitor{path}", cookies={COOKIE_NAME: server.token}, timeout=60
+    )
+    assert reply.status_code == 200, (path, reply.status_code, reply.text[:500])
+    return reply.text
 
 
 def wait_request(idds_api, request_id, states=ENDED, timeout=RUN_TIMEOUT):
@@ -112,6 +123,16 @@ def test_workflow_runs_in_dependency_order(idds_panda, idds_api, shell_dag, tmp_
     for child, parents in (("s1", ["f1"]), ("s2", ["f1", "f2"]), ("final_job", ["s1", "s2"])):
         for parent in parents:
             assert seen[("start", child)][0] >= seen[("end", parent)][0], (child, parent)
+    # The monitor pages read the real iDDS, and find each PanDA job's log.
+    second = next(row for row in detail if row["transform_name"].startswith("second"))
+    page = monitor_page(idds_panda, f"/requests/{request_id}/tasks/{second['transform_id']}")
+    assert "s1" in page and "s2" in page
+    contents = call_ok(idds_api.get_contents_output_ext(request_id=request_id))
+    job = next(r for r in contents[str(second["transform_id"])] if r["name"] == "s1")
+    log_page = monitor_page(
+        idds_panda, f"/requests/{request_id}/tasks/{second['transform_id']}/jobs/{job['content_id']}"
+    )
+    assert "start s1" in log_page
 
 
 def test_retry_reruns_only_the_failed_job(idds_panda, idds_api, shell_dag, tmp_path):

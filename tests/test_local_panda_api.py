@@ -358,3 +358,41 @@ def test_memory_kill_retries_with_more_memory(idds_engine):
     assert (first.jobStatus, first.pilotErrorCode, first.minRamCount) == ("failed", 1235, 150)
     assert (second.jobStatus, second.attemptNr, second.maxAttempt) == ("finished", 2, 2)
     assert second.minRamCount == 750
+
+
+def test_input_released_before_the_retry_runs_at_the_retry(idds_engine):
+    from pandaclient import Client
+
+    task_id = submit(
+        doma_task_params("late", ["early", "child"], "true ${IN/L}", dependent=["early", "child"])
+    )
+    deliver(
+        idds_engine,
+        [release_message(task_id, [("early", None)]), release_message(task_id, [("child", None)], "Missing")],
+    )
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "finished"
+    # iDDS says the input is there again (its parent was retried) before it retries this task.
+    deliver(idds_engine, [release_message(task_id, [("child", None)])])
+    assert Client.getTaskStatus(task_id) == (0, "finished")
+    assert Client.retryTask(task_id, newParams={})[1][0] == 0
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "done"
+
+
+def test_retried_job_whose_input_never_came_waits_for_it(idds_engine):
+    from pandaclient import Client
+
+    task_id = submit(
+        doma_task_params("wait", ["early", "child"], "true ${IN/L}", dependent=["early", "child"])
+    )
+    deliver(
+        idds_engine,
+        [release_message(task_id, [("early", None)]), release_message(task_id, [("child", None)], "Missing")],
+    )
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "finished"
+    assert Client.retryTask(task_id, newParams={})[1][0] == 0
+    time.sleep(1.0)
+    assert Client.getTaskStatus(task_id) == (0, "running")
+    [dataset] = Client.get_files_in_datasets(task_id)[1]
+    assert {f["lfn"]: f["status"] for f in dataset["files"]}["000001:child"] == "staging"
+    deliver(idds_engine, [release_message(task_id, [("child", None)])])
+    assert wait_status(task_id, {"done", "finished", "failed"}) == "done"

@@ -25,8 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .codec import RelayCall
+from .store import Store
 
-__all__ = ["IddsRelay"]
+__all__ = ["IddsRelay", "RelayedVerbs"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -102,3 +103,56 @@ class IddsRelay:
             return json.dumps([True, result])
         except TypeError:
             return json_dumps([True, result])
+
+
+class RelayedVerbs:
+    """What the monitor pages read, answered by the real iDDS (the ``idds`` engine's monitor).
+
+    Parameters
+    ----------
+    relay : `IddsRelay`
+        The relay (its iDDS REST service).
+    caller : `str` or `None`
+        The identity the pages read as (the server token's subject).
+    store : `~lsst.ctrl.bps.panda.local.store.Store`
+        The local store: where each PanDA job's log is.
+    """
+
+    def __init__(self, relay: IddsRelay, caller: str | None, store: Store) -> None:
+        self.relay = relay
+        self.caller = caller
+        self.store = store
+
+    def _call(self, command: str, **kwargs: Any) -> Any:
+        from idds.client.clientmanager import ClientManager
+
+        if self.relay.rest_url is None:
+            raise RuntimeError("The iDDS service of this local PanDA is not running")
+        client = ClientManager(host=self.relay.rest_url)
+        if self.caller:
+            client.set_original_user(user_name=self.caller)
+        return getattr(client, command)(**kwargs)
+
+    def get_requests(self, request_id: int | None = None, with_detail: bool = False) -> list[dict[str, Any]]:
+        """Return iDDS's request records (every request without ``request_id``)."""
+        return self._call("get_requests", request_id=request_id, with_detail=with_detail) or []
+
+    def get_contents_output_ext(
+        self, request_id: int | None = None, transform_id: int | None = None
+    ) -> dict[int, list[dict[str, Any]]]:
+        """Return iDDS's job records by transform id, each with the path of its PanDA job's log."""
+        contents = self._call("get_contents_output_ext", request_id=request_id, transform_id=transform_id)
+        by_task = {int(key): records for key, records in (contents or {}).items()}
+        panda_ids = [record.get("panda_id") for records in by_task.values() for record in records]
+        logs = self._log_paths([int(panda_id) for panda_id in panda_ids if panda_id])
+        for records in by_task.values():
+            for record in records:
+                record["path"] = logs.get(int(record["panda_id"])) if record.get("panda_id") else None
+        return by_task
+
+    def _log_paths(self, panda_ids: list[int]) -> dict[int, str]:
+        rows = self.store.connection().execute(
+            "SELECT attempt_id, log_path FROM attempts WHERE attempt_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(panda_ids),),
+        )
+        return {row[0]: row[1] for row in rows}

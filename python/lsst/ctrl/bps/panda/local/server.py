@@ -12,6 +12,14 @@ restricted iDDS-JSON loader and replies ``[true, <return value>]``;
 ``[true, [false, "msg"]]`` for errors inside a call (unknown request,
 bad arguments, forbidden class) and ``[false, "msg"]`` when the relay
 itself cannot serve (undecodable body, unknown command).
+
+Two engines run the workflows.  ``embedded``: the local engine plays iDDS
+(`~lsst.ctrl.bps.panda.local.verbs.Verbs`).  ``idds``: the real iDDS
+(`~lsst.ctrl.bps.panda.local.idds_stack.IddsStack`) does, the relay forwards
+each call to it (`~lsst.ctrl.bps.panda.local.idds_relay.IddsRelay`), and the
+server also serves PanDA's task/job API to the iDDS daemons and their
+conductor's messages (`~lsst.ctrl.bps.panda.local.panda_api`); the local
+engine then only runs the PanDA jobs.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from ..identity import token_identity
 from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
 from .early_auth import MISSING_TOKEN, WRONG_TOKEN, channel_class_for
 from .engine import LocalPanda
-from .idds_relay import IddsRelay
+from .idds_relay import IddsRelay, RelayedVerbs
 from .monitor import monitor_blueprint
 from .panda_api import NOTIFIER_PATH, panda_api_blueprint
 from .panda_tasks import PandaTasks
@@ -78,7 +86,11 @@ def bearer_refusal(token: str) -> Callable[[], Response | None]:
 
 
 def create_app(
-    verbs: Verbs, token: str, relay: IddsRelay | None = None, blueprints: tuple[Blueprint, ...] = ()
+    verbs: Verbs,
+    token: str,
+    relay: IddsRelay | None = None,
+    blueprints: tuple[Blueprint, ...] = (),
+    monitor_verbs: Any = None,
 ) -> Flask:
     """Return the WSGI application of the relay.
 
@@ -93,6 +105,8 @@ def create_app(
         ``local_status`` stays served here.
     blueprints : `tuple` [`flask.Blueprint`], optional
         More endpoints (the PanDA task/job API of the ``idds`` engine).
+    monitor_verbs : `typing.Any`, optional
+        What the monitor pages read (default: ``verbs``).
     """
     app = Flask("panda_local")
     refusal = bearer_refusal(token)
@@ -130,8 +144,8 @@ def create_app(
             _LOG.exception("%s failed", call.command)
             return _reply(True, [False, f"{call.command} failed: {exc}"])
 
-    if relay is None:
-        app.register_blueprint(monitor_blueprint(verbs, token, verbs.engine.state.work_dir))  # monitor pages
+    pages = monitor_blueprint(monitor_verbs or verbs, token, verbs.engine.state.work_dir)
+    app.register_blueprint(pages)  # the monitor pages
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app
@@ -244,7 +258,10 @@ class LocalPandaServer:
             return create_app(verbs, self.token)
         self._relay = IddsRelay()
         api = panda_api_blueprint(PandaTasks(self.engine), bearer_refusal(self.token))
-        return create_app(verbs, self.token, relay=self._relay, blueprints=(api,))
+        monitor_verbs = RelayedVerbs(self._relay, verbs.caller, self.engine.store)
+        return create_app(
+            verbs, self.token, relay=self._relay, blueprints=(api,), monitor_verbs=monitor_verbs
+        )
 
     def _bind(self, app: Flask) -> None:
         port = self._port or self._reusable_port()
