@@ -234,7 +234,11 @@ def test_cancel_kills_running_jobs_and_starts_nothing_more(server, idds_api, she
     pids = [int(line.split()[2]) for line in ledger.path.read_text().splitlines()]
 
     call_ok(idds_api.abort(request_id=str(request_id)))
-    assert wait_status(idds_api, request_id, server.engine, states=("Cancelled",)) == "Cancelled"
+    # Real iDDS counts Cancelled transforms as failed (Clerk.get_workflow_status): a run none of whose
+    # tasks finished ends Failed, or Cancelled when its transformer saw the abort first; the
+    # embedded engine says Cancelled (README: engine differences).
+    ended = wait_status(idds_api, request_id, server.engine)
+    assert ended in {"embedded": {"Cancelled"}, "idds": {"Cancelled", "Failed"}}[server.engine]
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 60, "the payloads to die")
     assert ledger.count("end") == {} and set(ledger.count("start")) == {"l1", "l2"}
 

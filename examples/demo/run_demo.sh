@@ -147,6 +147,21 @@ wait_for_run() {  # wait_for_run ID: poll bps status until a terminal state; set
     done
 }
 
+wait_until_not_failed() {  # wait_until_not_failed ID: bounded wait for a restart to be taken
+    # The real iDDS (--engine idds) takes a retry command a few seconds after `bps restart`
+    # returns: until then the run still reads FAILED. The embedded engine takes it at once.
+    local id=$1 start=$EPOCHREALTIME code
+    while :; do
+        code=0
+        "$BPS" status --id "$id" >>"$LOG_DIR/status.log" 2>&1 || code=$?
+        [[ $(state_name "$code") != FAILED ]] && return 0
+        if awk -v t="$(elapsed "$start")" 'BEGIN { exit !(t > 120) }'; then
+            die "run $id still FAILED 120 s after bps restart (see $LOG_DIR/status.log)"
+        fi
+        sleep 2
+    done
+}
+
 report() {  # report ID: print bps report (its log messages go to logs/report.log)
     "$BPS" report --id "$1" 2>>"$LOG_DIR/report.log" | tee -a "$LOG_DIR/report.out"
 }
@@ -242,6 +257,7 @@ if ((FAIL_ONE)); then
     echo "restarted: run id $RUN_ID"
 
     stage "wait for the restarted run (bps status)"
+    wait_until_not_failed "$RUN_ID"
     wait_for_run "$RUN_ID"
 fi
 if [[ $RUN_STATE != SUCCEEDED ]]; then

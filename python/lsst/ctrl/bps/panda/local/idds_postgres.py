@@ -141,6 +141,10 @@ class PostgresCluster:
         if target != self.link and not self.link.is_symlink():
             if self.link.exists():
                 raise PostgresError(f"{self.link} exists and is not the link to {target}: remove it")
+            if target.exists():  # left by an earlier state directory at the same path: not ours
+                _LOG.info("Removing the PostgreSQL data %s of an earlier state directory", target.parent)
+                self.recover()
+                shutil.rmtree(target.parent)
             target.parent.mkdir(parents=True, exist_ok=True)
             self.link.symlink_to(target)
         if (target / "PG_VERSION").exists():
@@ -173,6 +177,25 @@ class PostgresCluster:
             return None
         return pid if b"postgres" in command else None
 
+    def _orphans(self) -> list[int]:
+        """Return the PostgreSQL processes working in this data directory (their cwd).
+
+        Each child of the postmaster is a session leader of its own, so a SIGKILL of the
+        postmaster's group leaves them running, holding the shared memory a new postmaster needs.
+        """
+        found = []
+        data = self.data.resolve()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ours = (entry / "cwd").resolve() == data
+                if ours and (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
     def recover(self) -> None:
         """Stop a cluster left running by a killed server; drop a stale ``postmaster.pid``."""
         pid = self.postmaster_pid()
@@ -184,10 +207,22 @@ class PostgresCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
                 time.sleep(0.5)
-        stale = self.data / "postmaster.pid"
-        if self.postmaster_pid() is None and stale.exists():
-            _LOG.info("Removing the stale %s", stale)
-            stale.unlink()
+        if self.postmaster_pid() is None:
+            for orphan in self._orphans():
+                _LOG.info("Killing PostgreSQL process %d left without its postmaster", orphan)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(orphan, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self._orphans() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if self.postmaster_pid() is None:
+            # A killed postmaster may linger as a zombie, and PostgreSQL takes a pid that answers
+            # kill(pid, 0) for a live owner of these files: remove them.
+            for stale in [self.data / "postmaster.pid", *self.data.glob(".s.PGSQL.*")]:
+                if stale.exists():
+                    _LOG.info("Removing the stale %s", stale)
+                    with contextlib.suppress(FileNotFoundError):
+                        stale.unlink()
 
     def start(self, port: int) -> None:
         """Start the cluster on ``127.0.0.1:port`` (initialising it and its database first if new)."""

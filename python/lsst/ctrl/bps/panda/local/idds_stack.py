@@ -6,9 +6,9 @@
 
 `IddsStack` starts, in this order, PostgreSQL (`idds_postgres`), iDDS's schema (once), Redis, the
 real iDDS REST app (`idds_rest_app`, waitress on 127.0.0.1) and the real iDDS daemons
-(``idds.agents.main``: the agents of `idds_config.DAEMON_AGENTS`), and stops them in the reverse
-order.  They run from the servers' virtualenv (``make real-idds-venv``), each in a process group of
-its own, with everything under ``<state dir>/idds/``::
+(``idds.agents.main`` through `idds_daemons`: the agents of `idds_config.DAEMON_AGENTS`), and stops
+them in the reverse order.  They run from the servers' virtualenv (``make real-idds-venv``), each
+in a process group of its own, with everything under ``<state dir>/idds/``::
 
     idds/stack.json     ports and pids of the running pieces (read by `recover` and ``status``)
     idds/pgdata/        PostgreSQL's data (a link to /var/tmp/panda_local-postgres/... as root)
@@ -118,12 +118,18 @@ def _free_port(preferred: int | None = None) -> int:
 
 
 def _owned_by(pid: int, home: Path) -> bool:
-    """Return whether process ``pid`` runs and is a piece of the stack in ``home``."""
+    """Return whether process ``pid`` runs and is a piece of the stack in ``home``.
+
+    A piece works in ``home`` (Redis in ``home/redis``) and has `HOME_MARKER` in its environment;
+    Redis rewrites its environment's memory for its process title, so its directory decides.
+    """
     try:
+        cwd = Path(f"/proc/{pid}/cwd").resolve()
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
-    return f"{HOME_MARKER}={home}".encode() in environ
+    home = home.resolve()
+    return (cwd == home or home in cwd.parents) or f"{HOME_MARKER}={home}".encode() in environ
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -163,6 +169,7 @@ class IddsStack:
         self._processes: dict[str, subprocess.Popen] = {}
         self._postgres: PostgresCluster | None = None
         self._config: StackConfig | None = None
+        self._ports: dict[str, int] = {}
         self.startup_seconds: float | None = None
 
     # -- what callers read ---------------------------------------------------------------------
@@ -243,9 +250,10 @@ class IddsStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         last = self._read_record().get("ports", {})
-        self.recover()
-        ports = {name: _free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
         try:
+            self.recover()
+            ports = {name: _free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
+            self._ports = ports
             self._postgres = PostgresCluster(
                 self.home, postgres_bin(self._site_packages()), self.logs / "postgres.log"
             )
@@ -271,7 +279,6 @@ class IddsStack:
             )
             self._wait_for_rest()
             self._spawn("daemons", [str(self.python), str(HERE / "idds_daemons.py")], env)
-            self._write_record(ports)
             self._check_alive("daemons", wait=1.0)
         except (PostgresError, OSError, subprocess.SubprocessError) as exc:
             self.stop()
@@ -344,6 +351,7 @@ class IddsStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self._write_record()  # at once: a server killed from here on leaves a stack to recover
 
     def _check_alive(self, name: str, wait: float = 0.0) -> None:
         deadline = time.monotonic() + wait
@@ -394,8 +402,13 @@ class IddsStack:
                 process.wait(timeout=5)
 
     # -- record --------------------------------------------------------------------------------
-    def _write_record(self, ports: dict[str, int]) -> None:
-        record = {"ports": ports, "pids": self.pids, "rest_url": self.rest_url, "python": str(self.python)}
+    def _write_record(self) -> None:
+        record = {
+            "ports": self._ports,
+            "pids": self.pids,
+            "rest_url": self.rest_url,
+            "python": str(self.python),
+        }
         write_atomically(self.record_path, json.dumps(record))
 
     def _read_record(self) -> dict[str, Any]:
@@ -412,7 +425,7 @@ class IddsStack:
             python = Path(json.loads(record_path.read_text())["python"])
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             return False
-        cls(state_root, server_python=python, notifier_module=record_path).recover()
+        cls(state_root, server_python=python).recover()
         return True
 
     @staticmethod
