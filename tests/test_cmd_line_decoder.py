@@ -4,6 +4,7 @@
 
 """The worker-side decoder, run as a pilot runs it: ``bash -c`` on the task executable."""
 
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,13 @@ import sys
 import boto3
 import pytest
 from lsst.ctrl.bps.panda.command_line import StagedFileRef, command_line_for
-from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import EXIT_CONFIG, EXIT_NO_INPUT, EXIT_USAGE
+from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
+    EXIT_CONFIG,
+    EXIT_NO_INPUT,
+    EXIT_USAGE,
+    resolve_map_name,
+)
+from lsst.ctrl.bps.panda.edgenode.job_contract import DecoderError
 from lsst.ctrl.bps.panda.staging import stage_files
 from lsst.resources.s3utils import _get_s3_client
 from moto.server import ThreadedMotoServer
@@ -281,3 +288,24 @@ def test_values_starting_with_the_compact_marker_are_encoded():
 
     assert encode_token("@job").startswith("=")
     assert decode_token(encode_token("@job")) == "@job"
+
+
+@pytest.mark.parametrize(
+    ("event", "order"),
+    [("isr:eventservice_10^1", "10"), ("isr:eventservice_10^3", "12"), ("isr:eventservice_10^3^1", "12")],
+)
+def test_event_is_the_order_id_start_plus_k_minus_one_in_the_order_id_map(event, order, tmp_path):
+    names = {"isr": {str(n): f"isr_{n}+qgraphNodeId:q{n}" for n in range(10, 13)}}
+    (tmp_path / "map.json").write_text(json.dumps(names))
+    files = {"orderIdMapFilename": str(tmp_path / "map.json")}
+    assert resolve_map_name(event, files, "") == names["isr"][order]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"), [("isr:eventservice_10^0", "count from 1"), ("isr:eventservice_10^4", "not in")]
+)
+def test_event_outside_its_range_is_a_usage_error_naming_it(event, message, tmp_path):
+    (tmp_path / "map.json").write_text(json.dumps({"isr": {"10": "isr_10"}}))
+    with pytest.raises(DecoderError, match=message) as error:
+        resolve_map_name(event, {"orderIdMapFilename": str(tmp_path / "map.json")}, "")
+    assert error.value.exit_code == EXIT_USAGE and event in str(error.value)

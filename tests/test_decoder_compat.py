@@ -13,7 +13,8 @@ replaced by the job's pseudo input as PanDA does.  ``pipetask`` and ``butler``
 are stand-ins (``tests/data/compat/bin``) that record their arguments in a
 ledger: both ledgers must be identical and complete.  In the ``compact`` mode
 (our own pseudo inputs) the published decoder must refuse to run the payload
-and say which decoder the job needs.
+and say which decoder the job needs.  In the ``events`` mode (``enableEventService``) each event of
+an event-service job is run as the pilot runs it, with ``<label>:eventservice_<start>^<k>``.
 """
 
 import json
@@ -56,14 +57,15 @@ MODES = {
     "orderid": {"enableJobNameMap": True},
     "qnode": {"enableQnodeMap": True},
     "compact": {"enableCompactJobNames": True},
+    "events": {"enableEventService": "isr:2,calibrate:3"},
 }
-"""Configuration of each pseudo input mode; the keys not given are false."""
+"""Configuration of each pseudo input mode; the name-mode keys not given are false."""
 
 UNFILLED = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.]*\}|<FILE:|<ENV:")
 
 
 def mode_config(mode):
-    return {key: MODES[mode].get(key, False) for key in MODE_KEYS}
+    return {key: MODES[mode].get(key, False) for key in MODE_KEYS} | MODES[mode]
 
 
 @pytest.fixture(scope="module")
@@ -118,16 +120,32 @@ def prepare_and_stage(tmp_path, mode, end_point_kind):
     return gw, prepared
 
 
+def events_of(work):
+    """Return the argument the pilot passes for each event of an event-service work, in order.
+
+    iDDS gives PanDA ``<label>:eventservice_<start>^<n>``; the pilot runs event ``k`` (1..n)
+    with ``<label>:eventservice_<start>^<k>``, the form the published decoder reads.
+    """
+    events = []
+    for name in work.es_files:
+        base, count = name.rsplit("^", 1)
+        events += [f"{base}^{k}" for k in range(1, int(count) + 1)]
+    assert len(events) == len(work.dependency_map)
+    return events
+
+
 def jobs_of(prepared):
-    """Return [(label, pseudo input, decoder arguments)] for every job of every task."""
+    """Return [(label, pseudo input, decoder arguments)] for every job (or event) of every task."""
     label_of_task = {task.name: task.label for task in prepared.tasks}
     jobs = []
     for work in prepared.idds_workflow.get_all_works():
         assert work.executable.startswith(RUNNER_PREFIX), work.executable
-        for entry in work.dependency_map:
-            pseudo_input = entry["name"]
-            # PanDA pastes the pseudo input unquoted into the executable run by bash.
-            assert shlex.quote(pseudo_input) == pseudo_input, f"not shell-safe: {pseudo_input!r}"
+        names = events_of(work) if work.es else [entry["name"] for entry in work.dependency_map]
+        for pseudo_input in names:
+            # PanDA pastes the pseudo input unquoted into the executable run by bash, for which the
+            # event's '^' is a plain character (shlex quotes it anyway).
+            plain = pseudo_input.replace("^", "")
+            assert shlex.quote(plain) == plain, f"not shell-safe: {pseudo_input!r}"
             line = work.executable[len(RUNNER_PREFIX) :].replace("${IN/L}", pseudo_input)
             args = shlex.split(line)
             assert len(args) == 5, line
@@ -208,7 +226,7 @@ def node_ids_run(calls):
 
 
 @pytest.mark.parametrize("end_point_kind", ["path", "file-uri"])
-@pytest.mark.parametrize("mode", ["plain", "orderid", "qnode"])
+@pytest.mark.parametrize("mode", ["plain", "orderid", "qnode", "events"])
 def test_published_decoder_runs_exactly_our_commands(mode, end_point_kind, published, tmp_path):
     gw, prepared = prepare_and_stage(tmp_path, mode, end_point_kind)
     jobs = jobs_of(prepared)

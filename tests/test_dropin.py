@@ -94,13 +94,16 @@ def test_each_shipped_config_file_loads_as_bps_submit_does_and_prepares(
         assert work.vo == "wlcg" and work.task_type == "test" and work.prodSourceLabel == "managed"
 
 
-def test_event_service_file_stops_prepare_naming_the_key(tmp_path, monkeypatch):
+def test_event_service_file_runs_its_labels_as_events_on_the_order_id_map(tmp_path, monkeypatch):
     monkeypatch.setenv("CTRL_BPS_PANDA_DIR", str(PACKAGE_DIR))
     config = load_as_bps_submit("bps_panda_eventservice.yaml", tmp_path, monkeypatch)
     gw = make_drp_workflow(50, submit_dir=str(tmp_path))
-    with pytest.raises(PandaConfigError, match="enableEventService"):
-        PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
-    assert not (tmp_path / "submit").exists()
+    prepared = PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
+    assert "panda_order_id_map.json" in prepared.files_to_stage
+    es_works = [w for w in works_of(prepared.idds_workflow).values() if w.es]
+    assert es_works and {w.es_label for w in es_works} == {"isr"}
+    # isr:20 in the file; without requestWalltime a job may run for maxWmsJobWalltime.
+    assert all(w.max_events_per_job == 20 and w.maxWalltime == 21600 for w in es_works)
 
 
 def test_remote_build_without_the_submission_config_stops_before_anything_is_submitted():
@@ -129,13 +132,14 @@ def test_unset_runner_variable_is_named_at_prepare(tmp_path, monkeypatch):
         PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
 
 
-def test_ignored_event_service_keys_are_named_in_a_warning(tmp_path, monkeypatch, caplog):
+def test_event_service_keys_without_labels_change_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("CTRL_BPS_PANDA_DIR", str(PACKAGE_DIR))
-    config = load_as_bps_submit("bps_usdf.yaml", tmp_path, monkeypatch, extra="maxPayloadsPerPandaJob: 5\n")
+    config = load_as_bps_submit(
+        "bps_usdf.yaml", tmp_path, monkeypatch, extra="maxPayloadsPerPandaJob: 5\nmaxWmsJobWalltime: 3600\n"
+    )
     gw = make_drp_workflow(20, submit_dir=str(tmp_path))
-    with caplog.at_level("WARNING"):
-        PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
-    assert any("maxPayloadsPerPandaJob" in r.getMessage() for r in caplog.records)
+    prepared = PanDAService({}).prepare(config, gw, str(tmp_path / "submit"))
+    assert not any(w.es for w in works_of(prepared.idds_workflow).values())
 
 
 # A user's submit YAML written for the published plugin at the USDF.

@@ -30,11 +30,13 @@ from networkx import NetworkXUnfeasible
 from . import task_names
 from .edgenode.job_contract import NAME_MAP_PREFIX
 from .errors import PandaPrepareError
+from .event_service import jobs_with_parents_last
 from .gc_pause import gc_paused
 from .graph_tables import GraphTables, check_acyclic
 from .published_names import PublishedNames
 from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
+from .task_work import new_work, warn_about_unused_labels
 
 __all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
 
@@ -122,46 +124,6 @@ def _chunk_sizes(count: int, limit: int) -> list[int]:
     return [base + 1 if i < extra else base for i in range(chunks)]
 
 
-def _new_work(name: str, spec: TaskSpec, entries: list[dict], index: int) -> DomaPanDAWork:
-    # The values production PanDA sees from the published plugin (30.x) where the job leaves them open.
-    settings = spec.settings
-    work = DomaPanDAWork(
-        executable=spec.executable,
-        primary_input_collection={"scope": "pseudo_dataset", "name": f"pseudo_input_collection#{index}"},
-        output_collections=[{"scope": "pseudo_dataset", "name": f"pseudo_output_collection#{index}"}],
-        log_collections=[],
-        dependency_map=entries,
-        task_name=name,
-        task_queue=spec.choice.queue,
-        encode_command_line=True,
-        task_rss=spec.rss or 0,
-        task_rss_max=spec.rss_max,
-        task_rss_retry_step=spec.rss_retry_step,
-        # Without a retry step PanDA keeps the request on retries (retryRamOffset = request).
-        task_rss_retry_offset=0 if spec.rss_retry_step else (spec.rss or 0),
-        task_cloud=settings.cloud,
-        task_site=spec.site,
-        task_priority=spec.priority,
-        core_count=spec.cores,
-        maxwalltime=spec.walltime if spec.walltime is not None else 90000,
-        maxattempt=spec.max_attempt,
-        processing_type=settings.processing_type,
-        prodSourceLabel=settings.prod_source_label,
-        task_type=settings.task_type,
-        vo=settings.vo,
-        working_group=spec.working_group,
-        task_log={
-            "destination": "local",
-            "value": "log.tgz",
-            "dataset": "PandaJob_#{pandaid}/",
-            "token": "local",
-            "param_type": "log",
-            "type": "template",
-        },
-    )
-    return work
-
-
 def convert_workflow(
     gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool = False
 ) -> ConversionResult:
@@ -205,8 +167,9 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     check_acyclic(specs.tables)
     groups, noops, job_count = _group_jobs(specs, gw.number_of_nodes())
     _warn_about_fragmented_labels(groups.values())
+    warn_about_unused_labels(specs.wf.event_service, {spec.label for spec, _, _ in groups.values()})
     use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
-    plan = _plan_tasks(gw, groups, specs.wf, use_name_map)
+    plan = _plan_tasks(gw, groups, specs.wf, use_name_map, specs.tables.predecessors)
     task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
 
     idds_workflow = Workflow(name=gw.name)
@@ -215,7 +178,7 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     summaries = []
     for index, (task_name, spec, _) in enumerate(plan.tasks, 1):
         entries = task_entries.pop(task_name)
-        works[task_name] = _new_work(task_name, spec, entries, index)
+        works[task_name] = new_work(task_name, spec, entries, index, specs.wf.event_service)
         idds_workflow.add_work(works[task_name])
         summaries.append(_summary(task_name, spec, len(entries)))
     final = gw.get_final()
@@ -290,10 +253,16 @@ class _TaskPlan:
     """Order id of each task's first job."""
     name_map: dict[int, list[str]] | None
     published_names: PublishedNames
+    order_of: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Order id of the jobs of event-service tasks, whose jobs are not in workflow order."""
 
 
 def _plan_tasks(
-    gw: GenericWorkflow, groups: dict[int, _Group], wf: WorkflowSettings, use_name_map: bool
+    gw: GenericWorkflow,
+    groups: dict[int, _Group],
+    wf: WorkflowSettings,
+    use_name_map: bool,
+    pred: Mapping[str, Mapping[str, Any]],
 ) -> _TaskPlan:
     """Split the groups into tasks (pipeline order, even chunks) and give each job its reference.
 
@@ -306,6 +275,9 @@ def _plan_tasks(
     plan = _TaskPlan([], {}, {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
     reference, published_names, name_map = plan.reference, plan.published_names, plan.name_map
     for index, (spec, names, full_names) in enumerate(ordered, 1):
+        event_service = wf.event_service is not None and spec.label in wf.event_service.labels
+        if event_service:
+            names, full_names = jobs_with_parents_last(names, full_names, pred)
         start = 0
         for chunk, size in enumerate(_chunk_sizes(len(names), wf.max_jobs_per_task), 1):
             task_name = _task_name(gw.name, index, spec.label, chunk, wf.max_name_length)
@@ -320,6 +292,9 @@ def _plan_tasks(
                 chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
             for name, input_name in zip(chunk_members, chunk_names, strict=True):
                 reference[name] = {"task": task_name, "inputname": input_name}
+            if event_service:
+                first = plan.first_order[task_name]
+                plan.order_of.update((name, first + i) for i, name in enumerate(chunk_members))
             plan.tasks.append((task_name, spec, chunk_members))
             start += size
     return plan
@@ -333,7 +308,7 @@ def _dependency_entries(
     Chunks are contiguous runs of that order, so order ids follow the chunk order; with the
     order-id map they count per label, as its names do.
     """
-    reference, first_order = plan.reference, plan.first_order
+    reference, first_order, order_of = plan.reference, plan.first_order, plan.order_of
     noop_parents: dict[str, list[str]] = {}
     task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in plan.tasks}
     referenced = reference.__getitem__
@@ -347,7 +322,7 @@ def _dependency_entries(
         entries.append(
             {
                 "name": ref["inputname"],
-                "order_id": first_order[ref["task"]] + len(entries),
+                "order_id": order_of.get(name, first_order[ref["task"]] + len(entries)),
                 "dependencies": list(map(referenced, parents)),
             }
         )
@@ -373,7 +348,7 @@ def _add_final_job(
         name_map[index] = [final_name]
         final_name = f"{NAME_MAP_PREFIX}{index}.0"
     entries = [{"name": final_name, "order_id": 0, "dependencies": []}]
-    final_work = _new_work(task_name, spec, entries, index)
+    final_work = new_work(task_name, spec, entries, index, None)
     idds_workflow.add_work(final_work)
     children: set[str] = set()
     for work in works.values():

@@ -27,6 +27,7 @@ import yaml
 from lsst.ctrl.bps import BpsConfig
 
 from .errors import PandaConfigError
+from .event_service import EventServiceSettings, parse_event_service
 from .memory_classes import MemoryRouter, parse_memory_classes
 
 __all__ = [
@@ -171,6 +172,8 @@ class WorkflowSettings:
     order_id_map_file: str
     submit_side_env: tuple[str, ...]
     max_copy_workers: int
+    event_service: EventServiceSettings | None
+    """Labels that run several payloads per PanDA job (`None`: every job runs one)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -242,7 +245,7 @@ class SettingsReader:
         return self._workflow
 
     def _read_workflow(self) -> WorkflowSettings:
-        self._refuse_unbuilt_features()
+        event_service = self._event_service()
         _, max_jobs = self._search_or_default("maxJobsPerTask")
         _, placeholders = self._search_or_default("placeholderParams")
         _, end_point = self._search("fileDistributionEndPoint", replaceEnvVars=True, default="")
@@ -259,10 +262,11 @@ class SettingsReader:
             end_point=resolve_end_point(str(end_point or ""), str(end_point_default or "") or None),
             max_name_length=self._max_name_length(),
             max_request_length=_as_int("maxRequestLength", max_request, 0) or None,
-            name_mode=self._name_mode(),
+            name_mode=self._name_mode(event_service),
             order_id_map_file=_as_basename("orderIdMapFilename", order_id_map_file),
             submit_side_env=_as_names("submitSideResolvedParams", submit_side),
             max_copy_workers=_as_int("maxCopyWorkers", copy_workers, 1),
+            event_service=event_service,
         )
 
     def _max_name_length(self) -> int:
@@ -272,7 +276,7 @@ class SettingsReader:
         _, max_name = self._search_or_default("maxNameLength")
         return _as_int("maxNameLength", max_name, 64)
 
-    def _name_mode(self) -> NameMode:
+    def _name_mode(self, event_service: EventServiceSettings | None) -> NameMode:
         chosen = [
             mode
             for mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP, NameMode.COMPACT)
@@ -283,22 +287,22 @@ class SettingsReader:
             raise PandaConfigError(
                 f"enableCompactJobNames cannot be combined with {others}: choose one job-name format"
             )
+        if event_service and chosen != [NameMode.ORDER_ID_MAP]:
+            if NameMode.COMPACT in chosen:
+                raise PandaConfigError(
+                    "enableEventService maps events to jobs through the order-id map (enableJobNameMap): "
+                    "set enableCompactJobNames: false"
+                )
+            _LOG.info("enableEventService: jobs go by the order-id map (enableJobNameMap)")
+            return NameMode.ORDER_ID_MAP
         # The published plugin lets the order-id map win over the qnode map.
         return chosen[0] if chosen else NameMode.PLAIN
 
-    def _refuse_unbuilt_features(self) -> None:
-        """Stop on keys whose feature this plugin does not have yet; warn about keys it ignores."""
-        _, event_service = self._search("enableEventService", default=None)
-        if event_service:
-            raise PandaConfigError(
-                f"enableEventService ({event_service!r}) is not supported by this version of the PanDA "
-                "plugin yet: remove it (and the include of bps_panda_eventservice.yaml) to run one PanDA "
-                "job per quantum"
-            )
-        for key in ("maxPayloadsPerPandaJob", "maxWmsJobWalltime"):
-            found, value = self._search(key, default=None)
-            if found and value is not None:
-                _LOG.warning("%s=%r is ignored: it applies to the event service only", key, value)
+    def _event_service(self) -> EventServiceSettings | None:
+        _, labels = self._search("enableEventService", default=None)
+        _, max_payloads = self._search_or_default("maxPayloadsPerPandaJob")
+        _, max_walltime = self._search("maxWmsJobWalltime", default=None)
+        return parse_event_service(_plain(labels), max_payloads, max_walltime)
 
     def label(self, label: str, site: str | None) -> LabelSettings:
         """Return the settings of one label at one site (read once per pair).

@@ -37,6 +37,7 @@ if __package__:
     from .job_contract import (
         COMPACT_GUARD,
         EMPTY_LIST,
+        EVENT_NAME,
         EXIT_CONFIG,
         EXIT_IO_ERROR,
         EXIT_NO_INPUT,
@@ -56,6 +57,7 @@ else:
     from job_contract import (  # type: ignore[no-redef]
         COMPACT_GUARD,
         EMPTY_LIST,
+        EVENT_NAME,
         EXIT_CONFIG,
         EXIT_IO_ERROR,
         EXIT_NO_INPUT,
@@ -124,8 +126,9 @@ def resolve_map_name(pseudo_input: str, files: Mapping[str, str], end_point: str
     ----------
     pseudo_input : `str`
         ``@<task>.<order>`` (this plugin's job-name map), ``<label>:orderIdMap_<n>``
-        (order-id map) or ``PH:<job>`` (qnode map); anything else is returned
-        as it is.
+        (order-id map), ``<label>:eventservice_<start>^<k>`` (event ``k`` of an
+        event-service job: order id ``start + k - 1`` in the order-id map) or
+        ``PH:<job>`` (qnode map); anything else is returned as it is.
     files : `~collections.abc.Mapping` [`str`, `str`]
         Staged files by key; the published maps are read from their copies
         in the working directory.
@@ -147,6 +150,12 @@ def resolve_map_name(pseudo_input: str, files: Mapping[str, str], end_point: str
     if match := _ORDER_ID_NAME.fullmatch(pseudo_input):
         names = _read_published_map(files, ORDER_ID_MAP_KEY, pseudo_input)
         found = names.get(match["label"], {}).get(match["order"]) if isinstance(names, dict) else None
+    elif match := EVENT_NAME.fullmatch(pseudo_input):
+        if int(match["event"]) < 1:
+            raise DecoderError(f"event {pseudo_input}: events count from 1", EXIT_USAGE)
+        order = str(int(match["start"]) + int(match["event"]) - 1)
+        names = _read_published_map(files, ORDER_ID_MAP_KEY, pseudo_input)
+        found = names.get(match["label"], {}).get(order) if isinstance(names, dict) else None
     elif _QNODE_NAME.fullmatch(pseudo_input):
         names = _read_published_map(files, QNODE_MAP_KEY, pseudo_input)
         found = names.get(pseudo_input) if isinstance(names, dict) else None

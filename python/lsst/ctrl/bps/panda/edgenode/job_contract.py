@@ -15,6 +15,7 @@ import re
 __all__ = [
     "COMPACT_GUARD",
     "EMPTY_LIST",
+    "EVENT_NAME",
     "EXIT_CONFIG",
     "EXIT_IO_ERROR",
     "EXIT_NO_INPUT",
@@ -71,6 +72,11 @@ NAME_MAP_CHUNK = 1000
 # The published plugin's (30.x) formats, which its decoder on existing worker images reads too.
 ORDER_ID_MAP_KEY = "orderIdMapFilename"
 """File key of the order-id map ``{label: {"<n>": full pseudo input}}`` (``<label>:orderIdMap_<n>``)."""
+EVENT_NAME = re.compile(r"(?P<label>[^:+^]+):eventservice_(?P<start>[0-9]+)\^(?P<event>[0-9]+)(?:\^[0-9]+)?")
+"""One event of an event-service job, as the pilot passes it: ``<label>:eventservice_<start>^<k>``.
+
+Event ``k`` (from 1) is order id ``start + k - 1`` of the label in the order-id map (a trailing
+``^<events>`` is PanDA's count of events in the range, always one here)."""
 QNODE_MAP_KEY = "qnodemap"
 """File key of the qnode map ``{"PH:<job>": full pseudo input}``."""
 QNODE_MAP_NAME = "qnode_map.json"

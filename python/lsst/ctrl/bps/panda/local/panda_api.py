@@ -27,6 +27,7 @@ check of the relay): the daemons' PanDA client and the notifier send the server'
 
 from __future__ import annotations
 
+import ast
 import calendar
 import json
 import logging
@@ -70,6 +71,27 @@ def _task_id(arguments: dict[str, Any]) -> int | None:
         return int(arguments.get("task_id"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+
+
+def _job_task_ids(value: Any) -> list[Any] | None:
+    """Read ``job_task_ids``: a JSON list, or each pair as the text of a Python dict.
+
+    pandaclient 2.2.0 sends a list of dicts in a GET query as repeated keys, each ``str(dict)``.
+    """
+    texts = value if isinstance(value, list) else [value]
+    pairs: list[Any] = []
+    for text in texts:
+        if not isinstance(text, str):
+            return None
+        try:
+            found = json.loads(text)
+        except ValueError:
+            try:
+                found = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return None
+        pairs.extend(found if isinstance(found, list) else [found])
+    return pairs
 
 
 def _flag(value: Any) -> bool:
@@ -172,6 +194,13 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
             return _envelope(True, data=tasks.job_records(job_ids))
         except (TypeError, ValueError):
             return _envelope(False, "job_ids must be a list of PanDA ids")
+
+    @api.get(f"{API_PREFIX}/event/get_event_range_statuses")
+    def get_event_range_statuses() -> Response:
+        pairs = _job_task_ids(_arguments().get("job_task_ids"))
+        if pairs is None:
+            return _envelope(False, "job_task_ids must list {'task_id', 'panda_id'} pairs")
+        return _envelope(True, data=tasks.event_statuses(pairs))
 
     @api.post(f"{API_PREFIX}/task/kill")
     @api.post(f"{API_PREFIX}/task/finish")

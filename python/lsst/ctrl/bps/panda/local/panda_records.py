@@ -21,6 +21,7 @@ from typing import Any
 
 from idds.common.constants import TransformStatus
 
+from .event_records import is_fine_grained
 from .executor import Outcome
 from .intake import TaskPlan
 from .jobstates import JobState
@@ -131,6 +132,15 @@ def task_plan(params: Mapping[str, Any]) -> TaskPlan:
         raise BadTaskParametersError(f"Task {name}: 'pfnList' must be a non-empty list of names")
     if len(set(pfns)) != len(pfns):
         raise BadTaskParametersError(f"Task {name}: 'pfnList' names a file twice")
+    if (odd := [pfn for pfn in pfns if is_fine_grained(pfn) != bool(params.get("fineGrainedProc"))])[:1]:
+        raise BadTaskParametersError(
+            f"Task {name}: 'pfnList' entry {odd[0]!r} "
+            + (
+                "is not <label>:eventservice_<start>^<n>, as fineGrainedProc tasks need"
+                if params.get("fineGrainedProc")
+                else "is an event-service input, which needs fineGrainedProc"
+            )
+        )
     cores = max(int(_number(params, "coreCount", 1) or 1), 1)
     per_core = cores if "PerCore" in str(params.get("ramUnit") or "") else 1
     ram = _number(params, "ramCount")
@@ -176,8 +186,11 @@ def panda_task_status(status: TransformStatus, ended_by: str | None, all_succeed
 
 
 def file_lfn(serial: int, pfn: str) -> str:
-    """Return the LFN JEDI gives the ``serial``-th ``pfnList`` entry of a task."""
-    return f"{serial:06d}:{pfn.split('/')[-1]}"
+    """Return the LFN JEDI gives the ``serial``-th ``pfnList`` entry of a task.
+
+    JEDI keeps a fine-grained entry's ``^<events>`` as the file's number of events, not in its LFN.
+    """
+    return f"{serial:06d}:{pfn.split('/')[-1].split('^')[0]}"
 
 
 def file_status(state: JobState) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from idds.common.constants import TransformStatus
 
+from .event_records import event_range_statuses, fine_grained_fields, is_fine_grained
 from .jobstates import JobState
 from .panda_records import file_lfn, file_status, job_record, panda_task_status
 from .store import Store
@@ -141,8 +142,19 @@ class PandaTaskReads:
         """Return ``job/get_description``'s data: a record per PandaID, `None` for unknown ones."""
         wanted = [int(panda_id) for panda_id in panda_ids]
         rows = self.store.connection().execute(_JOB_ROWS, (json.dumps(wanted),)).fetchall()
-        by_id = {row["attempt_id"]: row for row in rows}
-        return [job_record(by_id[panda_id]) if panda_id in by_id else None for panda_id in wanted]
+        records = {row["attempt_id"]: self._job_record(row) for row in rows}
+        return [records.get(panda_id) for panda_id in wanted]
+
+    def _job_record(self, row: sqlite3.Row) -> dict[str, Any]:
+        record = job_record(row)
+        if is_fine_grained(row["name"]):  # the pilot's fine-grained part: see local/events.py
+            conn = self.store.connection()
+            record.update(fine_grained_fields(conn, row["attempt_id"], row["job_id"], record["jobStatus"]))
+        return record
+
+    def event_statuses(self, job_task_ids: Iterable[Any]) -> dict[str, dict[str, Any]]:
+        """Return ``event/get_event_range_statuses``'s data (see `event_range_statuses`)."""
+        return event_range_statuses(self.store.connection(), job_task_ids)
 
     def job_ids(self, jedi_task_id: int) -> list[int] | None:
         """Return every PandaID of a task (every attempt), oldest first."""

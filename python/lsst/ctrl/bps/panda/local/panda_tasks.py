@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .engine import LocalPanda
+from .event_records import EVENTS_SCHEMA
 from .intake import RequestPlan
 from .jobstates import JobState
 from .panda_records import task_plan
@@ -77,7 +78,7 @@ class PandaTasks(PandaTaskReads):
     def __init__(self, engine: LocalPanda) -> None:
         super().__init__(engine.store)
         self.engine = engine
-        self.store.connection().executescript(_SCHEMA)
+        self.store.connection().executescript(_SCHEMA + EVENTS_SCHEMA)
 
     # -- submit ------------------------------------------------------------------------------------
     def submit(self, params: Mapping[str, Any], user: str | None) -> tuple[int, bool]:

@@ -26,6 +26,8 @@ from pathlib import Path
 from idds.common.constants import RequestStatus, TransformStatus
 
 from .builds import build_pending
+from .event_records import events_to_run, is_fine_grained, record_attempt_events
+from .events import fine_grained_command
 from .executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
 from .jobstates import (
     ACTIVE_JOB_STATES,
@@ -132,6 +134,11 @@ class Scheduler:
             if not updated:
                 conn.execute("DELETE FROM attempts WHERE attempt_id = ?", (attempt_id,))
                 return None
+            command = with_input(job["executable"], job["name"])
+            if is_fine_grained(job["name"]):  # the pilot's fine-grained part: the events left
+                command = fine_grained_command(
+                    job["executable"], events_to_run(conn, job["job_id"], job["name"])
+                )
             # A request is New until work on it starts (iDDS: until its daemons take it up); a build
             # request is Building until its job hands the workflow back, Built until that one starts.
             building = build_pending(conn, job["request_id"])
@@ -143,7 +150,7 @@ class Scheduler:
         return LaunchSpec(
             attempt_id=attempt_id,
             workload_id=job["workload_id"],
-            command=with_input(job["executable"], job["name"]),
+            command=command,
             workdir=workdir,
             rss_limit=job["rss"],
             walltime=job["walltime"],
@@ -164,7 +171,7 @@ class Scheduler:
         with self.store.transaction() as conn:
             row = conn.execute(
                 "SELECT j.job_id, j.task_id, j.request_id, j.status, j.panda_id, j.attempt_nr, "
-                "j.attempt_limit, "
+                "j.attempt_limit, j.name, a.workdir, "
                 "j.rss, t.rss_step, t.rss_max, r.status AS request_status FROM attempts a "
                 "JOIN jobs j ON j.job_id = a.job_id JOIN tasks t ON t.task_id = j.task_id "
                 "JOIN requests r ON r.request_id = j.request_id WHERE a.attempt_id = ?",
@@ -186,6 +193,10 @@ class Scheduler:
             )
             if row is None or row["status"] != JobState.RUNNING or row["panda_id"] != end.attempt_id:
                 return
+            if is_fine_grained(row["name"]) and row["workdir"]:
+                record_attempt_events(
+                    conn, row["job_id"], end.attempt_id, row["attempt_nr"], row["name"], Path(row["workdir"])
+                )
             job_id, now = row["job_id"], time.time()
             cancelled = row["request_status"] == RequestStatus.Cancelled.value
             details = (end.exit_code, end.error_code, end.error_diag, now, job_id)
