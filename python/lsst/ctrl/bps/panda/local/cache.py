@@ -11,7 +11,7 @@
   768 MB for ``sources.*``, 100 MB for ``*.out`` logs.
 - ``GET /cache/<name>``: the file, as the cache host serves its cache directory.
 
-Both need the server's bearer token (the upload is refused before its body is read by the
+Both need a valid token of this local PanDA (the upload is refused before its body is read by the
 relay's channel check; the download is checked here).  Files live under
 ``<state dir>/cache``, written whole under a temporary name and renamed, so a download never
 sees half a file.
