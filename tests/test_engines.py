@@ -250,23 +250,28 @@ def test_cancel_kills_running_jobs_and_starts_nothing_more(server, idds_api, she
     assert ledger.count("end") == {} and set(ledger.count("start")) == {"l1", "l2"}
 
 
-def test_retry_reruns_only_the_failed_jobs(server, idds_api, shell_dag, tmp_path):
+def test_retry_reruns_only_the_failed_jobs_then_the_final_job(server, idds_api, shell_dag, tmp_path):
     ledger, marker = Ledger(tmp_path / "ledger"), tmp_path / "break"
     marker.touch()
     dag = shell_dag(f"retry_{server.engine}")
     fail_a2 = f"test ${{IN/L}} != a2 || test ! -e {marker}"
     dag.task("a", {"a1": [], "a2": []}, ledger_payload(ledger.path, fail_a2))
     dag.task("b", {"b1": [("a", "a1")], "b2": [("a", "a2")]}, ledger_payload(ledger.path))
+    dag.final("final", ledger_payload(ledger.path), after=["a", "b"])
     request_id = submit(idds_api, dag)
     assert wait_status(idds_api, request_id, server.engine) == "SubFinished"
-    assert ledger.count("start") == {"a1": 1, "a2": 1, "b1": 1}
+    assert ledger.count("start") == {"a1": 1, "a2": 1, "b1": 1, "final_job": 1}
 
     marker.unlink()
     call_ok(idds_api.retry(request_id=str(request_id)))
     wait_for(lambda: ledger.count("start")["a2"] == 2, TIMEOUT[server.engine], "a2 to run again")
     assert wait_status(idds_api, request_id, server.engine) == "Finished"
-    assert ledger.count("start") == {"a1": 1, "a2": 2, "b1": 1, "b2": 1}
-    assert ledger.count("end") == {"a1": 1, "a2": 1, "b1": 1, "b2": 1}
+    assert ledger.count("start") == {"a1": 1, "a2": 2, "b1": 1, "b2": 1, "final_job": 2}
+    assert ledger.count("end") == {"a1": 1, "a2": 1, "b1": 1, "b2": 1, "final_job": 2}
+    # The final job ran again on the complete outputs: after the re-run jobs ended.
+    lines = ledger.lines()
+    second_final = [i for i, line in enumerate(lines) if line == ("start", "final_job")][1]
+    assert second_final > lines.index(("end", "b2")) and second_final > lines.index(("end", "a2"))
 
 
 def test_memory_kill_is_retried_with_more_memory(server, idds_api, shell_dag, tmp_path):

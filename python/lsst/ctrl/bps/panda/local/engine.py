@@ -28,6 +28,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,8 @@ class LocalPanda:
         self._fault: str | None = None
         self._faults_seen = 0
         self._failures = 0
+        self.pass_hooks: list[Callable[[], Any]] = []
+        """Called in each scheduling pass, under the lock, before jobs are launched."""
 
     @property
     def fault(self) -> str | None:
@@ -256,6 +259,8 @@ class LocalPanda:
                     if self._fault is None and (self._dirty or now - last_pass > _IDLE_POLL):
                         self._dirty = False
                         last_pass = now
+                        for hook in self.pass_hooks:
+                            hook()
                         self._launch()
                 self._failures = 0
             except Exception as exc:

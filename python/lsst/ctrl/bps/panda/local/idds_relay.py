@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from .codec import RelayCall
+from .panda_reruns import FinalReruns
 from .store import Store
 
 __all__ = ["IddsRelay", "RelayedVerbs"]
@@ -39,10 +41,14 @@ class IddsRelay:
     ----------
     rest_url : `str`, optional
         The iDDS REST service (``http://127.0.0.1:<port>/idds``); set later with `connect`.
+    reruns : `~lsst.ctrl.bps.panda.local.panda_reruns.FinalReruns`, optional
+        Told of each workflow submitted and each request retried, so that the final task of a
+        retried request runs again after the retried tasks.
     """
 
-    def __init__(self, rest_url: str | None = None) -> None:
+    def __init__(self, rest_url: str | None = None, reruns: FinalReruns | None = None) -> None:
         self.rest_url = rest_url
+        self.reruns = reruns
         self._saved_environment: dict[str, str | None] = {}
 
     def connect(self, rest_url: str, client_environment: Mapping[str, str]) -> None:
@@ -92,6 +98,7 @@ class IddsRelay:
         client: Any = ClientManager(host=self.rest_url) if call.manager else Client(host=self.rest_url)
         if not hasattr(client, call.command):
             return json.dumps([False, f"{call.command} is not a command of iDDS {type(client).__name__}"])
+        asked_at = time.time()
         try:
             if caller:
                 client.set_original_user(user_name=caller)
@@ -99,10 +106,27 @@ class IddsRelay:
         except Exception as exc:
             _LOG.warning("iDDS command %s failed: %s", call.command, exc)
             return json.dumps([False, f"failed to execute command with {exc}"])
+        self._tell_reruns(call, args, kwargs, result, asked_at)
         try:
             return json.dumps([True, result])
         except TypeError:
             return json_dumps([True, result])
+
+    def _tell_reruns(
+        self, call: RelayCall, args: list[Any], kwargs: dict[str, Any], result: Any, asked_at: float
+    ) -> None:
+        """Tell `reruns` of a workflow submitted or a request retried (never fails the call)."""
+        if self.reruns is None or not call.manager or call.command not in ("submit", "retry"):
+            return
+        try:
+            if call.command == "submit":
+                workflow = args[0] if args else kwargs.get("workflow")
+                self.reruns.note_submitted(result, workflow)
+            else:
+                request_id = args[0] if args else kwargs.get("request_id")
+                self.reruns.note_retry(request_id, asked_at)
+        except Exception:
+            _LOG.exception("Could not note iDDS %s for re-running final tasks", call.command)
 
 
 class RelayedVerbs:

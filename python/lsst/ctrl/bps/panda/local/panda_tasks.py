@@ -31,6 +31,7 @@ from .event_records import EVENTS_SCHEMA
 from .intake import RequestPlan
 from .jobstates import JobState
 from .panda_records import task_plan
+from .panda_reruns import RERUNS_SCHEMA, rerun_pending
 from .panda_task_reads import PandaTaskReads
 from .request_rows import WORKLOAD_ID_OFFSET
 
@@ -63,7 +64,8 @@ _COMMAND_REFUSED_IN = {
     "kill": {"finished", "done", "aborted", "failed"},
     "finish": {"finished", "done", "aborted", "failed"},
 }
-_RETRY_ALLOWED_IN = {"finished", "failed", "exhausted"}
+_RETRY_ALLOWED_IN = {"finished", "failed", "aborted", "exhausted"}
+"""JEDI's ``JediTaskSpec.statusToRetry``: no ``done`` task is retried."""
 
 
 class PandaTasks(PandaTaskReads):
@@ -78,7 +80,7 @@ class PandaTasks(PandaTaskReads):
     def __init__(self, engine: LocalPanda) -> None:
         super().__init__(engine.store)
         self.engine = engine
-        self.store.connection().executescript(_SCHEMA + EVENTS_SCHEMA)
+        self.store.connection().executescript(_SCHEMA + EVENTS_SCHEMA + RERUNS_SCHEMA)
 
     # -- submit ------------------------------------------------------------------------------------
     def submit(self, params: Mapping[str, Any], user: str | None) -> tuple[int, bool]:
@@ -200,6 +202,13 @@ class PandaTasks(PandaTaskReads):
         task = self._task(jedi_task_id)
         if task is None:
             _LOG.warning("iDDS released files of PanDA task %d, which does not exist", jedi_task_id)
+            return 0, 0
+        if rerun_pending(self.store.connection(), jedi_task_id):
+            # A final task held after a retry runs when the retried tasks have ended, not when
+            # iDDS resends its inputs (panda_reruns).
+            _LOG.info(
+                "PanDA task %d waits for the retried tasks of its request; release ignored", jedi_task_id
+            )
             return 0, 0
         available: list[tuple[Any, Any]] = []
         missing: list[tuple[Any, Any]] = []

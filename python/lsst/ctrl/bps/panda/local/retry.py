@@ -24,7 +24,7 @@ from .jobstates import TERMINAL_REQUEST_STATES, JobState
 from .scheduler import Scheduler
 from .store import UnknownRequestError
 
-__all__ = ["RetryRefusedError", "retry_request"]
+__all__ = ["RetryRefusedError", "hold_request_again", "retry_request"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -93,6 +93,43 @@ def retry_request(scheduler: Scheduler, request_id: int) -> int:
         count = conn.execute("SELECT COUNT(*) FROM retry_jobs").fetchone()[0]
     _LOG.info("Request %d: %d jobs will run again", request_id, count)
     return count
+
+
+def hold_request_again(scheduler: Scheduler, request_id: int) -> int:
+    """Hold every job of an ended request again, those that succeeded included.
+
+    Each job gets a fresh budget of attempts and stays held until released
+    (the ``idds`` engine's final task re-run after a retry of its workflow,
+    `~lsst.ctrl.bps.panda.local.panda_reruns`).
+
+    Returns
+    -------
+    count : `int`
+        Number of jobs held.
+
+    Raises
+    ------
+    UnknownRequestError
+        Raised if there is no such request.
+    RetryRefusedError
+        Raised if the request has not ended.
+    """
+    now = time.time()
+    with scheduler.store.transaction() as conn:
+        _check_ended(conn, request_id)
+        task_ids = {
+            row[0] for row in conn.execute("SELECT task_id FROM tasks WHERE request_id = ?", (request_id,))
+        }
+        _reset_jobs(conn, [], task_ids, now)
+        conn.executemany(
+            "UPDATE tasks SET status = ?, finished_at = NULL, updated_at = ? WHERE task_id = ?",
+            [(TransformStatus.Transforming.value, now, task_id) for task_id in task_ids],
+        )
+        conn.execute(
+            "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
+            (RequestStatus.Transforming.value, now, request_id),
+        )
+        return int(conn.execute("SELECT COUNT(*) FROM retry_jobs").fetchone()[0])
 
 
 def _check_ended(conn: sqlite3.Connection, request_id: int) -> None:

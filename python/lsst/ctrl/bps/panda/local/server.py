@@ -44,6 +44,7 @@ from .idds_relay import IddsRelay, RelayedVerbs
 from .monitor import monitor_blueprint
 from .oidc import oidc_blueprint
 from .panda_api import NOTIFIER_PATH, panda_api_blueprint
+from .panda_reruns import FinalReruns
 from .panda_tasks import PandaTasks
 from .statedir import StateDir, local_url
 from .store import UnknownRequestError
@@ -256,9 +257,12 @@ class LocalPandaServer:
         verbs = Verbs(self.engine)
         if self.engine_name == "embedded":
             return create_app(verbs, self.token, self.authority)
-        self._relay = IddsRelay()
+        tasks = PandaTasks(self.engine)
+        reruns = FinalReruns(self.engine)
+        self.engine.pass_hooks.append(reruns.release_due)
+        self._relay = IddsRelay(reruns=reruns)
         # The daemons and the notifier call with the server's own token (a JWT for its owner).
-        api = panda_api_blueprint(PandaTasks(self.engine), request_refusal)
+        api = panda_api_blueprint(tasks, request_refusal)
         # The monitor pages read iDDS as the server's owner (they are logged in with its token).
         monitor_verbs = RelayedVerbs(self._relay, token_identity(self.token), self.engine.store)
         return create_app(
