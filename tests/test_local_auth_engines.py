@@ -134,3 +134,17 @@ def test_daemons_call_with_the_servers_token_and_expired_tokens_are_refused(idds
     expired = authority.mint(now=time.time() - 2 * 86400)
     assert _api_status("/api/v1/task/get_status?task_id=1", expired) == 401
     assert _api_status("/local/idds/messages", expired, message) == 401
+
+
+def test_server_renews_its_own_token_before_it_expires(local_panda):
+    """The daemons and the notifier read ``<state>/token`` at each call: a long-running server renews it."""
+    state = local_panda.state
+    authority = TokenAuthority(state.signing_key())
+    short = authority.mint("id", lifetime=2 * 86400.0)
+    state.token_path.write_text(short)
+    assert local_panda.keep_token_fresh() is False  # checked at start: not again within the hour
+    assert local_panda.keep_token_fresh(interval=0.0) is True
+    renewed = state.read_token()
+    assert renewed != short and authority.seconds_left(renewed) > 29 * 86400
+    assert local_panda.keep_token_fresh(interval=0.0) is True
+    assert state.read_token() == renewed  # more than a week left: kept

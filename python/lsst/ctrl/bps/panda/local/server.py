@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ _LOG = logging.getLogger(__name__)
 
 RELAY_PATH = "/server/panda/relay_idds_command"
 """Where the PanDA client posts iDDS commands (``$PANDA_URL_SSL/relay_idds_command``)."""
+
+TOKEN_CHECK_INTERVAL = 3600.0
+"""Seconds between checks of the server's own token (`LocalPandaServer.keep_token_fresh`)."""
 
 ENGINES = ("embedded", "idds")
 """What runs the workflows: the local engine, or the real iDDS (REST service and daemons)."""
@@ -198,6 +202,7 @@ class LocalPandaServer:
         self.engine: LocalPanda | None = None
         self.stack: Any = None
         self._relay: IddsRelay | None = None
+        self._token_checked = 0.0
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.token = ""
@@ -238,6 +243,8 @@ class LocalPandaServer:
             self.token = self.state.token()
             self.authority = TokenAuthority(self.state.signing_key(), *self._lifetimes)
             self.engine = LocalPanda(self.state, **self._engine_options)
+            self._token_checked = time.monotonic()
+            self.engine.pass_hooks.append(self.keep_token_fresh)
             self.engine.start()
             self._bind(self._application())
             self.state.write_record(
@@ -251,6 +258,31 @@ class LocalPandaServer:
             self.close()
             raise
         _LOG.info("Local PanDA (%s engine) serving %s at %s", self.engine_name, self.state.root, self.url)
+
+    def keep_token_fresh(self, interval: float = TOKEN_CHECK_INTERVAL) -> bool:
+        """Renew the server's own token when less than a week is left; check every ``interval`` s.
+
+        The iDDS daemons and the notifier read ``<state dir>/token`` at each call: renewing it
+        keeps a server that runs longer than the token's 30 days working.
+
+        Returns
+        -------
+        checked : `bool`
+            Whether the token was checked (`False` within ``interval`` of the last check).
+        """
+        now = time.monotonic()
+        if now - self._token_checked < interval:
+            return False
+        self._token_checked = now
+        before = self.state.read_token()
+        try:
+            renewed = self.state.token() != before
+        except OSError as exc:
+            _LOG.warning("Could not renew the server's token %s: %s", self.state.token_path, exc)
+            return True
+        if renewed:
+            _LOG.info("Renewed the server's token %s (less than a week was left)", self.state.token_path)
+        return True
 
     def _application(self) -> Flask:
         assert self.engine is not None  # set by open
