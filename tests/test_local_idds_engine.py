@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -170,6 +171,54 @@ def test_cancel_kills_the_running_job(idds_panda, idds_api, shell_dag, tmp_path)
         "SELECT a.status FROM attempts a JOIN jobs j ON j.job_id = a.job_id WHERE j.name = 'sleeper'"
     )
     assert [row[0] for row in attempts] == ["cancelled"]
+
+
+def idds_sql(server, statement):
+    """Run one SQL statement on the stack's iDDS database (the servers' psycopg2); return its rows."""
+    port = json.loads((server.state.root / "idds" / "stack.json").read_text())["ports"]["postgres"]
+    script = (
+        "import json, sys, psycopg2\n"
+        f"connection = psycopg2.connect('postgresql://idds@127.0.0.1:{port}/idds')\n"
+        "connection.autocommit = True\n"
+        "cursor = connection.cursor()\n"
+        "cursor.execute(sys.argv[1])\n"
+        "print(json.dumps(cursor.fetchall() if cursor.description else [], default=str))\n"
+    )
+    done = subprocess.run(
+        [str(servers_venv_python()), "-c", script, statement], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_cancel_arriving_while_the_clerk_holds_the_request_still_happens(
+    idds_panda, idds_api, shell_dag, tmp_path
+):
+    """iDDS strands a command whose request is locked when the clerk takes it; idds_daemons.py frees it."""
+    log = tmp_path / "events.log"
+    dag = shell_dag(f"stranded_{int(time.time())}")
+    dag.task("slow", {"sleeper": []}, recording(log, "sleep 600"))
+    request_id = call_ok(idds_api.submit(dag.workflow))
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while ("start", "sleeper") not in events(log) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    assert ("start", "sleeper") in events(log)
+    lock = f"UPDATE doma_idds.requests SET locking = 1 WHERE request_id = {request_id} RETURNING request_id"
+    assert idds_sql(idds_panda, lock)  # as the clerk holds it while it updates the request
+    assert call_ok(idds_api.abort(request_id=request_id))[0][0] == 0
+    command = f"SELECT status, locking FROM doma_idds.commands WHERE request_id = {request_id}"
+    deadline = time.monotonic() + 60
+    while idds_sql(idds_panda, command) != [[0, 1]] and time.monotonic() < deadline:
+        idds_sql(idds_panda, lock)  # the clerk may have unlocked it after its update
+        time.sleep(0.5)
+    assert idds_sql(idds_panda, command) == [[0, 1]]  # taken by the clerk, left new and locked
+    idds_sql(idds_panda, f"UPDATE doma_idds.requests SET locking = 0 WHERE request_id = {request_id}")
+
+    assert wait_request(idds_api, request_id, timeout=180)["status"].name in ("Cancelled", "Failed")
+    assert ("end", "sleeper") not in events(log)
+    assert idds_sql(idds_panda, command)[0][0] != 0  # the command was processed
+    daemons_log = (idds_panda.state.root / "idds" / "logs" / "daemons.log").read_text()
+    assert "Unlocked iDDS commands" in daemons_log
 
 
 def relay_post(token, command, kwargs=None):

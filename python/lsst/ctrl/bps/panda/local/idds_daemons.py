@@ -8,18 +8,34 @@ Run as a script by the servers' virtualenv, never imported by the plugin.  Each 
 polls its queues in loops that wait 10-100 µs between passes (``BaseAgent.execute``,
 ``TimerScheduler.execute_local``): seven agents keep a whole core busy while nothing happens,
 which a laptop or a 2-core CI machine cannot spare.  Waits shorter than `MIN_WAIT` seconds are
-made `MIN_WAIT` long; nothing else changes, and ``idds.agents.main`` runs as its own ``__main__``.
+made `MIN_WAIT` long, and ``idds.agents.main`` runs as its own ``__main__``.
+
+One more thread works around an iDDS bug (2.6.21, still in its main branch): the clerk locks each
+new command (``abort`` of ``bps cancel``, ``resume`` of ``bps restart``), then locks its request;
+when the request is locked at that moment (the clerk is updating it) the command stays locked and
+is never looked at again, so the cancel or restart silently never happens.  Every `SWEEP_EVERY`
+seconds, commands still new or processing that have been locked for `STRANDED_AFTER` seconds are
+unlocked, through iDDS's own ``idds.core.commands``, and the clerk takes them at its next poll.
 
 Usage: ``python idds_daemons.py``
 """
 
+import logging
 import runpy
 import threading
 
-__all__ = ["MIN_WAIT"]
+__all__ = ["MIN_WAIT", "STRANDED_AFTER", "SWEEP_EVERY", "unlock_stranded_commands"]
 
 MIN_WAIT = 0.02
 """Seconds: the shortest wait of an idle loop (the daemons' polls are seconds apart anyway)."""
+
+STRANDED_AFTER = 20.0
+"""Seconds a command may stay locked before it counts as stranded (the clerk needs milliseconds)."""
+
+SWEEP_EVERY = 5.0
+"""Seconds between looks for stranded commands."""
+
+_LOG = logging.getLogger("panda_local.commands")
 
 _event_wait = threading.Event.wait
 
@@ -30,6 +46,32 @@ def _rested_wait(self: threading.Event, timeout: float | None = None) -> bool:
     return _event_wait(self, timeout)
 
 
+def unlock_stranded_commands(age: float = STRANDED_AFTER) -> list[int]:
+    """Unlock the new or processing commands locked for ``age`` seconds; return their ids."""
+    from idds.common.constants import CommandLocking, CommandStatus
+    from idds.core import commands as core_commands
+
+    commands = core_commands.get_commands_by_status(
+        status=[CommandStatus.New, CommandStatus.Processing], locking=False, period=age
+    )
+    stranded = [command["cmd_id"] for command in commands if command["locking"] == CommandLocking.Locking]
+    if stranded:
+        core_commands.update_commands(
+            [{"cmd_id": cmd_id, "locking": CommandLocking.Idle} for cmd_id in stranded]
+        )
+        _LOG.warning("Unlocked iDDS commands %s, left locked by the clerk for over %.0f s", stranded, age)
+    return stranded
+
+
+def _sweep(stop: threading.Event) -> None:
+    while not _event_wait(stop, SWEEP_EVERY):
+        try:
+            unlock_stranded_commands()
+        except Exception:  # the database may be down for a moment; the next sweep tries again
+            _LOG.exception("Could not look for stranded iDDS commands")
+
+
 if __name__ == "__main__":
     threading.Event.wait = _rested_wait  # type: ignore[method-assign]
+    threading.Thread(target=_sweep, args=(threading.Event(),), name="stranded-commands", daemon=True).start()
     runpy.run_module("idds.agents.main", run_name="__main__", alter_sys=True)
