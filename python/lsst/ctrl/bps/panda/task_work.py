@@ -55,14 +55,7 @@ def new_work(
     PandaPrepareError
         Raised if iDDS would not run the label's jobs as events (names the label).
     """
-    payloads = event_service.payloads_per_job(spec.label, spec.walltime) if event_service else None
-    walltime = spec.walltime
-    es_fields: dict[str, Any] = {}
-    if payloads is not None:
-        assert event_service is not None
-        check_order_ids(spec.label, name, entries)
-        walltime = event_service.task_walltime(spec.walltime, payloads)
-        es_fields = {"es": True, "es_label": spec.label, "max_events_per_job": payloads}
+    payloads, walltime, es_fields = _event_service_fields(name, spec, entries, event_service)
     # The values production PanDA sees from the published plugin (30.x) where the job leaves them open.
     settings = spec.settings
     work = DomaPanDAWork(
@@ -104,6 +97,21 @@ def new_work(
         check_event_service_work(work, spec.label)
         _LOG.debug("Task %s: %d payloads per PanDA job (%d jobs)", name, payloads, len(work.es_files))
     return work
+
+
+def _event_service_fields(
+    name: str, spec: TaskSpec, entries: list[dict], event_service: EventServiceSettings | None
+) -> tuple[int | None, int | None, dict[str, Any]]:
+    """Return the payloads per PanDA job, the walltime and the event-service fields of a task's work."""
+    payloads = event_service.payloads_per_job(spec.label, spec.walltime) if event_service else None
+    walltime = spec.walltime
+    es_fields: dict[str, Any] = {}
+    if payloads is not None:
+        assert event_service is not None
+        check_order_ids(spec.label, name, entries)
+        walltime = event_service.task_walltime(spec.walltime, payloads)
+        es_fields = {"es": True, "es_label": spec.label, "max_events_per_job": payloads}
+    return payloads, walltime, es_fields
 
 
 def warn_about_unused_labels(event_service: EventServiceSettings | None, labels: Set[str]) -> None:

@@ -149,7 +149,13 @@ def oidc_blueprint(authority: TokenAuthority) -> Blueprint:
         Signs the tokens issued.
     """
     provider = Blueprint("panda_local_oidc", __name__)
-    codes = _DeviceCodes()
+    _add_discovery(provider, authority)
+    _add_device_login(provider, authority, _DeviceCodes())
+    return provider
+
+
+def _add_discovery(provider: Blueprint, authority: TokenAuthority) -> None:
+    """Add the routes that tell the PanDA client where and how to log in."""
 
     @provider.get("/auth/<vo>_auth_config.json")
     def auth_config(vo: str) -> Response:
@@ -177,6 +183,10 @@ def oidc_blueprint(authority: TokenAuthority) -> Blueprint:
             grant_types_supported=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
             id_token_signing_alg_values_supported=["HS256"],
         )
+
+
+def _add_device_login(provider: Blueprint, authority: TokenAuthority, codes: _DeviceCodes) -> None:
+    """Add the routes of the device authorization grant and of the token endpoint."""
 
     @provider.post("/oidc/device/code")
     def device_code() -> Response:
@@ -226,5 +236,3 @@ def oidc_blueprint(authority: TokenAuthority) -> Blueprint:
             _LOG.info("Login approved for uid %d", os.getuid())
             return jsonify(authority.token_reply())
         return _error(400, "unsupported_grant_type", f"grant_type {grant!r} is not served")
-
-    return provider

@@ -115,6 +115,18 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
     def check_token() -> Response | None:
         return refusal()
 
+    _add_task_submit(api, tasks)
+    _add_task_reads(api, tasks)
+    _add_job_and_event_reads(api, tasks)
+    _add_task_commands(api, tasks)
+    _add_notifier(api, tasks)
+    _add_unhandled(api)
+    return api
+
+
+def _add_task_submit(api: Blueprint, tasks: PandaTasks) -> None:
+    """Add the route that submits a PanDA task."""
+
     @api.post(f"{API_PREFIX}/task/submit")
     def submit() -> Response:
         arguments = _arguments()
@@ -134,6 +146,10 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
         if not created:
             _LOG.info("Task %s was submitted before: jediTaskID=%d", params.get("taskName"), jedi_task_id)
         return _envelope(True, f"succeeded. new jediTaskID={jedi_task_id}", jedi_task_id)
+
+
+def _add_task_reads(api: Blueprint, tasks: PandaTasks) -> None:
+    """Add the routes that read PanDA tasks."""
 
     @api.get(f"{API_PREFIX}/task/get_status")
     def get_status() -> Response:
@@ -184,6 +200,10 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
             return _envelope(False, "since must be a time as '%Y-%m-%d %H:%M:%S'")
         return _envelope(True, data=tasks.modified_since(since, arguments.get("prod_source_label")))
 
+
+def _add_job_and_event_reads(api: Blueprint, tasks: PandaTasks) -> None:
+    """Add the routes that read PanDA jobs and the status of their event ranges."""
+
     @api.post(f"{API_PREFIX}/job/get_description")
     @api.post(f"{API_PREFIX}/job/get_description_incl_archive")
     def get_description() -> Response:
@@ -201,6 +221,10 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
         if pairs is None:
             return _envelope(False, "job_task_ids must list {'task_id', 'panda_id'} pairs")
         return _envelope(True, data=tasks.event_statuses(pairs))
+
+
+def _add_task_commands(api: Blueprint, tasks: PandaTasks) -> None:
+    """Add the routes that kill, finish and retry PanDA tasks."""
 
     @api.post(f"{API_PREFIX}/task/kill")
     @api.post(f"{API_PREFIX}/task/finish")
@@ -222,6 +246,10 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
             _LOG.warning("Retry of PanDA task %d: new_parameters are ignored by the local PanDA", task_id)
         code, message = tasks.retry(task_id)
         return _envelope(True, message, code)
+
+
+def _add_notifier(api: Blueprint, tasks: PandaTasks) -> None:
+    """Add the endpoint of the iDDS conductor's notifier."""
 
     @api.post(NOTIFIER_PATH)
     def idds_messages() -> Response:
@@ -245,6 +273,10 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
             _LOG.info("iDDS messages: %d jobs released, %d marked missing", released, missing)
         return _envelope(True, data={"released": released, "missing": missing})
 
+
+def _add_unhandled(api: Blueprint) -> None:
+    """Add the route that answers the API calls the local PanDA does not serve (404)."""
+
     @api.route(f"{API_PREFIX}/<path:call>", methods=["GET", "POST", "PUT", "DELETE"])
     def unhandled(call: str) -> Response:
         _LOG.warning(
@@ -254,5 +286,3 @@ def panda_api_blueprint(tasks: PandaTasks, refusal: Callable[[], Response | None
             str(_arguments())[:300],
         )
         return _envelope(False, f"{call} is not served by the local PanDA", status=404)
-
-    return api

@@ -28,7 +28,7 @@ from typing import Any
 
 from .engine import LocalPanda
 from .event_records import EVENTS_SCHEMA
-from .intake import RequestPlan
+from .intake import RequestPlan, TaskPlan
 from .jobstates import JobState
 from .panda_records import task_plan
 from .panda_reruns import RERUNS_SCHEMA, rerun_pending
@@ -117,38 +117,7 @@ class PandaTasks(PandaTaskReads):
         def add_panda_rows(
             conn: sqlite3.Connection, store_request: int, task_ids: dict, job_ids: dict
         ) -> None:
-            task_id = task_ids[plan.name]
-            jedi_task_id = task_id + WORKLOAD_ID_OFFSET
-            now = time.time()
-            conn.execute(
-                "INSERT INTO panda_tasks (jedi_task_id, request_id, task_id, idds_request_id, name, "
-                "user_name, working_group, processing_type, trans_path, params, staging, created_at, "
-                "modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    jedi_task_id,
-                    store_request,
-                    task_id,
-                    request_id,
-                    plan.name,
-                    user or params.get("userName"),
-                    params.get("workingGroup"),
-                    params.get("processingType"),
-                    params.get("transPath"),
-                    json.dumps(params, default=str),
-                    int(staging),
-                    now,
-                    now,
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO panda_files (file_id, jedi_task_id, serial, name, released) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (job_ids[(plan.name, entry["name"])], jedi_task_id, entry["order_id"], entry["name"], 0)
-                    for entry in plan.entries
-                ],
-            )
-            created.append(jedi_task_id)
+            created.append(_insert_panda_rows(conn, plan, params, user, store_request, task_ids, job_ids))
 
         internal_id = f"panda-task:{request_id}:{plan.name}"
         request = RequestPlan(name=plan.name, username=user, internal_id=internal_id, tasks=[plan])
@@ -314,3 +283,48 @@ class PandaTasks(PandaTaskReads):
                 "UPDATE panda_tasks SET ended_by = ?, modified_at = ? WHERE jedi_task_id = ?",
                 (ended_by, time.time(), jedi_task_id),
             )
+
+
+def _insert_panda_rows(
+    conn: sqlite3.Connection,
+    plan: TaskPlan,
+    params: Mapping[str, Any],
+    user: str | None,
+    store_request: int,
+    task_ids: dict,
+    job_ids: dict,
+) -> int:
+    """Insert the ``panda_tasks`` row of a submitted task and its ``panda_files`` rows; return its id."""
+    request_id = params.get("reqID")
+    staging = bool(params.get("inputPreStaging"))
+    task_id = task_ids[plan.name]
+    jedi_task_id = task_id + WORKLOAD_ID_OFFSET
+    now = time.time()
+    conn.execute(
+        "INSERT INTO panda_tasks (jedi_task_id, request_id, task_id, idds_request_id, name, "
+        "user_name, working_group, processing_type, trans_path, params, staging, created_at, "
+        "modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            jedi_task_id,
+            store_request,
+            task_id,
+            request_id,
+            plan.name,
+            user or params.get("userName"),
+            params.get("workingGroup"),
+            params.get("processingType"),
+            params.get("transPath"),
+            json.dumps(params, default=str),
+            int(staging),
+            now,
+            now,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO panda_files (file_id, jedi_task_id, serial, name, released) VALUES (?, ?, ?, ?, ?)",
+        [
+            (job_ids[(plan.name, entry["name"])], jedi_task_id, entry["order_id"], entry["name"], 0)
+            for entry in plan.entries
+        ],
+    )
+    return jedi_task_id
