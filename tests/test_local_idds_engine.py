@@ -152,15 +152,21 @@ def test_retry_reruns_only_the_failed_job(idds_panda, idds_api, shell_dag, tmp_p
     assert len(seen[("start", "bad")]) == 2
 
 
-def test_cancel_kills_the_running_job(idds_panda, idds_api, shell_dag, tmp_path):
-    log = tmp_path / "events.log"
-    dag = shell_dag(f"cancel_{int(time.time())}")
+def start_sleeper(idds_api, shell_dag, log, name):
+    """Submit a one-job workflow whose job sleeps 10 minutes; return its request id once it started."""
+    dag = shell_dag(f"{name}_{int(time.time())}")
     dag.task("slow", {"sleeper": []}, recording(log, "sleep 600"))
     request_id = call_ok(idds_api.submit(dag.workflow))
     deadline = time.monotonic() + RUN_TIMEOUT
     while ("start", "sleeper") not in events(log) and time.monotonic() < deadline:
         time.sleep(1.0)
     assert ("start", "sleeper") in events(log)
+    return request_id
+
+
+def test_cancel_kills_the_running_job(idds_panda, idds_api, shell_dag, tmp_path):
+    log = tmp_path / "events.log"
+    request_id = start_sleeper(idds_api, shell_dag, log, "cancel")
     assert call_ok(idds_api.abort(request_id=request_id))[0][0] == 0
     # iDDS 2.6.21 ends an aborted request Cancelled, or Failed when the abort event reaches the
     # transform while another daemon holds it (its work is Cancelled, the transform set Failed).
@@ -196,13 +202,7 @@ def test_cancel_arriving_while_the_clerk_holds_the_request_still_happens(
 ):
     """iDDS strands a command whose request is locked when the clerk takes it; idds_daemons.py frees it."""
     log = tmp_path / "events.log"
-    dag = shell_dag(f"stranded_{int(time.time())}")
-    dag.task("slow", {"sleeper": []}, recording(log, "sleep 600"))
-    request_id = call_ok(idds_api.submit(dag.workflow))
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while ("start", "sleeper") not in events(log) and time.monotonic() < deadline:
-        time.sleep(1.0)
-    assert ("start", "sleeper") in events(log)
+    request_id = start_sleeper(idds_api, shell_dag, log, "stranded")
     lock = f"UPDATE doma_idds.requests SET locking = 1 WHERE request_id = {request_id} RETURNING request_id"
     assert idds_sql(idds_panda, lock)  # as the clerk holds it while it updates the request
     assert call_ok(idds_api.abort(request_id=request_id))[0][0] == 0

@@ -17,6 +17,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Mapping
 
 from idds.common.constants import RequestStatus, TransformStatus
 
@@ -71,21 +72,11 @@ def retry_request(scheduler: Scheduler, request_id: int) -> int:
         affected = {row["task_id"] for row in reset}
         regated = _gated_tasks_to_hold(conn, request_id, affected)
         _reset_jobs(conn, [row["job_id"] for row in reset], regated, now)
-        conn.executemany(
-            "UPDATE tasks SET status = ?, finished_at = NULL, updated_at = ? WHERE task_id = ?",
-            [
-                (
-                    (TransformStatus.New if task_id in regated else TransformStatus.Transforming).value,
-                    now,
-                    task_id,
-                )
-                for task_id in affected
-            ],
-        )
-        conn.execute(
-            "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
-            (RequestStatus.Transforming.value, now, request_id),
-        )
+        statuses = {
+            task_id: TransformStatus.New if task_id in regated else TransformStatus.Transforming
+            for task_id in affected
+        }
+        _reopen(conn, request_id, statuses, now)
         to_settle = []
         for task_id in sorted(regated):
             to_settle.extend(scheduler.open_gate(conn, task_id))
@@ -121,15 +112,22 @@ def hold_request_again(scheduler: Scheduler, request_id: int) -> int:
             row[0] for row in conn.execute("SELECT task_id FROM tasks WHERE request_id = ?", (request_id,))
         }
         _reset_jobs(conn, [], task_ids, now)
-        conn.executemany(
-            "UPDATE tasks SET status = ?, finished_at = NULL, updated_at = ? WHERE task_id = ?",
-            [(TransformStatus.Transforming.value, now, task_id) for task_id in task_ids],
-        )
-        conn.execute(
-            "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
-            (RequestStatus.Transforming.value, now, request_id),
-        )
+        _reopen(conn, request_id, dict.fromkeys(task_ids, TransformStatus.Transforming), now)
         return int(conn.execute("SELECT COUNT(*) FROM retry_jobs").fetchone()[0])
+
+
+def _reopen(
+    conn: sqlite3.Connection, request_id: int, statuses: Mapping[int, TransformStatus], now: float
+) -> None:
+    """Give the tasks their new (unfinished) statuses and make the request run again."""
+    conn.executemany(
+        "UPDATE tasks SET status = ?, finished_at = NULL, updated_at = ? WHERE task_id = ?",
+        [(status.value, now, task_id) for task_id, status in statuses.items()],
+    )
+    conn.execute(
+        "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
+        (RequestStatus.Transforming.value, now, request_id),
+    )
 
 
 def _check_ended(conn: sqlite3.Connection, request_id: int) -> None:
