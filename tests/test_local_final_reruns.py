@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import TEST_PANDA_PORT
 from lsst.ctrl.bps.panda.local import panda_reruns
 from lsst.ctrl.bps.panda.local.panda_reruns import condition_task_names
 from test_local_panda_api import (  # noqa: F401 (idds_engine: the module's fixture)
@@ -126,3 +127,27 @@ def test_final_task_waits_no_longer_than_the_grace_for_a_task_never_retried(
 def test_panda_names_with_idds_suffixes_are_matched(name):
     assert panda_reruns._released_by_condition(name, {"final"})
     assert not panda_reruns._released_by_condition("final_x", {"final"})
+
+
+def test_held_final_task_survives_a_server_restart(idds_engine, tmp_path):  # noqa: F811
+    from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+    from pandaclient import Client
+    from test_local_panda_api import StandInStack
+
+    idds_engine._relay.reruns.note_submitted(7, conditional_workflow())
+    ledger, work_id, final_id = ended_run(tmp_path)
+    assert idds_engine._relay.reruns.note_retry(7, time.time()) == 1
+    idds_engine.close(kill_running=True)
+
+    again = LocalPandaServer(
+        idds_engine.state, port=TEST_PANDA_PORT, engine="idds", stack_factory=StandInStack, max_cores=2
+    )
+    again.start_in_thread()
+    try:
+        assert Client.getTaskStatus(final_id) == (0, "running")
+        status, (code, message) = Client.retryTask(work_id, newParams={})
+        assert (status, code) == (0, 0), message
+        assert wait_status(final_id, ENDED) == "done"
+        assert ledger.read_text().split() == ["good", "bad", "final", "bad", "final"]
+    finally:
+        again.close(kill_running=True)

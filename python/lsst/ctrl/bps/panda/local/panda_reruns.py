@@ -20,6 +20,7 @@ PanDA.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -151,20 +152,11 @@ class FinalReruns:
         held = 0
         with self.engine.exclusive():
             for task in finals:
+                record = functools.partial(_record_rerun, task["jedi_task_id"], since, wait_for)
                 try:
-                    count = hold_request_again(self.engine.scheduler, task["request_id"])
+                    count = hold_request_again(self.engine.scheduler, task["request_id"], also=record)
                 except RetryRefusedError:
                     continue
-                with self.store.transaction() as write:
-                    write.execute(
-                        "INSERT OR REPLACE INTO panda_reruns (jedi_task_id, since, wait_for) "
-                        "VALUES (?, ?, ?)",
-                        (task["jedi_task_id"], since, json.dumps(wait_for)),
-                    )
-                    write.execute(
-                        "UPDATE panda_tasks SET ended_by = NULL, modified_at = ? WHERE jedi_task_id = ?",
-                        (time.time(), task["jedi_task_id"]),
-                    )
                 held += 1
                 _LOG.info(
                     "PanDA task %d (%s): %d jobs held until the %d retried tasks of iDDS request %d end",
@@ -225,6 +217,18 @@ class FinalReruns:
             if row is not None and (row["modified_at"] <= since or not _ended(row["status"])):
                 waiting.append(jedi_task_id)
         return waiting
+
+
+def _record_rerun(jedi_task_id: int, since: float, wait_for: list[int], conn: sqlite3.Connection) -> None:
+    """Record a held task and what it waits for (in the transaction that holds it)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO panda_reruns (jedi_task_id, since, wait_for) VALUES (?, ?, ?)",
+        (jedi_task_id, since, json.dumps(wait_for)),
+    )
+    conn.execute(
+        "UPDATE panda_tasks SET ended_by = NULL, modified_at = ? WHERE jedi_task_id = ?",
+        (time.time(), jedi_task_id),
+    )
 
 
 def _ended(status: int) -> bool:

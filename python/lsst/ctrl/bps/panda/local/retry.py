@@ -17,7 +17,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from idds.common.constants import RequestStatus, TransformStatus
 
@@ -86,12 +86,23 @@ def retry_request(scheduler: Scheduler, request_id: int) -> int:
     return count
 
 
-def hold_request_again(scheduler: Scheduler, request_id: int) -> int:
+def hold_request_again(
+    scheduler: Scheduler, request_id: int, also: Callable[[sqlite3.Connection], None] | None = None
+) -> int:
     """Hold every job of an ended request again, those that succeeded included.
 
     Each job gets a fresh budget of attempts and stays held until released
     (the ``idds`` engine's final task re-run after a retry of its workflow,
     `~lsst.ctrl.bps.panda.local.panda_reruns`).
+
+    Parameters
+    ----------
+    scheduler : `~lsst.ctrl.bps.panda.local.scheduler.Scheduler`
+        The scheduling rules (and their store).
+    request_id : `int`
+        The request.
+    also : `~collections.abc.Callable`, optional
+        Called with the connection inside the same transaction (what else must change with it).
 
     Returns
     -------
@@ -113,6 +124,8 @@ def hold_request_again(scheduler: Scheduler, request_id: int) -> int:
         }
         _reset_jobs(conn, [], task_ids, now)
         _reopen(conn, request_id, dict.fromkeys(task_ids, TransformStatus.Transforming), now)
+        if also is not None:
+            also(conn)
         return int(conn.execute("SELECT COUNT(*) FROM retry_jobs").fetchone()[0])
 
 
