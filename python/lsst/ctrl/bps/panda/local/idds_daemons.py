@@ -10,12 +10,17 @@ polls its queues in loops that wait 10-100 µs between passes (``BaseAgent.execu
 which a laptop or a 2-core CI machine cannot spare.  Waits shorter than `MIN_WAIT` seconds are
 made `MIN_WAIT` long, and ``idds.agents.main`` runs as its own ``__main__``.
 
-One more thread works around an iDDS bug (2.6.21, still in its main branch): the clerk locks each
+Two more changes work around an iDDS bug (2.6.21, still in its main branch): the clerk locks each
 new command (``abort`` of ``bps cancel``, ``resume`` of ``bps restart``), then locks its request;
-when the request is locked at that moment (the clerk is updating it) the command stays locked and
-is never looked at again, so the cancel or restart silently never happens.  Every `SWEEP_EVERY`
-seconds, commands still new or processing that have been locked for `STRANDED_AFTER` seconds are
-unlocked, through iDDS's own ``idds.core.commands``, and the clerk takes them at its next poll.
+when the request is locked at that moment the command stays locked and is never looked at again,
+so the cancel or restart silently never happens.  The clerk's timer runs its three polls together
+every 10 s, new requests, running requests (which locks each running request while a worker
+updates it), then commands: a command about a running request is nearly always stranded.
+
+- The clerk takes its commands before it locks the running requests (`commands_first`).
+- Every `SWEEP_EVERY` seconds, commands still new or processing that have been locked for
+  `STRANDED_AFTER` seconds are unlocked, through iDDS's own ``idds.core.commands``, and the clerk
+  takes them at its next poll (for a request locked by anything else).
 
 Usage: ``python idds_daemons.py``
 """
@@ -23,8 +28,9 @@ Usage: ``python idds_daemons.py``
 import logging
 import runpy
 import threading
+from typing import Any
 
-__all__ = ["MIN_WAIT", "STRANDED_AFTER", "SWEEP_EVERY", "unlock_stranded_commands"]
+__all__ = ["MIN_WAIT", "STRANDED_AFTER", "SWEEP_EVERY", "commands_first", "unlock_stranded_commands"]
 
 MIN_WAIT = 0.02
 """Seconds: the shortest wait of an idle loop (the daemons' polls are seconds apart anyway)."""
@@ -63,6 +69,17 @@ def unlock_stranded_commands(age: float = STRANDED_AFTER) -> list[int]:
     return stranded
 
 
+def commands_first(clerk_class: Any) -> None:
+    """Make a clerk take its commands before it locks the running requests, in each pass."""
+    get_running_requests = clerk_class.get_running_requests
+
+    def commands_then_running_requests(self: Any) -> Any:
+        clerk_class.get_operation_requests(self)
+        return get_running_requests(self)
+
+    clerk_class.get_running_requests = commands_then_running_requests
+
+
 def _sweep(stop: threading.Event) -> None:
     while not _event_wait(stop, SWEEP_EVERY):
         try:
@@ -73,5 +90,8 @@ def _sweep(stop: threading.Event) -> None:
 
 if __name__ == "__main__":
     threading.Event.wait = _rested_wait  # type: ignore[method-assign]
+    from idds.agents.clerk.clerk import Clerk
+
+    commands_first(Clerk)
     threading.Thread(target=_sweep, args=(threading.Event(),), name="stranded-commands", daemon=True).start()
     runpy.run_module("idds.agents.main", run_name="__main__", alter_sys=True)
