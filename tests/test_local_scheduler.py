@@ -200,3 +200,22 @@ def test_queue_slots_come_from_the_server_options_not_from_queue_names():
     assert {default.slots_of(q) for q in ("LOCAL_MERGE", "LOCAL_HIMEM", "ANY_SITE_QUEUE")} == {4}
     limited = SlotPolicy(max_cores=4, memory_mb=8000, queue_slots={"ANY_SITE_QUEUE": 1})
     assert (limited.slots_of("ANY_SITE_QUEUE"), limited.slots_of("LOCAL_MERGE")) == (1, 4)
+
+
+def test_failing_pass_hook_is_logged_once_and_never_stops_jobs(
+    local_panda, idds_api, unwrap, wait_request, shell_dag, caplog
+):
+    calls = []
+
+    def broken_hook():
+        calls.append(1)
+        raise RuntimeError("hook is broken")
+
+    local_panda.engine.pass_hooks.append(broken_hook)
+    dag = shell_dag("hooked")
+    dag.task("a", {"a1": [], "a2": []}, "true ${IN/L}")
+    request_id = unwrap(idds_api.submit(dag.workflow, username=None, use_dataset_name=False))
+    assert wait_request(request_id)["status"].name == "Finished"
+    assert len(calls) > 1
+    logged = [record for record in caplog.records if record.getMessage().startswith("Pass hook")]
+    assert len(logged) == 1 and "hook is broken" in caplog.text

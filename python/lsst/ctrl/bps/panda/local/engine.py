@@ -125,6 +125,7 @@ class LocalPanda:
         self._failures = 0
         self.pass_hooks: list[Callable[[], Any]] = []
         """Called in each scheduling pass, under the lock, before jobs are launched."""
+        self._failing_hooks: set[Callable[[], Any]] = set()
 
     @property
     def fault(self) -> str | None:
@@ -259,13 +260,24 @@ class LocalPanda:
                     if self._fault is None and (self._dirty or now - last_pass > _IDLE_POLL):
                         self._dirty = False
                         last_pass = now
-                        for hook in self.pass_hooks:
-                            hook()
+                        self._run_hooks()
                         self._launch()
                 self._failures = 0
             except Exception as exc:
                 self._on_failure(exc)
             self._sleep()
+
+    def _run_hooks(self) -> None:
+        """Run the pass hooks; one that fails is logged (once until it works) and never stops a launch."""
+        for hook in self.pass_hooks:
+            try:
+                hook()
+            except Exception:
+                if hook not in self._failing_hooks:
+                    _LOG.exception("Pass hook %s failed (logged once until it works)", hook)
+                self._failing_hooks.add(hook)
+            else:
+                self._failing_hooks.discard(hook)
 
     def _sleep(self) -> None:
         if self._failures or self._fault is not None:
