@@ -90,10 +90,6 @@ class FinalReruns:
         self.store = engine.store
         self.reads = PandaTaskReads(engine.store)
         self.store.connection().executescript(RERUNS_SCHEMA)
-        self._pending = self._count_pending()
-
-    def _count_pending(self) -> int:
-        return int(self.store.connection().execute("SELECT COUNT(*) FROM panda_reruns").fetchone()[0])
 
     def note_submitted(self, idds_request_id: Any, workflow: Any) -> None:
         """Remember which tasks of a newly submitted request its conditions release."""
@@ -166,18 +162,15 @@ class FinalReruns:
                     len(wait_for),
                     idds_request_id,
                 )
-        self._pending = self._count_pending()
         return held
 
     def release_due(self) -> int:
         """Release the held final tasks whose retried tasks have all ended; return how many."""
-        if not self._pending:
-            return 0
         conn = self.store.connection()
         released = 0
         now = time.time()
         for row in conn.execute("SELECT jedi_task_id, since, wait_for FROM panda_reruns").fetchall():
-            waiting = self._still_waiting(json.loads(row["wait_for"]), row["since"])
+            waiting = _still_waiting(conn, row["wait_for"], row["since"])
             if waiting and now - row["since"] < GRACE:
                 continue
             if waiting:
@@ -197,26 +190,8 @@ class FinalReruns:
             _LOG.info("PanDA task %d: the retried tasks have ended; it runs again", row["jedi_task_id"])
             released += 1
         if released:
-            self._pending = self._count_pending()
             self.engine.wake()
         return released
-
-    def _still_waiting(self, jedi_task_ids: list[int], since: float) -> list[int]:
-        """Return the tasks not yet retried since ``since``, or retried and not ended."""
-        waiting = []
-        for jedi_task_id in jedi_task_ids:
-            row = (
-                self.store.connection()
-                .execute(
-                    "SELECT p.modified_at, t.status FROM panda_tasks p JOIN tasks t ON t.task_id = p.task_id "
-                    "WHERE p.jedi_task_id = ?",
-                    (jedi_task_id,),
-                )
-                .fetchone()
-            )
-            if row is not None and (row["modified_at"] <= since or not _ended(row["status"])):
-                waiting.append(jedi_task_id)
-        return waiting
 
 
 def _record_rerun(jedi_task_id: int, since: float, wait_for: list[int], conn: sqlite3.Connection) -> None:
@@ -229,6 +204,18 @@ def _record_rerun(jedi_task_id: int, since: float, wait_for: list[int], conn: sq
         "UPDATE panda_tasks SET ended_by = NULL, modified_at = ? WHERE jedi_task_id = ?",
         (time.time(), jedi_task_id),
     )
+
+
+def _still_waiting(conn: sqlite3.Connection, wait_for: str, since: float) -> list[int]:
+    """Return the tasks of ``wait_for`` (JSON) not yet retried since ``since``, or not ended."""
+    ended = [state.value for state in TERMINAL_TASK_STATES]
+    rows = conn.execute(
+        "SELECT p.jedi_task_id FROM panda_tasks p JOIN tasks t ON t.task_id = p.task_id "
+        "WHERE p.jedi_task_id IN (SELECT value FROM json_each(?)) "
+        f"AND (p.modified_at <= ? OR t.status NOT IN ({', '.join('?' * len(ended))}))",
+        (wait_for, since, *ended),
+    )
+    return [row[0] for row in rows]
 
 
 def _ended(status: int) -> bool:

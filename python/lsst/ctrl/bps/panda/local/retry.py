@@ -111,10 +111,8 @@ def hold_request_again(
 
     Raises
     ------
-    UnknownRequestError
-        Raised if there is no such request.
-    RetryRefusedError
-        Raised if the request has not ended.
+    UnknownRequestError, RetryRefusedError
+        As `retry_request`.
     """
     now = time.time()
     with scheduler.store.transaction() as conn:
