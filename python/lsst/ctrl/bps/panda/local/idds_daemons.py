@@ -28,6 +28,7 @@ Usage: ``python idds_daemons.py``
 import logging
 import runpy
 import threading
+import time
 from typing import Any
 
 __all__ = ["MIN_WAIT", "STRANDED_AFTER", "SWEEP_EVERY", "commands_first", "unlock_stranded_commands"]
@@ -80,8 +81,10 @@ def commands_first(clerk_class: Any) -> None:
     clerk_class.get_running_requests = commands_then_running_requests
 
 
-def _sweep(stop: threading.Event) -> None:
-    while not _event_wait(stop, SWEEP_EVERY):
+def _sweep() -> None:
+    """Unlock stranded commands every `SWEEP_EVERY` seconds, for as long as the daemons run."""
+    while True:
+        time.sleep(SWEEP_EVERY)
         try:
             unlock_stranded_commands()
         except Exception:  # the database may be down for a moment; the next sweep tries again
@@ -93,5 +96,5 @@ if __name__ == "__main__":
     from idds.agents.clerk.clerk import Clerk
 
     commands_first(Clerk)
-    threading.Thread(target=_sweep, args=(threading.Event(),), name="stranded-commands", daemon=True).start()
+    threading.Thread(target=_sweep, name="stranded-commands", daemon=True).start()
     runpy.run_module("idds.agents.main", run_name="__main__", alter_sys=True)
