@@ -42,9 +42,9 @@ def measure(size: int) -> str:
     """Return one table row for a workflow of about ``size`` jobs."""
     sys.path.insert(0, str(HERE.parent / "tests"))
     from bps_configs import make_config
-    from lsst.ctrl.bps.panda.convert import convert_workflow
-    from lsst.ctrl.bps.panda.graph_tables import GraphTables, _kahn_leftovers, check_acyclic
-    from lsst.ctrl.bps.panda.settings import SettingsReader
+    from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
+    from lsst.ctrl.bps.panda.prepare.graph_tables import GraphTables, _kahn_leftovers, check_acyclic
+    from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
     from synthetic import make_drp_workflow
 
     gw = make_drp_workflow(size, submit_dir="/tmp/bench-cycle")

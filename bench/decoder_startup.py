@@ -38,7 +38,7 @@ MARKER = "<!-- bench:decoder-startup -->"
 def _arguments() -> list[str]:
     """Return the five runner words of a job that runs ``true`` (compact format, no files)."""
     sys.path.insert(0, str(ROOT / "python"))
-    from lsst.ctrl.bps.panda.command_line import command_line_for
+    from lsst.ctrl.bps.panda.prepare.command_line import command_line_for
 
     line = command_line_for(
         job_name="j", executable="true", arguments="", cmdvals={}, per_job_keys=frozenset(), environment=None

@@ -60,7 +60,7 @@ def start_up(engine: str, warm_runs: int) -> tuple[float, list[float]]:
             subprocess.run([*PANDA_LOCAL, "stop", *state], capture_output=True, timeout=120, check=False)
             if engine == "idds":
                 sys.path.insert(0, str(ROOT / "python"))
-                from lsst.ctrl.bps.panda.local.idds_postgres import PostgresCluster, postgres_bin
+                from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 
                 PostgresCluster(
                     Path(scratch) / "state" / "idds", postgres_bin(), Path(scratch) / "pg.log"

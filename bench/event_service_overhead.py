@@ -58,7 +58,7 @@ def _prepared_work(directory: Path, payloads: int, events_per_job: int | None): 
     from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
     from lsst.ctrl.bps.panda import PanDAService
     from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
-    from lsst.ctrl.bps.panda.staging import stage_files
+    from lsst.ctrl.bps.panda.wms.staging import stage_files
 
     gw = GenericWorkflow(f"bench_{events_per_job or 'plain'}")  # tasks of one name would be one task
     true = GenericWorkflowExec("true", "/bin/true", False)
@@ -131,7 +131,7 @@ def main() -> int:
     os.environ.update(PANDA_BEHIND_REAL_LB="1", PANDA_AUTH="oidc", PANDA_AUTH_VO="local")
 
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,8 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bps_configs import make_config
-    from lsst.ctrl.bps.panda.graph import render_svg, task_graph_of_workflow
-    from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
+    from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow
+    from lsst.ctrl.bps.panda.prepare.workflow_picture import render_svg, task_graph_of_workflow
 
     try:
         from synthetic import make_drp_workflow

@@ -51,7 +51,7 @@ def main() -> int:
     from idds.doma.workflowv2.domapandawork import DomaPanDAWork
     from idds.workflowv2.workflow import Workflow
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
     from pandaclient import idds_api
 
     logging.getLogger().setLevel(logging.WARNING)

@@ -95,7 +95,7 @@ def _start_local_panda(state_dir: Path):
         PANDA_AUTH_VO="local",
     )
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     server = LocalPandaServer(StateDir(state_dir), port=port, max_cores=1)
     server.start_in_thread()
@@ -110,8 +110,8 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
 
     from bps_configs import make_config
     from lsst.ctrl.bps.panda import PanDAService
-    from lsst.ctrl.bps.panda.convert import convert_workflow
-    from lsst.ctrl.bps.panda.settings import SettingsReader
+    from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
+    from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
     from synthetic import make_drp_workflow
 
     logging.basicConfig(level=logging.WARNING)

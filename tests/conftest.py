@@ -121,7 +121,7 @@ def idds_api():
 def local_panda(tmp_path):
     """Start a local PanDA in this process on the test port, its token in the environment."""
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     server = LocalPandaServer(
         StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, max_cores=2, sample_interval=0.05

@@ -11,13 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lsst.ctrl.bps.panda.command_line import (
+from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
+from lsst.ctrl.bps.panda.prepare.command_line import (
     IN_PLACEHOLDER,
     command_line_for,
     pseudo_input_name,
     runner_executable,
 )
-from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
 
 DECODER = Path(cmd_line_decoder.__file__)
 PAYLOAD = Path(__file__).parent / "data" / "dump_argv.py"

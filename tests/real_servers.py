@@ -26,9 +26,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lsst.ctrl.bps.panda.local.idds_config import RELAY_DN
-from lsst.ctrl.bps.panda.local.idds_postgres import PostgresCluster, PostgresError, postgres_bin
-from lsst.ctrl.bps.panda.local.idds_stack import HERE as LOCAL_PACKAGE
+from lsst.ctrl.bps.panda.local.idds.idds_config import RELAY_DN
+from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from lsst.ctrl.bps.panda.local.idds.idds_stack import SCRIPTS
 
 __all__ = ["REPO", "SERVERS_VENV", "RealServers", "make_user_certificate", "servers_venv_python"]
 
@@ -39,7 +39,7 @@ SERVERS_VENV = Path(os.environ.get("REAL_IDDS_VENV") or REPO / ".venv-real-idds"
 USER_DN = "/DC=org/DC=example/OU=People/CN=Jane Tester"
 """The test user's certificate subject: what mod_ssl would hand the PanDA server."""
 
-REST_APP = LOCAL_PACKAGE / "idds_rest_app.py"
+REST_APP = SCRIPTS / "idds_rest_app.py"
 """The real iDDS REST app behind a stand-in for mod_ssl (the one ``panda_local --engine idds`` runs)."""
 
 BUILD_SCHEMA = "from idds.orm.base.utils import build_database; build_database()"

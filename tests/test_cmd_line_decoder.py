@@ -13,7 +13,6 @@ import sys
 
 import boto3
 import pytest
-from lsst.ctrl.bps.panda.command_line import StagedFileRef, command_line_for
 from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
     EXIT_CONFIG,
     EXIT_NO_INPUT,
@@ -21,7 +20,8 @@ from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
     resolve_map_name,
 )
 from lsst.ctrl.bps.panda.edgenode.job_contract import DecoderError
-from lsst.ctrl.bps.panda.staging import stage_files
+from lsst.ctrl.bps.panda.prepare.command_line import StagedFileRef, command_line_for
+from lsst.ctrl.bps.panda.wms.staging import stage_files
 from lsst.resources.s3utils import _get_s3_client
 from moto.server import ThreadedMotoServer
 from pilot import DECODER, PAYLOAD, dumped, job_env, make_task, pilot_run
@@ -109,7 +109,7 @@ echo '{"Max": {"pss": 1}}' > "$summary"
 
 def test_default_layered_runner_runs_the_decoder_under_prmon(local_end_point, tmp_path):
     from bps_configs import make_config
-    from lsst.ctrl.bps.panda.settings import SettingsReader
+    from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
 
     runner = SettingsReader(make_config(str(tmp_path))).label("isr", None).runner_command
     assert "prmon -i 5" in runner and "cmd_line_decoder.py _cmd_line_" in runner

@@ -10,13 +10,6 @@ import subprocess
 
 import pytest
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowFile, GenericWorkflowJob
-from lsst.ctrl.bps.panda.command_line import (
-    IN_PLACEHOLDER,
-    StagedFileRef,
-    command_line_for,
-    pseudo_input_name,
-    runner_executable,
-)
 from lsst.ctrl.bps.panda.edgenode.job_contract import (
     COMPACT_GUARD,
     GUARD_FILE_KEY,
@@ -26,7 +19,14 @@ from lsst.ctrl.bps.panda.edgenode.job_contract import (
     parse_pseudo_input,
 )
 from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaPrepareError
-from lsst.ctrl.bps.panda.staging import stage_files
+from lsst.ctrl.bps.panda.prepare.command_line import (
+    IN_PLACEHOLDER,
+    StagedFileRef,
+    command_line_for,
+    pseudo_input_name,
+    runner_executable,
+)
+from lsst.ctrl.bps.panda.wms.staging import stage_files
 from pilot import (
     DUMP,
     FILE_RUNNER,

@@ -11,11 +11,11 @@ from bps_configs import make_config
 from dag_check import payload_dag, rebuild_job_dag, works_of
 from idds.workflowv2.workflow import AndCondition
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob
-from lsst.ctrl.bps.panda.convert import _chunk_sizes, convert_workflow
 from lsst.ctrl.bps.panda.edgenode.job_contract import parse_pseudo_input
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
-from lsst.ctrl.bps.panda.report import label_of_task, run_report_from_records
-from lsst.ctrl.bps.panda.settings import SettingsReader
+from lsst.ctrl.bps.panda.prepare.convert import _chunk_sizes, convert_workflow
+from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
+from lsst.ctrl.bps.panda.wms.wms_report import label_of_task, run_report_from_records
 from lsst.ctrl.bps.tests import gw_test_utils
 from synthetic import make_drp_workflow
 
@@ -266,8 +266,8 @@ def test_task_names_keep_to_panda_safe_characters(tmp_path):
 
 
 def test_fast_pseudo_input_matches_pseudo_input_name(tmp_path):
-    from lsst.ctrl.bps.panda.command_line import pseudo_input_name
-    from lsst.ctrl.bps.panda.task_spec import TaskSpecs
+    from lsst.ctrl.bps.panda.prepare.command_line import pseudo_input_name
+    from lsst.ctrl.bps.panda.prepare.task_spec import TaskSpecs
     from test_command_line import HOSTILE_VALUES
 
     gw = GenericWorkflow("wf")

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from bps_configs import IDF_CLASSES, make_config
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.staging import stage_files
+from lsst.ctrl.bps.panda.wms.staging import stage_files
 from lsst.ctrl.bps.transform import add_final_job
 from published_decoder import (
     PACKAGE_DIR,

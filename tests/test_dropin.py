@@ -21,8 +21,8 @@ from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
 from lsst.ctrl.bps.drivers import prepare_driver
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.settings import config_dir
-from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
+from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow
+from lsst.ctrl.bps.panda.prepare.settings import config_dir
 from synthetic import make_drp_workflow
 from test_prepare_real_pipeline import PACKAGE_DIR, _load_make_repo
 

@@ -123,7 +123,7 @@ class EngineServer:
             check=False,
         )
         # Safety net: nothing of the stack may outlive the module (found by cwd/environment).
-        from lsst.ctrl.bps.panda.local.idds_processes import owned_by
+        from lsst.ctrl.bps.panda.local.idds.stack_processes import owned_by
 
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and owned_by(int(entry.name), self.state_dir / "idds"):
@@ -143,7 +143,7 @@ def server(request, tmp_path_factory):
     yield running
     running.stop()
     with contextlib.suppress(Exception):
-        from lsst.ctrl.bps.panda.local.idds_postgres import PostgresCluster, postgres_bin
+        from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 
         PostgresCluster(running.state_dir / "idds", postgres_bin(), running.state_dir / "pg.log").remove()
     os.environ.pop("PANDA_AUTH_ID_TOKEN", None)

@@ -12,14 +12,14 @@ from bps_configs import make_config
 from dag_check import works_of
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob
-from lsst.ctrl.bps.panda.convert import convert_workflow
 from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaPrepareError
-from lsst.ctrl.bps.panda.event_service import (
+from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
+from lsst.ctrl.bps.panda.prepare.event_service import (
     check_event_service_work,
     check_order_ids,
     parse_event_service,
 )
-from lsst.ctrl.bps.panda.settings import NameMode, SettingsReader
+from lsst.ctrl.bps.panda.prepare.settings import NameMode, SettingsReader
 from synthetic import make_drp_workflow
 
 ES_NAME = re.compile(r"(?P<label>[^:]+):eventservice_(?P<start>[0-9]+)\^(?P<count>[0-9]+)")

@@ -20,7 +20,7 @@ from conftest import TEST_PANDA_PORT
 from idds.common.constants import ContentStatus
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.staging import stage_files
+from lsst.ctrl.bps.panda.wms.staging import stage_files
 from test_service import LOCAL_SITE
 
 pytestmark = pytest.mark.timeout(180)
@@ -47,7 +47,7 @@ class NoIddsStack:
 @pytest.fixture
 def panda_api_server(tmp_path, monkeypatch):
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     server = LocalPandaServer(
         StateDir(tmp_path / "state"),

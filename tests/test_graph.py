@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from bps_configs import make_config
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.graph import PICTURE_FILE, task_graph, task_graph_of_workflow
+from lsst.ctrl.bps.panda.prepare.workflow_picture import PICTURE_FILE, task_graph, task_graph_of_workflow
 
 try:  # moving to tests/ (issue 13)
     from synthetic import make_drp_workflow
@@ -79,11 +79,13 @@ def test_edges_between_chunks_of_one_node_are_dropped():
 
 
 def test_without_graphviz_prepare_logs_one_line_and_goes_on(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("lsst.ctrl.bps.panda.graph.shutil.which", lambda name: None)
+    monkeypatch.setattr("lsst.ctrl.bps.panda.prepare.workflow_picture.shutil.which", lambda name: None)
     gw = make_drp_workflow(200, submit_dir=str(tmp_path))
-    with caplog.at_level(logging.INFO, logger="lsst.ctrl.bps.panda.graph"):
+    with caplog.at_level(logging.INFO, logger="lsst.ctrl.bps.panda.prepare.workflow_picture"):
         PanDAService({}).prepare(make_config(str(tmp_path)), gw, str(tmp_path / "submit"))
     assert not (tmp_path / "submit" / PICTURE_FILE).exists()
     assert (tmp_path / "submit" / "panda_workflow.manifest.json").exists()
-    lines = [r.getMessage() for r in caplog.records if r.name == "lsst.ctrl.bps.panda.graph"]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "lsst.ctrl.bps.panda.prepare.workflow_picture"
+    ]
     assert len(lines) == 1 and "apt-get install graphviz" in lines[0]

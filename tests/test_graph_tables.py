@@ -10,7 +10,7 @@ with `GraphTablesError`) instead of the plugin silently seeing no files or no pa
 
 import pytest
 from lsst.ctrl.bps import GenericWorkflow
-from lsst.ctrl.bps.panda.graph_tables import GraphTables, GraphTablesError
+from lsst.ctrl.bps.panda.prepare.graph_tables import GraphTables, GraphTablesError
 from synthetic import make_drp_workflow
 
 

@@ -10,7 +10,7 @@ and ``test_engines.py`` (cancel, retry, and a stranded abort freed by the sweepe
 
 import threading
 
-from lsst.ctrl.bps.panda.local import idds_daemons
+from lsst.ctrl.bps.panda.local.idds.scripts import idds_daemons
 
 
 class FakeClerk:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.idds_port import (
+from lsst.ctrl.bps.panda.wms.idds_port import (
     IddsCallError,
     IddsOutageError,
     IddsPort,
@@ -256,7 +256,7 @@ def test_command_reply_with_error_status_raises():
 
 
 def test_without_an_http_status_the_words_of_a_refusal_are_the_last_resort():
-    from lsst.ctrl.bps.panda.idds_port import _raise_failure
+    from lsst.ctrl.bps.panda.wms.idds_port import _raise_failure
 
     with pytest.raises(IddsCallError, match="PANDA_AUTH"):
         _raise_failure("ping", None, None, "401 Unauthorized")
@@ -266,7 +266,7 @@ def test_without_an_http_status_the_words_of_a_refusal_are_the_last_resort():
 
 
 def test_a_client_error_that_is_no_auth_refusal_says_so(relay, port):
-    from lsst.ctrl.bps.panda import idds_port
+    from lsst.ctrl.bps.panda.wms import idds_port
 
     relay.fault = "http_403"
     with pytest.raises(IddsCallError, match="HTTP 403"):

@@ -24,9 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import TEST_PANDA_PORT
 from lsst.ctrl.bps.panda.identity import relay_user_name, token_dn
+from lsst.ctrl.bps.panda.local.core.token_authority import TokenAuthority, owner_claims
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-from lsst.ctrl.bps.panda.local.statedir import StateDir
-from lsst.ctrl.bps.panda.local.tokens import TokenAuthority, owner_claims
+from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
 ORIGINAL_USER = "X-IDDS-Auth-Username-Original"
 """The header the iDDS client sends the relay's ``set_original_user`` name in."""

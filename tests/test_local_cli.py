@@ -72,7 +72,7 @@ def test_env_before_any_start_says_so(tmp_path):
 
 
 def test_default_state_dir_comes_from_the_environment(tmp_path, monkeypatch):
-    from lsst.ctrl.bps.panda.local.statedir import default_state_dir
+    from lsst.ctrl.bps.panda.local.state.state_dir import default_state_dir
 
     monkeypatch.setenv("PANDA_LOCAL_STATE_DIR", str(tmp_path / "from_env"))
     assert default_state_dir() == tmp_path / "from_env"

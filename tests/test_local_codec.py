@@ -12,8 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from bps_configs import make_config
 from idds.common.utils import json_dumps
-from lsst.ctrl.bps.panda.convert import convert_workflow
-from lsst.ctrl.bps.panda.local.codec import (
+from lsst.ctrl.bps.panda.local.core.wire_codec import (
     ALLOWED_CLASSES,
     BadRequestBodyError,
     ForbiddenClassError,
@@ -21,7 +20,8 @@ from lsst.ctrl.bps.panda.local.codec import (
     encode_reply,
     load_restricted,
 )
-from lsst.ctrl.bps.panda.settings import SettingsReader
+from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
+from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
 from lsst.ctrl.bps.tests import gw_test_utils
 
 

@@ -10,7 +10,16 @@ import time
 
 import pytest
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
-from lsst.ctrl.bps.panda.local.event_records import (
+from lsst.ctrl.bps.panda.local.pilot.event_runner import (
+    EventStatus,
+    event_range_id,
+    event_ranges,
+    fine_grained_command,
+    fine_grained_end,
+    read_event_outcomes,
+)
+from lsst.ctrl.bps.panda.local.pilot.executor import Executor, LaunchSpec, Outcome
+from lsst.ctrl.bps.panda.local.state.event_table import (
     EVENTS_SCHEMA,
     JOBSET_OFFSET,
     attempt_end,
@@ -19,15 +28,6 @@ from lsst.ctrl.bps.panda.local.event_records import (
     is_fine_grained,
     record_attempt_events,
 )
-from lsst.ctrl.bps.panda.local.events import (
-    EventStatus,
-    event_range_id,
-    event_ranges,
-    fine_grained_command,
-    fine_grained_end,
-    read_event_outcomes,
-)
-from lsst.ctrl.bps.panda.local.executor import Executor, LaunchSpec, Outcome
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import lsst.ctrl.bps.panda.edgenode
-import lsst.ctrl.bps.panda.local.executor
+import lsst.ctrl.bps.panda.local.pilot.executor
 import pytest
-from lsst.ctrl.bps.panda.local.executor import (
+from lsst.ctrl.bps.panda.local.core.installation import DECODER_PATH, installation_environment
+from lsst.ctrl.bps.panda.local.pilot.executor import (
     PAYLOAD_EXCEEDED_MEMORY,
     REACHED_MAX_TIME,
     Executor,
@@ -21,7 +22,6 @@ from lsst.ctrl.bps.panda.local.executor import (
     Outcome,
     with_input,
 )
-from lsst.ctrl.bps.panda.local.installation import DECODER_PATH, installation_environment
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -145,7 +145,7 @@ def test_executor_kills_the_whole_process_group(tmp_path):
 
 def test_the_pip_layout_shipped_as_package_data_holds_the_decoder_and_config():
     # What CTRL_BPS_PANDA_DIR is in a pip install (package_root when not in a checkout).
-    root = Path(lsst.ctrl.bps.panda.local.executor.__file__).resolve().parents[1] / "resources"
+    root = Path(lsst.ctrl.bps.panda.local.pilot.executor.__file__).resolve().parents[3] / "resources"
     decoder = root / DECODER_PATH
     assert (
         decoder.read_bytes()

@@ -120,7 +120,7 @@ def tiny_tmpfs(tmp_path):
 
 def _serve(state_root: Path):
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     server = LocalPandaServer(StateDir(state_root), port=TEST_PANDA_PORT, max_cores=2, sample_interval=0.05)
     server.start_in_thread()
@@ -262,7 +262,7 @@ def test_full_disk_under_the_state_directory_pauses_and_resumes_without_loss(
 def test_kill_inside_the_launch_window_never_runs_a_job_twice(
     server_process, idds_api, unwrap, wait_request, shell_dag, tmp_path, monkeypatch
 ):
-    from lsst.ctrl.bps.panda.local.executor import PAUSE_AFTER_LAUNCH_ENV
+    from lsst.ctrl.bps.panda.local.pilot.executor import PAUSE_AFTER_LAUNCH_ENV
 
     ledger, pauses, release = tmp_path / "ledger", tmp_path / "pauses", tmp_path / "release"
     pauses.mkdir()
@@ -328,7 +328,7 @@ def test_stop_cycles_neither_rerun_nor_lose_jobs(
 
 
 def test_stop_that_kills_keeps_the_exit_code_of_attempts_that_had_ended(tmp_path):
-    from lsst.ctrl.bps.panda.local.executor import Executor, LaunchSpec, Outcome
+    from lsst.ctrl.bps.panda.local.pilot.executor import Executor, LaunchSpec, Outcome
 
     executor = Executor(dict(os.environ), launch_tag="test")
     executor.launch(LaunchSpec(1, 1000, "true", tmp_path / "1", rss_limit=None, walltime=None))
@@ -346,7 +346,7 @@ def test_stop_that_kills_keeps_the_exit_code_of_attempts_that_had_ended(tmp_path
 # -- 4. the port survives restarts ---------------------------------------------------------------
 def test_restarted_server_keeps_its_port_after_stop_and_after_kill(tmp_path):
     from lsst.ctrl.bps.panda.local.cli import ping
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     state = StateDir(tmp_path / "state")
     ports = []
@@ -369,8 +369,8 @@ def test_restarted_server_keeps_its_port_after_stop_and_after_kill(tmp_path):
 
 
 def test_client_of_a_server_that_moved_is_told_where(tmp_path, monkeypatch):
-    from lsst.ctrl.bps.panda.idds_port import local_panda_hint
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
+    from lsst.ctrl.bps.panda.wms.idds_port import local_panda_hint
 
     state = StateDir(tmp_path / "state")
     monkeypatch.setenv("PANDA_LOCAL_STATE_DIR", str(state.root))
@@ -424,7 +424,7 @@ def _raw_post(token, body):
 def test_compression_bomb_is_refused_at_the_cap_in_the_envelope(local_panda):
     import zlib
 
-    from lsst.ctrl.bps.panda.local.codec import MAX_BODY_BYTES
+    from lsst.ctrl.bps.panda.local.core.wire_codec import MAX_BODY_BYTES
 
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
     chunk = b" " * 1024**2
@@ -472,7 +472,7 @@ def test_deeply_nested_json_gets_the_false_envelope_not_an_html_500(local_panda)
 
 
 def test_empty_token_file_gets_a_new_token(tmp_path):
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     state = StateDir(tmp_path / "state")
     state.ensure()
@@ -507,7 +507,7 @@ def test_peak_rss_is_the_payloads_not_the_servers(local_panda, idds_api, unwrap,
 
 
 def test_lost_exit_status_is_never_success(tmp_path):
-    from lsst.ctrl.bps.panda.local.executor import Executor, LaunchSpec, Outcome
+    from lsst.ctrl.bps.panda.local.pilot.executor import Executor, LaunchSpec, Outcome
 
     executor = Executor(dict(os.environ), launch_tag="test")
     pid, _ = executor.launch(LaunchSpec(7, 1000, "exit 3", tmp_path / "7", rss_limit=None, walltime=None))
@@ -556,7 +556,7 @@ def test_persistent_engine_fault_is_logged_once_with_back_off(local_panda, monke
 
 
 def test_memory_killed_job_is_named_in_the_report():
-    from lsst.ctrl.bps.panda.report import run_report_from_records
+    from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records
 
     records = [
         {
@@ -591,7 +591,7 @@ def test_memory_killed_job_is_named_in_the_report():
 def test_prepare_into_a_submitted_directory_keeps_its_workflow_files(local_panda, tmp_path):
     from bps_configs import make_config
     from lsst.ctrl.bps.panda import PanDAService
-    from lsst.ctrl.bps.panda.submission import AlreadySubmittedError
+    from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
     from test_service import LOCAL_SITE, shell_workflow, submit
 
     config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE)

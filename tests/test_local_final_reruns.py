@@ -17,8 +17,8 @@ import time
 
 import pytest
 from conftest import TEST_PANDA_PORT
-from lsst.ctrl.bps.panda.local import panda_reruns
-from lsst.ctrl.bps.panda.local.panda_reruns import condition_task_names
+from lsst.ctrl.bps.panda.local.jedi import final_reruns
+from lsst.ctrl.bps.panda.local.jedi.final_reruns import condition_task_names
 from test_local_panda_api import (  # noqa: F401 (idds_engine: the module's fixture)
     deliver,
     doma_task_params,
@@ -119,7 +119,7 @@ def test_final_task_waits_no_longer_than_the_grace_for_a_task_never_retried(
     monkeypatch,
     caplog,
 ):
-    monkeypatch.setattr(panda_reruns, "GRACE", 1.0)
+    monkeypatch.setattr(final_reruns, "GRACE", 1.0)
     reruns = idds_engine._relay.reruns
     reruns.note_submitted(7, conditional_workflow())
     ledger, work_id, final_id = ended_run(tmp_path)
@@ -131,8 +131,8 @@ def test_final_task_waits_no_longer_than_the_grace_for_a_task_never_retried(
 
 @pytest.mark.parametrize("name", ["final_7_3", "final_7_3_1"])
 def test_panda_names_with_idds_suffixes_are_matched(name):
-    assert panda_reruns._released_by_condition(name, {"final"})
-    assert not panda_reruns._released_by_condition("final_x", {"final"})
+    assert final_reruns._released_by_condition(name, {"final"})
+    assert not final_reruns._released_by_condition("final_x", {"final"})
 
 
 def test_held_final_task_survives_a_server_restart(idds_engine, tmp_path):  # noqa: F811

@@ -28,7 +28,7 @@ from conftest import TEST_PANDA_PORT, TEST_PANDA_URL, call_ok
 from idds.common.utils import json_dumps
 from lsst.ctrl.bps.panda.identity import token_identity
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-from lsst.ctrl.bps.panda.local.statedir import StateDir
+from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from real_servers import servers_venv_python
 
 pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(600)]
@@ -83,7 +83,7 @@ def events(log):
 
 def monitor_page(server, path):
     """Return a monitor page (logged in with the token cookie), failing on any status but 200."""
-    from lsst.ctrl.bps.panda.local.monitor import COOKIE_NAME
+    from lsst.ctrl.bps.panda.local.http.monitor_pages import COOKIE_NAME
 
     reply = httpx.get(
         f"http://127.0.0.1:{TEST_PANDA_PORT}/monitor{path}", cookies={COOKIE_NAME: server.token}, timeout=60

@@ -7,9 +7,9 @@
 import pytest
 from bps_configs import make_config
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob
-from lsst.ctrl.bps.panda.convert import convert_workflow
-from lsst.ctrl.bps.panda.local.intake import IntakeError, plan_request
-from lsst.ctrl.bps.panda.settings import SettingsReader
+from lsst.ctrl.bps.panda.local.core.request_plan import IntakeError, plan_request
+from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
+from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from browser_support import chromium, screenshot_dir
 from conftest import TEST_PANDA_PORT
-from lsst.ctrl.bps.panda.local.monitor import COOKIE_NAME, login_link
+from lsst.ctrl.bps.panda.local.http.monitor_pages import COOKIE_NAME, login_link
 
 BASE = f"http://127.0.0.1:{TEST_PANDA_PORT}"
 
@@ -87,7 +87,7 @@ def test_log_page_shows_decoder_lines_first_then_the_tail(
 
 
 def test_panda_monitor_links_of_the_report_lead_to_the_request_page(local_panda, shell_dag, idds_api, unwrap):
-    from lsst.ctrl.bps.panda.report import monitor_link
+    from lsst.ctrl.bps.panda.wms.wms_report import monitor_link
 
     dag = shell_dag("linked")
     dag.task("linked_01_step1_01", {"x": []}, "true")

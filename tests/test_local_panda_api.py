@@ -23,9 +23,9 @@ import urllib.request
 
 import pytest
 from conftest import TEST_PANDA_PORT
-from lsst.ctrl.bps.panda.local.idds_notifier import LocalPandaNotifier
+from lsst.ctrl.bps.panda.local.idds.scripts.idds_notifier import LocalPandaNotifier
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-from lsst.ctrl.bps.panda.local.statedir import StateDir
+from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
 POLL = 0.1
 

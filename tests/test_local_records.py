@@ -6,7 +6,7 @@
 
 import sqlite3
 
-from lsst.ctrl.bps.panda.local.store import Store
+from lsst.ctrl.bps.panda.local.state.store import Store
 
 
 def test_job_records_carry_the_submitted_vo_and_prod_source_label(

@@ -194,7 +194,7 @@ def test_retry_of_a_running_request_is_refused(local_panda, idds_api, unwrap, sh
 
 
 def test_queue_slots_come_from_the_server_options_not_from_queue_names():
-    from lsst.ctrl.bps.panda.local.scheduler import SlotPolicy
+    from lsst.ctrl.bps.panda.local.engine.scheduler import SlotPolicy
 
     default = SlotPolicy(max_cores=4, memory_mb=8000)
     assert {default.slots_of(q) for q in ("LOCAL_MERGE", "LOCAL_HIMEM", "ANY_SITE_QUEUE")} == {4}

@@ -315,7 +315,7 @@ def test_requests_are_owned_by_the_tokens_subject_not_the_username_passed(local_
 def test_request_is_new_with_iddss_transform_less_record_until_work_starts(tmp_path, shell_dag, idds_api):
     from conftest import TEST_PANDA_PORT
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-    from lsst.ctrl.bps.panda.local.statedir import StateDir
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     # No slot on the task's queue: nothing starts, as before iDDS's daemons take a request up.
     server = LocalPandaServer(StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, queue_slots={"FULL": 0})

@@ -8,9 +8,9 @@ import sqlite3
 import time
 
 import pytest
-from lsst.ctrl.bps.panda.local.intake import RequestPlan, TaskPlan
-from lsst.ctrl.bps.panda.local.jobstates import JobState
-from lsst.ctrl.bps.panda.local.store import Store
+from lsst.ctrl.bps.panda.local.core.job_states import JobState
+from lsst.ctrl.bps.panda.local.core.request_plan import RequestPlan, TaskPlan
+from lsst.ctrl.bps.panda.local.state.store import Store
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -7,7 +7,7 @@
 import pytest
 from bps_configs import IDF_CLASSES
 from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaPrepareError
-from lsst.ctrl.bps.panda.memory_classes import MemoryRouter, parse_memory_classes
+from lsst.ctrl.bps.panda.prepare.memory_classes import MemoryRouter, parse_memory_classes
 
 
 @pytest.fixture

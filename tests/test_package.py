@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from lsst.ctrl.bps import BaseWmsService, BaseWmsWorkflow
-from lsst.ctrl.bps.panda.settings import defaults_path
+from lsst.ctrl.bps.panda.prepare.settings import defaults_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +102,7 @@ from bps_configs import make_config
 from synthetic import make_drp_workflow
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.workflow import PandaBpsWmsWorkflow
+from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow
 assert sys.modules["flask"] is None and sys.modules["waitress"] is None
 submit = {str(tmp_path / "submit")!r}
 gw = make_drp_workflow(30, detectors=2, patches=1, submit_dir=submit, final=False)

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_PANDA_PORT
-from lsst.ctrl.bps.panda.auth_token import AuthExit, local_time
-from lsst.ctrl.bps.panda.local.oidc import connection_uid
+from lsst.ctrl.bps.panda.auth.oidc_token import AuthExit, local_time
+from lsst.ctrl.bps.panda.auth.panda_auth_cli import main
+from lsst.ctrl.bps.panda.local.core.token_authority import TokenAuthority
+from lsst.ctrl.bps.panda.local.http.oidc_provider import connection_uid
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
-from lsst.ctrl.bps.panda.local.statedir import StateDir
-from lsst.ctrl.bps.panda.local.tokens import TokenAuthority
-from lsst.ctrl.bps.panda.panda_auth import main
+from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -29,7 +29,12 @@ from lsst.ctrl.bps.panda.edgenode.job_contract import (
     name_map_path,
     parse_pseudo_input,
 )
-from lsst.ctrl.bps.panda.workflow import IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMMARY_FILE, PandaBpsWmsWorkflow
+from lsst.ctrl.bps.panda.prepare.prepared_workflow import (
+    IDDS_WORKFLOW_FILE,
+    MANIFEST_FILE,
+    SUMMARY_FILE,
+    PandaBpsWmsWorkflow,
+)
 from lsst.pipe.base.pipeline_graph import TaskImportMode
 from lsst.pipe.base.quantum_graph import PredictedQuantumGraph
 

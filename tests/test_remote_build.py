@@ -128,7 +128,7 @@ def test_remote_build_of_the_demo_runs_under_the_build_request_id(local_panda, i
 
     # A second build job for the same request (a fresh archive, so its quantum graph is new): it
     # builds, but iDDS keeps the first workflow and refuses the second (exit 69).
-    from lsst.ctrl.bps.panda.build_archive import cache_url, pack_archive, upload_to_cache
+    from lsst.ctrl.bps.panda.remote_build.build_archive import cache_url, pack_archive, upload_to_cache
 
     second = pack_archive(
         str(work / "remote.yaml"),
@@ -144,7 +144,7 @@ def test_remote_build_of_the_demo_runs_under_the_build_request_id(local_panda, i
     )
     again = tmp_path / "again"
     again.mkdir()
-    from lsst.ctrl.bps.panda.local.engine import job_environment
+    from lsst.ctrl.bps.panda.local.engine.engine_thread import job_environment
 
     env = job_environment(local_panda.state)  # what the local PanDA gives its jobs
     env.update(IDDS_BUILD_REQUEST_ID=str(request_id), IDDS_BUIL_SIGNATURE=signature, PWD=str(again))

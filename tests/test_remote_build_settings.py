@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 from lsst.ctrl.bps import BpsConfig
-from lsst.ctrl.bps.panda.build_archive import BUILD_CONTEXT_FILE, CACHE_NO_BUILD_LIMIT, pack_archive
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.remote_build import build_executable, build_workflow, read_settings
+from lsst.ctrl.bps.panda.remote_build.build_archive import (
+    BUILD_CONTEXT_FILE,
+    CACHE_NO_BUILD_LIMIT,
+    pack_archive,
+)
+from lsst.ctrl.bps.panda.remote_build.build_submission import build_executable, build_workflow, read_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

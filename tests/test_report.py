@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from idds.common.utils import json_loads
 from lsst.ctrl.bps import WmsStates
-from lsst.ctrl.bps.panda.report import label_of_task, run_report_from_records, summary_reports
+from lsst.ctrl.bps.panda.wms.wms_report import label_of_task, run_report_from_records, summary_reports
 
 REAL = Path(__file__).parent / "data" / "envelopes" / "real"
 

@@ -10,7 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PandaRun
-from lsst.ctrl.bps.panda.run import PandaRunError
+from lsst.ctrl.bps.panda.notebook.panda_run import PandaRunError
 
 FLAKY = "test ${IN/L} != wf_02_step2_01_b || { echo 'step2 b broke' >&2; exit 7; }"
 
@@ -66,7 +66,7 @@ def test_interrupted_wait_returns_and_the_run_goes_on(local_panda, shell_dag, id
     def interrupt(seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("lsst.ctrl.bps.panda.run.time.sleep", interrupt)
+    monkeypatch.setattr("lsst.ctrl.bps.panda.notebook.panda_run.time.sleep", interrupt)
     state = run.wait(poll_seconds=0.1, progress=False)
     monkeypatch.undo()
     assert state not in (WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED)
@@ -105,7 +105,7 @@ def test_run_of_a_directory_never_submitted_is_refused(tmp_path):
 
 
 def test_progress_bars_are_text_outside_a_jupyter_kernel():
-    from lsst.ctrl.bps.panda.progress import progress_bar_class
+    from lsst.ctrl.bps.panda.notebook.progress_bars import progress_bar_class
     from tqdm.std import tqdm
 
     assert progress_bar_class() is tqdm

@@ -11,8 +11,8 @@ import pandas
 from bs4 import BeautifulSoup
 from idds.common.utils import json_loads
 from lsst.ctrl.bps import WmsStates
-from lsst.ctrl.bps.panda.report import run_report_from_records
-from lsst.ctrl.bps.panda.run_report import label_resources, run_table_from_report
+from lsst.ctrl.bps.panda.notebook.run_table import label_resources, run_table_from_report
+from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records
 
 ENVELOPES = Path(__file__).parent / "data" / "envelopes"
 RESOURCES = {"a": (("conventional",), ("LOCAL_CONVENTIONAL",)), "b": (("high",), ("LOCAL_HIMEM",))}

@@ -17,7 +17,7 @@ from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJ
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
 from lsst.ctrl.bps.panda.states import TERMINAL_REQUEST_STATES
-from lsst.ctrl.bps.panda.submission import AlreadySubmittedError
+from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
 
 LOCAL_SITE = {
     "runnerCommand": f"{shlex.quote(sys.executable)} {shlex.quote(cmd_line_decoder.__file__)} _cmd_line_",

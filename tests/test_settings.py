@@ -7,7 +7,7 @@
 import pytest
 from bps_configs import make_config
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.settings import NameMode, SettingsReader, resolve_end_point
+from lsst.ctrl.bps.panda.prepare.settings import NameMode, SettingsReader, resolve_end_point
 
 
 def test_end_point_with_unset_variable_falls_back_to_default(monkeypatch):
@@ -50,7 +50,7 @@ def test_label_settings_are_read_per_site_and_label(tmp_path):
 
 
 def test_runner_command_without_marker_is_a_config_error(tmp_path):
-    from lsst.ctrl.bps.panda.command_line import runner_executable
+    from lsst.ctrl.bps.panda.prepare.command_line import runner_executable
 
     with pytest.raises(PandaConfigError, match="_cmd_line_"):
         runner_executable("python run.py", "echo", "", [])
@@ -67,7 +67,7 @@ def test_name_limit_keeps_within_idds_max_name_length(tmp_path, monkeypatch):
 def test_a_config_without_the_plugin_defaults_gets_them_from_the_shipped_yaml(tmp_path):
     import yaml
     from lsst.ctrl.bps import BpsConfig
-    from lsst.ctrl.bps.panda.settings import defaults_path, shipped_default
+    from lsst.ctrl.bps.panda.prepare.settings import defaults_path, shipped_default
 
     shipped = yaml.safe_load(defaults_path().read_text())
     config = BpsConfig({"submitPath": str(tmp_path), "runnerCommand": "run _cmd_line_"})

@@ -7,7 +7,7 @@
 import pytest
 from lsst.ctrl.bps import BpsConfig
 from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
-from lsst.ctrl.bps.panda.settings import SettingsReader, config_dir
+from lsst.ctrl.bps.panda.prepare.settings import SettingsReader, config_dir
 
 
 def site_config(name, tmp_path, monkeypatch):

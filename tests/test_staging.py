@@ -9,9 +9,9 @@ import os
 
 import boto3
 import pytest
-from lsst.ctrl.bps.panda import staging
 from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaStagingError
-from lsst.ctrl.bps.panda.staging import stage_files
+from lsst.ctrl.bps.panda.wms import staging
+from lsst.ctrl.bps.panda.wms.staging import stage_files
 from lsst.resources import ResourcePath
 from lsst.resources.file import FileResourcePath
 from lsst.resources.s3utils import clean_test_environment_for_s3
@@ -166,7 +166,7 @@ def test_progress_is_logged_for_many_files(tmp_path, monkeypatch, caplog):
     for index in range(40):
         (tmp_path / "many" / f"f{index:02d}").write_text(str(index))
     monkeypatch.setattr(staging, "PROGRESS_INTERVAL", 0.0)
-    with caplog.at_level(logging.INFO, logger="lsst.ctrl.bps.panda.staging"):
+    with caplog.at_level(logging.INFO, logger="lsst.ctrl.bps.panda.wms.staging"):
         report = stage_files({"many": str(tmp_path / "many")}, str(tmp_path / "ep"), max_workers=4)
     assert report.file_count == 40
     progress = [r for r in caplog.records if r.getMessage().startswith("Staging: ")]

@@ -11,7 +11,7 @@ from bps_configs import make_config
 from dag_check import payload_dag, read_job_name_map, rebuild_job_dag, works_of
 from lsst.ctrl.bps.panda import PandaBpsWmsWorkflow, PanDAService
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
-from lsst.ctrl.bps.panda.workflow import IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMMARY_FILE
+from lsst.ctrl.bps.panda.prepare.prepared_workflow import IDDS_WORKFLOW_FILE, MANIFEST_FILE, SUMMARY_FILE
 from synthetic import make_drp_workflow
 
 

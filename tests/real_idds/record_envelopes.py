@@ -42,7 +42,7 @@ def _workflow(name: str) -> object:
 
 def _record_build_calls(api: object, save: object) -> None:
     """Record the remote build's calls: submit_build, update_build_request and its refusals."""
-    from lsst.ctrl.bps.panda.remote_build import RemoteBuildSettings, build_workflow
+    from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow
 
     settings = RemoteBuildSettings(
         files=(),
@@ -95,7 +95,7 @@ def _point_client_at(url: str) -> None:
 def record(out_dir: Path) -> None:
     """Start the servers, record every call into ``out_dir``, stop the servers."""
     from idds.common.utils import json_dumps
-    from lsst.ctrl.bps.panda.idds_port import IddsPort
+    from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 
     python = servers_venv_python()
     if python is None:

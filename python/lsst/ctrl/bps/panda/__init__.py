@@ -16,9 +16,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .run import PandaRun, submit
+    from .notebook.panda_run import PandaRun, submit
+    from .prepare.prepared_workflow import PandaBpsWmsWorkflow
     from .service import PanDAService
-    from .workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService", "PandaBpsWmsWorkflow", "PandaRun", "__version__", "submit"]
 
@@ -27,7 +27,12 @@ try:
 except PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
     __version__ = "unknown"
 
-_LAZY = {"PanDAService": ".service", "PandaBpsWmsWorkflow": ".workflow", "PandaRun": ".run", "submit": ".run"}
+_LAZY = {
+    "PanDAService": ".service",
+    "PandaBpsWmsWorkflow": ".prepare.prepared_workflow",
+    "PandaRun": ".notebook.panda_run",
+    "submit": ".notebook.panda_run",
+}
 
 
 def __getattr__(name: str) -> Any:

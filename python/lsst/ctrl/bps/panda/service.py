@@ -15,22 +15,22 @@ from lsst.ctrl.bps import BaseWmsService, BpsConfig, GenericWorkflow, WmsRunRepo
 from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
-from .environment import check_environment
 from .errors import PandaConfigError
-from .idds_port import IddsCallError, IddsError, IddsPort
 from .identity import caller_identity
-from .report import run_report_from_records, summary_reports
-from .settings import defaults_path
-from .staging import stage_files
+from .prepare.prepared_workflow import PandaBpsWmsWorkflow
+from .prepare.settings import defaults_path
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .submission import (
+from .wms.idds_port import IddsCallError, IddsError, IddsPort
+from .wms.staging import stage_files
+from .wms.submission import (
     AlreadySubmittedError,
     recorded_request,
     recorded_request_ids,
     request_id_of,
     submit_workflow,
 )
-from .workflow import PandaBpsWmsWorkflow
+from .wms.submission_checks import check_environment
+from .wms.wms_report import run_report_from_records, summary_reports
 
 __all__ = ["PanDAService"]
 
@@ -119,7 +119,7 @@ class PanDAService(BaseWmsService):
 
     def _submit_remote_build(self, kwargs: dict[str, Any]) -> Any:
         """Submit a remote build (ctrl_bps passes ``config``, ``remote_build`` and ``config_file``)."""
-        from .remote_build import submit_remote_build
+        from .remote_build.build_submission import submit_remote_build
 
         config = kwargs.get("config") or self.config
         remote_build = kwargs.get("remote_build")

@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .idds_stack import IddsStack, IddsStackError, find_server_python
-from .statedir import ENGINES, StateDir, default_state_dir, local_url
+from .idds.idds_stack import IddsStack, IddsStackError, find_server_python
+from .state.state_dir import ENGINES, StateDir, default_state_dir, local_url
 
 __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
@@ -123,7 +123,7 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     if args.background:
         return _start_background(args, state)
     from .server import LocalPandaServer
-    from .statedir import AlreadyServedError
+    from .state.state_dir import AlreadyServedError
 
     state.remember_engine(args.engine)
     server = LocalPandaServer(
@@ -255,7 +255,7 @@ def _status(state: StateDir) -> int:
     answering = served and token is not None and ping(record["url"], token)
     summary = {}
     if state.db_path.exists():
-        from .store import Store
+        from .state.store import Store
 
         summary = Store(state.db_path).summary()
     health = engine_health(record["url"], token) if answering and record and token else None
@@ -271,7 +271,7 @@ def _status(state: StateDir) -> int:
     if report["engine"] == "idds":
         report["idds"] = IddsStack.read_status(state.root)
     if answering and token:  # a one-time login link to the monitor pages (issue 17)
-        from .monitor import login_link
+        from .http.monitor_pages import login_link
 
         report["monitor"] = login_link(f"http://127.0.0.1:{record['port']}", token)
     print(json.dumps(report, indent=2))
@@ -288,8 +288,8 @@ def environment_lines(state: StateDir) -> list[str]:
     (``PANDA_CONFIG_ROOT``), written here if it has no usable one; ``PANDA_AUTH_ID_TOKEN`` is
     emptied, or the client would send it instead.
     """
-    from .installation import installation_environment
-    from .tokens import LOCAL_VO
+    from .core.installation import installation_environment
+    from .core.token_authority import LOCAL_VO
 
     record = state.read_record() or {}
     port = record.get("port") or state.last_port()

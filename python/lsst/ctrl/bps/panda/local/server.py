@@ -15,11 +15,11 @@ bad arguments, forbidden class) and ``[false, "msg"]`` when the relay
 itself cannot serve (undecodable body, unknown command).
 
 Two engines run the workflows.  ``embedded``: the local engine plays iDDS
-(`~lsst.ctrl.bps.panda.local.verbs.Verbs`).  ``idds``: the real iDDS
-(`~lsst.ctrl.bps.panda.local.idds_stack.IddsStack`) does, the relay forwards
-each call to it (`~lsst.ctrl.bps.panda.local.idds_relay.IddsRelay`), and the
+(`~lsst.ctrl.bps.panda.local.embedded.embedded_verbs.Verbs`).  ``idds``: the real iDDS
+(`~lsst.ctrl.bps.panda.local.idds.idds_stack.IddsStack`) does, the relay forwards
+each call to it (`~lsst.ctrl.bps.panda.local.idds.idds_relay.IddsRelay`), and the
 server also serves PanDA's task/job API to the iDDS daemons and their
-conductor's messages (`~lsst.ctrl.bps.panda.local.panda_api`); the local
+conductor's messages (`~lsst.ctrl.bps.panda.local.jedi.panda_api`); the local
 engine then only runs the PanDA jobs.
 """
 
@@ -37,20 +37,20 @@ import waitress
 from flask import Blueprint, Flask, Response, request
 
 from ..identity import token_identity
-from .cache import cache_blueprint
-from .codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
-from .early_auth import channel_class_for, install_authority, request_claims, request_refusal
-from .engine import LocalPanda
-from .idds_relay import IddsRelay, RelayedVerbs
-from .monitor import monitor_blueprint
-from .oidc import oidc_blueprint
-from .panda_api import NOTIFIER_PATH, panda_api_blueprint
-from .panda_reruns import FinalReruns
-from .panda_tasks import PandaTasks
-from .statedir import StateDir, local_url
-from .store import UnknownRequestError
-from .tokens import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
-from .verbs import CallError, Verbs
+from .core.token_authority import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
+from .core.wire_codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
+from .embedded.embedded_verbs import CallError, Verbs
+from .engine.engine_thread import LocalPanda
+from .http.auth_gate import channel_class_for, install_authority, request_claims, request_refusal
+from .http.file_cache import cache_blueprint
+from .http.monitor_pages import monitor_blueprint
+from .http.oidc_provider import oidc_blueprint
+from .idds.idds_relay import IddsRelay, RelayedVerbs
+from .jedi.final_reruns import FinalReruns
+from .jedi.panda_api import NOTIFIER_PATH, panda_api_blueprint
+from .jedi.panda_tasks import PandaTasks
+from .state.state_dir import StateDir, local_url
+from .state.store import UnknownRequestError
 
 __all__ = ["ENGINES", "RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
 
@@ -89,7 +89,7 @@ def create_app(
         The server's own token (the monitor's login links are signed with it).
     authority : `tokens.TokenAuthority`, optional
         Issues and checks the tokens (default: one with the state directory's key).
-    relay : `~lsst.ctrl.bps.panda.local.idds_relay.IddsRelay`, optional
+    relay : `~lsst.ctrl.bps.panda.local.idds.idds_relay.IddsRelay`, optional
         Forward the iDDS commands to the real iDDS instead (the ``idds`` engine);
         ``local_status`` stays served here.
     blueprints : `tuple` [`flask.Blueprint`], optional
@@ -158,12 +158,12 @@ class LocalPandaServer:
         HTTP worker threads.
     engine : `str`, optional
         ``"embedded"`` (default): the local engine plays iDDS.  ``"idds"``: the real iDDS
-        (REST service and daemons, `~lsst.ctrl.bps.panda.local.idds_stack.IddsStack`) runs the
+        (REST service and daemons, `~lsst.ctrl.bps.panda.local.idds.idds_stack.IddsStack`) runs the
         workflows; this server relays to it, serves PanDA's task/job API to its daemons and runs
         their jobs.
     idds_python : `pathlib.Path`, optional
         Python of the iDDS servers' virtualenv (``idds`` engine; default: see
-        `~lsst.ctrl.bps.panda.local.idds_stack.default_server_python`).
+        `~lsst.ctrl.bps.panda.local.idds.idds_stack.default_server_python`).
     stack_factory : `~collections.abc.Callable`, optional
         Makes the iDDS stack from the state directory (default: ``IddsStack``; tests stand in).
     token_lifetime, refresh_lifetime : `float`, optional
@@ -317,7 +317,7 @@ class LocalPandaServer:
 
     def _start_stack(self) -> None:
         if self._stack_factory is None:
-            from .idds_stack import IddsStack
+            from .idds.idds_stack import IddsStack
 
             self.stack = IddsStack(self.state.root, server_python=self._idds_python)
         else:

@@ -1,0 +1,405 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""Convert a `~lsst.ctrl.bps.GenericWorkflow` into an iDDS workflow (pure).
+
+One PanDA task per (label, memory class, task attributes, chunk); one
+dependency-map entry per job; the final job as one more task released by an
+`AndCondition` over the termination of every sink task.  Cost is linear in
+the number of jobs: configuration is read once per (label, site), task
+attributes once per distinct job shape (`task_spec`), and every job's task is
+fixed before any dependency is written, so each edge is resolved once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from idds.doma.workflowv2.domapandawork import DomaPanDAWork
+from idds.workflowv2.workflow import AndCondition, Workflow
+from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowJob, GenericWorkflowNoopJob
+from lsst.utils.logging import PeriodicLogger
+from networkx import NetworkXUnfeasible
+
+from .. import task_names
+from ..edgenode.job_contract import NAME_MAP_PREFIX
+from ..errors import PandaPrepareError
+from ..gc_pause import gc_paused
+from .event_service import jobs_with_parents_last
+from .graph_tables import GraphTables, check_acyclic
+from .published_names import PublishedNames
+from .settings import NameMode, SettingsReader, WorkflowSettings
+from .task_spec import TaskSpec, TaskSpecs
+from .task_work import new_work, warn_about_unused_labels
+
+__all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
+
+_LOG = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 5.0
+"""Seconds between progress messages on large workflows."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """One line of the human summary of a prepared workflow."""
+
+    name: str
+    label: str
+    jobs: int
+    queue: str | None
+    memory_class: str
+    rss: int | None
+    cores: int
+
+
+@dataclasses.dataclass(slots=True)
+class ConversionResult:
+    """The iDDS workflow and what submit needs next to it."""
+
+    idds_workflow: Workflow
+    tasks: list[TaskSummary]
+    files_to_stage: dict[str, str]
+    """Source URI by name at the end point."""
+    end_point: str
+    job_count: int
+    job_name_map: dict[int, list[str]] | None = None
+    """Full pseudo input names by task number, in order, when jobs go by compact names."""
+    published_map: dict[str, Any] | None = None
+    """The order-id or qnode map (JSON-ready) when jobs go by the published plugin's map names."""
+    published_map_file: tuple[str, str] | None = None
+    """(file key, file name) under which `published_map` is staged."""
+
+
+def _payload_jobs(tables: GraphTables, noops: set[str]) -> Iterator[tuple[str, GenericWorkflowJob]]:
+    """Yield payload jobs in insertion order; collect no-op job names into ``noops``."""
+    for name, data in tables.nodes.items():
+        job = data["job"]
+        if isinstance(job, GenericWorkflowJob):
+            yield name, job
+        elif isinstance(job, GenericWorkflowNoopJob):
+            noops.add(name)
+        else:
+            raise NotImplementedError(
+                f"Job group {name!r} (label {job.label!r}): job ordering groups are not supported by the "
+                "PanDA plugin; remove the 'ordering' section that creates them"
+            )
+
+
+def _describe_run(idds_workflow: Workflow, run_attrs: dict[str, str]) -> None:
+    """Carry the bps run attributes in iDDS's request columns, so reports can show them."""
+    idds_workflow.campaign = run_attrs.get("bps_campaign")
+    idds_workflow.campaign_scope = run_attrs.get("bps_project")
+    idds_workflow.campaign_tag = run_attrs.get("bps_payload")
+    # iDDS takes the request's user from the workflow unless the relay knows the authenticated one.
+    idds_workflow.username = run_attrs.get("bps_operator")
+
+
+def _label_rank(gw: GenericWorkflow) -> dict[str, int]:
+    """Rank labels in pipeline order (the label graph's topological order)."""
+    try:
+        return {label: rank for rank, label in enumerate(gw.labels)}
+    except NetworkXUnfeasible:  # a label graph with a cycle: fall back to first appearance
+        _LOG.debug("Label graph is not a DAG; tasks are numbered in order of first appearance")
+        return {}
+
+
+def _task_name(workflow_name: str, index: int, label: str, chunk: int, limit: int) -> str:
+    """Return the task's name (see `task_names`); a label too long for any name stops prepare."""
+    try:
+        return task_names.task_name(workflow_name, index, label, chunk, limit)
+    except ValueError as error:
+        raise PandaPrepareError(f"Label {label!r}: {error}") from None
+
+
+def _chunk_sizes(count: int, limit: int) -> list[int]:
+    chunks = math.ceil(count / limit)
+    base, extra = divmod(count, chunks)
+    return [base + 1 if i < extra else base for i in range(chunks)]
+
+
+def convert_workflow(
+    gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool = False
+) -> ConversionResult:
+    """Convert a generic workflow into an iDDS workflow of PanDA tasks.
+
+    Parameters
+    ----------
+    gw : `lsst.ctrl.bps.GenericWorkflow`
+        The workflow made by ctrl_bps.
+    reader : `SettingsReader`
+        Access to the submission configuration.
+    allow_job_name_map : `bool`, optional
+        Give jobs compact pseudo inputs (``@<task>.<order>``) backed by a
+        job-name map when ``enableJobNameMap`` is set; the caller must then
+        write and stage `ConversionResult.job_name_map`.
+
+    Returns
+    -------
+    result : `ConversionResult`
+        The iDDS workflow, its task summary and the files to stage.
+
+    Raises
+    ------
+    PandaPrepareError
+        Raised if a job cannot be converted (message names the job).
+    NotImplementedError
+        Raised for workflow features PanDA cannot run (a final job that is a
+        workflow, job ordering groups).
+    """
+    with gc_paused():
+        return _convert(gw, reader, allow_job_name_map)
+
+
+def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bool) -> ConversionResult:
+    if gw.run_attrs.get("bps_iscustom"):
+        raise NotImplementedError(
+            "bps submitcmd (a custom job) is not supported by this PanDA plugin yet; run it with bps submit "
+            "of a pipeline, or with the published plugin"
+        )
+    specs = TaskSpecs(gw, reader)
+    check_acyclic(specs.tables)
+    groups, noops, job_count = _group_jobs(specs, gw.number_of_nodes())
+    _warn_about_fragmented_labels(groups.values())
+    warn_about_unused_labels(specs.wf.event_service, {spec.label for spec, _, _ in groups.values()})
+    use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
+    plan = _plan_tasks(gw, groups, specs.wf, use_name_map, specs.tables.predecessors)
+    task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
+
+    idds_workflow = Workflow(name=gw.name)
+    _describe_run(idds_workflow, gw.run_attrs)
+    works: dict[str, DomaPanDAWork] = {}
+    summaries = []
+    for index, (task_name, spec, _) in enumerate(plan.tasks, 1):
+        entries = task_entries.pop(task_name)
+        works[task_name] = new_work(task_name, spec, entries, index, specs.wf.event_service)
+        idds_workflow.add_work(works[task_name])
+        summaries.append(_summary(task_name, spec, len(entries)))
+    final = gw.get_final()
+    if not job_count and final is None:
+        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
+    if final is not None:
+        summaries.append(_add_final_job(gw, final, specs, idds_workflow, works, plan.name_map))
+        job_count += 1
+
+    _LOG.info("Converted %d jobs into %d PanDA tasks", job_count, len(summaries))
+    return ConversionResult(
+        idds_workflow=idds_workflow,
+        tasks=summaries,
+        files_to_stage=specs.files_to_stage,
+        end_point=specs.wf.end_point,
+        job_count=job_count,
+        job_name_map=plan.name_map,
+        published_map=plan.published_names.names,
+        published_map_file=(specs.map_file.key, specs.map_file.basename) if specs.map_file else None,
+    )
+
+
+_Group = tuple[TaskSpec, list[str], list[str]]
+"""A task spec, the names of its jobs and their pseudo inputs (parallel lists)."""
+
+
+def _group_jobs(specs: TaskSpecs, node_count: int) -> tuple[dict[int, _Group], set[str], int]:
+    """Find the task spec and pseudo input of every payload job, grouped by spec.
+
+    Returns the groups (keyed by the spec's identity), the no-op jobs and the number of payload jobs.
+    Two parallel lists per spec: no per-job lookups in a workflow-sized dict.
+    """
+    progress = PeriodicLogger(_LOG, PROGRESS_INTERVAL)
+    start = time.monotonic()
+    noops: set[str] = set()
+    groups: dict[int, _Group] = {}
+    spec_for, pseudo_input = specs.spec_for, specs.pseudo_input
+    last_spec: TaskSpec | None = None
+    members: list[str] = []
+    member_names: list[str] = []
+    job_count = 0
+    for job_count, (name, job) in enumerate(_payload_jobs(specs.tables, noops), 1):
+        spec = spec_for(job)
+        if spec is not last_spec:  # neighbours mostly share a spec: skip the group lookup
+            group = groups.get(id(spec))
+            if group is None:
+                group = groups[id(spec)] = (spec, [], [])
+            last_spec, members, member_names = spec, group[1], group[2]
+        members.append(name)
+        member_names.append(pseudo_input(job, spec))
+        if not job_count & 0x3FFF:
+            rate = job_count / max(time.monotonic() - start, 1e-9)
+            progress.log(
+                "prepare: %d/%d jobs (%.0f jobs/s, ETA %.0f s)",
+                job_count,
+                node_count,
+                rate,
+                (node_count - job_count) / rate,
+            )
+    return groups, noops, job_count
+
+
+@dataclasses.dataclass(slots=True)
+class _TaskPlan:
+    """The tasks of a workflow and the reference of each job, before any dependency is written."""
+
+    tasks: list[tuple[str, TaskSpec, list[str]]]
+    """Task name, spec and job names, in task-number order."""
+    reference: dict[str, dict[str, str]]
+    """``{"task", "inputname"}`` of each job, one dict shared by all its children."""
+    first_order: dict[str, int]
+    """Order id of each task's first job."""
+    name_map: dict[int, list[str]] | None
+    published_names: PublishedNames
+    order_of: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Order id of the jobs of event-service tasks, whose jobs are not in workflow order."""
+
+
+def _plan_tasks(
+    gw: GenericWorkflow,
+    groups: dict[int, _Group],
+    wf: WorkflowSettings,
+    use_name_map: bool,
+    pred: Mapping[str, Mapping[str, Any]],
+) -> _TaskPlan:
+    """Split the groups into tasks (pipeline order, even chunks) and give each job its reference.
+
+    Every edge then costs a list slot, not a new dict, and every job's task is known before any
+    dependency is written, so parents always resolve, whatever the order.  With a job-name map,
+    PanDA sees ``@<task>.<order>`` and the worker looks up the full name.
+    """
+    rank = _label_rank(gw)
+    ordered = sorted(groups.values(), key=lambda group: rank.get(group[0].label, len(rank)))
+    plan = _TaskPlan([], {}, {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
+    reference, published_names, name_map = plan.reference, plan.published_names, plan.name_map
+    for index, (spec, names, full_names) in enumerate(ordered, 1):
+        event_service = wf.event_service is not None and spec.label in wf.event_service.labels
+        if event_service:
+            names, full_names = jobs_with_parents_last(names, full_names, pred)
+        start = 0
+        for chunk, size in enumerate(_chunk_sizes(len(names), wf.max_jobs_per_task), 1):
+            task_name = _task_name(gw.name, index, spec.label, chunk, wf.max_name_length)
+            chunk_members = names[start : start + size]
+            chunk_names = full_names[start : start + size]
+            plan.first_order[task_name] = published_names.next_order(spec.label)
+            if name_map is not None:
+                task_number = len(plan.tasks) + 1
+                name_map[task_number] = chunk_names
+                chunk_names = [f"{NAME_MAP_PREFIX}{task_number}.{order}" for order in range(size)]
+            else:
+                chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
+            for name, input_name in zip(chunk_members, chunk_names, strict=True):
+                reference[name] = {"task": task_name, "inputname": input_name}
+            if event_service:
+                first = plan.first_order[task_name]
+                plan.order_of.update((name, first + i) for i, name in enumerate(chunk_members))
+            plan.tasks.append((task_name, spec, chunk_members))
+            start += size
+    return plan
+
+
+def _dependency_entries(
+    pred: Mapping[str, Mapping[str, Any]], plan: _TaskPlan, noops: set[str]
+) -> dict[str, list[dict]]:
+    """Return one dependency-map entry per job, by task, walking the predecessor table in order.
+
+    Chunks are contiguous runs of that order, so order ids follow the chunk order; with the
+    order-id map they count per label, as its names do.
+    """
+    reference, first_order, order_of = plan.reference, plan.first_order, plan.order_of
+    noop_parents: dict[str, list[str]] = {}
+    task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in plan.tasks}
+    referenced = reference.__getitem__
+    for name, parents in pred.items():
+        ref = reference.get(name)
+        if ref is None:  # a no-op job
+            continue
+        if noops and not noops.isdisjoint(parents):
+            parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
+        entries = task_entries[ref["task"]]
+        entries.append(
+            {
+                "name": ref["inputname"],
+                "order_id": order_of.get(name, first_order[ref["task"]] + len(entries)),
+                "dependencies": list(map(referenced, parents)),
+            }
+        )
+    return task_entries
+
+
+def _add_final_job(
+    gw: GenericWorkflow,
+    final: Any,
+    specs: TaskSpecs,
+    idds_workflow: Workflow,
+    works: dict[str, DomaPanDAWork],
+    name_map: dict[int, list[str]] | None,
+) -> TaskSummary:
+    """Add the final job as one more task, released once every sink task has terminated."""
+    if not isinstance(final, GenericWorkflowJob):
+        raise NotImplementedError("A final job that is itself a workflow is not supported by PanDA")
+    spec = specs.spec_for(final, is_final=True)
+    index = len(works) + 1
+    task_name = _task_name(gw.name, index, final.label, 1, specs.wf.max_name_length)
+    final_name = specs.pseudo_input(final, spec)
+    if name_map is not None:
+        name_map[index] = [final_name]
+        final_name = f"{NAME_MAP_PREFIX}{index}.0"
+    entries = [{"name": final_name, "order_id": 0, "dependencies": []}]
+    final_work = new_work(task_name, spec, entries, index, None)
+    idds_workflow.add_work(final_work)
+    children: set[str] = set()
+    for work in works.values():
+        children.update(work.dependency_tasks or ())
+    sinks = [work for name, work in works.items() if name not in children]
+    if sinks:
+        condition = AndCondition(conditions=[w.is_terminated for w in sinks], true_works=[final_work])
+        idds_workflow.add_condition(condition)
+    return _summary(task_name, spec, 1)
+
+
+FRAGMENTED_LABEL_TASKS = 20
+"""A label split into more task shapes than this gets a warning."""
+
+
+def _warn_about_fragmented_labels(groups: Iterable[_Group]) -> None:
+    """Warn when jobs of one label differ so much that they land in many tasks."""
+    shapes: dict[str, int] = {}
+    for spec, *_ in groups:
+        shapes[spec.label] = shapes.get(spec.label, 0) + 1
+    for label, count in shapes.items():
+        if count > FRAGMENTED_LABEL_TASKS:
+            _LOG.warning(
+                "Label %s splits into %d PanDA tasks because its jobs differ in command line, files or "
+                "resource requests (e.g. per-job quantum graph files, whenSaveJobQgraph other than NEVER); "
+                "PanDA handles few large tasks better",
+                label,
+                count,
+            )
+
+
+def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:
+    """Return the payload jobs among ``parents``, looking through no-op jobs."""
+    found: dict[str, None] = {}
+    for parent in parents:
+        if parent not in noops:
+            found[parent] = None
+            continue
+        if parent not in memo:
+            memo[parent] = _payload_parents(pred, list(pred[parent]), noops, memo)
+        found.update(dict.fromkeys(memo[parent]))
+    return list(found)
+
+
+def _summary(task_name: str, spec: TaskSpec, jobs: int) -> TaskSummary:
+    return TaskSummary(
+        name=task_name,
+        label=spec.label,
+        jobs=jobs,
+        queue=spec.choice.queue,
+        memory_class=spec.choice.class_name,
+        rss=spec.rss,
+        cores=spec.cores,
+    )

@@ -1,0 +1,409 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""Every configuration key the plugin reads, read in one place.
+
+Defaults live in ``config/bps_panda.yaml`` only (`shipped_default` reads them
+when a configuration lacks a key) and are documented in the README.
+Values that may differ per label or per site are read once per (label, site)
+pair, never once per job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import logging
+import os
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lsst.ctrl.bps import BpsConfig
+
+from ..errors import PandaConfigError
+from .event_service import EventServiceSettings, parse_event_service
+from .memory_classes import MemoryRouter, parse_memory_classes
+
+__all__ = [
+    "DEFAULT_RSS_MAX",
+    "LabelSettings",
+    "NameMode",
+    "SettingsReader",
+    "WorkflowSettings",
+    "config_dir",
+    "defaults_path",
+    "resolve_end_point",
+    "shipped_default",
+]
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_RSS_MAX = 512000
+"""Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
+
+_UNRESOLVED = re.compile(r"(?<![$\\])\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A ``{name}`` BpsConfig left in a value because ``name`` is not set (``${X}`` is the shell's)."""
+
+_ENV_REFERENCE = re.compile(r"<ENV:([^>]+)>|\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def config_dir() -> Path:
+    """Return the directory holding the plugin's YAML configuration.
+
+    ``$CTRL_BPS_PANDA_DIR/config`` wins (EUPS-style installs); otherwise the
+    ``config`` directory shipped with the package.
+    """
+    env_dir = os.environ.get("CTRL_BPS_PANDA_DIR")
+    if env_dir and (Path(env_dir) / "config" / "bps_panda.yaml").is_file():
+        return Path(env_dir) / "config"
+    return Path(str(resources.files("lsst.ctrl.bps.panda.config")))
+
+
+def defaults_path() -> Path:
+    """Return the path of ``bps_panda.yaml``, the plugin defaults."""
+    return config_dir() / "bps_panda.yaml"
+
+
+@functools.cache
+def _shipped_defaults() -> dict[str, Any]:
+    with open(defaults_path()) as stream:
+        return yaml.safe_load(stream) or {}
+
+
+def shipped_default(key: str) -> Any:
+    """Return the default of a plugin key, from the shipped ``bps_panda.yaml``.
+
+    ctrl_bps loads that file under every submission, so this is only reached by
+    callers that build a configuration without it (tests, notebooks); the
+    file stays the one place that holds the defaults.
+
+    Parameters
+    ----------
+    key : `str`
+        A top-level key of ``bps_panda.yaml``.
+
+    Returns
+    -------
+    value : `~typing.Any`
+        Its value there.
+
+    Raises
+    ------
+    KeyError
+        Raised if the file has no such key.
+    """
+    return _shipped_defaults()[key]
+
+
+def resolve_end_point(value: str, default: str | None) -> str:
+    """Resolve environment references in ``fileDistributionEndPoint``.
+
+    Parameters
+    ----------
+    value : `str`
+        Configured end point, possibly with ``<ENV:X>`` or ``${X}``.
+    default : `str` or `None`
+        ``fileDistributionEndPointDefault``, used when a referenced variable
+        is unset (sites use ``LSST_RUN_TEMP_SPACE`` that way).
+
+    Returns
+    -------
+    end_point : `str`
+        The end point with a trailing ``/`` (empty when not configured).
+
+    Raises
+    ------
+    PandaConfigError
+        Raised if a variable is unset and there is no default.
+    """
+    missing = [a or b or c for a, b, c in _ENV_REFERENCE.findall(value) if not os.environ.get(a or b or c)]
+    if missing:
+        if not default:
+            raise PandaConfigError(
+                f"fileDistributionEndPoint {value!r} uses unset environment variable(s) {missing} and "
+                "fileDistributionEndPointDefault is not set"
+            )
+        _LOG.info("fileDistributionEndPoint uses unset %s; using fileDistributionEndPointDefault", missing)
+        value = default
+    resolved = _ENV_REFERENCE.sub(lambda m: os.environ.get(m.group(1) or m.group(2) or m.group(3), ""), value)
+    if resolved and not resolved.endswith("/"):
+        resolved += "/"
+    return resolved
+
+
+class NameMode(enum.Enum):
+    """How a job's pseudo input (``${IN/L}``) names it.
+
+    The first three are the published plugin's formats, which workers running
+    its decoder (lsst-ctrl-bps-panda 30.x) read; the last is ours.
+    """
+
+    PLAIN = "plain"
+    """``<job>+<key>:<value>+...``: the full name travels in the request."""
+    ORDER_ID_MAP = "enableJobNameMap"
+    """``<label>:orderIdMap_<n>``, full names in one staged JSON map per workflow."""
+    QNODE_MAP = "enableQnodeMap"
+    """``PH:<job>``, full names in a staged ``qnode_map.json``."""
+    COMPACT = "enableCompactJobNames"
+    """``@<task>.<order>``, full names in small per-task map files (this plugin's decoder only)."""
+
+    @property
+    def published(self) -> bool:
+        """Whether the published decoder reads this format."""
+        return self is not NameMode.COMPACT
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkflowSettings:
+    """Settings that hold for the whole workflow."""
+
+    max_jobs_per_task: int
+    placeholder_params: tuple[str, ...]
+    end_point: str
+    max_name_length: int
+    max_request_length: int | None
+    name_mode: NameMode
+    order_id_map_file: str
+    submit_side_env: tuple[str, ...]
+    max_copy_workers: int
+    event_service: EventServiceSettings | None
+    """Labels that run several payloads per PanDA job (`None`: every job runs one)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabelSettings:
+    """Settings of the jobs of one label at one site."""
+
+    site: str | None
+    runner_command: str
+    router: MemoryRouter
+    processing_type: str | None
+    task_type: str
+    prod_source_label: str
+    vo: str
+    working_group: str | None
+    cloud: str | None
+    priority: int
+
+
+def _as_int(key: str, value: Any, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PandaConfigError(f"{key} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise PandaConfigError(f"{key} must be at least {minimum}, got {number}")
+    return number
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off", ""):
+        return False
+    raise PandaConfigError(f"{key} must be true or false, got {value!r}")
+
+
+class SettingsReader:
+    """Read plugin settings from a `~lsst.ctrl.bps.BpsConfig`, with caching.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig`
+        Submission configuration.
+    """
+
+    def __init__(self, config: BpsConfig) -> None:
+        self._config = config
+        self._labels: dict[tuple[str, str | None], LabelSettings] = {}
+        self._workflow: WorkflowSettings | None = None
+
+    def _search(self, key: str, curvals: dict[str, str] | None = None, **opt: Any) -> tuple[bool, Any]:
+        options: dict[str, Any] = {"expandEnvVars": False, "replaceEnvVars": False, "required": False}
+        options.update(opt)
+        if curvals:
+            options["curvals"] = curvals
+        return self._config.search(key, opt=options)
+
+    def _search_or_default(self, key: str, curvals: dict[str, str] | None = None) -> tuple[bool, Any]:
+        """Search for ``key``, falling back to its value in the shipped ``bps_panda.yaml``."""
+        return self._search(key, curvals, default=shipped_default(key))
+
+    def workflow(self) -> WorkflowSettings:
+        """Return the workflow-wide settings (read once)."""
+        if self._workflow is None:
+            self._workflow = self._read_workflow()
+        return self._workflow
+
+    def _read_workflow(self) -> WorkflowSettings:
+        event_service = self._event_service()
+        _, max_jobs = self._search_or_default("maxJobsPerTask")
+        _, placeholders = self._search_or_default("placeholderParams")
+        _, end_point = self._search("fileDistributionEndPoint", replaceEnvVars=True, default="")
+        _, end_point_default = self._search(
+            "fileDistributionEndPointDefault", replaceEnvVars=True, default=""
+        )
+        _, max_request = self._search_or_default("maxRequestLength")
+        _, order_id_map_file = self._search_or_default("orderIdMapFilename")
+        _, submit_side = self._search_or_default("submitSideResolvedParams")
+        _, copy_workers = self._search_or_default("maxCopyWorkers")
+        return WorkflowSettings(
+            max_jobs_per_task=_as_int("maxJobsPerTask", max_jobs, 1),
+            placeholder_params=_as_names("placeholderParams", placeholders),
+            end_point=resolve_end_point(str(end_point or ""), str(end_point_default or "") or None),
+            max_name_length=self._max_name_length(),
+            max_request_length=_as_int("maxRequestLength", max_request, 0) or None,
+            name_mode=self._name_mode(event_service),
+            order_id_map_file=_as_basename("orderIdMapFilename", order_id_map_file),
+            submit_side_env=_as_names("submitSideResolvedParams", submit_side),
+            max_copy_workers=_as_int("maxCopyWorkers", copy_workers, 1),
+            event_service=event_service,
+        )
+
+    def _max_name_length(self) -> int:
+        # iDDS's DomaPanDAWork reads IDDS_MAX_NAME_LENGTH as its limit: when set, it is the limit.
+        if os.environ.get("IDDS_MAX_NAME_LENGTH"):
+            return _as_int("IDDS_MAX_NAME_LENGTH", os.environ["IDDS_MAX_NAME_LENGTH"], 64)
+        _, max_name = self._search_or_default("maxNameLength")
+        return _as_int("maxNameLength", max_name, 64)
+
+    def _name_mode(self, event_service: EventServiceSettings | None) -> NameMode:
+        chosen = [
+            mode
+            for mode in (NameMode.ORDER_ID_MAP, NameMode.QNODE_MAP, NameMode.COMPACT)
+            if _as_bool(mode.value, self._search_or_default(mode.value)[1])
+        ]
+        if NameMode.COMPACT in chosen and len(chosen) > 1:
+            others = ", ".join(mode.value for mode in chosen if mode is not NameMode.COMPACT)
+            raise PandaConfigError(
+                f"enableCompactJobNames cannot be combined with {others}: choose one job-name format"
+            )
+        if event_service and chosen != [NameMode.ORDER_ID_MAP]:
+            if NameMode.COMPACT in chosen:
+                raise PandaConfigError(
+                    "enableEventService maps events to jobs through the order-id map (enableJobNameMap): "
+                    "set enableCompactJobNames: false"
+                )
+            _LOG.info("enableEventService: jobs go by the order-id map (enableJobNameMap)")
+            return NameMode.ORDER_ID_MAP
+        # The published plugin lets the order-id map win over the qnode map.
+        return chosen[0] if chosen else NameMode.PLAIN
+
+    def _event_service(self) -> EventServiceSettings | None:
+        _, labels = self._search("enableEventService", default=None)
+        _, max_payloads = self._search_or_default("maxPayloadsPerPandaJob")
+        _, max_walltime = self._search("maxWmsJobWalltime", default=None)
+        return parse_event_service(_plain(labels), max_payloads, max_walltime)
+
+    def label(self, label: str, site: str | None) -> LabelSettings:
+        """Return the settings of one label at one site (read once per pair).
+
+        Parameters
+        ----------
+        label : `str`
+            Job label (pipetask or cluster label, or ``finalJob``).
+        site : `str` or `None`
+            The jobs' compute site.
+        """
+        settings = self._labels.get((label, site))
+        if settings is None:
+            resolved_site = site
+            if resolved_site is None:
+                _, default_site = self._search("computeSite", default=None)
+                resolved_site = str(default_site) if default_site else None
+            settings = self._labels[(label, site)] = self._read_label(label, resolved_site)
+        return settings
+
+    def _read_label(self, label: str, site: str | None) -> LabelSettings:
+        curvals = {"curr_pipetask": label, "curr_cluster": label}
+        if site:
+            curvals["curr_site"] = site
+        found, runner = self._search("runnerCommand", curvals)
+        if not found or not runner:
+            raise PandaConfigError(f"runnerCommand is not set for site {site!r} (label {label!r})")
+        runner = " ".join(str(runner).split())
+        if unset := self._unset_references("runnerCommand", curvals):
+            # BpsConfig would leave nothing where an unset {name} was: a worker would run a broken setup.
+            raise PandaConfigError(
+                f"runnerCommand for site {site!r} (label {label!r}) uses {{{unset[0]}}}, which is not set "
+                f"(unset: {', '.join(unset)}); define it in the submit YAML (e.g. LSST_VERSION: w_2026_40, "
+                "sw_image: ...) or in the site configuration"
+            )
+        _, raw_classes = self._search_or_default("memoryClasses", curvals)
+        classes = parse_memory_classes(_plain(raw_classes), key=f"site {site!r} memoryClasses")
+        _, merge_queue = self._search("mergeQueue", curvals, default=None)
+        _, task_type = self._search_or_default("taskType", curvals)
+        _, prod_source_label = self._search_or_default("prodSourceLabel", curvals)
+        _, vo = self._search_or_default("vo", curvals)
+        _, working_group = self._search("workingGroup", curvals, default=None)
+        _, cloud = self._search_or_default("computeCloud", curvals)
+        _, priority = self._search_or_default("priority", curvals)
+        return LabelSettings(
+            site=site,
+            runner_command=runner,
+            router=MemoryRouter(classes, merge_queue=str(merge_queue) if merge_queue else None),
+            processing_type=self._processing_type(label, curvals),
+            task_type=str(task_type),
+            prod_source_label=str(prod_source_label),
+            vo=str(vo),
+            working_group=str(working_group) if working_group else None,
+            cloud=str(cloud) if cloud else None,
+            priority=_as_int("priority", priority, 0),
+        )
+
+    def _unset_references(self, key: str, curvals: dict[str, str]) -> list[str]:
+        """Return the ``{name}`` references under ``key``, followed through the values, that are unset."""
+        unset, seen, pending = [], set(), [key]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            found, raw = self._search(name, curvals, replaceVars=False)
+            if not found:
+                unset.append(name)
+            else:
+                pending.extend(_UNRESOLVED.findall(str(raw)))
+        return sorted(unset)
+
+    def _processing_type(self, label: str, curvals: dict[str, str]) -> str | None:
+        if label == "finalJob":
+            # As PanDA's production sees it: the final job's own section, else Rubin_Merge.
+            _, final_section = self._search("finalJob", default=None)
+            value = final_section.get("processingType") if hasattr(final_section, "get") else None
+            return str(value) if value else "Rubin_Merge"
+        _, value = self._search("processingType", curvals, default=None)
+        return str(value) if value else None
+
+
+def _as_names(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, Sequence):
+        raise PandaConfigError(f"{key} must be a list of names, got {value!r}")
+    return tuple(str(name) for name in value)
+
+
+def _as_basename(key: str, value: Any) -> str:
+    name = str(value or "")
+    if not name or "/" in name or name in (".", ".."):
+        raise PandaConfigError(f"{key} must be a plain file name, got {value!r}")
+    return name
+
+
+def _plain(value: Any) -> Any:
+    """Turn `~lsst.daf.butler.Config` values into plain lists and dicts."""
+    if hasattr(value, "toDict"):
+        return value.toDict()
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,447 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The one port to iDDS, through the PanDA relay (``pandaclient.idds_api``).
+
+This is the only module that imports ``pandaclient``.  It does so lazily:
+importing it reads the PanDA URLs and resolves the cache host, which must
+neither happen when the plugin is imported nor before the environment is set.
+
+Every reply envelope (DESIGN §8) becomes either a result or one exception:
+
+- ``(0, [true, x])``                → ``x``
+- ``(0, [true, [false, msg]])``     → `IddsCallError` (iDDS refused the call), except:
+- ``(0, [true, [false, "Connection exception…"]])`` → `IddsOutageError` (iDDS unreachable
+  behind the relay).  It has the structure of a permanent refusal; telling the two apart by the
+  message text is the one documented exception to classifying replies by structure.
+- ``(0, [false, msg])``             → `IddsCallError` (the relay refused it)
+- ``(255, text)`` (the client's code for any HTTP or network failure): classified by the HTTP
+  status the client's HTTP layer saw (it folds it into 255; `_StatusProbe` keeps it): 4xx →
+  `IddsCallError` (401/403: an authentication refusal), 5xx or a network failure →
+  `IddsTransientError`.  Only where no status is known does the text decide, as a last resort.
+- ``[[-1, {"message": "No match requests"}]]`` from abort/retry → `IddsUnknownRequestError`
+  (real iDDS answers an unknown request id so; ``get_requests`` answers ``[]`` and
+  ``get_contents_output_ext`` ``{}``)
+- anything unparsable               → `IddsCallError`
+
+Transient failures are retried a bounded number of times with backoff.  Calls
+that are not safe to repeat (submit, retry) are only repeated when the request
+never reached the server (connection refused).  An iDDS outage behind the relay
+is retried until a time budget is spent (the relay itself already tries for about
+26 s per call): ``outage_budget`` seconds, by default `DEFAULT_OUTAGE_BUDGET` or
+``$PANDA_IDDS_OUTAGE_BUDGET``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "DEFAULT_OUTAGE_BUDGET",
+    "IddsCallError",
+    "IddsError",
+    "IddsOutageError",
+    "IddsPort",
+    "IddsTransientError",
+    "IddsUnknownRequestError",
+    "local_panda_hint",
+]
+
+_LOG = logging.getLogger(__name__)
+
+_NOT_SENT_MARKERS = ("connection refused", "all connection attempts failed", "name or service not known")
+_OUTAGE_MARKER = "connection exception"
+"""How the relay's iDDS client says iDDS did not answer (``idds.common.exceptions.ConnectionException``)."""
+_UNKNOWN_REQUEST_MESSAGE = "no match requests"
+
+DEFAULT_OUTAGE_BUDGET = 120.0
+"""Seconds a call may spend waiting out an iDDS outage behind the relay, the relay's own retries included."""
+
+_AUTH_MARKERS = ("unauthorized", "forbidden", "401", "403", "authentication", "bearer", "token")
+"""Last resort only: words of an authentication refusal, when the HTTP status is unknown."""
+
+_NETWORK_FAILURE = 1
+"""What the client's HTTP layer returns instead of an HTTP status when the request failed below HTTP."""
+
+
+class _StatusProbe(threading.local):
+    """The HTTP status of this thread's last PanDA client request (None when unknown).
+
+    ``pandaclient.Client.call_idds_command`` returns 255 for every failure, HTTP or network; its
+    ``_HttpClient._send`` still returns the real status.  Wrapping that one method (once, keeping
+    its result unchanged) lets the port classify failures by structure.  If a client release
+    renames it, the probe stays empty and classification falls back to the text.
+    """
+
+    status: int | None = None
+
+    def install(self, client_module: Any) -> bool:
+        """Wrap the client's ``_HttpClient._send``; return whether it is (now) wrapped."""
+        http_client = getattr(client_module, "_HttpClient", None)
+        send = getattr(http_client, "_send", None)
+        if send is None:
+            return False
+        if getattr(send, "_panda_status_probe", False):
+            return True
+        probe = self
+
+        @functools.wraps(send)
+        def send_and_record(client: Any, *args: Any, **kwargs: Any) -> Any:
+            result = send(client, *args, **kwargs)
+            if isinstance(result, tuple) and result and isinstance(result[0], int):
+                probe.status = result[0]
+            return result
+
+        send_and_record._panda_status_probe = True  # type: ignore[attr-defined]
+        http_client._send = send_and_record  # type: ignore[union-attr]
+        return True
+
+
+_STATUS_PROBE = _StatusProbe()
+
+
+class IddsError(RuntimeError):
+    """A call to iDDS through the PanDA relay failed.
+
+    Parameters
+    ----------
+    call : `str`
+        Name of the iDDS call.
+    request_id : `int` or `str` or `None`
+        The request concerned, if any.
+    message : `str`
+        What the server (or the network) said.
+    """
+
+    def __init__(self, call: str, request_id: Any, message: str) -> None:
+        self.call = call
+        self.request_id = request_id
+        self.server_message = message
+        about = f" for request {request_id}" if request_id is not None else ""
+        super().__init__(f"iDDS {call}{about} failed: {message}")
+
+
+class IddsCallError(IddsError):
+    """The server answered and refused the call (not retried)."""
+
+
+class IddsUnknownRequestError(IddsCallError):
+    """iDDS has no request with this id."""
+
+
+class IddsTransientError(IddsError):
+    """The server could not be reached or failed temporarily (retried, then raised)."""
+
+    def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
+        super().__init__(call, request_id, message)
+        self.sent = sent
+
+
+class IddsOutageError(IddsTransientError):
+    """The PanDA relay answered, but iDDS behind it did not (retried within a time budget)."""
+
+
+def local_panda_hint() -> str:
+    """Say where the local PanDA of ``$PANDA_LOCAL_STATE_DIR`` serves now, if not at ``PANDA_URL_SSL``."""
+    from ..local.state.state_dir import DEFAULT_STATE_DIR_ENV, StateDir
+
+    root = os.environ.get(DEFAULT_STATE_DIR_ENV)
+    if not root:
+        return ""
+    state = StateDir(root)
+    record = state.read_record() if state.is_served() else None
+    if record is None:
+        return f" — the local PanDA of {state.root} is not running: panda_local start --background"
+    if record.get("url") != os.environ.get("PANDA_URL_SSL"):
+        return (
+            f" — the local PanDA of {state.root} moved to {record.get('url')}: "
+            'run eval "$(panda_local env)" in this shell'
+        )
+    return ""
+
+
+def _relay_api(idds_server: str | None) -> Any:
+    """Return the PanDA client's iDDS API object (imports pandaclient)."""
+    from idds.common.utils import json_dumps, json_loads
+    from pandaclient import Client, idds_api
+
+    if not _STATUS_PROBE.install(Client):
+        _LOG.debug("pandaclient has no _HttpClient._send: failures are classified by their text")
+
+    return idds_api.get_api(
+        dumper=json_dumps,
+        loader=json_loads,
+        idds_host=idds_server or None,
+        compress=True,
+        manager=True,
+    )
+
+
+def _raise_failure(call: str, request_id: Any, http_status: int | None, output: Any) -> None:
+    """Raise the error of a failed client call, classified by its HTTP status where known."""
+    text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+    text = text.strip()[:500]
+    lowered = text.lower()
+    if http_status is None:
+        # Last resort (no status seen): the words of an authentication refusal.
+        refused = auth = any(marker in lowered for marker in _AUTH_MARKERS)
+    elif http_status == 0:
+        # HTTP 200 with a body the client could not read (a proxy's page, a truncated reply).
+        refused = auth = False
+    else:
+        refused = 400 <= http_status < 500
+        auth = http_status in (401, 403)
+    if refused:
+        what = f"HTTP {http_status}: {text}" if http_status else text
+        hint = (
+            "; check PANDA_AUTH, PANDA_AUTH_VO and the token (e.g. PANDA_AUTH_ID_TOKEN) or proxy"
+            if auth
+            else "; check PANDA_URL_SSL"
+        )
+        raise IddsCallError(call, request_id, f"PanDA refused the call ({what}){hint}")
+    # A network failure below HTTP may mean the request never left; the client only says so in words.
+    below_http = http_status in (None, _NETWORK_FAILURE)
+    sent = not (below_http and any(marker in lowered for marker in _NOT_SENT_MARKERS))
+    where = f" (HTTP {http_status})" if http_status and http_status != _NETWORK_FAILURE else ""
+    hint = "" if sent else local_panda_hint()
+    raise IddsTransientError(call, request_id, f"no answer from PanDA{where}: {text}{hint}", sent=sent)
+
+
+class IddsPort:
+    """Typed calls to iDDS through the PanDA relay.
+
+    Parameters
+    ----------
+    idds_server : `str`, optional
+        iDDS server the relay should forward to (config ``iddsServer``).
+    attempts : `int`, optional
+        Tries for a transient failure.
+    backoff : `float`, optional
+        Seconds before the first retry; doubled after each.
+    outage_budget : `float`, optional
+        Seconds a call may spend waiting out an iDDS outage behind the relay
+        (default ``$PANDA_IDDS_OUTAGE_BUDGET`` or `DEFAULT_OUTAGE_BUDGET`).
+    api_factory : callable, optional
+        Returns the client API object; for tests of faults that cannot be
+        caused over HTTP.
+    """
+
+    def __init__(
+        self,
+        idds_server: str | None = None,
+        *,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        outage_budget: float | None = None,
+        api_factory: Callable[[str | None], Any] | None = None,
+    ) -> None:
+        self.idds_server = idds_server or os.environ.get("IDDS_SERVER") or None
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        if outage_budget is None:
+            outage_budget = float(os.environ.get("PANDA_IDDS_OUTAGE_BUDGET") or DEFAULT_OUTAGE_BUDGET)
+        self.outage_budget = outage_budget
+        self._api_factory = api_factory or _relay_api
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:
+        """The client API object, created on first use."""
+        if self._api is None:
+            self._api = self._api_factory(self.idds_server)
+        return self._api
+
+    # -- envelope handling -------------------------------------------------------------------
+    @staticmethod
+    def unwrap(call: str, request_id: Any, reply: Any) -> Any:
+        """Return the value inside a relay reply, or raise the matching error.
+
+        Parameters
+        ----------
+        call : `str`
+            The iDDS call, for messages.
+        request_id : `Any`
+            The request concerned, for messages.
+        reply : `Any`
+            What ``pandaclient`` returned: ``(status, output)``.
+
+        Returns
+        -------
+        value : `Any`
+            The iDDS return value.
+        """
+        if not isinstance(reply, tuple | list) or len(reply) != 2:
+            raise IddsCallError(call, request_id, f"unexpected reply from the PanDA client: {reply!r:.300}")
+        status, output = reply
+        if status != 0:
+            _raise_failure(call, request_id, _STATUS_PROBE.status, output)
+        if not isinstance(output, list | tuple) or len(output) != 2 or not isinstance(output[0], bool):
+            raise IddsCallError(call, request_id, f"unparsable reply from the PanDA relay: {output!r:.300}")
+        relay_ok, value = output
+        if not relay_ok:
+            raise IddsCallError(call, request_id, f"PanDA relay refused the call: {value}")
+        if (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and value[0] is False
+            and isinstance(value[1], str)
+        ):
+            if value[1].lower().startswith(_OUTAGE_MARKER):
+                # The relay's iDDS client could not connect to iDDS: nothing reached iDDS.
+                message = f"iDDS does not answer the PanDA relay: {value[1]:.300}"
+                raise IddsOutageError(call, request_id, message)
+            raise IddsCallError(call, request_id, value[1])
+        return value
+
+    def _call_once(self, call: str, args: tuple, kwargs: dict[str, Any], about: Any) -> Any:
+        _STATUS_PROBE.status = None
+        try:
+            reply = getattr(self.api, call)(*args, **kwargs)
+        except SystemExit as exit_:
+            # The PanDA client exits the process when it cannot authenticate (e.g. it would
+            # need an interactive OIDC login); a library call must not end the program.
+            raise IddsCallError(
+                call,
+                about,
+                f"the PanDA client gave up (exit {exit_.code}): check PANDA_AUTH, PANDA_AUTH_VO "
+                "and that a token is available (PANDA_AUTH_ID_TOKEN or OIDC_AUTH_TOKEN_FILE)",
+            ) from None
+        return self.unwrap(call, about, reply)
+
+    def _call(self, call: str, *args: Any, about: Any = None, repeatable: bool = True, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        delay = self.backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._call_once(call, args, kwargs, about)
+            except IddsOutageError as error:
+                # Nothing reached iDDS, so even submit and retry may be repeated; bounded by time
+                # because each relay call already spends about 26 s on its own retries.
+                spent = time.monotonic() - began
+                if spent + delay >= self.outage_budget:
+                    error.args = (
+                        f"{error} — iDDS stayed unreachable behind the PanDA relay for {spent:.0f} s "
+                        f"({attempt} tries); try again later, and tell the PanDA operators if it lasts",
+                    )
+                    raise
+                _LOG.warning("%s (after %.0f s); retrying in %.1f s", error, spent, delay)
+            except IddsTransientError as error:
+                may_repeat = repeatable or not error.sent
+                if attempt >= self.attempts or not may_repeat:
+                    if not may_repeat:
+                        error.args = (
+                            f"{error} — the request may have reached the server; check with "
+                            "`bps report` before trying again",
+                        )
+                    raise
+                _LOG.warning(
+                    "%s (attempt %d of %d); retrying in %.1f s", error, attempt, self.attempts, delay
+                )
+            time.sleep(delay)
+            delay *= 2
+
+    # -- typed calls ---------------------------------------------------------------------------
+    def ping(self) -> dict[str, Any]:
+        """Check that the relay and iDDS answer; return the status record."""
+        value = self._call("ping")
+        if not isinstance(value, dict) or str(value.get("Status", "")).upper() != "OK":
+            raise IddsCallError("ping", None, f"iDDS is not OK: {value!r:.300}")
+        return value
+
+    def submit(self, workflow: Any, username: str | None = None) -> int:
+        """Submit a workflow (or a workflow step) and return the request id (0 for a step)."""
+        value = self._call("submit", workflow, username=username, use_dataset_name=False, repeatable=False)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise IddsCallError("submit", None, f"no request id in the reply: {value!r:.300}") from None
+
+    def submit_build(self, workflow: Any) -> int:
+        """Submit a build workflow (remote build) and return the request id."""
+        value = self._call("submit_build", workflow, username=None, use_dataset_name=False, repeatable=False)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise IddsCallError("submit_build", None, f"no request id in the reply: {value!r:.300}") from None
+
+    def update_build_request(self, request_id: int | str, signature: str, workflow: Any) -> Any:
+        """Hand the workflow a build job made to its build request; return iDDS's answer."""
+        return self._call(
+            "update_build_request",
+            about=request_id,
+            repeatable=False,
+            request_id=int(request_id),
+            signature=signature,
+            workflow=workflow,
+        )
+
+    def get_requests(self, request_id: int | str | None = None, with_detail: bool = False) -> list[dict]:
+        """Return the records of one request (one per task with detail) or of all visible requests."""
+        kwargs: dict[str, Any] = {"with_detail": with_detail}
+        if request_id is not None:
+            kwargs["request_id"] = int(request_id)
+        value = self._call("get_requests", about=request_id, **kwargs)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise IddsCallError("get_requests", request_id, f"expected a list of records, got {value!r:.300}")
+        return value
+
+    def get_contents_output_ext(
+        self, request_id: int | str, workload_id: int | str | None = None
+    ) -> dict[str, list[dict]]:
+        """Return the job records of a request (of one task when ``workload_id`` is given)."""
+        value = self._call(
+            "get_contents_output_ext", about=request_id, request_id=int(request_id), workload_id=workload_id
+        )
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise IddsCallError(
+                "get_contents_output_ext", request_id, f"expected job records by task, got {value!r:.300}"
+            )
+        return value
+
+    def abort(self, request_id: int | str) -> str:
+        """Ask iDDS to cancel a request; return the server's message."""
+        return self._command("abort", request_id)
+
+    def retry(self, request_id: int | str) -> str:
+        """Ask iDDS to run the failed jobs of a request again; return the server's message."""
+        return self._command("retry", request_id, repeatable=False)
+
+    def _command(self, call: str, request_id: int | str, repeatable: bool = True) -> str:
+        value = self._call(call, about=request_id, request_id=int(request_id), repeatable=repeatable)
+        status, message = _command_status(value)
+        if status != 0:
+            if message.strip().lower() == _UNKNOWN_REQUEST_MESSAGE:
+                raise IddsUnknownRequestError(call, request_id, "no such request")
+            raise IddsCallError(call, request_id, message)
+        return message
+
+
+def _command_status(value: Any) -> tuple[int, str]:
+    """Read ``[[0, {"status": 0, "message": ...}]]`` and its variants."""
+    while isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    code: Any = 0
+    if isinstance(value, list | tuple) and len(value) == 2:
+        code, value = value
+    if isinstance(value, dict):
+        status = value.get("status", code)
+        message = str(value.get("message", ""))
+    else:
+        status, message = code, str(value)
+    try:
+        return int(status), message
+    except (TypeError, ValueError):
+        return 1, f"{status}: {message}"

@@ -1,0 +1,205 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""Submitting a prepared workflow once, and finding its request id again.
+
+iDDS submission is not idempotent (each submit makes a new request), so the
+request id is recorded in the submit directory and a second submission of the
+same prepared workflow is refused, naming the existing request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..atomic_file import write_atomically
+from ..gc_pause import gc_paused
+from ..prepare.prepared_workflow import PandaBpsWmsWorkflow
+from .idds_port import IddsPort
+
+__all__ = [
+    "REQUEST_FILE",
+    "AlreadySubmittedError",
+    "check_task_sizes",
+    "recorded_request",
+    "recorded_request_ids",
+    "request_id_of",
+    "submit_workflow",
+]
+
+_LOG = logging.getLogger(__name__)
+
+REQUEST_FILE = "panda_request.json"
+"""Where the request id and submission time are recorded, in the submit directory."""
+
+
+class AlreadySubmittedError(RuntimeError):
+    """The prepared workflow was submitted before."""
+
+
+def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """Return what submit recorded in a submit directory, or `None`."""
+    path = Path(submit_dir) / REQUEST_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def recorded_request_ids(root: str | os.PathLike, limit: int = 100_000) -> set[int]:
+    """Return the request ids recorded in the submit directories under ``root``.
+
+    Parameters
+    ----------
+    root : `str` or `os.PathLike`
+        Where submit directories live (bps's default ``submitPath`` is under ``./submit``).
+    limit : `int`, optional
+        Stop after this many recorded requests (bounds the walk of a huge tree).
+
+    Returns
+    -------
+    ids : `set` [`int`]
+        The ids; unreadable records are skipped.
+    """
+    ids: set[int] = set()
+    if not Path(root).is_dir():
+        return ids
+    for path in Path(root).rglob(REQUEST_FILE):
+        try:
+            ids.add(int(json.loads(path.read_text())["request_id"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            _LOG.debug("Unreadable request record %s skipped", path)
+        if len(ids) >= limit:
+            break
+    return ids
+
+
+def request_id_of(wms_id: Any) -> int:
+    """Return the iDDS request id given as a number or as a submit directory.
+
+    Parameters
+    ----------
+    wms_id : `int` or `str`
+        Request id, or the submit directory of a submitted run (as with the
+        HTCondor plugin, ``bps report --id <submit dir>``).
+
+    Returns
+    -------
+    request_id : `int`
+        The request id.
+
+    Raises
+    ------
+    ValueError
+        Raised if ``wms_id`` is neither a number nor a submitted run's directory.
+    """
+    text = str(wms_id).strip()
+    if text.isdigit():
+        return int(text)
+    if os.path.isdir(text):
+        recorded = recorded_request(text)
+        if recorded is None:
+            raise ValueError(f"{text} has no {REQUEST_FILE}: was this workflow submitted to PanDA?")
+        return int(recorded["request_id"])
+    raise ValueError(f"{wms_id!r} is neither a PanDA request id nor a submit directory")
+
+
+def check_task_sizes(idds_workflow: Any, max_request_length: int) -> None:
+    """Refuse a workflow with a task too large for one request step.
+
+    iDDS splits a large request into steps of whole tasks; a task whose compressed dependency
+    map alone exceeds ``maxRequestLength`` cannot be sent.
+
+    Raises
+    ------
+    ValueError
+        Raised naming the task, its size and what to change.
+    """
+    for work in idds_workflow.template.works.values():
+        size = len(work.zip_data(work.dependency_map))
+        if size > max_request_length:
+            raise ValueError(
+                f"Task {work.task_name} needs {size} bytes, more than maxRequestLength "
+                f"({max_request_length}): a task cannot be split across request steps. Lower "
+                "maxJobsPerTask or raise maxRequestLength."
+            )
+
+
+def submit_workflow(
+    workflow: PandaBpsWmsWorkflow,
+    port: IddsPort,
+    *,
+    resubmit: bool = False,
+) -> int:
+    """Submit a prepared workflow and record its request id.
+
+    Parameters
+    ----------
+    workflow : `PandaBpsWmsWorkflow`
+        The prepared workflow (files already staged).
+    port : `IddsPort`
+        The way to iDDS.
+    resubmit : `bool`, optional
+        Submit even though this submit directory already holds a request.
+
+    Returns
+    -------
+    request_id : `int`
+        The new request id.
+
+    Raises
+    ------
+    AlreadySubmittedError
+        Raised if the workflow was submitted before and ``resubmit`` is false.
+    """
+    submit_dir = Path(workflow.submit_path) if workflow.submit_path else None
+    if submit_dir is not None and not resubmit:
+        previous = recorded_request(submit_dir)
+        if previous is not None:
+            raise AlreadySubmittedError(
+                f"This workflow was already submitted as request {previous['request_id']} "
+                f"(recorded in {submit_dir / REQUEST_FILE}). Use `bps restart --id {previous['request_id']}` "
+                f"to rerun failures, or delete {REQUEST_FILE} to submit it again as a new request."
+            )
+    idds_workflow = workflow.idds_workflow
+    if idds_workflow is None:
+        raise ValueError(f"Workflow {workflow.name} has no iDDS workflow: prepare it before submitting")
+    if workflow.max_request_length and submit_dir is not None:
+        check_task_sizes(idds_workflow, workflow.max_request_length)
+        cache = submit_dir / "idds_request_cache"
+        steps = idds_workflow.split_workflow_to_steps(
+            request_cache=str(cache), max_request_length=workflow.max_request_length
+        )
+        for number, step in enumerate(steps, 1):
+            _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
+            result = port.submit(step)
+            if result != 0:
+                raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+    with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
+        request_id = port.submit(idds_workflow)
+    if request_id <= 0:
+        raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
+    workflow.run_id = str(request_id)
+    _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
+    if submit_dir is not None:
+        record = {
+            "request_id": request_id,
+            "name": workflow.name,
+            "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "panda_url": os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"),
+            "idds_server": port.idds_server,
+        }
+        try:
+            write_atomically(submit_dir / REQUEST_FILE, json.dumps(record, indent=1))
+        except OSError as error:
+            # The request exists: say which, so that it is not lost (or submitted again).
+            raise RuntimeError(
+                f"Workflow {workflow.name} was submitted as request {request_id}, but recording it in "
+                f"{submit_dir / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
+            ) from error
+    return request_id

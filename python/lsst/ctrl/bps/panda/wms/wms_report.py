@@ -1,0 +1,296 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""iDDS request records → `~lsst.ctrl.bps.WmsRunReport`.
+
+Counts come from the transform (task) records; chunks and memory classes of
+one label add up to one row.  Exit codes come only from the job records of
+``get_contents_output_ext``: a failed job without a reported exit code adds
+nothing, never a made-up value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lsst.ctrl.bps import WmsRunReport, WmsSpecificInfo, WmsStates
+
+from ..states import job_state, request_state, transform_state
+from ..task_names import label_from_task_name
+
+__all__ = ["label_of_task", "monitor_link", "run_report_from_records", "summary_reports"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def label_of_task(task_name: str, workflow_name: str) -> str:
+    """Return the job label of a task named ``{workflow}_{NN}_{label}_{chunk}``.
+
+    Parameters
+    ----------
+    task_name : `str`
+        The transform (task) name.
+    workflow_name : `str`
+        The request (workflow) name.
+
+    Returns
+    -------
+    label : `str`
+        The label exactly as prepare had it (see `task_names`), or the task
+        name itself when it is not one of ours.
+    """
+    label = label_from_task_name(task_name, workflow_name)
+    return task_name if label is None else label
+
+
+def _empty_counts() -> dict[WmsStates, int]:
+    return dict.fromkeys(WmsStates, 0)
+
+
+def _count(record: Mapping[str, Any], key: str) -> int:
+    value = record.get(key)
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _task_counts(record: Mapping[str, Any], run_state: WmsStates) -> dict[WmsStates, int]:
+    counts = _empty_counts()
+    total = _count(record, "output_total_files")
+    counts[WmsStates.SUCCEEDED] = _count(record, "output_processed_files")
+    counts[WmsStates.FAILED] = _count(record, "output_failed_files")
+    counts[WmsStates.PRUNED] = _count(record, "output_missing_files")
+    counts[WmsStates.RUNNING] = _count(record, "output_processing_files")
+    rest = max(total - sum(counts.values()), 0)
+    task_state = transform_state(record.get("transform_status"))
+    if run_state == WmsStates.DELETED:
+        # iDDS marks the jobs of a cancelled request failed or missing: every job that did not
+        # succeed was cancelled (DELETED), not pruned after a failed parent.
+        counts[WmsStates.DELETED] = total - counts[WmsStates.SUCCEEDED]
+        for state in (WmsStates.FAILED, WmsStates.PRUNED, WmsStates.RUNNING):
+            counts[state] = 0
+    elif WmsStates.DELETED == task_state:
+        counts[WmsStates.DELETED] = rest
+    else:
+        counts[WmsStates.UNREADY] = rest
+    return counts
+
+
+def _identity(record: Mapping[str, Any]) -> dict[str, str]:
+    """Return the report fields that name a run, from its request record.
+
+    The bps project, campaign and payload travel in iDDS's campaign columns (see `convert`).
+    """
+    request_id = str(record.get("request_id"))
+    name = str(record.get("name") or "")
+    return {
+        "wms_id": request_id,
+        "global_wms_id": request_id,
+        "run": name,
+        "label": name,
+        "project": record.get("campaign_scope") or "",
+        "campaign": record.get("campaign") or "",
+        "payload": record.get("campaign_tag") or "",
+        "operator": str(record.get("username") or ""),
+    }
+
+
+def monitor_link(monitor_url: str | None, request_id: Any) -> str | None:
+    """Return the PanDA monitor page of a request, when a monitor is configured."""
+    if not monitor_url:
+        return None
+    return f"{monitor_url.rstrip('/')}/tasks/?reqid={request_id}"
+
+
+def run_report_from_records(
+    records: list[dict[str, Any]],
+    contents: Mapping[str, list[dict[str, Any]]] | None = None,
+    *,
+    request_id: int | str | None = None,
+    path: str | None = None,
+    monitor_url: str | None = None,
+) -> WmsRunReport:
+    """Build the detailed report of one request.
+
+    Parameters
+    ----------
+    records : `list` [`dict`]
+        ``get_requests(request_id, with_detail=True)``: one record per task.
+    contents : `dict` [`str`, `list` [`dict`]], optional
+        ``get_contents_output_ext(request_id)``: job records by task, for exit
+        codes.
+    request_id : `int` or `str`, optional
+        The request asked for: iDDS's detailed record of a request its daemons have not yet
+        taken up (status New, every ``transform_*`` None) has ``request_id`` None.
+    path : `str`, optional
+        The submit directory, when known.
+    monitor_url : `str`, optional
+        PanDA monitor base URL.
+
+    Returns
+    -------
+    report : `lsst.ctrl.bps.WmsRunReport`
+        Run state, per-label counts and exit codes.
+    """
+    first = dict(records[0])
+    if first.get("request_id") is None:
+        first["request_id"] = request_id
+    request_id = first.get("request_id")
+    name = str(first.get("name") or "")
+    run_state = request_state(first.get("status"))
+    job_summary: dict[str, dict[WmsStates, int]] = {}
+    expected: dict[str, int] = {}
+    label_by_task_key: dict[str, str] = {}
+    for record in records:
+        task_name = record.get("transform_name")
+        if not task_name:
+            continue  # a request row without transform (not yet processed)
+        label = label_of_task(str(task_name), name)
+        for key in ("transform_workload_id", "transform_id"):
+            if record.get(key) is not None:
+                label_by_task_key[str(record[key])] = label
+        label_by_task_key[str(task_name)] = label
+        counts = job_summary.setdefault(label, _empty_counts())
+        for state, count in _task_counts(record, run_state).items():
+            counts[state] += count
+        expected[label] = expected.get(label, 0) + _count(record, "output_total_files")
+
+    state_counts = _empty_counts()
+    for counts in job_summary.values():
+        for state, count in counts.items():
+            state_counts[state] += count
+
+    report = WmsRunReport(
+        **_identity(first),
+        path=path,
+        run_summary=";".join(f"{label}:{count}" for label, count in expected.items()),
+        state=run_state,
+        jobs=[],
+        total_number_jobs=sum(expected.values()),
+        job_state_counts=state_counts,
+        job_summary=job_summary,
+    )
+    info = WmsSpecificInfo()
+    if contents is not None:
+        report.exit_code_summary = _exit_codes(contents, label_by_task_key, job_summary)
+        for message in _memory_kills(contents, label_by_task_key):
+            info.add_message("{message}", message=message)
+    link = monitor_link(monitor_url, request_id)
+    if link:
+        info.add_message("PanDA monitor: {link}", link=link)
+    if str(info):
+        report.specific_info = info
+    return report
+
+
+PAYLOAD_EXCEEDED_MEMORY = 1235
+"""PanDA pilot error code PAYLOADEXCEEDMAXMEM."""
+
+
+def _memory_kills(
+    contents: Mapping[str, list[dict[str, Any]]], label_by_task_key: Mapping[str, str]
+) -> list[str]:
+    """Say which failed jobs were killed for their memory (their exit code alone reads as kill -9)."""
+    killed: dict[str, list[str]] = {}
+    for task_key, jobs in contents.items():
+        for job in jobs or ():
+            if job_state(job.get("status")) != WmsStates.FAILED:
+                continue
+            if str(job.get("pilot_error_code")) != str(PAYLOAD_EXCEEDED_MEMORY):
+                continue
+            label = label_by_task_key.get(str(task_key)) or str(task_key)
+            diag = job.get("pilot_error_diag") or "payload exceeded its memory limit"
+            killed.setdefault(label, []).append(
+                f"exit {job.get('trans_exit_code')}: {diag} (pilot error {PAYLOAD_EXCEEDED_MEMORY})"
+            )
+    return [
+        f"{label}: {len(causes)} job(s) killed for exceeding their memory, e.g. {causes[0]}; "
+        "raise requestMemory for this label"
+        for label, causes in killed.items()
+    ]
+
+
+def _exit_codes(
+    contents: Mapping[str, list[dict[str, Any]]],
+    label_by_task_key: Mapping[str, str],
+    job_summary: Mapping[str, Any],
+) -> dict[str, list[int]]:
+    summary: dict[str, list[int]] = {label: [] for label in job_summary}
+    for task_key, jobs in contents.items():
+        label = label_by_task_key.get(str(task_key))
+        for job in jobs or ():
+            job_label = label or label_by_task_key.get(str(job.get("transform_id")))
+            if job_label is None:
+                _LOG.debug("Job record of unknown task %s ignored", task_key)
+                continue
+            code = job.get("trans_exit_code")
+            if job_state(job.get("status")) != WmsStates.FAILED or code in (None, "", 0, "0"):
+                continue
+            try:
+                summary.setdefault(job_label, []).append(int(code))
+            except (TypeError, ValueError):
+                _LOG.debug("Non-numeric exit code %r of %s ignored", code, job.get("name"))
+    return summary
+
+
+def summary_reports(records: Iterable[dict[str, Any]], hist_days: float = 0) -> list[WmsRunReport]:
+    """Build one summary report per request from ``get_requests()`` records.
+
+    Parameters
+    ----------
+    records : `~collections.abc.Iterable` [`dict`]
+        Request records (without detail).
+    hist_days : `float`, optional
+        Also include requests that ended within this many days; running ones
+        are always included.
+
+    Returns
+    -------
+    reports : `list` [`lsst.ctrl.bps.WmsRunReport`]
+        Most recent first.
+    """
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=hist_days)
+    reports = []
+    seen = set()
+    for record in records:
+        request_id = record.get("request_id")
+        if request_id in seen:
+            continue
+        seen.add(request_id)
+        state = request_state(record.get("status"))
+        if state in (WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED):
+            updated = _as_datetime(record.get("updated_at") or record.get("created_at"))
+            if updated is not None and updated < cutoff:
+                continue
+        reports.append(
+            WmsRunReport(
+                **_identity(record),
+                state=state,
+                job_state_counts=_empty_counts(),
+                jobs=[],
+            )
+        )
+    reports.sort(key=lambda r: int(r.wms_id) if str(r.wms_id).isdigit() else 0, reverse=True)
+    return reports
+
+
+def _as_datetime(value: Any) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    if isinstance(value, str):
+        # iDDS sends dates as "Wed, 25 Nov 2026 22:30:01 UTC"; accept ISO forms too.
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            try:
+                parsed = datetime.datetime.fromisoformat(value.replace(" ", "T"))
+            except ValueError:
+                return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+    return None
