@@ -7,6 +7,25 @@
 The names below are imported on first use (PEP 562), so importing a submodule
 (the worker-side decoder, the local PanDA's CLI) never loads the service, the
 PanDA client or iDDS.
+
+Layers, top to bottom; a module imports only from its own layer and the ones
+below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
+
+`service`
+    `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; the published
+    module paths come here as thin adapters.
+`notebook`, `remote_build`, `auth`
+    `PandaRun` for notebooks; the remote build; ``panda_auth``.
+`wms`
+    Submit, stage and report through the one iDDS port.
+`prepare`
+    GenericWorkflow to iDDS workflow.
+shared words
+    `errors`, `states`, `task_names`, `identity`, `atomic_file`, `gc_pause`,
+    and `edgenode.job_contract`: no server, no plugin layer.
+
+`edgenode` holds the worker-side decoders (standard library, EUPS paths kept);
+`local` is the local PanDA, which the plugin never imports.
 """
 
 from __future__ import annotations

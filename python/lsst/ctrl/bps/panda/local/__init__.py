@@ -2,13 +2,29 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""The local PanDA: relay server, SQLite state and an executor that plays pilot.
+"""The local PanDA: a PanDA relay, its state and a pilot on one machine.
 
-Modules: `server` (the relay on 127.0.0.1), `codec` (wire format and class
-allowlist), `intake` (workflow to request plan), `store` (SQLite),
-`scheduler` and `retry` (state rules), `executor` (the pilot), `engine` (the
-scheduling thread), `records` (iDDS-shaped replies), `statedir` and `cli`
-(``panda_local``).  Nothing is imported here: the CLI stays light.
+It imports only the plugin's shared words (`lsst.ctrl.bps.panda.errors`,
+`~lsst.ctrl.bps.panda.states`, ...) and `~lsst.ctrl.bps.panda.edgenode.job_contract`;
+the plugin never imports it.  Nothing is imported here: the CLI stays light.
+
+Layers, top to bottom (each imports only the ones below it):
+
+`cli`, `server`
+    ``panda_local`` and the relay server on 127.0.0.1.
+`http`
+    Monitor pages, file cache, identity provider, auth gate.
+`embedded`, `jedi`, `idds`
+    The two engines' sides: the embedded iDDS verbs; the PanDA task/job API
+    and the real iDDS stack of the idds engine.
+`engine`
+    The scheduling thread, its rules, retry and build requests.
+`pilot`
+    The executor that plays pilot.
+`state`
+    State directory and SQLite store.
+`core`
+    Pure parts: job states, request plans, wire codec, tokens.
 """
 
 __all__: list[str] = []

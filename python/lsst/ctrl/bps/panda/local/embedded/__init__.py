@@ -1,1 +1,17 @@
-"""TODO."""
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The embedded engine: the iDDS verbs answered by the local PanDA itself.
+
+Layer: above `engine`; below `http`.
+
+Modules
+-------
+`embedded_verbs`
+    The ``ClientManager`` verbs served through the relay.
+`idds_replies`
+    Replies in the shape of iDDS's records.
+"""
+
+__all__: list[str] = []

@@ -1,1 +1,21 @@
-"""TODO."""
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The scheduling thread of the local PanDA, and its rules.
+
+Layer: above `pilot`; below `embedded`, `jedi` and `idds`.
+
+Modules
+-------
+`engine_thread`
+    `LocalPanda`: one thread that schedules, launches and reaps.
+`scheduler`
+    Scheduling rules, each state change one transaction.
+`retry`
+    Retry of an ended request.
+`build_requests`
+    Build requests (``submit_build``) in the store.
+"""
+
+__all__: list[str] = []

@@ -1,1 +1,21 @@
-"""TODO."""
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The pilot of the local PanDA: run attempts, watch their memory and time.
+
+Layer: above `state`; below `engine`.
+
+Modules
+-------
+`executor`
+    Launch attempts, measure their peak RSS, kill them at their limits.
+`process_tree`
+    What the executor asks the operating system about processes.
+`launch_faults`
+    Launch tokens and storage errors: surviving the server's own faults.
+`event_runner`
+    Run the events of an event-service job one after another.
+"""
+
+__all__: list[str] = []

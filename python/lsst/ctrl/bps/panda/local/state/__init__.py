@@ -1,1 +1,21 @@
-"""TODO."""
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""The local PanDA's state: state directory and SQLite store.
+
+Layer: above `core`; below `pilot`.
+
+Modules
+-------
+`state_dir`
+    Layout of a state directory: database, keys, server record, lock.
+`store`
+    The SQLite store: requests, tasks, jobs, attempts.
+`request_rows`
+    Rows of a new request for the store.
+`event_table`
+    PanDA's event table for fine-grained (event-service) jobs.
+"""
+
+__all__: list[str] = []
