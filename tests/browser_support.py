@@ -4,9 +4,8 @@
 
 """A headless Chromium for tests, from Debian's chromium and /usr/bin/chromedriver (never downloaded).
 
-``make test`` installs both when missing; under ``CI=true`` their absence fails the test
-instead of skipping it.  Screenshots go to ``$PANDA_SCREENSHOT_DIR`` (``make screenshots``)
-or the test's own directory.
+``make test`` installs both when missing; their absence fails the test (never a skip).
+Screenshots go to ``$PANDA_SCREENSHOT_DIR`` (``make screenshots``) or the test's own directory.
 """
 
 import os
@@ -29,9 +28,7 @@ def chromium():
     """Yield a headless Chromium driven by Selenium (the body of a ``browser`` fixture)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not (chromium and Path(CHROMEDRIVER).exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium and /usr/bin/chromedriver are missing: make test installs them")
-        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+        pytest.fail("chromium and /usr/bin/chromedriver are missing: `make test` installs them")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -249,15 +249,11 @@ from real_servers import RealServers, servers_venv_python  # noqa: E402
 def real_servers():
     """PostgreSQL + the real iDDS REST app + the real PanDA server, for the whole session.
 
-    Skips when ``.venv-real-idds`` is missing, except under ``CI=true``, where ``make test``
-    installs it and a missing one is a failure.
+    Fails when ``.venv-real-idds`` is missing (``make test`` installs it).
     """
     python = servers_venv_python()
     if python is None:
-        message = "the real servers' virtualenv is missing: run `make real-idds-venv`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail("the real servers' virtualenv is missing: run `make real-idds-venv` (`make test` does)")
     servers = RealServers(python)
     atexit.register(servers.stop)  # also when the session dies without running finalizers
     servers.start()
