@@ -30,7 +30,7 @@ def test_remote_build_of_the_demo_on_the_real_idds(idds_panda, idds_api, tmp_pat
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     request_id = int(re.search(r"^Run Id: (\d+)$", result.stdout, re.M).group(1))
 
-    seen = request_statuses(idds_api, request_id, timeout=1000)
+    seen = request_statuses(idds_api, request_id, timeout=600)
     assert seen[-1] == "Finished", seen
     assert "Building" in seen and seen.index("Building") < seen.index("Finished")
 

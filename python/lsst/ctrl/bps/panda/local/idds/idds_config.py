@@ -9,7 +9,9 @@ local PanDA relay act for the user it names; ``alembic.ini`` is what iDDS's ``bu
 reads.  The daemons run every agent a DOMA workflow needs with the poll periods of a test
 loop (3 s), six worker threads each (with fewer the clerk never takes abort/retry commands), and
 the conductor's notifier is the local PanDA's own class (``idds_notifier.LocalPandaNotifier``),
-loaded from a directory of its own on the daemons' ``PYTHONPATH``.
+loaded from a directory of its own on the daemons' ``PYTHONPATH``.  The conductor hands a release
+to PanDA `RELEASE_DELAY` seconds after writing it, not iDDS's 60 s (``$PANDA_LOCAL_IDDS_RELEASE_DELAY``
+at start overrides it; the daemons' launcher applies it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ __all__ = [
     "DAEMON_AGENTS",
     "HOME_MARKER",
     "NOTIFIER_CLASS",
+    "RELEASE_DELAY",
+    "RELEASE_DELAY_ENV",
     "StackConfig",
+    "release_delay_setting",
     "server_environment",
     "write_configs",
 ]
@@ -46,6 +51,12 @@ POLL = 3
 
 THREADS = 6
 """Worker threads of each daemon."""
+
+RELEASE_DELAY = 3.0
+"""Seconds the conductor waits before it hands a release to PanDA (iDDS 2.6.21 hard-codes 60)."""
+
+RELEASE_DELAY_ENV = "PANDA_LOCAL_IDDS_RELEASE_DELAY"
+"""Environment variable of that delay: read from the user's at start, passed on to the daemons."""
 
 _COMMON = """\
 # Written by panda_local (lsst.ctrl.bps.panda.local.idds.idds_config) at each start: edits are lost.
@@ -211,6 +222,8 @@ class StackConfig:
     notifier_token_file : `pathlib.Path`, optional
         A file holding that token: when given, the configuration and the daemons' environment name
         the file instead of holding the token.
+    release_delay : `float`, optional
+        Seconds the conductor waits before it hands a release to PanDA.
     """
 
     home: Path
@@ -220,6 +233,7 @@ class StackConfig:
     notifier_url: str
     notifier_token: str
     notifier_token_file: Path | None = None
+    release_delay: float = RELEASE_DELAY
 
     @property
     def etc(self) -> Path:
@@ -343,12 +357,33 @@ def server_environment(config: StackConfig, python: Path, panda_url: str) -> dic
         "PANDA_AUTH_VO": "local",
         "PANDA_CONFIG_ROOT": str(pandaclient_root),
         "PANDA_VERIFY_HOST": "off",
+        RELEASE_DELAY_ENV: str(config.release_delay),
     }
     if config.notifier_token_file:
         env["OIDC_AUTH_TOKEN_FILE"] = str(config.notifier_token_file)
     else:
         env["PANDA_AUTH_ID_TOKEN"] = config.notifier_token
     return env
+
+
+def release_delay_setting() -> float:
+    """Return the conductor's delay: ``$PANDA_LOCAL_IDDS_RELEASE_DELAY`` if set, else `RELEASE_DELAY`.
+
+    Raises
+    ------
+    ValueError
+        Raised if the variable is not a number of seconds of at least 1.
+    """
+    text = os.environ.get(RELEASE_DELAY_ENV)
+    if not text:
+        return RELEASE_DELAY
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds < 1:
+        raise ValueError(f"{RELEASE_DELAY_ENV}={text!r}: give a number of seconds of at least 1 (iDDS: 60)")
+    return seconds
 
 
 def redis_command(site_packages: list[Path], port: int, workdir: Path) -> list[str]:

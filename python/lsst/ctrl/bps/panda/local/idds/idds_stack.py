@@ -45,6 +45,7 @@ from .idds_config import (
     RELAY_DN,
     StackConfig,
     redis_command,
+    release_delay_setting,
     server_environment,
     write_configs,
 )
@@ -214,6 +215,10 @@ class IddsStack:
         self.logs.mkdir(exist_ok=True)
         last = self._read_record().get("ports", {})
         try:
+            release_delay = release_delay_setting()
+        except ValueError as exc:
+            raise IddsStackError(f"the iDDS stack in {self.home} cannot start: {exc}") from exc
+        try:
             self.recover()
             ports = {name: free_port(last.get(name)) for name in ("postgres", "redis", "rest")}
             self._ports = ports
@@ -229,6 +234,7 @@ class IddsStack:
                 notifier_url=notifier_url,
                 notifier_token=notifier_token,
                 notifier_token_file=notifier_token_file,
+                release_delay=release_delay,
             )
             write_configs(self._config)
             shutil.copyfile(self.notifier_module, self._config.plugins / "idds_notifier.py")

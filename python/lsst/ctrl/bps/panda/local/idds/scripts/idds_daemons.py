@@ -22,16 +22,33 @@ updates it), then commands: a command about a running request is nearly always s
   `STRANDED_AFTER` seconds are unlocked, through iDDS's own ``idds.core.commands``, and the clerk
   takes them at its next poll (for a request locked by anything else).
 
+And one for speed: iDDS's conductor asks for new messages written at least 60 s ago (a constant
+in ``Conductor.get_new_messages``), so every dependency level of a workflow waits a minute before
+PanDA hears of it.  `release_after` wraps the message query the conductor calls so that it asks
+for messages ``$PANDA_LOCAL_IDDS_RELEASE_DELAY`` seconds old instead (written by
+``idds_config.server_environment``; 60 gives iDDS's own behaviour).
+
 Usage: ``python idds_daemons.py``
 """
 
 import logging
+import os
 import runpy
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["MIN_WAIT", "STRANDED_AFTER", "SWEEP_EVERY", "commands_first", "unlock_stranded_commands"]
+__all__ = [
+    "IDDS_RELEASE_DELAY",
+    "MIN_WAIT",
+    "RELEASE_DELAY_ENV",
+    "STRANDED_AFTER",
+    "SWEEP_EVERY",
+    "commands_first",
+    "release_after",
+    "unlock_stranded_commands",
+]
 
 MIN_WAIT = 0.02
 """Seconds: the shortest wait of an idle loop (the daemons' polls are seconds apart anyway)."""
@@ -41,6 +58,12 @@ STRANDED_AFTER = 20.0
 
 SWEEP_EVERY = 5.0
 """Seconds between looks for stranded commands."""
+
+IDDS_RELEASE_DELAY = 60
+"""Seconds: the age iDDS 2.6.21's conductor asks of a new message before it hands it to PanDA."""
+
+RELEASE_DELAY_ENV = "PANDA_LOCAL_IDDS_RELEASE_DELAY"
+"""Environment variable holding the seconds the conductor waits instead (``idds_config`` sets it)."""
 
 _LOG = logging.getLogger("panda_local.commands")
 
@@ -81,6 +104,34 @@ def commands_first(clerk_class: Any) -> None:
     clerk_class.get_running_requests = commands_then_running_requests
 
 
+def release_after(conductor_module: Any, seconds: float) -> None:
+    """Make the conductor hand a new message to PanDA ``seconds`` after it was written, not 60 s.
+
+    Parameters
+    ----------
+    conductor_module : `types.ModuleType`
+        ``idds.agents.conductor.conductor``: its ``core_messages`` (``idds.core.messages``) is
+        replaced, for the conductor alone, by a copy whose ``retrieve_messages`` turns the
+        ``delay`` of `IDDS_RELEASE_DELAY` seconds into ``seconds``.  Other delays (the 120 s of
+        the conductor's retries of undelivered messages) are left as they are.
+    seconds : `float`
+        The conductor's delay; at least 1 (iDDS reads a zero delay as none at all).
+    """
+    messages = conductor_module.core_messages
+    retrieve_messages = messages.retrieve_messages
+    delay = max(1, round(seconds))
+
+    def retrieve_after_local_delay(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("delay") == IDDS_RELEASE_DELAY:
+            kwargs["delay"] = delay
+        return retrieve_messages(*args, **kwargs)
+
+    names = {name: getattr(messages, name) for name in dir(messages) if not name.startswith("__")}
+    conductor_module.core_messages = SimpleNamespace(
+        **{**names, "retrieve_messages": retrieve_after_local_delay}
+    )
+
+
 def _sweep() -> None:
     """Unlock stranded commands every `SWEEP_EVERY` seconds, for as long as the daemons run."""
     while True:
@@ -96,5 +147,8 @@ if __name__ == "__main__":
     from idds.agents.clerk.clerk import Clerk
 
     commands_first(Clerk)
+    from idds.agents.conductor import conductor
+
+    release_after(conductor, float(os.environ.get(RELEASE_DELAY_ENV, IDDS_RELEASE_DELAY)))
     threading.Thread(target=_sweep, name="stranded-commands", daemon=True).start()
     runpy.run_module("idds.agents.main", run_name="__main__", alter_sys=True)
