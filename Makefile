@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 REAL_IDDS_VENV ?= .venv-real-idds
 REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test demo demo-restart bench bench-decoder bench-engines lint clean published-decoder system-packages screenshots
+.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines lint clean published-decoder system-packages screenshots
 
 venv: $(STAMP)
 
@@ -34,8 +34,17 @@ $(PUBLISHED_STAMP): | $(STAMP)
 		--target $(PUBLISHED_DIR) 'lsst-ctrl-bps-panda==$(PUBLISHED_PANDA_VERSION)'
 	touch $@
 
+# The suite mostly waits (servers, daemons, payloads, the conductor), so more xdist workers than
+# the 2 cores pay; each worker starts its own servers and iDDS stack. The fault suite and the browser
+# tests share one group (xdist_group "serial"), which --dist loadgroup runs on a single worker.
+TEST_WORKERS ?= 4
 test: $(STAMP) $(PUBLISHED_STAMP) system-packages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The unit tier, for the edit-test loop: no servers, no engines, no browser (about a minute).
+UNIT_TIER := not slow and not idds_engine and not browser and not real_servers and not real_idds
+check: $(STAMP)
+	$(PY) -m pytest -m "$(UNIT_TIER)" -n 2 $(PYTEST_ARGS)
 
 # Debian packages of the notebook/monitor tests and the task-graph picture (issue 17): Graphviz's dot,
 # Chromium and its driver. apt-get runs only when a binary is missing (CI runs as root).

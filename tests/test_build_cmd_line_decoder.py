@@ -27,7 +27,7 @@ from lsst.ctrl.bps.panda.edgenode.build_cmd_line_decoder import (
     archive_download_url,
 )
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(180)]
 
 DECODER = (
     Path(__file__).resolve().parents[1] / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"

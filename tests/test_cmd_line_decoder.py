@@ -248,6 +248,7 @@ def s3_env(s3_server, monkeypatch):
     _get_s3_client.cache_clear()
 
 
+@pytest.mark.real_servers  # moto's S3 server and the decoder in a subprocess
 def test_files_are_fetched_from_s3(s3_env, tmp_path):
     (tmp_path / "src" / "pipeline").mkdir(parents=True)
     (tmp_path / "src" / "butler.yaml").write_text("x")

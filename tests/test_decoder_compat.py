@@ -40,6 +40,8 @@ from published_decoder import (
 )
 from synthetic import make_drp_workflow
 
+pytestmark = pytest.mark.real_servers
+
 FAKE_STACK = Path(__file__).parent / "data" / "compat"
 """Stands for ``$CTRL_MPEXEC_DIR`` and ``$DAF_BUTLER_DIR``: ``bin/pipetask``, ``bin/butler``."""
 RUNNER_PREFIX = "RUN "

@@ -25,7 +25,7 @@ import pytest
 from conftest import TEST_PANDA_PORT, TEST_PANDA_URL, call_ok
 from real_servers import servers_venv_python
 
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.real_servers, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 TIMEOUT = {"embedded": 120.0, "idds": 300.0}
@@ -131,7 +131,7 @@ class EngineServer:
                     os.kill(int(entry.name), signal.SIGKILL)
 
 
-@pytest.fixture(scope="module", params=["embedded", "idds"])
+@pytest.fixture(scope="module", params=["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)])
 def server(request, tmp_path_factory):
     """One ``panda_local`` per engine for the module."""
     if request.param == "idds" and servers_venv_python() is None:

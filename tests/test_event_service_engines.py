@@ -20,7 +20,7 @@ from lsst.ctrl.bps.panda import PanDAService
 from test_engines import TIMEOUT, server, wait_for  # noqa: F401  (the module's panda_local per engine)
 from test_service import LOCAL_SITE
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.real_servers, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 PAYLOADS = 5
 

@@ -23,7 +23,7 @@ from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.wms.staging import stage_files
 from test_service import LOCAL_SITE
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(180)]
 
 
 class NoIddsStack:

@@ -15,7 +15,7 @@ from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJ
 from lsst.ctrl.bps.panda import PanDAService
 from test_service import LOCAL_SITE, submit, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(300)]
 
 
 def payload_workflow(script, jobs, parents):

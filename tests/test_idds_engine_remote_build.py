@@ -21,7 +21,13 @@ import pytest
 from test_local_idds_engine import idds_panda  # noqa: F401 (the module's fixture)
 from test_remote_build import DEMO, bps_submit, demo_work, request_statuses
 
-pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(1200)]
+pytestmark = [
+    pytest.mark.real_idds,
+    pytest.mark.idds_engine,
+    pytest.mark.real_servers,
+    pytest.mark.slow,
+    pytest.mark.timeout(1200),
+]
 
 
 def test_remote_build_of_the_demo_on_the_real_idds(idds_panda, idds_api, tmp_path):  # noqa: F811

@@ -19,7 +19,7 @@ from lsst.ctrl.bps.panda.local.idds.idds_stack import IddsStack, IddsStackError
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from real_servers import servers_venv_python
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.idds_engine, pytest.mark.real_servers, pytest.mark.timeout(300)]
 
 
 STUB_NOTIFIER = """

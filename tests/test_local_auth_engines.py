@@ -28,6 +28,8 @@ from lsst.ctrl.bps.panda.local.core.token_authority import TokenAuthority, owner
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
+pytestmark = pytest.mark.real_servers
+
 ORIGINAL_USER = "X-IDDS-Auth-Username-Original"
 """The header the iDDS client sends the relay's ``set_original_user`` name in."""
 

@@ -19,7 +19,7 @@ from conftest import TEST_PANDA_URL, call_ok
 from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow
 from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 CACHE_ROOT = TEST_PANDA_URL.rsplit("/server/panda", 1)[0]
 REAL_ENVELOPES = Path(__file__).parent / "data" / "envelopes" / "real"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps.panda.local.cli import ping
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 SCRIPT = Path(__file__).parents[1] / "bin" / "panda_local"
 

@@ -23,7 +23,7 @@ from lsst.ctrl.bps.panda.local.pilot.executor import (
     with_input,
 )
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 ALLOCATE_200_MB = "python3 -c \"import time; block = b'x' * (200 * 1024 * 1024); time.sleep(1.5)\""
 

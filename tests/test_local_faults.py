@@ -27,7 +27,12 @@ from pathlib import Path
 import pytest
 from conftest import TEST_PANDA_PORT
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.real_servers,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("serial"),
+    pytest.mark.timeout(300),
+]
 
 CI = os.environ.get("CI", "").lower() == "true"
 FIGURES: dict[str, dict[str, int]] = {}

@@ -28,6 +28,8 @@ from test_local_panda_api import (  # noqa: F401 (idds_engine: the module's fixt
     wait_status,
 )
 
+pytestmark = pytest.mark.real_servers
+
 ENDED = {"done", "finished", "failed"}
 
 

@@ -31,7 +31,12 @@ from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from real_servers import servers_venv_python
 
-pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.real_idds,
+    pytest.mark.idds_engine,
+    pytest.mark.real_servers,
+    pytest.mark.timeout(600),
+]
 
 ENDED = ("Finished", "SubFinished", "Failed", "Cancelled")
 REAL_ENVELOPES = Path(__file__).parent / "data" / "envelopes" / "real"

@@ -11,7 +11,7 @@ from lsst.ctrl.bps.panda.local.core.request_plan import IntakeError, plan_reques
 from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
 from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 LOCAL_SITE = {
     "runnerCommand": "${PANDA_LOCAL_PYTHON} ${CTRL_BPS_PANDA_DIR}/python/lsst/ctrl/bps/panda/edgenode/"

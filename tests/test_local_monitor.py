@@ -13,6 +13,8 @@ from browser_support import chromium, screenshot_dir
 from conftest import TEST_PANDA_PORT
 from lsst.ctrl.bps.panda.local.http.monitor_pages import COOKIE_NAME, login_link
 
+pytestmark = pytest.mark.real_servers
+
 BASE = f"http://127.0.0.1:{TEST_PANDA_PORT}"
 
 
@@ -113,6 +115,8 @@ def test_pages_of_a_running_request_refresh_themselves(local_panda, shell_dag, i
         unwrap(idds_api.abort(request_id=request_id))
 
 
+@pytest.mark.browser
+@pytest.mark.xdist_group("serial")
 def test_browser_follows_links_from_requests_to_a_failed_jobs_log(
     local_panda, shell_dag, idds_api, unwrap, wait_request, browser, tmp_path
 ):

@@ -27,6 +27,8 @@ from lsst.ctrl.bps.panda.local.idds.scripts.idds_notifier import LocalPandaNotif
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
+pytestmark = pytest.mark.real_servers
+
 POLL = 0.1
 
 

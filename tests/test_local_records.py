@@ -6,7 +6,10 @@
 
 import sqlite3
 
+import pytest
 from lsst.ctrl.bps.panda.local.state.store import Store
+
+pytestmark = pytest.mark.real_servers
 
 
 def test_job_records_carry_the_submitted_vo_and_prod_source_label(

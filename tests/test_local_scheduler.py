@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 
 def _contents(idds_api, unwrap, request_id):

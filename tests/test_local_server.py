@@ -20,7 +20,7 @@ import pytest
 from conftest import TEST_PANDA_URL
 from idds.common.utils import json_dumps
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 RELAY = f"{TEST_PANDA_URL}/relay_idds_command"
 ENVELOPES = Path(__file__).parent / "data" / "envelopes"

@@ -12,7 +12,7 @@ from lsst.ctrl.bps.panda.local.core.job_states import JobState
 from lsst.ctrl.bps.panda.local.core.request_plan import RequestPlan, TaskPlan
 from lsst.ctrl.bps.panda.local.state.store import Store
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(150)]
 
 
 def _lines(path):

@@ -20,6 +20,13 @@ from browser_support import chromium, screenshot_dir
 from bs4 import BeautifulSoup
 from nbclient import NotebookClient
 
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.real_servers,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("serial"),
+]
+
 
 @pytest.fixture
 def browser():

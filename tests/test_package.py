@@ -11,8 +11,11 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
 from lsst.ctrl.bps import BaseWmsService, BaseWmsWorkflow
 from lsst.ctrl.bps.panda.prepare.settings import defaults_path
+
+pytestmark = pytest.mark.real_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,7 @@ from lsst.ctrl.bps.panda.local.http.oidc_provider import connection_uid
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 HOUR = 3600.0
 

@@ -30,7 +30,7 @@ from lsst.ctrl.bps.panda.wms.idds_port import (
 )
 from real_servers import USER_DN
 
-pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.real_idds, pytest.mark.real_servers, pytest.mark.timeout(300)]
 
 SITE = {
     "runnerCommand": "/bin/true _cmd_line_",

@@ -23,7 +23,7 @@ from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSetting
 from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
 from test_real_idds_contract import SITE, bps, shell_workflow
 
-pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.real_idds, pytest.mark.real_servers, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[1]
 

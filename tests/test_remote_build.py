@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import call_ok
 
+pytestmark = [pytest.mark.real_servers, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
 BPS = Path(sys.executable).parent / "bps"

@@ -12,6 +12,8 @@ from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PandaRun
 from lsst.ctrl.bps.panda.notebook.panda_run import PandaRunError
 
+pytestmark = pytest.mark.real_servers
+
 FLAKY = "test ${IN/L} != wf_02_step2_01_b || { echo 'step2 b broke' >&2; exit 7; }"
 
 

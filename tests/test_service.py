@@ -19,6 +19,8 @@ from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
 from lsst.ctrl.bps.panda.states import TERMINAL_REQUEST_STATES
 from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
 
+pytestmark = pytest.mark.real_servers
+
 LOCAL_SITE = {
     "runnerCommand": f"{shlex.quote(sys.executable)} {shlex.quote(cmd_line_decoder.__file__)} _cmd_line_",
     "memoryClasses": [{"name": "conventional", "maxMemory": 4000, "queue": "LOCAL_CONVENTIONAL"}],
