@@ -205,10 +205,9 @@ def _build_and_hand_back(
     config_name: str, compute_site: str | None, context: dict[str, str], request_id: int, signature: str
 ) -> None:
     from lsst.ctrl.bps.drivers import prepare_driver
-
-    from ..errors import PandaConfigError, PandaStagingError
-    from ..remote_build.build_submission import hand_back
-    from ..wms.idds_port import IddsCallError, IddsError, IddsPort
+    from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaStagingError
+    from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
+    from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsError, IddsPort
 
     options = dict(context)
     if compute_site:

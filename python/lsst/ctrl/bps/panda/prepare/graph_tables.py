@@ -11,7 +11,7 @@ instead (networkx's node and predecessor tables, ctrl_bps's per-job file
 tables) and checks on construction that they are still there and still plain
 dictionaries: if ctrl_bps or networkx change them, prepare stops naming what
 changed instead of silently seeing no files or no parents.
-``tests/test_graph_tables.py`` compares every table with the public API.
+``tests/prepare/test_graph_tables.py`` compares every table with the public API.
 
 It also checks that the job graph has no cycle (`check_acyclic`).
 """
