@@ -76,11 +76,14 @@ bench: $(STAMP) bench-decoder
 bench-decoder: $(STAMP)
 	$(PY) bench/decoder_startup.py --results bench/RESULTS.md
 
+# numpydoc lint runs the checks [tool.numpydoc_validation] in pyproject.toml selects; resources/ holds
+# only links to the edgenode modules, which are checked where they live.
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil
+	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil 'numpydoc>=1.6'
 	$(VENV)/bin/ruff check python tests bench examples
 	$(VENV)/bin/ruff format --check python tests bench examples
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
+	$(PY) -m numpydoc lint $$(find python -name '*.py' -not -path '*/resources/*')
 
 # Start-up time of each engine and the demo's wall time on each (bench/engines.py).
 bench-engines: $(STAMP) $(REAL_IDDS_STAMP)

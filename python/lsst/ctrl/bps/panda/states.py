@@ -124,15 +124,33 @@ def status_name(status: Any, enum_class: type[Enum] = RequestStatus) -> str:
 
 
 def request_state(status: Any) -> WmsStates:
-    """Return the run state of an iDDS request status (UNKNOWN if unrecognised)."""
+    """Return the run state of an iDDS request status (UNKNOWN if unrecognised).
+
+    Parameters
+    ----------
+    status : `idds.common.constants.RequestStatus`, `str`, `int` or `dict`
+        Request status in any form `status_name` accepts.
+    """
     return REQUEST_STATES.get(status_name(status), WmsStates.UNKNOWN)
 
 
 def transform_state(status: Any) -> WmsStates:
-    """Return the task state of an iDDS transform status (UNKNOWN if unrecognised)."""
+    """Return the task state of an iDDS transform status (UNKNOWN if unrecognised).
+
+    Parameters
+    ----------
+    status : `idds.common.constants.TransformStatus`, `str`, `int` or `dict`
+        Transform status in any form `status_name` accepts.
+    """
     return TRANSFORM_STATES.get(status_name(status, TransformStatus), WmsStates.UNKNOWN)
 
 
 def job_state(status: Any) -> WmsStates:
-    """Return the job state of an iDDS content status (UNKNOWN if unrecognised)."""
+    """Return the job state of an iDDS content status (UNKNOWN if unrecognised).
+
+    Parameters
+    ----------
+    status : `idds.common.constants.ContentStatus`, `str`, `int` or `dict`
+        Content (job) status in any form `status_name` accepts.
+    """
     return JOB_STATES.get(status_name(status, ContentStatus), WmsStates.UNKNOWN)

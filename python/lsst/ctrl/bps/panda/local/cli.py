@@ -66,7 +66,17 @@ def missing_extra() -> list[str]:
 
 
 def ping(url: str, token: str, timeout: float = 2.0) -> bool:
-    """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``)."""
+    """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``).
+
+    Parameters
+    ----------
+    url : `str`
+        The local PanDA's base URL (``PANDA_URL``).
+    token : `str`
+        Bearer token the local PanDA accepts.
+    timeout : `float`, optional
+        Seconds to wait for the answer.
+    """
     body = b"command_name=ping&manager=True"
     request = urllib.request.Request(
         f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
@@ -79,7 +89,17 @@ def ping(url: str, token: str, timeout: float = 2.0) -> bool:
 
 
 def engine_health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    """Return the engine's condition (storage fault...) from a running local PanDA."""
+    """Return the engine's condition (storage fault...) from a running local PanDA.
+
+    Parameters
+    ----------
+    url : `str`
+        The local PanDA's base URL (``PANDA_URL``).
+    token : `str`
+        Bearer token the local PanDA accepts.
+    timeout : `float`, optional
+        Seconds to wait for the answer.
+    """
     body = b"command_name=local_status&manager=True"
     request = urllib.request.Request(
         f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
@@ -287,6 +307,11 @@ def environment_lines(state: StateDir) -> list[str]:
     The client logs in to the local VO with the token file in ``<state dir>/client``
     (``PANDA_CONFIG_ROOT``), written here if it has no usable one; ``PANDA_AUTH_ID_TOKEN`` is
     emptied, or the client would send it instead.
+
+    Parameters
+    ----------
+    state : `StateDir`
+        State directory of the local PanDA (started at least once).
     """
     from .core.installation import installation_environment
     from .core.token_authority import LOCAL_VO
@@ -373,7 +398,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``panda_local``; return the exit code."""
+    """Run ``panda_local``; return the exit code.
+
+    Parameters
+    ----------
+    argv : `~collections.abc.Sequence` [`str`], optional
+        Command-line arguments without the program name; `None` reads ``sys.argv``.
+    """
     args = _parser().parse_args(argv)
     if missing := missing_extra():
         print(

@@ -265,6 +265,11 @@ class LocalPandaServer:
         The iDDS daemons and the notifier read ``<state dir>/token`` at each call: renewing it
         keeps a server that runs longer than the token's 30 days working.
 
+        Parameters
+        ----------
+        interval : `float`, optional
+            Seconds between two checks of the token.
+
         Returns
         -------
         checked : `bool`
@@ -379,6 +384,12 @@ class LocalPandaServer:
 
         Running attempts go on and the next start adopts them; with ``kill_running`` they are
         killed and run again at the next start.
+
+        Parameters
+        ----------
+        kill_running : `bool`, optional
+            Kill the running attempts (they run again at the next start) instead of leaving them for the
+            next start to adopt.
         """
         stack, self.stack = self.stack, None
         if stack is not None:

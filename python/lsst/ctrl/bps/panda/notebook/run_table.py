@@ -77,7 +77,13 @@ class LabelRow:
     exit_codes: tuple[int, ...] = ()
 
     def count(self, state: WmsStates) -> int:
-        """Return how many jobs of this label are in ``state``."""
+        """Return how many jobs of this label are in ``state``.
+
+        Parameters
+        ----------
+        state : `lsst.ctrl.bps.WmsStates`
+            The state to count.
+        """
         return int(self.counts.get(state, 0))
 
     def as_dict(self) -> dict[str, Any]:
@@ -127,7 +133,7 @@ class FailedJobs(list):
 
 
 @dataclasses.dataclass
-class RunTable:
+class RunTable:  # numpydoc ignore=PR02
     """The report of one run: state and one `LabelRow` per label.
 
     Parameters

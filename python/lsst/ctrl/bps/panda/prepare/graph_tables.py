@@ -72,6 +72,11 @@ class GraphTables:
     def of(cls, gw: GenericWorkflow) -> GraphTables:
         """Return the tables of ``gw``.
 
+        Parameters
+        ----------
+        gw : `lsst.ctrl.bps.GenericWorkflow`
+            The generic workflow.
+
         Raises
         ------
         GraphTablesError
@@ -102,6 +107,11 @@ def check_acyclic(tables: GraphTables) -> None:
     The common case costs one pass: when every job's parents come before it in
     insertion order (as ctrl_bps builds workflows), there is no cycle.
     Otherwise a full topological sort (Kahn) decides.
+
+    Parameters
+    ----------
+    tables : `GraphTables`
+        Tables of the generic workflow.
 
     Raises
     ------

@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""iDDS request records → `~lsst.ctrl.bps.WmsRunReport`.
+"""Turn iDDS request records into a `~lsst.ctrl.bps.WmsRunReport`.
 
 Counts come from the transform (task) records; chunks and memory classes of
 one label add up to one row.  Exit codes come only from the job records of
@@ -102,7 +102,15 @@ def _identity(record: Mapping[str, Any]) -> dict[str, str]:
 
 
 def monitor_link(monitor_url: str | None, request_id: Any) -> str | None:
-    """Return the PanDA monitor page of a request, when a monitor is configured."""
+    """Return the PanDA monitor page of a request, when a monitor is configured.
+
+    Parameters
+    ----------
+    monitor_url : `str` or `None`
+        Base URL of the PanDA monitor (``pandaMonitorUrl``); `None` or empty if there is none.
+    request_id : `int` or `str`
+        The request.
+    """
     if not monitor_url:
         return None
     return f"{monitor_url.rstrip('/')}/tasks/?reqid={request_id}"

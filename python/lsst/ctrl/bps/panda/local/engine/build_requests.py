@@ -55,7 +55,13 @@ class BuildRefusedError(Exception):
 
 
 def idds_error_text(message: str) -> str:
-    """Return the relay's text for an ``IDDSException`` of iDDS's REST ``request/build`` (HTTP 500)."""
+    """Return the relay's text for an ``IDDSException`` of iDDS's REST ``request/build`` (HTTP 500).
+
+    Parameters
+    ----------
+    message : `str`
+        The message of the exception.
+    """
     prefix = "An unknown IDDS exception occurred.: {}\nDetails: "
     return prefix + json.dumps({"msg": prefix + message})
 
@@ -67,6 +73,13 @@ NO_BUILD_WORKFLOW = "Core exception.: {}\nDetails: " + json.dumps({"msg": "'buil
 
 def plan_build(workflow: Any, username: str | None) -> tuple[RequestPlan, str]:
     """Plan a build request: one task of one job; return it with the build work's signature.
+
+    Parameters
+    ----------
+    workflow : `idds.workflowv2.workflow.Workflow`
+        The build workflow.
+    username : `str` or `None`
+        User the request is created for.
 
     Raises
     ------
@@ -90,7 +103,17 @@ def plan_build(workflow: Any, username: str | None) -> tuple[RequestPlan, str]:
 
 
 def record_build(conn: sqlite3.Connection, request_id: int, signature: str) -> None:
-    """Mark a new request as a build request and give its job iDDS's build variables."""
+    """Mark a new request as a build request and give its job iDDS's build variables.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection inside the transaction that adds the request.
+    request_id : `int`
+        The new request.
+    signature : `str`
+        The build work's signature, which the handed-back workflow must bring.
+    """
     conn.execute("INSERT INTO builds (request_id, signature) VALUES (?, ?)", (request_id, signature))
     prefix = f"export IDDS_BUILD_REQUEST_ID={request_id};"
     prefix += f"export IDDS_BUIL_SIGNATURE={shlex.quote(signature)}; "
@@ -98,7 +121,15 @@ def record_build(conn: sqlite3.Connection, request_id: int, signature: str) -> N
 
 
 def build_pending(conn: sqlite3.Connection, request_id: int) -> bool:
-    """Return whether a request is a build request still waiting for its workflow."""
+    """Return whether a request is a build request still waiting for its workflow.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    request_id : `int`
+        The request.
+    """
     row = conn.execute(
         "SELECT 1 FROM builds WHERE request_id = ? AND built_at IS NULL", (request_id,)
     ).fetchone()
@@ -107,6 +138,15 @@ def build_pending(conn: sqlite3.Connection, request_id: int) -> bool:
 
 def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: str) -> None:
     """Check a handed-back workflow may be taken (iDDS's checks), and mark the request Built.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection inside the transaction that adds the workflow's tasks.
+    request_id : `int`
+        The build request.
+    signature : `str`
+        Signature the build job sent.
 
     Raises
     ------
@@ -148,6 +188,15 @@ def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: 
 def submit_build(engine: LocalPanda, workflow: Any, username: str | None = None) -> int:
     """Create a build request: one job that builds the workflow and hands it back (`update_build`).
 
+    Parameters
+    ----------
+    engine : `LocalPanda`
+        The engine that stores and runs the request.
+    workflow : `idds.workflowv2.workflow.Workflow`
+        The build workflow: one signed work with one job.
+    username : `str`, optional
+        User the request is created for.
+
     Raises
     ------
     IntakeError
@@ -164,6 +213,17 @@ def submit_build(engine: LocalPanda, workflow: Any, username: str | None = None)
 
 def update_build(engine: LocalPanda, request_id: int, signature: str, workflow: Any) -> None:
     """Take the workflow a build job made: its tasks join the build request, which becomes Built.
+
+    Parameters
+    ----------
+    engine : `LocalPanda`
+        The engine that stores and runs the request.
+    request_id : `int`
+        The build request.
+    signature : `str`
+        Signature the build job sent.
+    workflow : `idds.workflowv2.workflow.Workflow`
+        The workflow the build job prepared.
 
     Raises
     ------

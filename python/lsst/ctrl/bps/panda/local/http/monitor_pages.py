@@ -235,7 +235,15 @@ def _job_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def read_log(path: Path, tail_lines: int = LOG_TAIL_LINES) -> tuple[str, str]:
-    """Return the decoder's lines and the last ``tail_lines`` lines of an attempt's log."""
+    """Return the decoder's lines and the last ``tail_lines`` lines of an attempt's log.
+
+    Parameters
+    ----------
+    path : `pathlib.Path`
+        The attempt's log file.
+    tail_lines : `int`, optional
+        How many of the log's last lines to return.
+    """
     try:
         lines = path.read_text(errors="replace").splitlines()
     except FileNotFoundError:

@@ -52,13 +52,27 @@ CREATE TABLE IF NOT EXISTS panda_reruns (
 
 
 def rerun_pending(conn: sqlite3.Connection, jedi_task_id: int) -> bool:
-    """Whether a task is held until the retried tasks of its request have ended."""
+    """Whether a task is held until the retried tasks of its request have ended.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    jedi_task_id : `int`
+        The PanDA task.
+    """
     row = conn.execute("SELECT 1 FROM panda_reruns WHERE jedi_task_id = ?", (jedi_task_id,)).fetchone()
     return row is not None
 
 
 def condition_task_names(workflow: Any) -> list[str]:
-    """Return the task names of the works the conditions of an iDDS workflow release."""
+    """Return the task names of the works the conditions of an iDDS workflow release.
+
+    Parameters
+    ----------
+    workflow : `idds.workflowv2.workflow.Workflow`
+        The iDDS workflow.
+    """
     template = getattr(workflow, "template", workflow)
     names: list[str] = []
 
@@ -92,7 +106,15 @@ class FinalReruns:
         self.store.connection().executescript(RERUNS_SCHEMA)
 
     def note_submitted(self, idds_request_id: Any, workflow: Any) -> None:
-        """Remember which tasks of a newly submitted request its conditions release."""
+        """Remember which tasks of a newly submitted request its conditions release.
+
+        Parameters
+        ----------
+        idds_request_id : `int`
+            Id of the new iDDS request (anything else is ignored).
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The request's workflow.
+        """
         if not isinstance(idds_request_id, int) or isinstance(idds_request_id, bool):
             return
         names = condition_task_names(workflow)

@@ -163,6 +163,14 @@ class PandaTasks(PandaTaskReads):
         Files are matched by their id (``external_content_id``), else by name, within the task,
         as JEDI's ``updateInputFilesStaged_JEDI`` and ``setMissingFilesAboutIdds_JEDI`` do.
 
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        files : `~collections.abc.Iterable` [`~collections.abc.Mapping` [`str`, `typing.Any`]]
+            Files as iDDS sends them, each with ``status`` (``Available`` or ``Missing``),
+            ``external_content_id`` and ``name``.
+
         Returns
         -------
         released, missing : `int`
@@ -232,6 +240,13 @@ class PandaTasks(PandaTaskReads):
     def kill(self, jedi_task_id: int, command: str = "kill") -> tuple[int, str]:
         """Kill a task (``kill``) or end it (``finish``): its running jobs are killed, none starts.
 
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        command : `str`, optional
+            ``kill`` or ``finish``.
+
         Returns
         -------
         code, message : `int`, `str`
@@ -253,6 +268,11 @@ class PandaTasks(PandaTaskReads):
         """Run the failed, missing and cancelled jobs of an ended task again.
 
         Jobs whose input iDDS never released are held again.
+
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task, which must have ended.
 
         Returns
         -------

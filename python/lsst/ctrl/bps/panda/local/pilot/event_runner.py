@@ -81,6 +81,11 @@ class EventRange:
 def event_ranges(pseudo_input: str) -> list[EventRange]:
     """Return the events of a fine-grained job's pseudo input ``<label>:eventservice_<start>^<n>``.
 
+    Parameters
+    ----------
+    pseudo_input : `str`
+        Pseudo input name of the job.
+
     Raises
     ------
     ValueError
@@ -124,7 +129,13 @@ def fine_grained_command(executable: str, events: Sequence[EventRange]) -> str:
 
 
 def read_event_outcomes(workdir: Path) -> dict[int, int]:
-    """Return the exit code of each event an attempt ran, by event number (events not reached: absent)."""
+    """Return the exit code of each event an attempt ran, by event number (events not reached: absent).
+
+    Parameters
+    ----------
+    workdir : `pathlib.Path`
+        Working directory of the attempt.
+    """
     path = Path(workdir) / EVENTS_FILE
     try:
         text = path.read_text()
@@ -177,5 +188,19 @@ def fine_grained_end(events: Iterable[int], outcomes: Mapping[int, int]) -> Fine
 
 
 def event_range_id(task_id: int, panda_id: int, file_id: int, number: int, attempt_nr: int) -> str:
-    """Return PanDA's id of one event range: ``<jediTaskID>-<PandaID>-<fileID>-<k>-<attemptNr>``."""
+    """Return PanDA's id of one event range: ``<jediTaskID>-<PandaID>-<fileID>-<k>-<attemptNr>``.
+
+    Parameters
+    ----------
+    task_id : `int`
+        The jediTaskID.
+    panda_id : `int`
+        The PandaID of the attempt.
+    file_id : `int`
+        JEDI's id of the job's input file.
+    number : `int`
+        The event's number within the job, from 1.
+    attempt_nr : `int`
+        The attempt's number.
+    """
     return f"{task_id}-{panda_id}-{file_id}-{number}-{attempt_nr}"

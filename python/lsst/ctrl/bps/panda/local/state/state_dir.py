@@ -64,7 +64,13 @@ ENGINES = ("embedded", "idds")
 
 
 def local_url(port: int) -> str:
-    """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1."""
+    """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1.
+
+    Parameters
+    ----------
+    port : `int`
+        The port.
+    """
     return f"http://127.0.0.1:{port}/server/panda"
 
 
@@ -221,7 +227,15 @@ class StateDir:
         return False
 
     def write_record(self, port: int, **settings: Any) -> None:
-        """Record the running server's pid and port, and ``settings`` (atomically)."""
+        """Record the running server's pid and port, and ``settings`` (atomically).
+
+        Parameters
+        ----------
+        port : `int`
+            Port the server listens on.
+        **settings : `typing.Any`
+            More values to record, such as the token lifetimes.
+        """
         record = {
             "pid": os.getpid(),
             "port": port,
@@ -246,7 +260,13 @@ class StateDir:
             return None
 
     def remember_port(self, port: int) -> None:
-        """Keep the port so that the next start can reuse it."""
+        """Keep the port so that the next start can reuse it.
+
+        Parameters
+        ----------
+        port : `int`
+            Port the server listens on.
+        """
         (self.root / "server.port").write_text(str(port))
 
     def engine(self) -> str | None:
@@ -258,6 +278,12 @@ class StateDir:
         return engine if engine in ENGINES else None
 
     def remember_engine(self, engine: str) -> None:
-        """Keep the engine, so that a restart without ``--engine`` runs the same one."""
+        """Keep the engine, so that a restart without ``--engine`` runs the same one.
+
+        Parameters
+        ----------
+        engine : `str`
+            The engine's name (one of `ENGINES`).
+        """
         self.ensure()
         write_atomically(self.engine_path, engine)

@@ -155,7 +155,15 @@ class Store:
 
     # -- workflow steps ----------------------------------------------------------------------------
     def save_step(self, internal_id: str, batches: dict[str, Any]) -> None:
-        """Keep the dependency maps of a workflow step until its main workflow arrives."""
+        """Keep the dependency maps of a workflow step until its main workflow arrives.
+
+        Parameters
+        ----------
+        internal_id : `str`
+            Internal id of the main workflow the step belongs to.
+        batches : `dict` [`str`, `typing.Any`]
+            Dependency map of each work of the step, by work name.
+        """
         now = time.time()
         with self.transaction() as conn:
             conn.executemany(
@@ -164,7 +172,15 @@ class Store:
             )
 
     def step_map(self, internal_id: str, work_name: str) -> Any | None:
-        """Return the dependency map a step held for a work (`None` if none did)."""
+        """Return the dependency map a step held for a work (`None` if none did).
+
+        Parameters
+        ----------
+        internal_id : `str`
+            Internal id of the main workflow.
+        work_name : `str`
+            Name of the work.
+        """
         row = (
             self.connection()
             .execute(
@@ -210,6 +226,15 @@ class Store:
 
         ``check`` runs first inside the transaction and may refuse by raising; nothing is added then.
         Returns the ids of the added tasks that have no jobs.
+
+        Parameters
+        ----------
+        request_id : `int`
+            The existing request.
+        plan : `RequestPlan`
+            The tasks to add.
+        check : `~collections.abc.Callable` [[`sqlite3.Connection`], `None`]
+            Raises to refuse the extension, given the transaction's connection.
         """
         with self.transaction() as conn:
             check(conn)
@@ -264,6 +289,11 @@ class Store:
     def request(self, request_id: int) -> sqlite3.Row:
         """Return a request's row.
 
+        Parameters
+        ----------
+        request_id : `int`
+            The request.
+
         Raises
         ------
         UnknownRequestError
@@ -277,20 +307,38 @@ class Store:
         return row
 
     def requests(self, request_id: int | None = None) -> list[sqlite3.Row]:
-        """Return one request (or all) in id order."""
+        """Return one request (or all) in id order.
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            The request; `None` returns every request.
+        """
         conn = self.connection()
         if request_id is None:
             return conn.execute("SELECT * FROM requests ORDER BY request_id").fetchall()
         return [self.request(request_id)]
 
     def request_for_workload(self, workload_id: int) -> int | None:
-        """Return the request id of the task with this PanDA task id."""
+        """Return the request id of the task with this PanDA task id.
+
+        Parameters
+        ----------
+        workload_id : `int`
+            PanDA task id (``workload_id``) of the task.
+        """
         row = self.connection().execute("SELECT request_id FROM tasks WHERE workload_id = ?", (workload_id,))
         found = row.fetchone()
         return int(found[0]) if found else None
 
     def tasks(self, request_ids: list[int]) -> list[sqlite3.Row]:
-        """Return the tasks of some requests, in request and task order."""
+        """Return the tasks of some requests, in request and task order.
+
+        Parameters
+        ----------
+        request_ids : `list` [`int`]
+            The requests.
+        """
         marks = ", ".join("?" * len(request_ids))
         return (
             self.connection()
@@ -301,7 +349,13 @@ class Store:
         )
 
     def job_counts(self, task_ids: list[int]) -> dict[int, dict[JobState, int]]:
-        """Return the number of jobs in each state, by task."""
+        """Return the number of jobs in each state, by task.
+
+        Parameters
+        ----------
+        task_ids : `list` [`int`]
+            The tasks.
+        """
         counts: dict[int, dict[JobState, int]] = {task_id: {} for task_id in task_ids}
         conn = self.connection()
         for task_id in task_ids:
@@ -312,7 +366,13 @@ class Store:
         return counts
 
     def jobs_with_last_attempt(self, task_ids: list[int]) -> Iterator[sqlite3.Row]:
-        """Yield every job of some tasks with its latest attempt, in task and map order."""
+        """Yield every job of some tasks with its latest attempt, in task and map order.
+
+        Parameters
+        ----------
+        task_ids : `list` [`int`]
+            The tasks.
+        """
         conn = self.connection()
         for task_id in task_ids:
             yield from conn.execute(
@@ -323,7 +383,13 @@ class Store:
             )
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
-        """Return every attempt of a job, oldest first."""
+        """Return every attempt of a job, oldest first.
+
+        Parameters
+        ----------
+        job_id : `int`
+            The job.
+        """
         return (
             self.connection()
             .execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt_id", (job_id,))
@@ -340,7 +406,15 @@ class Store:
         return [row[0] for row in rows]
 
     def ready_jobs(self, queue: str, limit: int) -> list[sqlite3.Row]:
-        """Return up to ``limit`` ready jobs of a queue, oldest first, with their task's attributes."""
+        """Return up to ``limit`` ready jobs of a queue, oldest first, with their task's attributes.
+
+        Parameters
+        ----------
+        queue : `str`
+            The queue.
+        limit : `int`
+            Most jobs to return.
+        """
         return (
             self.connection()
             .execute(
@@ -354,7 +428,13 @@ class Store:
         )
 
     def running_attempts(self, request_id: int | None = None) -> list[sqlite3.Row]:
-        """Return attempts recorded as running, with their job's and task's attributes."""
+        """Return attempts recorded as running, with their job's and task's attributes.
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            Only the attempts of this request; `None` returns those of every request.
+        """
         query = (
             "SELECT a.*, j.name, j.request_id, j.task_id, t.executable, t.walltime, t.workload_id, "
             "t.core_count, t.queue "
