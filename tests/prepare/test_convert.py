@@ -13,7 +13,8 @@ from lsst.ctrl.bps.panda.edgenode.job_contract import parse_pseudo_input
 from lsst.ctrl.bps.panda.errors import PandaPrepareError
 from lsst.ctrl.bps.panda.prepare.convert import _chunk_sizes, convert_workflow
 from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
-from lsst.ctrl.bps.panda.wms.wms_report import label_of_task, run_report_from_records
+from lsst.ctrl.bps.panda.task_names import label_of_task
+from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records
 from lsst.ctrl.bps.tests import gw_test_utils
 from support.bps_configs import make_config
 from support.dag_check import payload_dag, rebuild_job_dag, works_of

@@ -14,7 +14,8 @@ import json
 import pytest
 from idds.common.utils import json_loads
 from lsst.ctrl.bps import WmsStates
-from lsst.ctrl.bps.panda.wms.wms_report import label_of_task, run_report_from_records, summary_reports
+from lsst.ctrl.bps.panda.task_names import label_of_task
+from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records, summary_reports
 from support.paths import DATA_DIR
 
 REAL = DATA_DIR / "envelopes" / "real"

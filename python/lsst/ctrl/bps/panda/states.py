@@ -26,6 +26,7 @@ from idds.common.constants import ContentStatus, RequestStatus, TransformStatus
 from lsst.ctrl.bps import WmsStates
 
 __all__ = [
+    "STATE_COLOURS",
     "JOB_STATES",
     "REQUEST_STATES",
     "TERMINAL_REQUEST_STATES",
@@ -154,3 +155,19 @@ def job_state(status: Any) -> WmsStates:
         Content (job) status in any form `status_name` accepts.
     """
     return JOB_STATES.get(status_name(status, ContentStatus), WmsStates.UNKNOWN)
+
+
+STATE_COLOURS = {
+    WmsStates.UNREADY: "#e0e0e0",
+    WmsStates.READY: "#e0e0e0",
+    WmsStates.PENDING: "#fff3b0",
+    WmsStates.RUNNING: "#b3d4ff",
+    WmsStates.SUCCEEDED: "#b7e4c7",
+    WmsStates.FAILED: "#f4a6a6",
+    WmsStates.PRUNED: "#ffd6a5",
+    WmsStates.DELETED: "#cfcfcf",
+    WmsStates.HELD: "#e4c1f9",
+    WmsStates.UNKNOWN: "#ffffff",
+    WmsStates.MISFIT: "#ffffff",
+}
+"""Colours of the states in the notebook table and the local PanDA's monitor pages."""

@@ -41,7 +41,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from ..local_panda_record import STATE_DIR_ENV, lock_is_held, read_server_record
 
 __all__ = [
     "DEFAULT_OUTAGE_BUDGET",
@@ -169,18 +172,16 @@ class IddsOutageError(IddsTransientError):
 
 def local_panda_hint() -> str:
     """Say where the local PanDA of ``$PANDA_LOCAL_STATE_DIR`` serves now, if not at ``PANDA_URL_SSL``."""
-    from ..local.state.state_dir import DEFAULT_STATE_DIR_ENV, StateDir
-
-    root = os.environ.get(DEFAULT_STATE_DIR_ENV)
+    root = os.environ.get(STATE_DIR_ENV)
     if not root:
         return ""
-    state = StateDir(root)
-    record = state.read_record() if state.is_served() else None
+    state_dir = Path(root).expanduser().absolute()
+    record = read_server_record(state_dir) if lock_is_held(state_dir) else None
     if record is None:
-        return f" — the local PanDA of {state.root} is not running: panda_local start --background"
+        return f" — the local PanDA of {state_dir} is not running: panda_local start --background"
     if record.get("url") != os.environ.get("PANDA_URL_SSL"):
         return (
-            f" — the local PanDA of {state.root} moved to {record.get('url')}: "
+            f" — the local PanDA of {state_dir} moved to {record.get('url')}: "
             'run eval "$(panda_local env)" in this shell'
         )
     return ""

@@ -21,31 +21,11 @@ from typing import Any
 from lsst.ctrl.bps import WmsRunReport, WmsSpecificInfo, WmsStates
 
 from ..states import job_state, request_state, transform_state
-from ..task_names import label_from_task_name
+from ..task_names import label_of_task
 
-__all__ = ["label_of_task", "monitor_link", "run_report_from_records", "summary_reports"]
+__all__ = ["monitor_link", "run_report_from_records", "summary_reports"]
 
 _LOG = logging.getLogger(__name__)
-
-
-def label_of_task(task_name: str, workflow_name: str) -> str:
-    """Return the job label of a task named ``{workflow}_{NN}_{label}_{chunk}``.
-
-    Parameters
-    ----------
-    task_name : `str`
-        The transform (task) name.
-    workflow_name : `str`
-        The request (workflow) name.
-
-    Returns
-    -------
-    label : `str`
-        The label exactly as prepare had it (see `task_names`), or the task
-        name itself when it is not one of ours.
-    """
-    label = label_from_task_name(task_name, workflow_name)
-    return task_name if label is None else label
 
 
 def _empty_counts() -> dict[WmsStates, int]:

@@ -20,10 +20,11 @@ from idds.common.constants import RequestStatus
 from ...identity import relay_user_name, token_dn
 from ..core.job_states import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
 from ..core.request_plan import IntakeError
-from ..engine.build_requests import BuildRefusedError, idds_error_text, submit_build, update_build
+from ..engine.build_requests import BuildRefusedError, idds_error_text
 from ..engine.engine_thread import LocalPanda
 from ..engine.retry import RetryRefusedError
 from ..state.store import UnknownRequestError
+from .build_verbs import submit_build, update_build
 from .idds_replies import group_contents, new_request_record, request_record, task_record
 
 __all__ = ["COMMAND_REGISTERED", "NO_MATCH_REQUESTS", "CallError", "Verbs"]

@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""Build requests in the local PanDA (iDDS ``submit_build`` / ``update_build_request``).
+"""Build requests in the local PanDA's store: plan, record, release (the rows, not the verbs).
 
 A build request is an ordinary request whose one task runs the build job, plus a row in the
 ``builds`` table: the build work's signature, and when the built workflow arrived.  The
@@ -13,6 +13,7 @@ without handing a workflow back fails the request.
 
 As in iDDS, the build job's command starts with ``export IDDS_BUILD_REQUEST_ID=<id>;export
 IDDS_BUIL_SIGNATURE=<signature>;`` (what ``DomaPanDAWork`` writes into a PanDA task).
+The verbs that create and complete them are in `lsst.ctrl.bps.panda.local.embedded.build_verbs`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ import logging
 import shlex
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from idds.common.constants import RequestStatus
 
 from ..core.request_plan import IntakeError, RequestPlan, plan_request
-
-if TYPE_CHECKING:
-    from .engine_thread import LocalPanda
 
 __all__ = [
     "BUILD_JOB_INPUT",
@@ -40,8 +38,6 @@ __all__ = [
     "idds_error_text",
     "plan_build",
     "record_build",
-    "submit_build",
-    "update_build",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -183,64 +179,3 @@ def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: 
         "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
         (RequestStatus.Built.value, now, request_id),
     )
-
-
-def submit_build(engine: LocalPanda, workflow: Any, username: str | None = None) -> int:
-    """Create a build request: one job that builds the workflow and hands it back (`update_build`).
-
-    Parameters
-    ----------
-    engine : `LocalPanda`
-        The engine that stores and runs the request.
-    workflow : `idds.workflowv2.workflow.Workflow`
-        The build workflow: one signed work with one job.
-    username : `str`, optional
-        User the request is created for.
-
-    Raises
-    ------
-    IntakeError
-        Raised if the workflow is not one signed work that can run here.
-    """
-    plan, signature = plan_build(workflow, username)
-    with engine.exclusive():  # one transaction: the job exists only with the build variables
-        request_id, _ = engine.store.add_request(
-            plan, also=lambda conn, request_id, *_: record_build(conn, request_id, signature)
-        )
-    engine.wake()
-    return request_id
-
-
-def update_build(engine: LocalPanda, request_id: int, signature: str, workflow: Any) -> None:
-    """Take the workflow a build job made: its tasks join the build request, which becomes Built.
-
-    Parameters
-    ----------
-    engine : `LocalPanda`
-        The engine that stores and runs the request.
-    request_id : `int`
-        The build request.
-    signature : `str`
-        Signature the build job sent.
-    workflow : `idds.workflowv2.workflow.Workflow`
-        The workflow the build job prepared.
-
-    Raises
-    ------
-    BuildRefusedError
-        Raised with iDDS's message (unknown request, wrong signature, already built).
-    IntakeError
-        Raised if the workflow cannot run here.
-    """
-    store = engine.store
-    internal_id = str(workflow.get_internal_id())
-    request = store.request(request_id)
-    plan = plan_request(workflow, request["username"], lambda name: store.step_map(internal_id, name))
-    with engine.exclusive():
-        empty = store.extend_request(
-            request_id, plan, lambda conn: accept_built_workflow(conn, request_id, signature)
-        )
-        if empty:
-            engine.scheduler.settle_new_request(request_id, empty)
-    _LOG.info("Build request %d got its workflow %s (%d tasks)", request_id, plan.name, len(plan.tasks))
-    engine.wake()

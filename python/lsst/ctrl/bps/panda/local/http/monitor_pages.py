@@ -33,9 +33,15 @@ from lsst.ctrl.bps import WmsStates
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
-from ...notebook.run_table import STATE_COLOURS
-from ...states import TERMINAL_REQUEST_STATES, job_state, request_state, status_name, transform_state
-from ...wms.wms_report import label_of_task
+from ...states import (
+    STATE_COLOURS,
+    TERMINAL_REQUEST_STATES,
+    job_state,
+    request_state,
+    status_name,
+    transform_state,
+)
+from ...task_names import label_of_task
 
 __all__ = ["COOKIE_NAME", "LOGIN_LINK_SECONDS", "MONITOR_PATH", "login_link", "monitor_blueprint"]
 
