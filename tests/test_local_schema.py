@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from idds.common.constants import RequestStatus
+from lsst.ctrl.bps.panda.local.cli import main as panda_local
 from lsst.ctrl.bps.panda.local.core.job_states import JobState
+from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.schema import (
     CURRENT_VERSION,
     MIGRATIONS,
@@ -18,6 +20,7 @@ from lsst.ctrl.bps.panda.local.state.schema import (
     SchemaTooNewError,
     apply_schema,
 )
+from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from lsst.ctrl.bps.panda.local.state.store import Store
 
 STATE_DIRS = Path(__file__).parent / "data" / "state_dirs"
@@ -155,6 +158,28 @@ def test_database_of_a_newer_version_is_refused_saying_what_to_do(tmp_path):
     assert f"up to {CURRENT_VERSION}" in message
     assert "Install a newer ctrl_bps_panda" in message and "--state-dir" in message
     assert _user_version(path) == CURRENT_VERSION + 1
+
+
+def test_server_start_on_a_newer_database_fails_with_the_message_and_frees_the_directory(tmp_path):
+    _future(tmp_path)
+    state = StateDir(tmp_path)
+    with pytest.raises(SchemaTooNewError, match="Install a newer ctrl_bps_panda"):
+        LocalPandaServer(state, port=0).open()
+    assert not state.is_served()
+
+
+def test_panda_local_start_on_a_newer_database_prints_the_message(tmp_path, capsys):
+    path = _future(tmp_path)
+    assert panda_local(["start", "--state-dir", str(tmp_path), "--port", "0"]) == 1
+    error = capsys.readouterr().err
+    assert str(path) in error and "Install a newer ctrl_bps_panda" in error
+    assert "Traceback" not in error
+
+
+def test_panda_local_status_on_a_newer_database_prints_the_message(tmp_path, capsys):
+    path = _future(tmp_path)
+    assert panda_local(["status", "--state-dir", str(tmp_path)]) == 1
+    assert f"{path} has schema version {CURRENT_VERSION + 1}" in capsys.readouterr().err
 
 
 def test_unknown_layout_is_refused_and_left_unchanged(tmp_path):
