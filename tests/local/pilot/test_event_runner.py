@@ -7,6 +7,7 @@
 import os
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -20,7 +21,6 @@ from lsst.ctrl.bps.panda.local.pilot.event_runner import (
 )
 from lsst.ctrl.bps.panda.local.pilot.executor import Executor, LaunchSpec, Outcome
 from lsst.ctrl.bps.panda.local.state.event_table import (
-    EVENTS_SCHEMA,
     JOBSET_OFFSET,
     attempt_end,
     event_range_statuses,
@@ -28,6 +28,7 @@ from lsst.ctrl.bps.panda.local.state.event_table import (
     is_fine_grained,
     record_attempt_events,
 )
+from lsst.ctrl.bps.panda.local.state.schema import apply_schema
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -115,13 +116,16 @@ def test_event_range_ids_have_pandas_form_with_the_event_number_fourth():
 
 
 def store_connection():
-    """The event table, and job 7 of store task 3, which is PanDA task 5000 (the columns read here)."""
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(EVENTS_SCHEMA)
-    conn.executescript(
-        "CREATE TABLE jobs (job_id INTEGER, task_id INTEGER); INSERT INTO jobs VALUES (7, 3);"
-        "CREATE TABLE panda_tasks (task_id INTEGER, jedi_task_id INTEGER);"
-        "INSERT INTO panda_tasks VALUES (3, 5000);"
+    """The store's tables with job 7 of store task 3, which is PanDA task 5000."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_schema(conn, Path(":memory:"))
+    conn.execute(
+        "INSERT INTO jobs (job_id, task_id, request_id, queue, name, status, pending, attempt_limit) "
+        "VALUES (7, 3, 1, 'LOCAL', 'job7', 1, 0, 1)"
+    )
+    conn.execute(
+        "INSERT INTO panda_tasks (jedi_task_id, request_id, task_id, name, params, staging) "
+        "VALUES (5000, 1, 3, 'task3', '{}', 0)"
     )
     return conn
 

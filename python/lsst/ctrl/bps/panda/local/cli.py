@@ -143,6 +143,7 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     if args.background:
         return _start_background(args, state)
     from .server import LocalPandaServer
+    from .state.schema import SchemaError
     from .state.state_dir import AlreadyServedError
 
     state.remember_engine(args.engine)
@@ -157,7 +158,7 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     )
     try:
         server.open()
-    except (AlreadyServedError, IddsStackError) as exc:
+    except (AlreadyServedError, IddsStackError, SchemaError) as exc:
         print(f"panda_local: {exc}", file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:
@@ -275,9 +276,14 @@ def _status(state: StateDir) -> int:
     answering = served and token is not None and ping(record["url"], token)
     summary = {}
     if state.db_path.exists():
+        from .state.schema import SchemaError
         from .state.store import Store
 
-        summary = Store(state.db_path).summary()
+        try:
+            summary = Store(state.db_path).summary()
+        except SchemaError as exc:
+            print(f"panda_local: {exc}", file=sys.stderr)
+            return 1
     health = engine_health(record["url"], token) if answering and record and token else None
     report = {
         "state_dir": str(state.root),

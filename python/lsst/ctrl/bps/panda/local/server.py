@@ -233,6 +233,9 @@ class LocalPandaServer:
         ------
         AlreadyServedError
             Raised if another server holds the state directory.
+        SchemaTooNewError
+            Raised if a newer ctrl_bps_panda wrote the state directory's database (the message
+            names it and says what to do).
         OSError
             Raised if the port cannot be bound.
         RuntimeError

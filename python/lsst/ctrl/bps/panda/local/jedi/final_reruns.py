@@ -36,19 +36,12 @@ from ..engine.engine_thread import LocalPanda
 from ..engine.retry import RetryRefusedError, hold_request_again
 from .panda_task_reads import PandaTaskReads
 
-__all__ = ["GRACE", "RERUNS_SCHEMA", "FinalReruns", "condition_task_names", "rerun_pending"]
+__all__ = ["GRACE", "FinalReruns", "condition_task_names", "rerun_pending"]
 
 _LOG = logging.getLogger(__name__)
 
 GRACE = 900.0
 """Seconds a held final task waits for a task the retry should re-run but iDDS has not retried."""
-
-RERUNS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS panda_conditional (
-    idds_request_id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (idds_request_id, name));
-CREATE TABLE IF NOT EXISTS panda_reruns (
-    jedi_task_id INTEGER PRIMARY KEY, since REAL NOT NULL, wait_for TEXT NOT NULL);
-"""
 
 
 def rerun_pending(conn: sqlite3.Connection, jedi_task_id: int) -> bool:
@@ -103,7 +96,6 @@ class FinalReruns:
         self.engine = engine
         self.store = engine.store
         self.reads = PandaTaskReads(engine.store)
-        self.store.connection().executescript(RERUNS_SCHEMA)
 
     def note_submitted(self, idds_request_id: Any, workflow: Any) -> None:
         """Remember which tasks of a newly submitted request its conditions release.

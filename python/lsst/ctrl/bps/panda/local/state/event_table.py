@@ -34,7 +34,6 @@ from ..pilot.event_runner import (
 )
 
 __all__ = [
-    "EVENTS_SCHEMA",
     "JOBSET_OFFSET",
     "attempt_end",
     "event_range_statuses",
@@ -43,15 +42,6 @@ __all__ = [
     "is_fine_grained",
     "record_attempt_events",
 ]
-
-EVENTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS job_events (
-    job_id INTEGER NOT NULL, number INTEGER NOT NULL, attempt_id INTEGER NOT NULL,
-    attempt_nr INTEGER NOT NULL, status TEXT NOT NULL, exit_code INTEGER, error_diag TEXT,
-    PRIMARY KEY (attempt_id, number));
-CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id, status);
-"""
-"""One row per event given to an attempt (``attempt_id`` is the PanDA job's ``PandaID``)."""
 
 JOBSET_OFFSET = 10**12
 """A fine-grained job's ``jobsetID`` is this plus its job id (apart from every ``PandaID``)."""

@@ -9,7 +9,9 @@ One database file under the state directory, in WAL mode so that readers
 inside `Store.transaction` (``BEGIN IMMEDIATE`` ... ``COMMIT``): a server
 killed at any point restarts from a consistent state.  Jobs are inserted in
 bulk and every query the scheduler repeats is served by an index, so a
-request of 100,000+ jobs costs no full scans per scheduling step.
+request of 100,000+ jobs costs no full scans per scheduling step.  The tables
+and their versions are defined in `~lsst.ctrl.bps.panda.local.state.schema`,
+applied when the store opens the database.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from idds.common.constants import RequestStatus, TransformStatus
 from ..core.job_states import JobState
 from ..core.request_plan import RequestPlan
 from .request_rows import INSERT_TASK, add_job_rows, insert_request, number_plan, task_row
+from .schema import apply_schema
 
 __all__ = ["RowsHook", "Store", "UnknownRequestError"]
 
@@ -36,48 +39,6 @@ _LOG = logging.getLogger(__name__)
 
 RowsHook = Callable[[sqlite3.Connection, int, dict[str, int], dict[tuple[str, str], int]], None]
 """Adds rows of its own inside `Store.add_request`'s transaction (see there)."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS steps (
-    internal_id TEXT NOT NULL, work_name TEXT NOT NULL, data TEXT NOT NULL, created_at REAL,
-    PRIMARY KEY (internal_id, work_name));
-CREATE TABLE IF NOT EXISTS requests (
-    request_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, username TEXT, internal_id TEXT,
-    status INTEGER NOT NULL, created_at REAL, updated_at REAL, errors TEXT,
-    campaign TEXT, campaign_scope TEXT, campaign_group TEXT, campaign_tag TEXT);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, name TEXT NOT NULL,
-    workload_id INTEGER NOT NULL, queue TEXT NOT NULL, executable TEXT NOT NULL,
-    max_attempt INTEGER NOT NULL, walltime INTEGER, rss INTEGER, rss_max INTEGER, rss_step INTEGER,
-    core_count INTEGER NOT NULL, priority INTEGER, input_collection TEXT, output_collection TEXT,
-    gated INTEGER NOT NULL DEFAULT 0, status INTEGER NOT NULL,
-    created_at REAL, updated_at REAL, finished_at REAL, vo TEXT, prod_source_label TEXT);
-CREATE INDEX IF NOT EXISTS tasks_request ON tasks (request_id);
-CREATE TABLE IF NOT EXISTS gates (
-    task_id INTEGER NOT NULL, cond_task_id INTEGER NOT NULL, method TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS gates_cond ON gates (cond_task_id);
-CREATE INDEX IF NOT EXISTS gates_task ON gates (task_id);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, request_id INTEGER NOT NULL,
-    queue TEXT NOT NULL, name TEXT NOT NULL, order_id INTEGER, status INTEGER NOT NULL,
-    pending INTEGER NOT NULL, attempt_nr INTEGER NOT NULL DEFAULT 0, attempt_limit INTEGER NOT NULL,
-    rss INTEGER, panda_id INTEGER, exit_code INTEGER, error_code INTEGER, error_diag TEXT,
-    updated_at REAL);
-CREATE INDEX IF NOT EXISTS jobs_task_status ON jobs (task_id, status);
-CREATE INDEX IF NOT EXISTS jobs_request_status ON jobs (request_id, status);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, job_id) WHERE status = 1;
-CREATE TABLE IF NOT EXISTS deps (child INTEGER NOT NULL, parent INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS deps_parent ON deps (parent);
-CREATE INDEX IF NOT EXISTS deps_child ON deps (child);
-CREATE TABLE IF NOT EXISTS attempts (
-    attempt_id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL, attempt_nr INTEGER NOT NULL,
-    status TEXT NOT NULL, started_at REAL, ended_at REAL, exit_code INTEGER, peak_rss_mb REAL,
-    rss_limit INTEGER, error_code INTEGER, error_diag TEXT, workdir TEXT, log_path TEXT,
-    pid INTEGER, pid_started REAL);
-CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id);
-CREATE INDEX IF NOT EXISTS attempts_running ON attempts (attempt_id) WHERE status = 'running';
-CREATE TABLE IF NOT EXISTS builds (request_id INTEGER PRIMARY KEY, signature TEXT NOT NULL, built_at REAL);
-"""
 
 
 class UnknownRequestError(KeyError):
@@ -93,23 +54,20 @@ class Store:
     Parameters
     ----------
     path : `pathlib.Path`
-        Database file (created with its schema when missing).
+        Database file (created with the current schema when missing, migrated to it when older).
+
+    Raises
+    ------
+    SchemaTooNewError
+        Raised if a newer ctrl_bps_panda wrote the database (the message says what to do).
+    SchemaError
+        Raised if the database is in a layout no version of ctrl_bps_panda wrote.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        # Every statement of the schema is idempotent (IF NOT EXISTS).
-        self.connection().executescript(_SCHEMA)
-        self._add_missing_task_columns()
-
-    def _add_missing_task_columns(self) -> None:
-        """Bring a state directory written by an older version up to the current task columns."""
-        conn = self.connection()
-        present = {row["name"] for row in conn.execute("PRAGMA table_info(tasks)")}
-        for column in ("vo", "prod_source_label"):
-            if column not in present:
-                conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
+        apply_schema(self.connection(), self.path)
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection (autocommit; WAL)."""
