@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..pilot.event_runner import (
+from ..core.event_ranges import (
     FINE_GRAINED_FLAG,
     EventRange,
     EventStatus,

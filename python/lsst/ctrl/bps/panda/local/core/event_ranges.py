@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""The pilot's fine-grained part: run the events of an event-service job one after another.
+"""The events of an event-service job: their ranges, the command that runs them, their outcomes.
 
 iDDS gives PanDA one pseudo input ``<label>:eventservice_<start>^<n>`` per job of
 ``n`` events (task parameter ``fineGrainedProc``); PanDA marks the job

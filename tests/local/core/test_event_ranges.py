@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
-from lsst.ctrl.bps.panda.local.pilot.event_runner import (
+from lsst.ctrl.bps.panda.local.core.event_ranges import (
     EventStatus,
     event_range_id,
     event_ranges,

@@ -22,8 +22,9 @@ from lsst.ctrl.bps.panda.local.state.schema import (
 )
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from lsst.ctrl.bps.panda.local.state.store import Store
+from support.paths import DATA_DIR
 
-STATE_DIRS = Path(__file__).parent / "data" / "state_dirs"
+STATE_DIRS = DATA_DIR / "state_dirs"
 
 EVERY_TABLE = {
     "steps",
