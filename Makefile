@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,local]'
 	touch $(STAMP)
 
-# The published plugin's decoder, for tests/test_decoder_compat.py: the wheel alone (--no-deps) in its
+# The published plugin's decoder, for tests/edgenode/test_decoder_compat.py: the wheel alone (--no-deps) in its
 # own directory, never on the venv's path, so it cannot mix with our editable install.
 PUBLISHED_PANDA_VERSION := 30.0.0
 PUBLISHED_DIR := .published-decoder
@@ -64,7 +64,7 @@ system-packages:
 # The README's pictures: the notebook's HTML report and the monitor pages, from the tests.
 screenshots: $(STAMP) system-packages
 	PANDA_SCREENSHOT_DIR=$(CURDIR)/docs/images $(PY) -m pytest -q \
-		tests/test_notebook.py tests/test_local_monitor.py::test_browser_follows_links_from_requests_to_a_failed_jobs_log
+		tests/notebook/test_notebook.py tests/local/http/test_monitor_pages.py::test_browser_follows_links_from_requests_to_a_failed_jobs_log
 
 # ENGINE=idds runs the demo on the real iDDS daemons (their virtualenv is built first).
 ENGINE ?= embedded
@@ -85,11 +85,14 @@ bench: $(STAMP) bench-decoder
 bench-decoder: $(STAMP)
 	$(PY) bench/decoder_startup.py --results bench/RESULTS.md
 
+# numpydoc lint runs the checks [tool.numpydoc_validation] in pyproject.toml selects; resources/ holds
+# only links to the edgenode modules, which are checked where they live.
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil
+	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil 'numpydoc>=1.6'
 	$(VENV)/bin/ruff check python tests bench examples
 	$(VENV)/bin/ruff format --check python tests bench examples
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
+	$(PY) -m numpydoc lint $$(find python -name '*.py' -not -path '*/resources/*')
 
 # Start-up time of each engine and the demo's wall time on each (bench/engines.py).
 bench-engines: $(STAMP) $(REAL_IDDS_STAMP)

@@ -41,11 +41,11 @@ def _best(function, *args) -> float:
 def measure(size: int) -> str:
     """Return one table row for a workflow of about ``size`` jobs."""
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from bps_configs import make_config
     from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
     from lsst.ctrl.bps.panda.prepare.graph_tables import GraphTables, _kahn_leftovers, check_acyclic
     from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
-    from synthetic import make_drp_workflow
+    from support.bps_configs import make_config
+    from support.synthetic import make_drp_workflow
 
     gw = make_drp_workflow(size, submit_dir="/tmp/bench-cycle")
     tables = GraphTables.of(gw)

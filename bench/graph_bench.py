@@ -29,14 +29,10 @@ def main() -> None:
     parser.add_argument("--svg", type=Path, default=None)
     args = parser.parse_args()
 
-    from bps_configs import make_config
     from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow
     from lsst.ctrl.bps.panda.prepare.workflow_picture import render_svg, task_graph_of_workflow
-
-    try:
-        from synthetic import make_drp_workflow
-    except ImportError:
-        from lsst.ctrl.bps.panda.synthetic import make_drp_workflow
+    from support.bps_configs import make_config
+    from support.synthetic import make_drp_workflow
 
     with tempfile.TemporaryDirectory() as tmp:
         gw = make_drp_workflow(args.jobs, submit_dir=tmp)

@@ -108,11 +108,11 @@ def measure_one(n_jobs: int, submit: bool) -> dict:
     sys.path.insert(0, str(HERE.parent / "tests"))
     import logging
 
-    from bps_configs import make_config
     from lsst.ctrl.bps.panda import PanDAService
     from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
     from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
-    from synthetic import make_drp_workflow
+    from support.bps_configs import make_config
+    from support.synthetic import make_drp_workflow
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

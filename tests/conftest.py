@@ -2,102 +2,22 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""Shared test set-up.
+"""Fixtures shared by every test; helpers are in ``support/``.
 
-Importing ``pandaclient`` reads the PanDA URLs and resolves the cache host at
-import time, so every URL is pointed at a loopback port chosen here, before
-any test module can import it.  Servers started by tests bind to that port.
+``support.loopback`` is imported first: it points the PanDA URLs at a loopback port before any
+test module can import ``pandaclient``.
 """
 
+import atexit
+import contextlib
 import os
-import socket
+import time
 
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-TEST_PANDA_PORT = int(os.environ.get("CTRL_BPS_PANDA_TEST_PORT") or _free_loopback_port())
-TEST_PANDA_URL = f"http://127.0.0.1:{TEST_PANDA_PORT}/server/panda"
-
-for _name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL"):
-    os.environ[_name] = TEST_PANDA_URL
-os.environ["PANDA_BEHIND_REAL_LB"] = "1"
-os.environ.setdefault("PANDA_AUTH", "oidc")
-os.environ.setdefault("PANDA_AUTH_VO", "local")
-os.environ.pop("X509_USER_PROXY", None)
-
-
-# --- Local PanDA fixtures (tests/test_local_*.py) ------------------------------------------------
-# Everything below only adds fixtures; the URLs above are set before pandaclient is imported.
-import contextlib  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-
-LOCAL_PANDA_POLL = 0.1
-"""Seconds between polls of a request's status."""
-
-
-class ShellDag:
-    """Build an iDDS workflow of shell payloads the way convert.py builds a BPS one.
-
-    Parameters
-    ----------
-    name : `str`
-        Workflow name.
-    """
-
-    def __init__(self, name: str) -> None:
-        from idds.workflowv2.workflow import Workflow
-
-        self.workflow = Workflow(name=name)
-        self.works = {}
-
-    def task(self, name, jobs, executable, *, queue="LOCAL_CONVENTIONAL", maxattempt=1, **attributes):
-        """Add a task; ``jobs`` maps each job name to its parents ``[(task, job), ...]``."""
-        from idds.doma.workflowv2.domapandawork import DomaPanDAWork
-
-        index = len(self.works) + 1
-        entries = [
-            {
-                "name": job,
-                "order_id": order,
-                "dependencies": [{"task": task, "inputname": parent} for task, parent in parents],
-            }
-            for order, (job, parents) in enumerate(jobs.items())
-        ]
-        options = dict(task_rss=0, maxwalltime=90000, core_count=1)
-        options.update(attributes)
-        work = DomaPanDAWork(
-            executable=executable,
-            primary_input_collection={"scope": "pseudo_dataset", "name": f"pseudo_input_collection#{index}"},
-            output_collections=[{"scope": "pseudo_dataset", "name": f"pseudo_output_collection#{index}"}],
-            log_collections=[],
-            dependency_map=entries,
-            task_name=name,
-            task_queue=queue,
-            encode_command_line=True,
-            maxattempt=maxattempt,
-            **options,
-        )
-        self.works[name] = work
-        self.workflow.add_work(work)
-        return work
-
-    def final(self, name, executable, after, queue="LOCAL_MERGE"):
-        """Add the final job: released by an AndCondition over ``is_terminated`` of ``after``."""
-        from idds.workflowv2.workflow import AndCondition
-
-        work = self.task(name, {f"{name}_job": []}, executable, queue=queue)
-        condition = AndCondition(conditions=[self.works[t].is_terminated for t in after], true_works=[work])
-        self.workflow.add_condition(condition)
-        return work
+import pytest
+import support.loopback  # noqa: F401  (first: the PanDA URLs, before pandaclient is imported)
+from support.local_panda import LOCAL_PANDA_POLL, ServerProcess, ShellDag, call_ok
+from support.loopback import TEST_PANDA_PORT
+from support.real_servers import RealServers, servers_venv_python
 
 
 @pytest.fixture
@@ -133,17 +53,6 @@ def local_panda(tmp_path):
     os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
 
 
-def call_ok(reply):
-    """Return the value of a successful relay call, failing the test otherwise."""
-    status, envelope = reply
-    assert status == 0, f"HTTP/transport error: {reply}"
-    ok, value = envelope
-    assert ok is True, f"relay failure: {envelope}"
-    if isinstance(value, list | tuple) and len(value) == 2 and value[0] is False:
-        raise AssertionError(f"error inside the call: {value[1]}")
-    return value
-
-
 @pytest.fixture
 def wait_request(idds_api):
     """Return a function that polls a request until it ends (bounded) and returns its record."""
@@ -159,61 +68,6 @@ def wait_request(idds_api):
         raise AssertionError(f"request {request_id} did not reach {states} in {timeout} s: {record}")
 
     return wait
-
-
-class ServerProcess:
-    """A ``panda_local start`` (foreground) subprocess on the test port."""
-
-    def __init__(self, state_dir: Path, max_jobs: int = 2) -> None:
-        self.state_dir = state_dir
-        self.max_jobs = max_jobs
-        self.process = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait (bounded) until it answers ping."""
-        from lsst.ctrl.bps.panda.local.cli import ping
-
-        command = [
-            sys.executable,
-            "-m",
-            "lsst.ctrl.bps.panda.local.cli",
-            "start",
-            "--state-dir",
-            str(self.state_dir),
-            "--port",
-            str(TEST_PANDA_PORT),
-            "--max-jobs",
-            str(self.max_jobs),
-        ]
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir.parent / "server_process.log", "ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        token_path = self.state_dir / "token"
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the server exited while starting"
-            if token_path.exists() and ping(TEST_PANDA_URL, token_path.read_text().strip(), timeout=1):
-                os.environ["PANDA_AUTH_ID_TOKEN"] = token_path.read_text().strip()
-                return
-            time.sleep(0.1)
-        raise AssertionError("the server did not answer ping in time")
-
-    def kill(self) -> None:
-        """SIGKILL the server (its running jobs go on as orphans)."""
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -239,10 +93,7 @@ def unwrap():
     return call_ok
 
 
-# --- The real PanDA relay and iDDS REST server (tests/test_real_idds_contract.py) ----------------
-import atexit  # noqa: E402
-
-from real_servers import RealServers, servers_venv_python  # noqa: E402
+# --- The real PanDA relay and iDDS REST server (tests/wms/test_real_idds_contract.py) ----------------
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 DEMO = ROOT / "examples" / "demo"
 
 

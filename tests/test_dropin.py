@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from dag_check import works_of
 from lsst.ctrl.bps import BpsConfig
 from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
 from lsst.ctrl.bps.drivers import prepare_driver
@@ -23,8 +22,9 @@ from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import PandaConfigError
 from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow
 from lsst.ctrl.bps.panda.prepare.settings import config_dir
-from synthetic import make_drp_workflow
-from test_prepare_real_pipeline import PACKAGE_DIR, _load_make_repo
+from support.dag_check import works_of
+from support.demo_repo import PACKAGE_DIR, _load_make_repo
+from support.synthetic import make_drp_workflow
 
 PUBLISHED_CONFIG_FILES = [
     "bps_panda.yaml",

@@ -10,10 +10,10 @@ runs the same on the ``idds`` engine, where the payloads run in fine-grained Pan
 """
 
 import pytest
-from bps_configs import make_config
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob, WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from test_service import LOCAL_SITE, submit, wait_for
+from support.bps_configs import make_config
+from support.service_runs import LOCAL_SITE, submit, wait_for
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(300)]
 

@@ -10,7 +10,7 @@ import json
 import pytest
 from lsst.ctrl.bps.panda.identity import caller_identity, relay_user_name, token_dn, token_identity
 from lsst.ctrl.bps.panda.local.core.token_authority import TokenAuthority
-from real_servers import make_user_certificate
+from support.real_servers import make_user_certificate
 
 
 def _token(claims):

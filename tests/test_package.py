@@ -9,15 +9,15 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
-from pathlib import Path
 
 import pytest
 from lsst.ctrl.bps import BaseWmsService, BaseWmsWorkflow
 from lsst.ctrl.bps.panda.prepare.settings import defaults_path
+from support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.real_servers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 # Runs a snippet where flask and waitress cannot be imported, as after `pip install` without [local].
 BLOCK_EXTRA = """
@@ -71,9 +71,7 @@ def test_importing_the_package_or_the_decoder_loads_no_service():
 
 def test_the_build_decoder_file_imports_only_the_standard_library_before_the_build():
     # As remoteBuild.runnerCommand runs it: a file; lsst.resources, ctrl_bps and the plugin come later.
-    decoder = (
-        Path(__file__).resolve().parents[1] / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"
-    )
+    decoder = REPO_ROOT / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"
     result = run_python(
         f"import sys, json, runpy\nruntime = runpy.run_path({str(decoder)!r}, run_name='loaded')\n"
         "assert callable(runtime['main'])\n"
@@ -101,8 +99,8 @@ def test_plugin_prepares_submits_and_reports_without_the_local_extra(local_panda
         + f"""
 import logging, time
 logging.basicConfig(level=logging.WARNING)
-from bps_configs import make_config
-from synthetic import make_drp_workflow
+from support.bps_configs import make_config
+from support.synthetic import make_drp_workflow
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow

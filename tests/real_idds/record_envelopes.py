@@ -26,8 +26,8 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 
-from conftest import ShellDag  # noqa: E402  (sets loopback PanDA URLs before pandaclient is imported)
-from real_servers import RealServers, servers_venv_python  # noqa: E402
+from support.local_panda import ShellDag  # noqa: E402  (support sets loopback PanDA URLs before pandaclient)
+from support.real_servers import RealServers, servers_venv_python  # noqa: E402
 
 UNKNOWN = 987654
 

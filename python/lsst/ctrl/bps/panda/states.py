@@ -26,6 +26,7 @@ from idds.common.constants import ContentStatus, RequestStatus, TransformStatus
 from lsst.ctrl.bps import WmsStates
 
 __all__ = [
+    "STATE_COLOURS",
     "JOB_STATES",
     "REQUEST_STATES",
     "TERMINAL_REQUEST_STATES",
@@ -124,15 +125,49 @@ def status_name(status: Any, enum_class: type[Enum] = RequestStatus) -> str:
 
 
 def request_state(status: Any) -> WmsStates:
-    """Return the run state of an iDDS request status (UNKNOWN if unrecognised)."""
+    """Return the run state of an iDDS request status (UNKNOWN if unrecognised).
+
+    Parameters
+    ----------
+    status : `idds.common.constants.RequestStatus`, `str`, `int` or `dict`
+        Request status in any form `status_name` accepts.
+    """
     return REQUEST_STATES.get(status_name(status), WmsStates.UNKNOWN)
 
 
 def transform_state(status: Any) -> WmsStates:
-    """Return the task state of an iDDS transform status (UNKNOWN if unrecognised)."""
+    """Return the task state of an iDDS transform status (UNKNOWN if unrecognised).
+
+    Parameters
+    ----------
+    status : `idds.common.constants.TransformStatus`, `str`, `int` or `dict`
+        Transform status in any form `status_name` accepts.
+    """
     return TRANSFORM_STATES.get(status_name(status, TransformStatus), WmsStates.UNKNOWN)
 
 
 def job_state(status: Any) -> WmsStates:
-    """Return the job state of an iDDS content status (UNKNOWN if unrecognised)."""
+    """Return the job state of an iDDS content status (UNKNOWN if unrecognised).
+
+    Parameters
+    ----------
+    status : `idds.common.constants.ContentStatus`, `str`, `int` or `dict`
+        Content (job) status in any form `status_name` accepts.
+    """
     return JOB_STATES.get(status_name(status, ContentStatus), WmsStates.UNKNOWN)
+
+
+STATE_COLOURS = {
+    WmsStates.UNREADY: "#e0e0e0",
+    WmsStates.READY: "#e0e0e0",
+    WmsStates.PENDING: "#fff3b0",
+    WmsStates.RUNNING: "#b3d4ff",
+    WmsStates.SUCCEEDED: "#b7e4c7",
+    WmsStates.FAILED: "#f4a6a6",
+    WmsStates.PRUNED: "#ffd6a5",
+    WmsStates.DELETED: "#cfcfcf",
+    WmsStates.HELD: "#e4c1f9",
+    WmsStates.UNKNOWN: "#ffffff",
+    WmsStates.MISFIT: "#ffffff",
+}
+"""Colours of the states in the notebook table and the local PanDA's monitor pages."""

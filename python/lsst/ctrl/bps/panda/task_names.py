@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["label_from_task_name", "task_name"]
+__all__ = ["label_from_task_name", "label_of_task", "task_name"]
 
 _SAFE = re.compile(r"[A-Za-z0-9_.\-]+")
 """Characters PanDA task names keep as they are."""
@@ -118,3 +118,23 @@ def label_from_task_name(name: str, workflow_name: str) -> str | None:
         except ValueError:
             continue
     return None
+
+
+def label_of_task(task_name: str, workflow_name: str) -> str:
+    """Return the job label of a task named ``{workflow}_{NN}_{label}_{chunk}``.
+
+    Parameters
+    ----------
+    task_name : `str`
+        The transform (task) name.
+    workflow_name : `str`
+        The request (workflow) name.
+
+    Returns
+    -------
+    label : `str`
+        The label exactly as prepare had it (see `task_names`), or the task
+        name itself when it is not one of ours.
+    """
+    label = label_from_task_name(task_name, workflow_name)
+    return task_name if label is None else label

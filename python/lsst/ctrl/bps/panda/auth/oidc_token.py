@@ -71,7 +71,15 @@ class AuthExit(enum.IntEnum):
 
 
 class AuthError(Exception):
-    """A failure ``panda_auth`` reports in one line, with its exit code."""
+    """A failure ``panda_auth`` reports in one line, with its exit code.
+
+    Parameters
+    ----------
+    code : `AuthExit`
+        Exit code ``panda_auth`` returns for this failure.
+    message : `str`
+        One-line explanation for the user, saying what to do.
+    """
 
     def __init__(self, code: AuthExit, message: str) -> None:
         super().__init__(message)
@@ -80,7 +88,13 @@ class AuthError(Exception):
 
 
 def local_time(epoch: float) -> str:
-    """Return ``epoch`` as a local date and time with its zone."""
+    """Return ``epoch`` as a local date and time with its zone.
+
+    Parameters
+    ----------
+    epoch : `float`
+        Time in seconds since the Unix epoch.
+    """
     return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
@@ -118,7 +132,13 @@ class TokenState:
         return relay_user_name(dn) if dn else None
 
     def vo_problem(self, vo: str) -> str | None:
-        """Return why this token is not for ``vo`` (`None`: it is, or it names no group)."""
+        """Return why this token is not for ``vo`` (`None`: it is, or it names no group).
+
+        Parameters
+        ----------
+        vo : `str`
+            Virtual organisation the token should belong to (``PANDA_AUTH_VO``).
+        """
         groups = self.groups
         wanted = vo.lower()
         if not groups or any(
@@ -154,6 +174,11 @@ def environment_token() -> TokenState | None:
 def read_token_file(path: Path) -> TokenState:
     """Return the token in the PanDA client's token file.
 
+    Parameters
+    ----------
+    path : `pathlib.Path`
+        The PanDA client's token file (JSON with ``id_token`` and ``refresh_token``).
+
     Raises
     ------
     AuthError
@@ -173,6 +198,13 @@ def read_token_file(path: Path) -> TokenState:
 
 def client_oidc(log: logging.Logger, verbose: bool = False) -> Any:
     """Return the PanDA client's ``OpenIdConnect_Utils`` for ``PANDA_URL_SSL`` and ``PANDA_AUTH_VO``.
+
+    Parameters
+    ----------
+    log : `logging.Logger`
+        Logger the PanDA client writes its messages to.
+    verbose : `bool`, optional
+        Make the PanDA client log its HTTP exchanges.
 
     Raises
     ------
@@ -233,6 +265,13 @@ def classify(step: str, text: str, vo: str) -> AuthError:
 
 def provider_config(oidc: Any, vo: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the VO's auth configuration and its identity provider's endpoints (as the client reads them).
+
+    Parameters
+    ----------
+    oidc : `pandaclient.openidc_utils.OpenIdConnect_Utils`
+        The PanDA client's OIDC helper (from `client_oidc`), which fetches the pages.
+    vo : `str`
+        Virtual organisation, named in error messages.
 
     Raises
     ------

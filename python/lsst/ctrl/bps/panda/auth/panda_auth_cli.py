@@ -108,7 +108,13 @@ def _refuse_environment_token(verb: str) -> None:
 
 
 def status(oidc: Any) -> AuthExit:
-    """Print who the token names, its VO and expiry; return `AuthExit.OK` while it is valid."""
+    """Print who the token names, its VO and expiry; return `AuthExit.OK` while it is valid.
+
+    Parameters
+    ----------
+    oidc : `pandaclient.openidc_utils.OpenIdConnect_Utils`
+        The PanDA client's OIDC helper (from `client_oidc`), which locates the token file.
+    """
     token = _current_token(oidc)
     _print_token(token)
     _check_usable(token)
@@ -116,7 +122,17 @@ def status(oidc: Any) -> AuthExit:
 
 
 def refresh(oidc: Any, days: float, verbose: bool) -> AuthExit:
-    """Renew the token with its refresh token if it expires within ``days``."""
+    """Renew the token with its refresh token if it expires within ``days``.
+
+    Parameters
+    ----------
+    oidc : `pandaclient.openidc_utils.OpenIdConnect_Utils`
+        The PanDA client's OIDC helper (from `client_oidc`), which refreshes and stores the token.
+    days : `float`
+        Refresh only if the token expires within this many days.
+    verbose : `bool`
+        Log the token file and the refresh exchange in detail.
+    """
     _refuse_environment_token("refresh")
     token = read_token_file(Path(oidc.get_token_path()))
     if problem := token.vo_problem(_vo()):
@@ -154,7 +170,13 @@ def refresh(oidc: Any, days: float, verbose: bool) -> AuthExit:
 
 
 def reset(oidc: Any) -> AuthExit:
-    """Forget the token and log in again (the previous token is kept if the login fails)."""
+    """Forget the token and log in again (the previous token is kept if the login fails).
+
+    Parameters
+    ----------
+    oidc : `pandaclient.openidc_utils.OpenIdConnect_Utils`
+        The PanDA client's OIDC helper (from `client_oidc`), which runs the device login.
+    """
     _refuse_environment_token("reset")
     path = Path(oidc.get_token_path())
     previous = path.read_bytes() if path.is_file() else None
@@ -180,7 +202,13 @@ def reset(oidc: Any) -> AuthExit:
 
 
 def clean(oidc: Any) -> AuthExit:
-    """Remove the token file and the client's cached pages."""
+    """Remove the token file and the client's cached pages.
+
+    Parameters
+    ----------
+    oidc : `pandaclient.openidc_utils.OpenIdConnect_Utils`
+        The PanDA client's OIDC helper (from `client_oidc`), whose token directory is cleaned.
+    """
     from pandaclient.openidc_utils import CACHE_PREFIX, TOKEN_BASENAME
 
     directory = oidc.token_dir
@@ -218,7 +246,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``panda_auth``; return its exit code (`auth_token.AuthExit`)."""
+    """Run ``panda_auth``; return its exit code (`auth_token.AuthExit`).
+
+    Parameters
+    ----------
+    argv : `~collections.abc.Sequence` [`str`], optional
+        Command-line arguments without the program name; `None` reads ``sys.argv``.
+    """
     args = _parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     handler = logging.StreamHandler(sys.stderr)

@@ -80,7 +80,15 @@ _USAGE = "usage: build_cmd_line_decoder.py <archive URL> <submit YAML name> [<co
 
 
 class BuildError(Exception):
-    """A failure with the decoder's exit code."""
+    """A failure with the decoder's exit code.
+
+    Parameters
+    ----------
+    message : `str`
+        What went wrong, for the build job's log.
+    exit_code : `int`
+        Exit code the decoder ends with (one of `EXIT_CODES`).
+    """
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
@@ -112,6 +120,11 @@ def archive_download_url(url: str) -> str:
 
     ``bps submit`` passes ``$PANDACACHE_URL/cache/<name>``; the PanDA cache serves ``/cache/``
     at the root of its host, where the PanDA client's ``getFile`` reads it too.
+
+    Parameters
+    ----------
+    url : `str`
+        Archive URL as ``bps submit`` passed it.
     """
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https"):
@@ -205,10 +218,9 @@ def _build_and_hand_back(
     config_name: str, compute_site: str | None, context: dict[str, str], request_id: int, signature: str
 ) -> None:
     from lsst.ctrl.bps.drivers import prepare_driver
-
-    from ..errors import PandaConfigError, PandaStagingError
-    from ..remote_build.build_submission import hand_back
-    from ..wms.idds_port import IddsCallError, IddsError, IddsPort
+    from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaStagingError
+    from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
+    from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsError, IddsPort
 
     options = dict(context)
     if compute_site:
@@ -230,7 +242,14 @@ def _build_and_hand_back(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the build; return the exit code (`EXIT_CODES`)."""
+    """Run the build; return the exit code (`EXIT_CODES`).
+
+    Parameters
+    ----------
+    argv : `~collections.abc.Sequence` [`str`], optional
+        The archive URL, the submit YAML's name and optionally the compute site; `None` reads
+        ``sys.argv``.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

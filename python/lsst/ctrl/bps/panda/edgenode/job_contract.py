@@ -102,7 +102,15 @@ _PUBLISHED_WORD = re.compile(r"[A-Za-z0-9_.\-/=,@]+")
 
 
 def name_map_path(task: int, order: int) -> str:
-    """Return the path, relative to the end point, of the map file holding ``@task.order``."""
+    """Return the path, relative to the end point, of the map file holding ``@task.order``.
+
+    Parameters
+    ----------
+    task : `int`
+        Task number the job belongs to.
+    order : `int`
+        Order id of the job within its task.
+    """
     return f"{NAME_MAP_DIR}/{task}/{order // NAME_MAP_CHUNK}.json"
 
 

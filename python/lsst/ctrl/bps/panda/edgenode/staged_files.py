@@ -55,7 +55,13 @@ def _copy_remote(source: str, target: str) -> None:
 
 
 def local_path(location: str) -> str | None:
-    """Return the local path of ``location``, `None` if it is not local."""
+    """Return the local path of ``location``, `None` if it is not local.
+
+    Parameters
+    ----------
+    location : `str`
+        A path, a ``file://`` URL or another URL.
+    """
     if location.startswith("file://"):
         from urllib.parse import unquote, urlsplit
 
@@ -70,6 +76,15 @@ def fetch_staged_files(end_point: str, files: dict[str, str], direct_io: set[str
 
     A missing file raises `DecoderError` with `EXIT_NO_INPUT`, any other
     failure with `EXIT_IO_ERROR`.
+
+    Parameters
+    ----------
+    end_point : `str`
+        Distribution end point the files were staged to, ending with ``/``.
+    files : `dict` [`str`, `str`]
+        Base name of each staged file, by its ``<FILE:key>`` key.
+    direct_io : `set` [`str`]
+        Keys of the files the job reads in place, which are not copied.
     """
     copied: list[str] = []
     for key, basename in sorted(files.items()):
@@ -95,7 +110,13 @@ def fetch_staged_files(end_point: str, files: dict[str, str], direct_io: set[str
 
 
 def make_executable(path: str) -> None:
-    """Give ``path`` execute permission (a staged script run as ``./<FILE:key>``)."""
+    """Give ``path`` execute permission (a staged script run as ``./<FILE:key>``).
+
+    Parameters
+    ----------
+    path : `str`
+        Path of the staged file in the working directory.
+    """
     mode = os.stat(path).st_mode
     # Grant execute wherever read is granted, as ``chmod +x`` would under a usual umask.
     os.chmod(path, mode | ((mode & 0o444) >> 2) | stat.S_IXUSR)

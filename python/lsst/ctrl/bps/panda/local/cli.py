@@ -66,7 +66,17 @@ def missing_extra() -> list[str]:
 
 
 def ping(url: str, token: str, timeout: float = 2.0) -> bool:
-    """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``)."""
+    """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``).
+
+    Parameters
+    ----------
+    url : `str`
+        The local PanDA's base URL (``PANDA_URL``).
+    token : `str`
+        Bearer token the local PanDA accepts.
+    timeout : `float`, optional
+        Seconds to wait for the answer.
+    """
     body = b"command_name=ping&manager=True"
     request = urllib.request.Request(
         f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
@@ -79,7 +89,17 @@ def ping(url: str, token: str, timeout: float = 2.0) -> bool:
 
 
 def engine_health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    """Return the engine's condition (storage fault...) from a running local PanDA."""
+    """Return the engine's condition (storage fault...) from a running local PanDA.
+
+    Parameters
+    ----------
+    url : `str`
+        The local PanDA's base URL (``PANDA_URL``).
+    token : `str`
+        Bearer token the local PanDA accepts.
+    timeout : `float`, optional
+        Seconds to wait for the answer.
+    """
     body = b"command_name=local_status&manager=True"
     request = urllib.request.Request(
         f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
@@ -123,6 +143,7 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     if args.background:
         return _start_background(args, state)
     from .server import LocalPandaServer
+    from .state.schema import SchemaError
     from .state.state_dir import AlreadyServedError
 
     state.remember_engine(args.engine)
@@ -137,7 +158,7 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     )
     try:
         server.open()
-    except (AlreadyServedError, IddsStackError) as exc:
+    except (AlreadyServedError, IddsStackError, SchemaError) as exc:
         print(f"panda_local: {exc}", file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:
@@ -255,9 +276,14 @@ def _status(state: StateDir) -> int:
     answering = served and token is not None and ping(record["url"], token)
     summary = {}
     if state.db_path.exists():
+        from .state.schema import SchemaError
         from .state.store import Store
 
-        summary = Store(state.db_path).summary()
+        try:
+            summary = Store(state.db_path).summary()
+        except SchemaError as exc:
+            print(f"panda_local: {exc}", file=sys.stderr)
+            return 1
     health = engine_health(record["url"], token) if answering and record and token else None
     report = {
         "state_dir": str(state.root),
@@ -287,6 +313,11 @@ def environment_lines(state: StateDir) -> list[str]:
     The client logs in to the local VO with the token file in ``<state dir>/client``
     (``PANDA_CONFIG_ROOT``), written here if it has no usable one; ``PANDA_AUTH_ID_TOKEN`` is
     emptied, or the client would send it instead.
+
+    Parameters
+    ----------
+    state : `StateDir`
+        State directory of the local PanDA (started at least once).
     """
     from .core.installation import installation_environment
     from .core.token_authority import LOCAL_VO
@@ -373,7 +404,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``panda_local``; return the exit code."""
+    """Run ``panda_local``; return the exit code.
+
+    Parameters
+    ----------
+    argv : `~collections.abc.Sequence` [`str`], optional
+        Command-line arguments without the program name; `None` reads ``sys.argv``.
+    """
     args = _parser().parse_args(argv)
     if missing := missing_extra():
         print(

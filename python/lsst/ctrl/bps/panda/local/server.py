@@ -233,6 +233,9 @@ class LocalPandaServer:
         ------
         AlreadyServedError
             Raised if another server holds the state directory.
+        SchemaTooNewError
+            Raised if a newer ctrl_bps_panda wrote the state directory's database (the message
+            names it and says what to do).
         OSError
             Raised if the port cannot be bound.
         RuntimeError
@@ -264,6 +267,11 @@ class LocalPandaServer:
 
         The iDDS daemons and the notifier read ``<state dir>/token`` at each call: renewing it
         keeps a server that runs longer than the token's 30 days working.
+
+        Parameters
+        ----------
+        interval : `float`, optional
+            Seconds between two checks of the token.
 
         Returns
         -------
@@ -379,6 +387,12 @@ class LocalPandaServer:
 
         Running attempts go on and the next start adopts them; with ``kill_running`` they are
         killed and run again at the next start.
+
+        Parameters
+        ----------
+        kill_running : `bool`, optional
+            Kill the running attempts (they run again at the next start) instead of leaving them for the
+            next start to adopt.
         """
         stack, self.stack = self.stack, None
         if stack is not None:

@@ -31,8 +31,8 @@ from lsst.ctrl.bps import WmsStates
 
 from ..service import PanDAService
 from ..states import TERMINAL_REQUEST_STATES, job_state
+from ..task_names import label_of_task
 from ..wms.submission import request_id_of
-from ..wms.wms_report import label_of_task
 from .run_table import FailedJob, FailedJobs, RunTable, label_resources, run_table_from_report
 
 __all__ = ["PandaRun", "PandaRunError", "WorkflowPicture", "submit"]

@@ -63,7 +63,13 @@ class LabelProgress:
         self.bars: dict[str, Any] = {}
 
     def update(self, table: RunTable) -> None:
-        """Move the bars to the counts of ``table``."""
+        """Move the bars to the counts of ``table``.
+
+        Parameters
+        ----------
+        table : `RunTable`
+            The run's latest report.
+        """
         if not self.enabled:
             return
         bar_class = None

@@ -24,10 +24,10 @@ from typing import Any
 
 from lsst.ctrl.bps import WmsRunReport, WmsStates
 
+from ..states import STATE_COLOURS
 from ..wms.wms_report import monitor_link
 
 __all__ = [
-    "STATE_COLOURS",
     "SHOWN_STATES",
     "FailedJob",
     "FailedJobs",
@@ -49,19 +49,6 @@ SHOWN_STATES = (
 )
 """Job states given a column, in this order (other states are counted in ``total`` only)."""
 
-STATE_COLOURS = {
-    WmsStates.UNREADY: "#e0e0e0",
-    WmsStates.READY: "#e0e0e0",
-    WmsStates.PENDING: "#fff3b0",
-    WmsStates.RUNNING: "#b3d4ff",
-    WmsStates.SUCCEEDED: "#b7e4c7",
-    WmsStates.FAILED: "#f4a6a6",
-    WmsStates.PRUNED: "#ffd6a5",
-    WmsStates.DELETED: "#cfcfcf",
-    WmsStates.HELD: "#e4c1f9",
-    WmsStates.UNKNOWN: "#ffffff",
-    WmsStates.MISFIT: "#ffffff",
-}
 """Background colour of each state, in HTML tables and the monitor pages."""
 
 
@@ -77,7 +64,13 @@ class LabelRow:
     exit_codes: tuple[int, ...] = ()
 
     def count(self, state: WmsStates) -> int:
-        """Return how many jobs of this label are in ``state``."""
+        """Return how many jobs of this label are in ``state``.
+
+        Parameters
+        ----------
+        state : `lsst.ctrl.bps.WmsStates`
+            The state to count.
+        """
         return int(self.counts.get(state, 0))
 
     def as_dict(self) -> dict[str, Any]:
@@ -127,7 +120,7 @@ class FailedJobs(list):
 
 
 @dataclasses.dataclass
-class RunTable:
+class RunTable:  # numpydoc ignore=PR02
     """The report of one run: state and one `LabelRow` per label.
 
     Parameters

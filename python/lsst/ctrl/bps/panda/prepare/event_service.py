@@ -89,7 +89,15 @@ class EventServiceSettings:
         return payloads
 
     def task_walltime(self, request_walltime: int | None, payloads: int) -> int | None:
-        """Return the walltime limit of a PanDA job running ``payloads`` payloads (`None`: the default)."""
+        """Return the walltime limit of a PanDA job running ``payloads`` payloads (`None`: the default).
+
+        Parameters
+        ----------
+        request_walltime : `int` or `None`
+            The jobs' ``requestWalltime`` (seconds).
+        payloads : `int`
+            Payloads one PanDA job runs.
+        """
         if request_walltime:
             return request_walltime * payloads
         return self.max_job_walltime
@@ -170,6 +178,15 @@ def jobs_with_parents_last(
     event-service pseudo input has dependencies (``create_processing`` keeps the last group's
     flag); otherwise PanDA starts every job at once, parents or not.  With the jobs that have
     parents given the highest order ids, the last group has parents whenever any group has.
+
+    Parameters
+    ----------
+    names : `list` [`str`]
+        Job names of the label.
+    full_names : `list` [`str`]
+        Pseudo input names of those jobs, in the same order.
+    pred : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
+        Parents of each job, by job name (the workflow's predecessor table).
     """
     order = sorted(range(len(names)), key=lambda i: bool(pred[names[i]]))  # stable: False first
     return [names[i] for i in order], [full_names[i] for i in order]
@@ -183,6 +200,15 @@ def check_order_ids(label: str, task_name: str, entries: Sequence[Mapping[str, A
     under ``<label>:orderIdMap_<order id>``.  So every entry needs an integer
     order id, unique and contiguous within the task, and its name must be the
     order-id map name of that order id.
+
+    Parameters
+    ----------
+    label : `str`
+        Label of the task's jobs.
+    task_name : `str`
+        Name of the task.
+    entries : `~collections.abc.Sequence` [`~collections.abc.Mapping` [`str`, `typing.Any`]]
+        The task's pseudo input entries, each with its ``name`` and ``order_id``.
 
     Raises
     ------

@@ -11,7 +11,7 @@ instead (networkx's node and predecessor tables, ctrl_bps's per-job file
 tables) and checks on construction that they are still there and still plain
 dictionaries: if ctrl_bps or networkx change them, prepare stops naming what
 changed instead of silently seeing no files or no parents.
-``tests/test_graph_tables.py`` compares every table with the public API.
+``tests/prepare/test_graph_tables.py`` compares every table with the public API.
 
 It also checks that the job graph has no cycle (`check_acyclic`).
 """
@@ -72,6 +72,11 @@ class GraphTables:
     def of(cls, gw: GenericWorkflow) -> GraphTables:
         """Return the tables of ``gw``.
 
+        Parameters
+        ----------
+        gw : `lsst.ctrl.bps.GenericWorkflow`
+            The generic workflow.
+
         Raises
         ------
         GraphTablesError
@@ -102,6 +107,11 @@ def check_acyclic(tables: GraphTables) -> None:
     The common case costs one pass: when every job's parents come before it in
     insertion order (as ctrl_bps builds workflows), there is no cycle.
     Otherwise a full topological sort (Kahn) decides.
+
+    Parameters
+    ----------
+    tables : `GraphTables`
+        Tables of the generic workflow.
 
     Raises
     ------

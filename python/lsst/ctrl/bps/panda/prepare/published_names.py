@@ -19,6 +19,11 @@ class PublishedNames:
     ``enableJobNameMap``: ``<label>:orderIdMap_<n>``, ``n`` counting the label's jobs, and the map
     ``{label: {"<n>": full name}}``; ``enableQnodeMap``: ``PH:<job>`` and ``{"PH:<job>": full name}``.
     Other modes keep the full names.
+
+    Parameters
+    ----------
+    mode : `NameMode`
+        Name format from ``enableJobNameMap`` or ``enableQnodeMap``.
     """
 
     def __init__(self, mode: NameMode) -> None:
@@ -29,11 +34,27 @@ class PublishedNames:
         self._next: dict[str, int] = {}
 
     def next_order(self, label: str) -> int:
-        """Return the order id of the next job of ``label`` (0 unless order ids count per label)."""
+        """Return the order id of the next job of ``label`` (0 unless order ids count per label).
+
+        Parameters
+        ----------
+        label : `str`
+            Label of the jobs.
+        """
         return self._next.get(label, 0) if self.mode is NameMode.ORDER_ID_MAP else 0
 
     def add(self, label: str, jobs: list[str], full_names: list[str]) -> list[str]:
-        """Record a chunk of ``label``'s jobs; return the names PanDA sees for them."""
+        """Record a chunk of ``label``'s jobs; return the names PanDA sees for them.
+
+        Parameters
+        ----------
+        label : `str`
+            Label of the jobs.
+        jobs : `list` [`str`]
+            Job names of the chunk, in order.
+        full_names : `list` [`str`]
+            Full pseudo input names of those jobs, recorded in the map.
+        """
         if self.mode is NameMode.ORDER_ID_MAP:
             assert self.names is not None
             start = self._next.get(label, 0)

@@ -200,6 +200,13 @@ class TaskSpecs:
     def pseudo_input(self, job: GenericWorkflowJob, spec: TaskSpec) -> str:
         """Return the pseudo input name of a job of ``spec``.
 
+        Parameters
+        ----------
+        job : `lsst.ctrl.bps.GenericWorkflowJob`
+            The job.
+        spec : `TaskSpec`
+            Spec of the job's task, which names the per-job keys of its command line.
+
         Raises
         ------
         PandaPrepareError

@@ -115,7 +115,15 @@ def _event_service_fields(
 
 
 def warn_about_unused_labels(event_service: EventServiceSettings | None, labels: Set[str]) -> None:
-    """Warn about labels in ``enableEventService`` that no job of the workflow has (a typo?)."""
+    """Warn about labels in ``enableEventService`` that no job of the workflow has (a typo?).
+
+    Parameters
+    ----------
+    event_service : `EventServiceSettings` or `None`
+        The event-service settings, `None` if the event service is off.
+    labels : `~collections.abc.Set` [`str`]
+        Labels of the workflow's jobs.
+    """
     if event_service is None:
         return
     if unused := sorted(set(event_service.labels) - labels):

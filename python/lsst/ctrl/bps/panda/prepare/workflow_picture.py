@@ -47,7 +47,7 @@ _CLASS_COLOURS = {
 
 
 class GraphUnavailableError(RuntimeError):
-    """pydot or Graphviz's ``dot`` is not installed."""
+    """Raised when pydot or Graphviz's ``dot`` is not installed."""
 
 
 @dataclasses.dataclass
@@ -128,7 +128,13 @@ def task_graph(
 
 
 def task_graph_of_workflow(workflow: Any) -> TaskGraph:
-    """Return the `TaskGraph` of a `~lsst.ctrl.bps.panda.PandaBpsWmsWorkflow`."""
+    """Return the `TaskGraph` of a `~lsst.ctrl.bps.panda.PandaBpsWmsWorkflow`.
+
+    Parameters
+    ----------
+    workflow : `~lsst.ctrl.bps.panda.PandaBpsWmsWorkflow`
+        A prepared workflow, whose iDDS workflow holds the tasks.
+    """
     template = getattr(workflow.idds_workflow, "template", workflow.idds_workflow)
     works = list(getattr(template, "works", {}).values())
     parents = {work.task_name: list(work.dependency_tasks or ()) for work in works}

@@ -52,6 +52,17 @@ def pack_archive(
 ) -> Path:
     """Pack the submit YAML and ``remoteBuild.files`` (by base name) into ``jobO.<uuid>.tar.gz``.
 
+    Parameters
+    ----------
+    config_file : `str`
+        Path of the submit YAML (environment variables and ``~`` are expanded).
+    files : `tuple` [`str`, ...]
+        Paths of the ``remoteBuild.files`` entries.
+    directory : `pathlib.Path`
+        Directory the archive is written to.
+    context : `dict` [`str`, `str`], optional
+        Values written into the archive as the JSON member `BUILD_CONTEXT_FILE`, when given.
+
     Raises
     ------
     PandaConfigError
@@ -99,7 +110,13 @@ def _put_file(path: str) -> tuple[int, Any]:
 
 
 def cache_url(archive_name: str) -> str:
-    """Return the URL the build job downloads ``archive_name`` from (``$PANDACACHE_URL/cache/<name>``)."""
+    """Return the URL the build job downloads ``archive_name`` from (``$PANDACACHE_URL/cache/<name>``).
+
+    Parameters
+    ----------
+    archive_name : `str`
+        Base name of the archive in the PanDA cache.
+    """
     from pandaclient import Client
 
     return f"{Client.baseURLCSRVSSL.rstrip('/')}/cache/{archive_name}"
@@ -113,6 +130,19 @@ def upload_to_cache(
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Put ``archive`` in the PanDA cache, trying ``attempts`` times with doubling pauses.
+
+    Parameters
+    ----------
+    archive : `pathlib.Path`
+        The archive to upload.
+    attempts : `int`
+        How many times to try before giving up.
+    backoff : `float`
+        Pause in seconds after the first refused try; doubled after each further one.
+    put : `~collections.abc.Callable` [[`str`], `tuple` [`int`, `typing.Any`]], optional
+        Uploads a file and returns the PanDA client's status and answer.
+    sleep : `~collections.abc.Callable` [[`float`], `None`], optional
+        Waits the given number of seconds (replaced in tests).
 
     Raises
     ------

@@ -111,6 +111,13 @@ def _number(key: str, value: Any, kind: Callable[[Any], Any], minimum: float) ->
 def read_settings(config: BpsConfig, remote_build: BpsConfig) -> RemoteBuildSettings:
     """Read the remote build keys (``remoteBuild.<key>`` wins over the same key elsewhere).
 
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig`
+        The submit configuration.
+    remote_build : `lsst.ctrl.bps.BpsConfig`
+        Its ``remoteBuild`` section, searched first.
+
     Raises
     ------
     PandaConfigError
@@ -170,6 +177,15 @@ def build_workflow(name: str, settings: RemoteBuildSettings, executable: str) ->
 
     The signature travels to the job as ``IDDS_BUIL_SIGNATURE`` (set by ``DomaPanDAWork``) and
     iDDS accepts ``update_build_request`` only with it.
+
+    Parameters
+    ----------
+    name : `str`
+        Name of the build request (the submission's name).
+    settings : `RemoteBuildSettings`
+        Site, queue, memory and retry values of the build job.
+    executable : `str`
+        Command line of the build job (from `build_executable`).
     """
     from idds.doma.workflowv2.domapandawork import DomaPanDAWork
     from idds.workflowv2.workflow import Workflow
@@ -212,7 +228,17 @@ def build_workflow(name: str, settings: RemoteBuildSettings, executable: str) ->
 
 
 def build_executable(settings: RemoteBuildSettings, archive_url: str, config_file: str) -> str:
-    """Fill the markers of ``remoteBuild.runnerCommand``."""
+    """Fill the markers of ``remoteBuild.runnerCommand``.
+
+    Parameters
+    ----------
+    settings : `RemoteBuildSettings`
+        Settings whose ``runner_command`` holds the markers.
+    archive_url : `str`
+        URL of the archive in the PanDA cache, for the download marker.
+    config_file : `str`
+        The submit YAML; its base name fills the configuration marker.
+    """
     return (
         settings.runner_command.replace(DOWNLOAD_MARKER, archive_url)
         .replace(CONFIG_MARKER, os.path.basename(config_file))
@@ -313,7 +339,7 @@ def hand_back(workflow: Any, request_id: int, signature: str, port: IddsPort) ->
     Returns
     -------
     answer : `typing.Any`
-        iDDS's answer to ``update_build_request``.
+        The answer of iDDS to ``update_build_request``.
     """
     from ..wms.staging import stage_files
 

@@ -41,7 +41,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from ..local_panda_record import STATE_DIR_ENV, lock_is_held, read_server_record
 
 __all__ = [
     "DEFAULT_OUTAGE_BUDGET",
@@ -83,7 +86,13 @@ class _StatusProbe(threading.local):
     status: int | None = None
 
     def install(self, client_module: Any) -> bool:
-        """Wrap the client's ``_HttpClient._send``; return whether it is (now) wrapped."""
+        """Wrap the client's ``_HttpClient._send``; return whether it is (now) wrapped.
+
+        Parameters
+        ----------
+        client_module : `types.ModuleType`
+            The PanDA client's ``pandaclient.Client`` module.
+        """
         http_client = getattr(client_module, "_HttpClient", None)
         send = getattr(http_client, "_send", None)
         if send is None:
@@ -133,11 +142,24 @@ class IddsCallError(IddsError):
 
 
 class IddsUnknownRequestError(IddsCallError):
-    """iDDS has no request with this id."""
+    """Raised when iDDS has no request with this id."""
 
 
 class IddsTransientError(IddsError):
-    """The server could not be reached or failed temporarily (retried, then raised)."""
+    """The server could not be reached or failed temporarily (retried, then raised).
+
+    Parameters
+    ----------
+    call : `str`
+        Name of the iDDS call.
+    request_id : `int` or `str` or `None`
+        The request concerned, if any.
+    message : `str`
+        What the server (or the network) said.
+    sent : `bool`, optional
+        `False` only when the request surely never left, so even a call that must not be repeated
+        can be retried.
+    """
 
     def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
         super().__init__(call, request_id, message)
@@ -150,18 +172,16 @@ class IddsOutageError(IddsTransientError):
 
 def local_panda_hint() -> str:
     """Say where the local PanDA of ``$PANDA_LOCAL_STATE_DIR`` serves now, if not at ``PANDA_URL_SSL``."""
-    from ..local.state.state_dir import DEFAULT_STATE_DIR_ENV, StateDir
-
-    root = os.environ.get(DEFAULT_STATE_DIR_ENV)
+    root = os.environ.get(STATE_DIR_ENV)
     if not root:
         return ""
-    state = StateDir(root)
-    record = state.read_record() if state.is_served() else None
+    state_dir = Path(root).expanduser().absolute()
+    record = read_server_record(state_dir) if lock_is_held(state_dir) else None
     if record is None:
-        return f" — the local PanDA of {state.root} is not running: panda_local start --background"
+        return f" — the local PanDA of {state_dir} is not running: panda_local start --background"
     if record.get("url") != os.environ.get("PANDA_URL_SSL"):
         return (
-            f" — the local PanDA of {state.root} moved to {record.get('url')}: "
+            f" — the local PanDA of {state_dir} moved to {record.get('url')}: "
             'run eval "$(panda_local env)" in this shell'
         )
     return ""
@@ -220,7 +240,7 @@ class IddsPort:
     Parameters
     ----------
     idds_server : `str`, optional
-        iDDS server the relay should forward to (config ``iddsServer``).
+        The iDDS server the relay should forward to (config ``iddsServer``).
     attempts : `int`, optional
         Tries for a transient failure.
     backoff : `float`, optional
@@ -358,7 +378,15 @@ class IddsPort:
         return value
 
     def submit(self, workflow: Any, username: str | None = None) -> int:
-        """Submit a workflow (or a workflow step) and return the request id (0 for a step)."""
+        """Submit a workflow (or a workflow step) and return the request id (0 for a step).
+
+        Parameters
+        ----------
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The iDDS workflow, or one step of a split workflow.
+        username : `str`, optional
+            User the request is submitted for; `None` lets the server take it from the credentials.
+        """
         value = self._call("submit", workflow, username=username, use_dataset_name=False, repeatable=False)
         try:
             return int(value)
@@ -366,7 +394,13 @@ class IddsPort:
             raise IddsCallError("submit", None, f"no request id in the reply: {value!r:.300}") from None
 
     def submit_build(self, workflow: Any) -> int:
-        """Submit a build workflow (remote build) and return the request id."""
+        """Submit a build workflow (remote build) and return the request id.
+
+        Parameters
+        ----------
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The build workflow, with its one build job (see `build_workflow`).
+        """
         value = self._call("submit_build", workflow, username=None, use_dataset_name=False, repeatable=False)
         try:
             return int(value)
@@ -374,7 +408,17 @@ class IddsPort:
             raise IddsCallError("submit_build", None, f"no request id in the reply: {value!r:.300}") from None
 
     def update_build_request(self, request_id: int | str, signature: str, workflow: Any) -> Any:
-        """Hand the workflow a build job made to its build request; return iDDS's answer."""
+        """Hand the workflow a build job made to its build request; return iDDS's answer.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`
+            The build request (``IDDS_BUILD_REQUEST_ID`` of the build job).
+        signature : `str`
+            The build work's signature (``IDDS_BUIL_SIGNATURE``), without which iDDS refuses the call.
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The workflow prepared in the build job.
+        """
         return self._call(
             "update_build_request",
             about=request_id,
@@ -385,7 +429,15 @@ class IddsPort:
         )
 
     def get_requests(self, request_id: int | str | None = None, with_detail: bool = False) -> list[dict]:
-        """Return the records of one request (one per task with detail) or of all visible requests."""
+        """Return the records of one request (one per task with detail) or of all visible requests.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`, optional
+            The request; `None` returns every request the caller can see.
+        with_detail : `bool`, optional
+            Return one record per task of the request instead of one for the request.
+        """
         kwargs: dict[str, Any] = {"with_detail": with_detail}
         if request_id is not None:
             kwargs["request_id"] = int(request_id)
@@ -399,7 +451,15 @@ class IddsPort:
     def get_contents_output_ext(
         self, request_id: int | str, workload_id: int | str | None = None
     ) -> dict[str, list[dict]]:
-        """Return the job records of a request (of one task when ``workload_id`` is given)."""
+        """Return the job records of a request (of one task when ``workload_id`` is given).
+
+        Parameters
+        ----------
+        request_id : `int` or `str`
+            The request.
+        workload_id : `int` or `str`, optional
+            PanDA task id of one task; `None` returns the jobs of every task.
+        """
         value = self._call(
             "get_contents_output_ext", about=request_id, request_id=int(request_id), workload_id=workload_id
         )
@@ -412,11 +472,23 @@ class IddsPort:
         return value
 
     def abort(self, request_id: int | str) -> str:
-        """Ask iDDS to cancel a request; return the server's message."""
+        """Ask iDDS to cancel a request; return the server's message.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`
+            The request to cancel.
+        """
         return self._command("abort", request_id)
 
     def retry(self, request_id: int | str) -> str:
-        """Ask iDDS to run the failed jobs of a request again; return the server's message."""
+        """Ask iDDS to run the failed jobs of a request again; return the server's message.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`
+            The request whose failed jobs run again.
+        """
         return self._command("retry", request_id, repeatable=False)
 
     def _command(self, call: str, request_id: int | str, repeatable: bool = True) -> str:

@@ -44,7 +44,13 @@ class AlreadySubmittedError(RuntimeError):
 
 
 def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """Return what submit recorded in a submit directory, or `None`."""
+    """Return what submit recorded in a submit directory, or `None`.
+
+    Parameters
+    ----------
+    submit_dir : `str` or `os.PathLike`
+        Submit directory of a run.
+    """
     path = Path(submit_dir) / REQUEST_FILE
     if not path.is_file():
         return None
@@ -114,6 +120,13 @@ def check_task_sizes(idds_workflow: Any, max_request_length: int) -> None:
 
     iDDS splits a large request into steps of whole tasks; a task whose compressed dependency
     map alone exceeds ``maxRequestLength`` cannot be sent.
+
+    Parameters
+    ----------
+    idds_workflow : `idds.workflowv2.workflow.Workflow`
+        The iDDS workflow about to be submitted.
+    max_request_length : `int`
+        Largest request step iDDS accepts, in bytes (``maxRequestLength``).
 
     Raises
     ------

@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""iDDS request records → `~lsst.ctrl.bps.WmsRunReport`.
+"""Turn iDDS request records into a `~lsst.ctrl.bps.WmsRunReport`.
 
 Counts come from the transform (task) records; chunks and memory classes of
 one label add up to one row.  Exit codes come only from the job records of
@@ -21,31 +21,11 @@ from typing import Any
 from lsst.ctrl.bps import WmsRunReport, WmsSpecificInfo, WmsStates
 
 from ..states import job_state, request_state, transform_state
-from ..task_names import label_from_task_name
+from ..task_names import label_of_task
 
-__all__ = ["label_of_task", "monitor_link", "run_report_from_records", "summary_reports"]
+__all__ = ["monitor_link", "run_report_from_records", "summary_reports"]
 
 _LOG = logging.getLogger(__name__)
-
-
-def label_of_task(task_name: str, workflow_name: str) -> str:
-    """Return the job label of a task named ``{workflow}_{NN}_{label}_{chunk}``.
-
-    Parameters
-    ----------
-    task_name : `str`
-        The transform (task) name.
-    workflow_name : `str`
-        The request (workflow) name.
-
-    Returns
-    -------
-    label : `str`
-        The label exactly as prepare had it (see `task_names`), or the task
-        name itself when it is not one of ours.
-    """
-    label = label_from_task_name(task_name, workflow_name)
-    return task_name if label is None else label
 
 
 def _empty_counts() -> dict[WmsStates, int]:
@@ -102,7 +82,15 @@ def _identity(record: Mapping[str, Any]) -> dict[str, str]:
 
 
 def monitor_link(monitor_url: str | None, request_id: Any) -> str | None:
-    """Return the PanDA monitor page of a request, when a monitor is configured."""
+    """Return the PanDA monitor page of a request, when a monitor is configured.
+
+    Parameters
+    ----------
+    monitor_url : `str` or `None`
+        Base URL of the PanDA monitor (``pandaMonitorUrl``); `None` or empty if there is none.
+    request_id : `int` or `str`
+        The request.
+    """
     if not monitor_url:
         return None
     return f"{monitor_url.rstrip('/')}/tasks/?reqid={request_id}"

@@ -16,6 +16,8 @@ Modules
     The relay's wire format: bodies, restricted iDDS-JSON, envelopes.
 `token_authority`
     The signed tokens a local PanDA issues and accepts.
+`event_ranges`
+    The events of an event-service job: ranges, their command, their outcomes.
 `installation`
     Where this installation lives (EUPS-style variables).
 """

@@ -97,7 +97,7 @@ def _local_time(epoch: float) -> str:
 
 
 @dataclass(frozen=True)
-class TokenAuthority:
+class TokenAuthority:  # numpydoc ignore=PR02
     """Signs and checks the tokens of one local PanDA.
 
     Parameters
@@ -220,7 +220,15 @@ class TokenAuthority:
         return claims
 
     def seconds_left(self, token: str | None, kind: str = "id") -> float:
-        """Return how long ``token`` stays valid (0 when it is not one this authority accepts)."""
+        """Return how long ``token`` stays valid (0 when it is not one this authority accepts).
+
+        Parameters
+        ----------
+        token : `str` or `None`
+            The token; `None` or empty counts as no time left.
+        kind : `str`, optional
+            Kind of token: ``"id"`` or ``"refresh"``.
+        """
         if not token:
             return 0.0
         try:

@@ -201,7 +201,7 @@ def load_restricted(text: str | bytes) -> Any:
     Parameters
     ----------
     text : `str` or `bytes`
-        iDDS-JSON, as written by `idds.common.utils.json_dumps`.
+        The iDDS-JSON text, as written by `idds.common.utils.json_dumps`.
 
     Returns
     -------

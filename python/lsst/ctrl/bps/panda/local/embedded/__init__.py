@@ -12,6 +12,8 @@ Modules
     The ``ClientManager`` verbs served through the relay.
 `idds_replies`
     Replies in the shape of iDDS's records.
+`build_verbs`
+    ``submit_build`` and ``update_build_request``.
 """
 
 __all__: list[str] = []

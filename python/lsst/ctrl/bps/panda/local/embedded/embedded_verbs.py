@@ -20,10 +20,11 @@ from idds.common.constants import RequestStatus
 from ...identity import relay_user_name, token_dn
 from ..core.job_states import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
 from ..core.request_plan import IntakeError
-from ..engine.build_requests import BuildRefusedError, idds_error_text, submit_build, update_build
+from ..engine.build_requests import BuildRefusedError, idds_error_text
 from ..engine.engine_thread import LocalPanda
 from ..engine.retry import RetryRefusedError
 from ..state.store import UnknownRequestError
+from .build_verbs import submit_build, update_build
 from .idds_replies import group_contents, new_request_record, request_record, task_record
 
 __all__ = ["COMMAND_REGISTERED", "NO_MATCH_REQUESTS", "CallError", "Verbs"]
@@ -71,7 +72,13 @@ class Verbs:
         self.caller = caller
 
     def for_caller(self, claims: dict[str, Any]) -> Verbs:
-        """Return these verbs for the caller whose token has ``claims`` (as the relay names it)."""
+        """Return these verbs for the caller whose token has ``claims`` (as the relay names it).
+
+        Parameters
+        ----------
+        claims : `dict` [`str`, `typing.Any`]
+            Claims of the caller's checked token.
+        """
         dn = token_dn(claims)
         return Verbs(self.engine, caller=relay_user_name(dn) if dn else self.caller)
 
@@ -86,7 +93,19 @@ class Verbs:
         userdn: str | None = None,
         use_dataset_name: bool = False,
     ) -> int:
-        """Create a request (or keep a workflow step, returning 0)."""
+        """Create a request (or keep a workflow step, returning 0).
+
+        Parameters
+        ----------
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The iDDS workflow, or one step of a split workflow.
+        username : `str`, optional
+            User named by the client; the token's user wins when the relay knows it.
+        userdn : `str`, optional
+            Accepted as iDDS accepts it; not used.
+        use_dataset_name : `bool`, optional
+            Accepted as iDDS accepts it; not used.
+        """
         if not hasattr(workflow, "get_internal_id"):
             raise CallError(f"submit expects an iDDS Workflow, got {type(workflow).__name__}")
         try:
@@ -101,7 +120,19 @@ class Verbs:
         userdn: str | None = None,
         use_dataset_name: bool = True,
     ) -> int:
-        """Create a build request (remote build): its one job builds the workflow on the worker."""
+        """Create a build request (remote build): its one job builds the workflow on the worker.
+
+        Parameters
+        ----------
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The build workflow: one signed work with one job.
+        username : `str`, optional
+            User named by the client; the token's user wins when the relay knows it.
+        userdn : `str`, optional
+            Accepted as iDDS accepts it; not used.
+        use_dataset_name : `bool`, optional
+            Accepted as iDDS accepts it; not used.
+        """
         if not hasattr(workflow, "get_internal_id"):
             raise CallError(f"submit_build expects an iDDS Workflow, got {type(workflow).__name__}")
         try:
@@ -110,7 +141,17 @@ class Verbs:
             raise CallError(str(exc)) from None
 
     def update_build_request(self, request_id: Any, signature: Any, workflow: Any) -> dict[str, str]:
-        """Take the workflow a build job made; the build request runs it (same id)."""
+        """Take the workflow a build job made; the build request runs it (same id).
+
+        Parameters
+        ----------
+        request_id : `int` or `str`
+            The build request.
+        signature : `str`
+            The build work's signature, which must match the one recorded at submission.
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The workflow the build job prepared.
+        """
         found = _request_id(request_id)
         if found is None or not hasattr(workflow, "get_internal_id"):
             raise CallError("signature and workflow are required")
@@ -140,7 +181,19 @@ class Verbs:
         with_detail: bool = False,
         with_metadata: bool = False,
     ) -> list[dict[str, Any]]:
-        """Return request records, or one record per task with ``with_detail``."""
+        """Return request records, or one record per task with ``with_detail``.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`, optional
+            The request; with neither id, every request.
+        workload_id : `int` or `str`, optional
+            PanDA task id of one of the request's tasks, used when ``request_id`` is not given.
+        with_detail : `bool`, optional
+            Return one record per task instead of one per request.
+        with_metadata : `bool`, optional
+            Accepted as iDDS accepts it; records never carry the workflow here.
+        """
         if request_id in (None, "") and workload_id in (None, ""):
             requests = self.store.requests()
         else:
@@ -179,7 +232,19 @@ class Verbs:
         transform_id: Any = None,
         group_by_jedi_task_id: bool = False,
     ) -> dict[int, list[dict[str, Any]]]:
-        """Return one record per job (content and PanDA job), keyed by transform id."""
+        """Return one record per job (content and PanDA job), keyed by transform id.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`, optional
+            The request.
+        workload_id : `int` or `str`, optional
+            PanDA task id: only that task's jobs (it names the request when ``request_id`` is not given).
+        transform_id : `int` or `str`, optional
+            Only the jobs of this transform (task).
+        group_by_jedi_task_id : `bool`, optional
+            Key the records by PanDA task id instead of transform id.
+        """
         try:
             found = self._resolve(request_id, workload_id)
         except UnknownRequestError:
@@ -192,7 +257,15 @@ class Verbs:
         return group_contents(tasks, self.store.jobs_with_last_attempt, bool(group_by_jedi_task_id))
 
     def abort(self, request_id: Any = None, workload_id: Any = None) -> list:
-        """Cancel a request; running attempts are killed before the reply."""
+        """Cancel a request; running attempts are killed before the reply.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`, optional
+            The request.
+        workload_id : `int` or `str`, optional
+            PanDA task id of one of its tasks, used when ``request_id`` is not given.
+        """
         try:
             found = self._resolve(request_id, workload_id)
         except UnknownRequestError:
@@ -201,7 +274,15 @@ class Verbs:
         return COMMAND_REGISTERED
 
     def retry(self, request_id: Any = None, workload_id: Any = None) -> list:
-        """Run the failed and missing jobs of an ended request again."""
+        """Run the failed and missing jobs of an ended request again.
+
+        Parameters
+        ----------
+        request_id : `int` or `str`, optional
+            The request.
+        workload_id : `int` or `str`, optional
+            PanDA task id of one of its tasks, used when ``request_id`` is not given.
+        """
         try:
             found = self._resolve(request_id, workload_id)
         except UnknownRequestError:
@@ -213,7 +294,13 @@ class Verbs:
         return COMMAND_REGISTERED
 
     def call(self, name: str) -> Callable[..., Any] | None:
-        """Return the verb called ``name`` (`None` if it is not one)."""
+        """Return the verb called ``name`` (`None` if it is not one).
+
+        Parameters
+        ----------
+        name : `str`
+            Name of the iDDS command the relay received.
+        """
         if name.startswith("_") or name in ("call", "for_caller"):
             return None
         method = getattr(self, name, None)

@@ -59,7 +59,13 @@ def _time(value: float | None) -> datetime.datetime | None:
 
 
 def request_record(row: sqlite3.Row) -> dict[str, Any]:
-    """Return a request in the shape of an iDDS ``requests`` row."""
+    """Return a request in the shape of an iDDS ``requests`` row.
+
+    Parameters
+    ----------
+    row : `sqlite3.Row`
+        The request's row in the store.
+    """
     created = _time(row["created_at"])
     return {
         "request_id": row["request_id"],
@@ -118,7 +124,17 @@ def _counts(counts: Mapping[JobState, int]) -> dict[str, int]:
 
 
 def task_record(request: sqlite3.Row, task: sqlite3.Row, counts: Mapping[JobState, int]) -> dict[str, Any]:
-    """Return a request joined with one of its tasks, as iDDS's detailed ``get_requests``."""
+    """Return a request joined with one of its tasks, as iDDS's detailed ``get_requests``.
+
+    Parameters
+    ----------
+    request : `sqlite3.Row`
+        The request's row in the store.
+    task : `sqlite3.Row`
+        The task's row.
+    counts : `~collections.abc.Mapping` [`JobState`, `int`]
+        Number of the task's jobs in each state.
+    """
     record = request_record(request)
     status = TransformStatus(task["status"])
     task_id = task["task_id"]
@@ -181,6 +197,11 @@ def new_request_record(request: sqlite3.Row) -> dict[str, Any]:
 
     Before its daemons take a request up, iDDS's detailed ``get_requests`` answers one row whose
     ``request_id`` and every transform, processing and collection column are None.
+
+    Parameters
+    ----------
+    request : `sqlite3.Row`
+        The request's row in the store.
     """
     record = request_record(request)
     record.update(dict.fromkeys(_DETAIL_KEYS))
@@ -189,7 +210,15 @@ def new_request_record(request: sqlite3.Row) -> dict[str, Any]:
 
 
 def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
-    """Return one job as iDDS's ``get_contents_output_ext`` does (content + PanDA job)."""
+    """Return one job as iDDS's ``get_contents_output_ext`` does (content + PanDA job).
+
+    Parameters
+    ----------
+    task : `sqlite3.Row`
+        The job's task row.
+    job : `sqlite3.Row`
+        The job's row joined with its latest attempt (`Store.jobs_with_last_attempt`).
+    """
     state = JobState(job["status"])
     status = CONTENT_STATUS[state]
     # A job waiting for another attempt reads as iDDS's "Failed" (retrying), not "FinalFailed".
@@ -248,7 +277,17 @@ def content_record(task: sqlite3.Row, job: sqlite3.Row) -> dict[str, Any]:
 def group_contents(
     tasks: Iterable[sqlite3.Row], jobs_of: Any, by_jedi_task_id: bool = False
 ) -> dict[int, list[dict[str, Any]]]:
-    """Return the contents of some tasks keyed by transform id (or PanDA task id)."""
+    """Return the contents of some tasks keyed by transform id (or PanDA task id).
+
+    Parameters
+    ----------
+    tasks : `~collections.abc.Iterable` [`sqlite3.Row`]
+        The task rows.
+    jobs_of : `~collections.abc.Callable` [[`list` [`int`]], `~collections.abc.Iterable` [`sqlite3.Row`]]
+        Returns the jobs of some tasks with their latest attempts (`Store.jobs_with_last_attempt`).
+    by_jedi_task_id : `bool`, optional
+        Key by PanDA task id instead of transform id.
+    """
     grouped: dict[int, list[dict[str, Any]]] = {}
     for task in tasks:
         key = task["workload_id"] if by_jedi_task_id else task["task_id"]

@@ -15,7 +15,7 @@ Modules
 `retry`
     Retry of an ended request.
 `build_requests`
-    Build requests (``submit_build``) in the store.
+    Build requests in the store: plan, record, release.
 """
 
 __all__: list[str] = []

@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""Build requests in the local PanDA (iDDS ``submit_build`` / ``update_build_request``).
+"""Build requests in the local PanDA's store: plan, record, release (the rows, not the verbs).
 
 A build request is an ordinary request whose one task runs the build job, plus a row in the
 ``builds`` table: the build work's signature, and when the built workflow arrived.  The
@@ -13,6 +13,7 @@ without handing a workflow back fails the request.
 
 As in iDDS, the build job's command starts with ``export IDDS_BUILD_REQUEST_ID=<id>;export
 IDDS_BUIL_SIGNATURE=<signature>;`` (what ``DomaPanDAWork`` writes into a PanDA task).
+The verbs that create and complete them are in `lsst.ctrl.bps.panda.local.embedded.build_verbs`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ import logging
 import shlex
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from idds.common.constants import RequestStatus
 
 from ..core.request_plan import IntakeError, RequestPlan, plan_request
-
-if TYPE_CHECKING:
-    from .engine_thread import LocalPanda
 
 __all__ = [
     "BUILD_JOB_INPUT",
@@ -40,8 +38,6 @@ __all__ = [
     "idds_error_text",
     "plan_build",
     "record_build",
-    "submit_build",
-    "update_build",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -55,7 +51,13 @@ class BuildRefusedError(Exception):
 
 
 def idds_error_text(message: str) -> str:
-    """Return the relay's text for an ``IDDSException`` of iDDS's REST ``request/build`` (HTTP 500)."""
+    """Return the relay's text for an ``IDDSException`` of iDDS's REST ``request/build`` (HTTP 500).
+
+    Parameters
+    ----------
+    message : `str`
+        The message of the exception.
+    """
     prefix = "An unknown IDDS exception occurred.: {}\nDetails: "
     return prefix + json.dumps({"msg": prefix + message})
 
@@ -67,6 +69,13 @@ NO_BUILD_WORKFLOW = "Core exception.: {}\nDetails: " + json.dumps({"msg": "'buil
 
 def plan_build(workflow: Any, username: str | None) -> tuple[RequestPlan, str]:
     """Plan a build request: one task of one job; return it with the build work's signature.
+
+    Parameters
+    ----------
+    workflow : `idds.workflowv2.workflow.Workflow`
+        The build workflow.
+    username : `str` or `None`
+        User the request is created for.
 
     Raises
     ------
@@ -90,7 +99,17 @@ def plan_build(workflow: Any, username: str | None) -> tuple[RequestPlan, str]:
 
 
 def record_build(conn: sqlite3.Connection, request_id: int, signature: str) -> None:
-    """Mark a new request as a build request and give its job iDDS's build variables."""
+    """Mark a new request as a build request and give its job iDDS's build variables.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection inside the transaction that adds the request.
+    request_id : `int`
+        The new request.
+    signature : `str`
+        The build work's signature, which the handed-back workflow must bring.
+    """
     conn.execute("INSERT INTO builds (request_id, signature) VALUES (?, ?)", (request_id, signature))
     prefix = f"export IDDS_BUILD_REQUEST_ID={request_id};"
     prefix += f"export IDDS_BUIL_SIGNATURE={shlex.quote(signature)}; "
@@ -98,7 +117,15 @@ def record_build(conn: sqlite3.Connection, request_id: int, signature: str) -> N
 
 
 def build_pending(conn: sqlite3.Connection, request_id: int) -> bool:
-    """Return whether a request is a build request still waiting for its workflow."""
+    """Return whether a request is a build request still waiting for its workflow.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    request_id : `int`
+        The request.
+    """
     row = conn.execute(
         "SELECT 1 FROM builds WHERE request_id = ? AND built_at IS NULL", (request_id,)
     ).fetchone()
@@ -107,6 +134,15 @@ def build_pending(conn: sqlite3.Connection, request_id: int) -> bool:
 
 def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: str) -> None:
     """Check a handed-back workflow may be taken (iDDS's checks), and mark the request Built.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection inside the transaction that adds the workflow's tasks.
+    request_id : `int`
+        The build request.
+    signature : `str`
+        Signature the build job sent.
 
     Raises
     ------
@@ -143,44 +179,3 @@ def accept_built_workflow(conn: sqlite3.Connection, request_id: int, signature: 
         "UPDATE requests SET status = ?, updated_at = ? WHERE request_id = ?",
         (RequestStatus.Built.value, now, request_id),
     )
-
-
-def submit_build(engine: LocalPanda, workflow: Any, username: str | None = None) -> int:
-    """Create a build request: one job that builds the workflow and hands it back (`update_build`).
-
-    Raises
-    ------
-    IntakeError
-        Raised if the workflow is not one signed work that can run here.
-    """
-    plan, signature = plan_build(workflow, username)
-    with engine.exclusive():  # one transaction: the job exists only with the build variables
-        request_id, _ = engine.store.add_request(
-            plan, also=lambda conn, request_id, *_: record_build(conn, request_id, signature)
-        )
-    engine.wake()
-    return request_id
-
-
-def update_build(engine: LocalPanda, request_id: int, signature: str, workflow: Any) -> None:
-    """Take the workflow a build job made: its tasks join the build request, which becomes Built.
-
-    Raises
-    ------
-    BuildRefusedError
-        Raised with iDDS's message (unknown request, wrong signature, already built).
-    IntakeError
-        Raised if the workflow cannot run here.
-    """
-    store = engine.store
-    internal_id = str(workflow.get_internal_id())
-    request = store.request(request_id)
-    plan = plan_request(workflow, request["username"], lambda name: store.step_map(internal_id, name))
-    with engine.exclusive():
-        empty = store.extend_request(
-            request_id, plan, lambda conn: accept_built_workflow(conn, request_id, signature)
-        )
-        if empty:
-            engine.scheduler.settle_new_request(request_id, empty)
-    _LOG.info("Build request %d got its workflow %s (%d tasks)", request_id, plan.name, len(plan.tasks))
-    engine.wake()

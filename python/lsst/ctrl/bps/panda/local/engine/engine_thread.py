@@ -62,7 +62,13 @@ _MAX_BACKOFF = 30.0
 
 
 def job_environment(state: StateDir) -> dict[str, str]:
-    """Return the environment of every attempt: the server's, plus the installation's roots."""
+    """Return the environment of every attempt: the server's, plus the installation's roots.
+
+    Parameters
+    ----------
+    state : `StateDir`
+        State directory of the local PanDA, whose token file the jobs are pointed at.
+    """
     env = {name: value for name, value in os.environ.items() if name != "PANDA_AUTH_ID_TOKEN"}
     for name, value in installation_environment().items():
         env.setdefault(name, value)
@@ -390,6 +396,13 @@ class LocalPanda:
     def submit(self, workflow: Any, username: str | None = None) -> int:
         """Create a request from a workflow, or keep a workflow step; return the request id (0 for a step).
 
+        Parameters
+        ----------
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The iDDS workflow, or one step of a split workflow.
+        username : `str`, optional
+            User the request is created for.
+
         Raises
         ------
         IntakeError
@@ -408,7 +421,13 @@ class LocalPanda:
         return request_id
 
     def abort(self, request_id: int) -> None:
-        """Cancel a request: nothing new starts and its running attempts are killed before returning."""
+        """Cancel a request: nothing new starts and its running attempts are killed before returning.
+
+        Parameters
+        ----------
+        request_id : `int`
+            The request.
+        """
         with self._lock:
             if not self.scheduler.cancel(request_id):
                 return
@@ -422,7 +441,13 @@ class LocalPanda:
         self._poke()
 
     def retry(self, request_id: int) -> int:
-        """Run the failed, missing and cancelled jobs of an ended request again."""
+        """Run the failed, missing and cancelled jobs of an ended request again.
+
+        Parameters
+        ----------
+        request_id : `int`
+            The request, which must have ended.
+        """
         with self._lock:
             count = retry_request(self.scheduler, request_id)
         self._poke()

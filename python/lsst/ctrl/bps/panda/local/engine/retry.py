@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from idds.common.constants import RequestStatus, TransformStatus
 
 from ..core.job_states import TERMINAL_REQUEST_STATES, JobState
+from ..state.schema import create_retry_jobs_table
 from ..state.store import UnknownRequestError
 from .scheduler import Scheduler
 
@@ -179,7 +180,7 @@ def _reset_jobs(conn: sqlite3.Connection, job_ids: list[int], regated: set[int],
 
     The jobs to retry are left in the temporary table ``retry_jobs``.
     """
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS retry_jobs (job_id INTEGER PRIMARY KEY)")
+    create_retry_jobs_table(conn)
     conn.execute("DELETE FROM retry_jobs")
     conn.executemany("INSERT OR IGNORE INTO retry_jobs VALUES (?)", [(job_id,) for job_id in job_ids])
     conn.executemany(

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from idds.common.constants import RequestStatus, TransformStatus
 
+from ..core.event_ranges import fine_grained_command
 from ..core.job_states import (
     ACTIVE_JOB_STATES,
     TERMINAL_REQUEST_STATES,
@@ -33,7 +34,6 @@ from ..core.job_states import (
     request_status_for,
     task_status_for,
 )
-from ..pilot.event_runner import fine_grained_command
 from ..pilot.executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
 from ..state.event_table import events_to_run, is_fine_grained, record_attempt_events
 from ..state.store import Store, UnknownRequestError
@@ -75,13 +75,33 @@ class SlotPolicy:
     queue_slots: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def slots_of(self, queue: str) -> int:
-        """Return the number of jobs a queue may run at once."""
+        """Return the number of jobs a queue may run at once.
+
+        Parameters
+        ----------
+        queue : `str`
+            The queue.
+        """
         return self.queue_slots.get(queue, self.max_cores)
 
     def admits(
         self, running: Iterable[LaunchSpec], queue_running: int, queue: str, cores: int, rss: int
     ) -> bool:
-        """Return whether one more job fits next to the running ones."""
+        """Return whether one more job fits next to the running ones.
+
+        Parameters
+        ----------
+        running : `~collections.abc.Iterable` [`LaunchSpec`]
+            The attempts running now.
+        queue_running : `int`
+            How many of them run in the job's queue.
+        queue : `str`
+            The job's queue.
+        cores : `int`
+            Cores the job asks for.
+        rss : `int`
+            Memory the job asks for, in MB.
+        """
         running = list(running)
         if queue_running >= self.slots_of(queue):
             return False
@@ -111,7 +131,13 @@ class Scheduler:
 
     # -- attempts ----------------------------------------------------------------------------------
     def start_attempt(self, job: sqlite3.Row) -> LaunchSpec | None:
-        """Record a new attempt of a ready job; `None` if the job is no longer ready."""
+        """Record a new attempt of a ready job; `None` if the job is no longer ready.
+
+        Parameters
+        ----------
+        job : `sqlite3.Row`
+            A ready job, with its task's attributes (`Store.ready_jobs`).
+        """
         now = time.time()
         with self.store.transaction() as conn:
             cursor = conn.execute(
@@ -159,7 +185,17 @@ class Scheduler:
         )
 
     def record_process(self, attempt_id: int, pid: int, created: float) -> None:
-        """Record the process of an attempt (to find it again after a restart)."""
+        """Record the process of an attempt (to find it again after a restart).
+
+        Parameters
+        ----------
+        attempt_id : `int`
+            The attempt.
+        pid : `int`
+            Its process id.
+        created : `float`
+            The process's creation time, which tells it from a later process with the same id.
+        """
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE attempts SET pid = ?, pid_started = ? WHERE attempt_id = ?",
@@ -167,7 +203,13 @@ class Scheduler:
             )
 
     def finish_attempt(self, end: AttemptEnd) -> None:
-        """Record how an attempt ended and move its job, task and request on."""
+        """Record how an attempt ended and move its job, task and request on.
+
+        Parameters
+        ----------
+        end : `AttemptEnd`
+            How the attempt ended.
+        """
         with self.store.transaction() as conn:
             row = conn.execute(
                 "SELECT j.job_id, j.task_id, j.request_id, j.status, j.panda_id, j.attempt_nr, "
@@ -265,7 +307,15 @@ class Scheduler:
 
     # -- tasks and requests ------------------------------------------------------------------------
     def settle_new_request(self, request_id: int, empty_tasks: list[int]) -> None:
-        """End the tasks of a new request that have no jobs."""
+        """End the tasks of a new request that have no jobs.
+
+        Parameters
+        ----------
+        request_id : `int`
+            The new request.
+        empty_tasks : `list` [`int`]
+            Its tasks that have no jobs.
+        """
         if empty_tasks:
             with self.store.transaction() as conn:
                 self.settle(conn, empty_tasks, request_id)
@@ -316,6 +366,13 @@ class Scheduler:
 
     def open_gate(self, conn: sqlite3.Connection, task_id: int) -> list[int]:
         """Release (or prune) a held task whose condition is decided.
+
+        Parameters
+        ----------
+        conn : `sqlite3.Connection`
+            Connection inside the caller's transaction.
+        task_id : `int`
+            The held task.
 
         Returns
         -------
@@ -389,6 +446,11 @@ class Scheduler:
     # -- commands ----------------------------------------------------------------------------------
     def cancel(self, request_id: int) -> bool:
         """Mark a request cancelled with every job that is not running; `False` if it had ended.
+
+        Parameters
+        ----------
+        request_id : `int`
+            The request.
 
         Raises
         ------

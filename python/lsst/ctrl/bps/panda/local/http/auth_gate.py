@@ -90,7 +90,15 @@ def early_auth(authorization: str | None, origin: str | None, authority: TokenAu
 
 
 def install_authority(app: Flask, authority: TokenAuthority) -> None:
-    """Make ``authority`` the one `request_claims` checks tokens with in ``app``."""
+    """Make ``authority`` the one `request_claims` checks tokens with in ``app``.
+
+    Parameters
+    ----------
+    app : `flask.Flask`
+        The relay's application.
+    authority : `TokenAuthority`
+        Authority whose signing key and VO decide which tokens are accepted.
+    """
     app.extensions[_EXTENSION] = authority
 
 

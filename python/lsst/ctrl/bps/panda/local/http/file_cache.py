@@ -61,7 +61,13 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
 
 
 def size_limit_for(name: str) -> int:
-    """Return the largest upload the cache takes under ``name`` (the real server's rule)."""
+    """Return the largest upload the cache takes under ``name`` (the real server's rule).
+
+    Parameters
+    ----------
+    name : `str`
+        Base name the file is uploaded under.
+    """
     if name.endswith(".out"):
         return LOG_LIMIT
     return SANDBOX_LIMIT if name.startswith("sources.") else NO_BUILD_LIMIT

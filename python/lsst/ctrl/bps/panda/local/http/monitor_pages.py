@@ -33,9 +33,15 @@ from lsst.ctrl.bps import WmsStates
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
-from ...notebook.run_table import STATE_COLOURS
-from ...states import TERMINAL_REQUEST_STATES, job_state, request_state, status_name, transform_state
-from ...wms.wms_report import label_of_task
+from ...states import (
+    STATE_COLOURS,
+    TERMINAL_REQUEST_STATES,
+    job_state,
+    request_state,
+    status_name,
+    transform_state,
+)
+from ...task_names import label_of_task
 
 __all__ = ["COOKIE_NAME", "LOGIN_LINK_SECONDS", "MONITOR_PATH", "login_link", "monitor_blueprint"]
 
@@ -235,7 +241,15 @@ def _job_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def read_log(path: Path, tail_lines: int = LOG_TAIL_LINES) -> tuple[str, str]:
-    """Return the decoder's lines and the last ``tail_lines`` lines of an attempt's log."""
+    """Return the decoder's lines and the last ``tail_lines`` lines of an attempt's log.
+
+    Parameters
+    ----------
+    path : `pathlib.Path`
+        The attempt's log file.
+    tail_lines : `int`, optional
+        How many of the log's last lines to return.
+    """
     try:
         lines = path.read_text(errors="replace").splitlines()
     except FileNotFoundError:

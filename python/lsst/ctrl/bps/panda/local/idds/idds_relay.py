@@ -158,13 +158,29 @@ class RelayedVerbs:
         return getattr(client, command)(**kwargs)
 
     def get_requests(self, request_id: int | None = None, with_detail: bool = False) -> list[dict[str, Any]]:
-        """Return iDDS's request records (every request without ``request_id``)."""
+        """Return iDDS's request records (every request without ``request_id``).
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            The request; `None` returns every request.
+        with_detail : `bool`, optional
+            Return one record per task instead of one per request.
+        """
         return self._call("get_requests", request_id=request_id, with_detail=with_detail) or []
 
     def get_contents_output_ext(
         self, request_id: int | None = None, transform_id: int | None = None
     ) -> dict[int, list[dict[str, Any]]]:
-        """Return iDDS's job records by transform id, each with the path of its PanDA job's log."""
+        """Return iDDS's job records by transform id, each with the path of its PanDA job's log.
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            The request.
+        transform_id : `int`, optional
+            Only the jobs of this transform (task).
+        """
         contents = self._call("get_contents_output_ext", request_id=request_id, transform_id=transform_id)
         by_task = {int(key): records for key, records in (contents or {}).items()}
         panda_ids = [record.get("panda_id") for records in by_task.values() for record in records]

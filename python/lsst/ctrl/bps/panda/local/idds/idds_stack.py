@@ -88,6 +88,11 @@ def default_server_python() -> Path | None:
 def find_server_python(explicit: Path | None = None) -> Path:
     """Return the servers' Python: ``explicit``, else `default_server_python`.
 
+    Parameters
+    ----------
+    explicit : `pathlib.Path`, optional
+        The servers' Python as the caller names it.
+
     Raises
     ------
     IddsStackError
@@ -372,7 +377,13 @@ class IddsStack:
 
     @classmethod
     def clean_up(cls, state_root: Path) -> bool:
-        """End the stack a killed server left in ``state_root`` (`recover`); return whether one was left."""
+        """End the stack a killed server left in ``state_root`` (`recover`); return whether one was left.
+
+        Parameters
+        ----------
+        state_root : `pathlib.Path`
+            State directory of the local PanDA.
+        """
         record_path = Path(state_root).absolute() / "idds" / "stack.json"
         try:
             python = Path(json.loads(record_path.read_text())["python"])
@@ -383,7 +394,13 @@ class IddsStack:
 
     @staticmethod
     def read_status(state_root: Path) -> dict[str, Any] | None:
-        """Return the pieces' pids and whether they run, from the record of a running stack."""
+        """Return the pieces' pids and whether they run, from the record of a running stack.
+
+        Parameters
+        ----------
+        state_root : `pathlib.Path`
+            State directory of the local PanDA.
+        """
         try:
             record = json.loads((Path(state_root).absolute() / "idds" / "stack.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):

@@ -22,7 +22,13 @@ __all__ = ["free_port", "http_ok", "owned_by", "terminate_group"]
 
 
 def free_port(preferred: int | None = None) -> int:
-    """Return ``preferred`` if it is free on 127.0.0.1, else any free port."""
+    """Return ``preferred`` if it is free on 127.0.0.1, else any free port.
+
+    Parameters
+    ----------
+    preferred : `int`, optional
+        Port to take if it is free.
+    """
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -39,6 +45,13 @@ def owned_by(pid: int, home: Path) -> bool:
 
     A piece works in ``home`` (Redis in ``home/redis``) and has ``PANDA_LOCAL_IDDS_HOME`` in its environment;
     Redis rewrites its environment's memory for its process title, so its directory decides.
+
+    Parameters
+    ----------
+    pid : `int`
+        The process.
+    home : `pathlib.Path`
+        The stack's directory.
     """
     try:
         cwd = Path(f"/proc/{pid}/cwd").resolve()
@@ -50,7 +63,15 @@ def owned_by(pid: int, home: Path) -> bool:
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """Return whether ``url`` answers HTTP 200."""
+    """Return whether ``url`` answers HTTP 200.
+
+    Parameters
+    ----------
+    url : `str`
+        The URL to get.
+    timeout : `float`, optional
+        Seconds to wait for the answer.
+    """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
             return reply.status == 200
@@ -59,7 +80,17 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 def terminate_group(pid: int, process: subprocess.Popen | None, grace: float) -> None:
-    """SIGTERM the process group of ``pid``; SIGKILL it after ``grace`` seconds."""
+    """SIGTERM the process group of ``pid``; SIGKILL it after ``grace`` seconds.
+
+    Parameters
+    ----------
+    pid : `int`
+        Leader of the process group.
+    process : `subprocess.Popen` or `None`
+        The leader, when this process started it (it is then reaped).
+    grace : `float`
+        Seconds between SIGTERM and SIGKILL.
+    """
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace

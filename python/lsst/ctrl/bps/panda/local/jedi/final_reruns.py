@@ -36,29 +36,36 @@ from ..engine.engine_thread import LocalPanda
 from ..engine.retry import RetryRefusedError, hold_request_again
 from .panda_task_reads import PandaTaskReads
 
-__all__ = ["GRACE", "RERUNS_SCHEMA", "FinalReruns", "condition_task_names", "rerun_pending"]
+__all__ = ["GRACE", "FinalReruns", "condition_task_names", "rerun_pending"]
 
 _LOG = logging.getLogger(__name__)
 
 GRACE = 900.0
 """Seconds a held final task waits for a task the retry should re-run but iDDS has not retried."""
 
-RERUNS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS panda_conditional (
-    idds_request_id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (idds_request_id, name));
-CREATE TABLE IF NOT EXISTS panda_reruns (
-    jedi_task_id INTEGER PRIMARY KEY, since REAL NOT NULL, wait_for TEXT NOT NULL);
-"""
-
 
 def rerun_pending(conn: sqlite3.Connection, jedi_task_id: int) -> bool:
-    """Whether a task is held until the retried tasks of its request have ended."""
+    """Whether a task is held until the retried tasks of its request have ended.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    jedi_task_id : `int`
+        The PanDA task.
+    """
     row = conn.execute("SELECT 1 FROM panda_reruns WHERE jedi_task_id = ?", (jedi_task_id,)).fetchone()
     return row is not None
 
 
 def condition_task_names(workflow: Any) -> list[str]:
-    """Return the task names of the works the conditions of an iDDS workflow release."""
+    """Return the task names of the works the conditions of an iDDS workflow release.
+
+    Parameters
+    ----------
+    workflow : `idds.workflowv2.workflow.Workflow`
+        The iDDS workflow.
+    """
     template = getattr(workflow, "template", workflow)
     names: list[str] = []
 
@@ -89,10 +96,17 @@ class FinalReruns:
         self.engine = engine
         self.store = engine.store
         self.reads = PandaTaskReads(engine.store)
-        self.store.connection().executescript(RERUNS_SCHEMA)
 
     def note_submitted(self, idds_request_id: Any, workflow: Any) -> None:
-        """Remember which tasks of a newly submitted request its conditions release."""
+        """Remember which tasks of a newly submitted request its conditions release.
+
+        Parameters
+        ----------
+        idds_request_id : `int`
+            Id of the new iDDS request (anything else is ignored).
+        workflow : `idds.workflowv2.workflow.Workflow`
+            The request's workflow.
+        """
         if not isinstance(idds_request_id, int) or isinstance(idds_request_id, bool):
             return
         names = condition_task_names(workflow)

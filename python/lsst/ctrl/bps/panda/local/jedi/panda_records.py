@@ -76,7 +76,13 @@ class BadTaskParametersError(ValueError):
 
 
 def wire_time(epoch: float | None) -> dict[str, str] | None:
-    """Return a time as panda-server encodes datetimes (`None` stays `None`)."""
+    """Return a time as panda-server encodes datetimes (`None` stays `None`).
+
+    Parameters
+    ----------
+    epoch : `float` or `None`
+        Time in seconds since the epoch.
+    """
     if epoch is None:
         return None
     moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC).replace(tzinfo=None)
@@ -189,12 +195,25 @@ def file_lfn(serial: int, pfn: str) -> str:
     """Return the LFN JEDI gives the ``serial``-th ``pfnList`` entry of a task.
 
     JEDI keeps a fine-grained entry's ``^<events>`` as the file's number of events, not in its LFN.
+
+    Parameters
+    ----------
+    serial : `int`
+        Position of the entry in the task's ``pfnList``.
+    pfn : `str`
+        The entry.
     """
     return f"{serial:06d}:{pfn.split('/')[-1].split('^')[0]}"
 
 
 def file_status(state: JobState) -> str:
-    """Return the JEDI status of a task's input file from its job's state."""
+    """Return the JEDI status of a task's input file from its job's state.
+
+    Parameters
+    ----------
+    state : `JobState`
+        State of the file's job.
+    """
     return _FILE_STATUS[state]
 
 

@@ -74,12 +74,28 @@ class PandaTaskReads:
         return panda_task_status(TransformStatus(task["task_status"]), task["ended_by"], unfinished is None)
 
     def status(self, jedi_task_id: int) -> str | None:
-        """Return a task's JEDI status (`None` for an unknown task)."""
+        """Return a task's JEDI status (`None` for an unknown task).
+
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        """
         task = self._task(jedi_task_id)
         return None if task is None else self._status_of(task)
 
     def details(self, jedi_task_id: int, include_parameters: bool, include_status: bool) -> dict | None:
-        """Return ``task/get_details``'s data (`None` for an unknown task)."""
+        """Return ``task/get_details``'s data (`None` for an unknown task).
+
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        include_parameters : `bool`
+            Add the task's ``cliParams``.
+        include_status : `bool`
+            Add the task's JEDI status.
+        """
         task = self._task(jedi_task_id)
         if task is None:
             return None
@@ -116,7 +132,15 @@ class PandaTaskReads:
         return details
 
     def datasets_and_files(self, jedi_task_id: int, dataset_types: Iterable[str]) -> list[dict] | None:
-        """Return ``task/get_datasets_and_files``'s data: the pseudo-input dataset and its files."""
+        """Return ``task/get_datasets_and_files``'s data: the pseudo-input dataset and its files.
+
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        dataset_types : `~collections.abc.Iterable` [`str`]
+            Dataset types asked for; only ``pseudo_input`` has datasets here.
+        """
         task = self._task(jedi_task_id)
         if task is None:
             return None
@@ -139,7 +163,13 @@ class PandaTaskReads:
         return [{"dataset": dataset, "files": files}]
 
     def job_records(self, panda_ids: list[Any]) -> list[dict | None]:
-        """Return ``job/get_description``'s data: a record per PandaID, `None` for unknown ones."""
+        """Return ``job/get_description``'s data: a record per PandaID, `None` for unknown ones.
+
+        Parameters
+        ----------
+        panda_ids : `list`
+            PandaIDs as the client sent them.
+        """
         wanted = [int(panda_id) for panda_id in panda_ids]
         rows = self.store.connection().execute(_JOB_ROWS, (json.dumps(wanted),)).fetchall()
         records = {row["attempt_id"]: self._job_record(row) for row in rows}
@@ -153,11 +183,23 @@ class PandaTaskReads:
         return record
 
     def event_statuses(self, job_task_ids: Iterable[Any]) -> dict[str, dict[str, Any]]:
-        """Return ``event/get_event_range_statuses``'s data (see `event_range_statuses`)."""
+        """Return ``event/get_event_range_statuses``'s data (see `event_range_statuses`).
+
+        Parameters
+        ----------
+        job_task_ids : `~collections.abc.Iterable` [`dict`]
+            ``{"task_id": jediTaskID, "panda_id": PandaID or jobsetID}`` pairs, as iDDS asks.
+        """
         return event_range_statuses(self.store.connection(), job_task_ids)
 
     def job_ids(self, jedi_task_id: int) -> list[int] | None:
-        """Return every PandaID of a task (every attempt), oldest first."""
+        """Return every PandaID of a task (every attempt), oldest first.
+
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        """
         if self._task(jedi_task_id) is None:
             return None
         rows = self.store.connection().execute(
@@ -168,7 +210,15 @@ class PandaTaskReads:
         return [row[0] for row in rows]
 
     def modified_since(self, since: float, prod_source_label: str | None) -> dict[str, dict[str, Any]]:
-        """Return the tasks changed since a time, keyed by jediTaskID (``get_tasks_modified_since``)."""
+        """Return the tasks changed since a time, keyed by jediTaskID (``get_tasks_modified_since``).
+
+        Parameters
+        ----------
+        since : `float`
+            Time in seconds since the epoch.
+        prod_source_label : `str` or `None`
+            Only tasks with this ``prodSourceLabel``; `None` or empty for every task.
+        """
         rows = self.store.connection().execute(
             "SELECT p.*, t.status AS task_status, t.prod_source_label FROM panda_tasks p "
             "JOIN tasks t ON t.task_id = p.task_id WHERE MAX(p.modified_at, t.updated_at) >= ? "

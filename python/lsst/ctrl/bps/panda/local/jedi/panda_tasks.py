@@ -29,28 +29,14 @@ from typing import Any
 from ..core.job_states import JobState
 from ..core.request_plan import RequestPlan, TaskPlan
 from ..engine.engine_thread import LocalPanda
-from ..state.event_table import EVENTS_SCHEMA
 from ..state.request_rows import WORKLOAD_ID_OFFSET
-from .final_reruns import RERUNS_SCHEMA, rerun_pending
+from .final_reruns import rerun_pending
 from .panda_records import task_plan
 from .panda_task_reads import PandaTaskReads
 
 __all__ = ["COMMAND_REGISTERED", "PandaTasks"]
 
 _LOG = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS panda_tasks (
-    jedi_task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, task_id INTEGER NOT NULL,
-    idds_request_id INTEGER, name TEXT NOT NULL, user_name TEXT, working_group TEXT,
-    processing_type TEXT, trans_path TEXT, params TEXT NOT NULL, staging INTEGER NOT NULL,
-    ended_by TEXT, created_at REAL, modified_at REAL);
-CREATE UNIQUE INDEX IF NOT EXISTS panda_tasks_name ON panda_tasks (idds_request_id, name);
-CREATE TABLE IF NOT EXISTS panda_files (
-    file_id INTEGER PRIMARY KEY, jedi_task_id INTEGER NOT NULL, serial INTEGER NOT NULL,
-    name TEXT NOT NULL, released INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS panda_files_task ON panda_files (jedi_task_id, name);
-"""
 
 COMMAND_REGISTERED = (
     "command={command} is registered for task ID {task_id}. will be executed in a few minutes"
@@ -80,7 +66,6 @@ class PandaTasks(PandaTaskReads):
     def __init__(self, engine: LocalPanda) -> None:
         super().__init__(engine.store)
         self.engine = engine
-        self.store.connection().executescript(_SCHEMA + EVENTS_SCHEMA + RERUNS_SCHEMA)
 
     # -- submit ------------------------------------------------------------------------------------
     def submit(self, params: Mapping[str, Any], user: str | None) -> tuple[int, bool]:
@@ -163,6 +148,14 @@ class PandaTasks(PandaTaskReads):
         Files are matched by their id (``external_content_id``), else by name, within the task,
         as JEDI's ``updateInputFilesStaged_JEDI`` and ``setMissingFilesAboutIdds_JEDI`` do.
 
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        files : `~collections.abc.Iterable` [`~collections.abc.Mapping` [`str`, `typing.Any`]]
+            Files as iDDS sends them, each with ``status`` (``Available`` or ``Missing``),
+            ``external_content_id`` and ``name``.
+
         Returns
         -------
         released, missing : `int`
@@ -232,6 +225,13 @@ class PandaTasks(PandaTaskReads):
     def kill(self, jedi_task_id: int, command: str = "kill") -> tuple[int, str]:
         """Kill a task (``kill``) or end it (``finish``): its running jobs are killed, none starts.
 
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task.
+        command : `str`, optional
+            ``kill`` or ``finish``.
+
         Returns
         -------
         code, message : `int`, `str`
@@ -253,6 +253,11 @@ class PandaTasks(PandaTaskReads):
         """Run the failed, missing and cancelled jobs of an ended task again.
 
         Jobs whose input iDDS never released are held again.
+
+        Parameters
+        ----------
+        jedi_task_id : `int`
+            The PanDA task, which must have ended.
 
         Returns
         -------

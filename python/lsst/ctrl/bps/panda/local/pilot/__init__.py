@@ -14,8 +14,6 @@ Modules
     What the executor asks the operating system about processes.
 `launch_faults`
     Launch tokens and storage errors: surviving the server's own faults.
-`event_runner`
-    Run the events of an event-service job one after another.
 """
 
 __all__: list[str] = []

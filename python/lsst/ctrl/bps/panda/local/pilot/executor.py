@@ -151,6 +151,9 @@ class Executor:
         Environment of every attempt (per-attempt variables are added).
     sample_interval : `float`, optional
         Seconds between memory samples of the running attempts.
+    launch_tag : `str`, optional
+        Tag of this local PanDA (its state directory), carried by every attempt in
+        ``PANDA_LOCAL_LAUNCH`` so that a later server finds the attempt's process.
     """
 
     def __init__(
@@ -220,6 +223,17 @@ class Executor:
     def adopt(self, spec: LaunchSpec, pid: int, created: float, started_at: float) -> bool:
         """Watch an attempt started by a previous server, if it still runs.
 
+        Parameters
+        ----------
+        spec : `LaunchSpec`
+            What the attempt runs and its limits.
+        pid : `int`
+            Process id recorded for the attempt.
+        created : `float`
+            Creation time recorded for that process, which tells it from a later one with the same id.
+        started_at : `float`
+            When the attempt started (seconds since the epoch).
+
         Returns
         -------
         adopted : `bool`
@@ -234,7 +248,19 @@ class Executor:
         return alive
 
     def kill(self, attempt_id: int, outcome: Outcome, diag: str, code: int | None = None) -> None:
-        """Kill an attempt's process group; `poll` then reports it with ``outcome``."""
+        """Kill an attempt's process group; `poll` then reports it with ``outcome``.
+
+        Parameters
+        ----------
+        attempt_id : `int`
+            The attempt.
+        outcome : `Outcome`
+            How the attempt is reported to have ended.
+        diag : `str`
+            Why it was killed, for the job's error diagnostics.
+        code : `int`, optional
+            Pilot error code to report (the attempt's ``error_code``).
+        """
         run = self._running.get(attempt_id)
         if run is None:
             return
@@ -244,7 +270,13 @@ class Executor:
         kill_group(run.pid)
 
     def enforce_limits(self, now: float | None = None) -> None:
-        """Sample memory (at most every ``sample_interval``) and kill attempts over their limits."""
+        """Sample memory (at most every ``sample_interval``) and kill attempts over their limits.
+
+        Parameters
+        ----------
+        now : `float`, optional
+            Current time (seconds since the epoch); `None` reads the clock.
+        """
         now = time.time() if now is None else now
         if now - self._last_sample < self.sample_interval:
             return
@@ -293,6 +325,13 @@ class Executor:
         """Sleep until an attempt exits, ``wake_fd`` is readable, or ``timeout`` seconds pass.
 
         Without pid file descriptors (not Linux) this sleeps a short while instead.
+
+        Parameters
+        ----------
+        timeout : `float`
+            Longest sleep, in seconds.
+        wake_fd : `int`, optional
+            A descriptor that ends the sleep when readable (the engine's wake-up pipe).
         """
         fds = [run.pidfd for run in self._running.values()]
         if any(fd is None for fd in fds):
@@ -312,7 +351,15 @@ class Executor:
         return ids
 
     def wait(self, attempt_ids: list[int], timeout: float = 10.0) -> list[AttemptEnd]:
-        """Wait (bounded) for some attempts to end, typically after `kill`."""
+        """Wait (bounded) for some attempts to end, typically after `kill`.
+
+        Parameters
+        ----------
+        attempt_ids : `list` [`int`]
+            The attempts.
+        timeout : `float`, optional
+            Longest wait, in seconds.
+        """
         deadline = time.monotonic() + timeout
         ended: list[AttemptEnd] = []
         pending = set(attempt_ids) & set(self._running)
@@ -377,7 +424,15 @@ class Executor:
         return AttemptEnd(run.spec.attempt_id, outcome, code, peak_rss, None, diag)
 
     def kill_all(self, outcome: Outcome, diag: str) -> list[AttemptEnd]:
-        """Kill every attempt and wait for them; attempts that had already ended keep their end."""
+        """Kill every attempt and wait for them; attempts that had already ended keep their end.
+
+        Parameters
+        ----------
+        outcome : `Outcome`
+            How the attempts are reported to have ended.
+        diag : `str`
+            Why they were killed, for the jobs' error diagnostics.
+        """
         ended = self.poll()
         ids = list(self._running)
         for attempt_id in ids:
@@ -386,5 +441,13 @@ class Executor:
 
 
 def with_input(executable: str, pseudo_input: str) -> str:
-    """Return a task executable with ``${IN/L}`` replaced by a job's pseudo input name."""
+    """Return a task executable with ``${IN/L}`` replaced by a job's pseudo input name.
+
+    Parameters
+    ----------
+    executable : `str`
+        The task's executable.
+    pseudo_input : `str`
+        Pseudo input name of the job.
+    """
     return executable.replace(IN_PLACEHOLDER, pseudo_input)

@@ -33,12 +33,27 @@ _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 def launch_token(launch_tag: str, attempt_id: int) -> str:
-    """Return the token an attempt carries in ``PANDA_LOCAL_LAUNCH``."""
+    """Return the token an attempt carries in ``PANDA_LOCAL_LAUNCH``.
+
+    Parameters
+    ----------
+    launch_tag : `str`
+        Tag of the local PanDA that launched the attempt (its state directory).
+    attempt_id : `int`
+        The attempt.
+    """
     return f"{launch_tag}#{attempt_id}"
 
 
 def find_launched(launch_tag: str, attempt_id: int) -> tuple[int, float] | None:
     """Find a live process of an attempt by the launch token in its environment.
+
+    Parameters
+    ----------
+    launch_tag : `str`
+        Tag of the local PanDA that launched the attempt (its state directory).
+    attempt_id : `int`
+        The attempt.
 
     Returns
     -------
@@ -69,7 +84,13 @@ def _session_of(pid: int) -> int | None:
 
 
 def is_storage_error(exc: BaseException) -> bool:
-    """Return whether an error is the storage's (disk full, read-only, I/O), not the job's."""
+    """Return whether an error is the storage's (disk full, read-only, I/O), not the job's.
+
+    Parameters
+    ----------
+    exc : `BaseException`
+        The error.
+    """
     if isinstance(exc, OSError):
         return exc.errno in _STORAGE_ERRNOS
     text = str(exc).lower()
@@ -77,7 +98,13 @@ def is_storage_error(exc: BaseException) -> bool:
 
 
 def probe_storage(root: Path) -> None:
-    """Raise `OSError` unless ``root`` has room again (a small file is written and removed)."""
+    """Raise `OSError` unless ``root`` has room again (a small file is written and removed).
+
+    Parameters
+    ----------
+    root : `pathlib.Path`
+        Directory on the storage.
+    """
     probe = root / ".space_probe"
     try:
         with open(probe, "wb") as stream:

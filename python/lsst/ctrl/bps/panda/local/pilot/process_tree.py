@@ -19,7 +19,13 @@ EXIT_CODE_FILE = ".panda_local_exit_code"
 
 
 def tree_rss_mb(process: psutil.Process) -> tuple[float, list[psutil.Process]]:
-    """Return the resident memory (MB) of a process and its descendants, and those processes."""
+    """Return the resident memory (MB) of a process and its descendants, and those processes.
+
+    Parameters
+    ----------
+    process : `psutil.Process`
+        The root process.
+    """
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
@@ -34,7 +40,13 @@ def tree_rss_mb(process: psutil.Process) -> tuple[float, list[psutil.Process]]:
 
 
 def read_exit_code(workdir: Path) -> int | None:
-    """Return the exit code the wrapper wrote in an attempt's directory (`None` if none)."""
+    """Return the exit code the wrapper wrote in an attempt's directory (`None` if none).
+
+    Parameters
+    ----------
+    workdir : `pathlib.Path`
+        Working directory of the attempt.
+    """
     try:
         return int((workdir / EXIT_CODE_FILE).read_text().strip())
     except (OSError, ValueError):
@@ -42,7 +54,13 @@ def read_exit_code(workdir: Path) -> int | None:
 
 
 def pidfd(pid: int) -> int | None:
-    """Return a descriptor that becomes readable when ``pid`` exits (`None` if unavailable)."""
+    """Return a descriptor that becomes readable when ``pid`` exits (`None` if unavailable).
+
+    Parameters
+    ----------
+    pid : `int`
+        The process.
+    """
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -50,7 +68,13 @@ def pidfd(pid: int) -> int | None:
 
 
 def kill_group(pgid: int) -> None:
-    """Kill a process group, if it still exists."""
+    """Kill a process group, if it still exists.
+
+    Parameters
+    ----------
+    pgid : `int`
+        The process group.
+    """
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

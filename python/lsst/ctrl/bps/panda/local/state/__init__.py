@@ -10,6 +10,8 @@ Modules
 -------
 `state_dir`
     Layout of a state directory: database, keys, server record, lock.
+`schema`
+    Every table and index of the SQLite store, versioned; migrations of older databases.
 `store`
     The SQLite store: requests, tasks, jobs, attempts.
 `request_rows`

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..pilot.event_runner import (
+from ..core.event_ranges import (
     FINE_GRAINED_FLAG,
     EventRange,
     EventStatus,
@@ -34,7 +34,6 @@ from ..pilot.event_runner import (
 )
 
 __all__ = [
-    "EVENTS_SCHEMA",
     "JOBSET_OFFSET",
     "attempt_end",
     "event_range_statuses",
@@ -44,15 +43,6 @@ __all__ = [
     "record_attempt_events",
 ]
 
-EVENTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS job_events (
-    job_id INTEGER NOT NULL, number INTEGER NOT NULL, attempt_id INTEGER NOT NULL,
-    attempt_nr INTEGER NOT NULL, status TEXT NOT NULL, exit_code INTEGER, error_diag TEXT,
-    PRIMARY KEY (attempt_id, number));
-CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id, status);
-"""
-"""One row per event given to an attempt (``attempt_id`` is the PanDA job's ``PandaID``)."""
-
 JOBSET_OFFSET = 10**12
 """A fine-grained job's ``jobsetID`` is this plus its job id (apart from every ``PandaID``)."""
 
@@ -60,12 +50,28 @@ _FINE_GRAINED_NAME = re.compile(r"[^:+^]+:eventservice_[0-9]+\^[0-9]+")
 
 
 def is_fine_grained(pseudo_input: str) -> bool:
-    """Return whether a job's pseudo input is an event-service one (``<label>:eventservice_<start>^<n>``)."""
+    """Return whether a job's pseudo input is an event-service one (``<label>:eventservice_<start>^<n>``).
+
+    Parameters
+    ----------
+    pseudo_input : `str`
+        Pseudo input name of the job.
+    """
     return _FINE_GRAINED_NAME.fullmatch(pseudo_input) is not None
 
 
 def events_to_run(conn: sqlite3.Connection, job_id: int, pseudo_input: str) -> list[EventRange]:
-    """Return the events of a job that no attempt finished, in order."""
+    """Return the events of a job that no attempt finished, in order.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    job_id : `int`
+        The job.
+    pseudo_input : `str`
+        Pseudo input name of the job, which gives its event range.
+    """
     finished = {
         row[0]
         for row in conn.execute(
@@ -87,6 +93,21 @@ def record_attempt_events(
     """Record the outcome of every event an ended attempt was given; return the job's end.
 
     Call once per attempt, inside the transaction that records the attempt's end.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database, inside the attempt's transaction.
+    job_id : `int`
+        The job.
+    attempt_id : `int`
+        The attempt (its PanDA id).
+    attempt_nr : `int`
+        The attempt's number among the job's attempts.
+    pseudo_input : `str`
+        Pseudo input name of the job, which gives its event range.
+    workdir : `pathlib.Path`
+        Working directory of the attempt, where the event runner wrote each event's exit code.
     """
     given = [event.number for event in events_to_run(conn, job_id, pseudo_input)]
     outcomes = read_event_outcomes(workdir)
@@ -111,7 +132,15 @@ def record_attempt_events(
 
 
 def attempt_end(conn: sqlite3.Connection, attempt_id: int) -> FineGrainedEnd | None:
-    """Return how PanDA ended one fine-grained job (attempt) from its recorded events (`None`: none)."""
+    """Return how PanDA ended one fine-grained job (attempt) from its recorded events (`None`: none).
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    attempt_id : `int`
+        The attempt (its PanDA id).
+    """
     rows = conn.execute(
         "SELECT number, status, exit_code FROM job_events WHERE attempt_id = ? ORDER BY number", (attempt_id,)
     ).fetchall()
@@ -128,6 +157,17 @@ def fine_grained_fields(
 
     ``eventService`` 6, a ``jobsetID`` of its own (where PanDA gives back the events it did
     not finish), and once it ended, ``jobStatus`` and ``jobSubStatus`` from its events.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database.
+    attempt_id : `int`
+        The attempt (its PanDA id).
+    job_id : `int`
+        The job, whose id gives the ``jobsetID``.
+    job_status : `str`
+        PanDA status of the attempt; events decide the status only once it is ``finished`` or ``failed``.
     """
     fields: dict[str, Any] = {"eventService": FINE_GRAINED_FLAG, "jobsetID": JOBSET_OFFSET + job_id}
     end = attempt_end(conn, attempt_id)

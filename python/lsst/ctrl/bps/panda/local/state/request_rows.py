@@ -28,7 +28,17 @@ INSERT_TASK = f"INSERT INTO tasks ({', '.join(_TASK_COLUMNS)}) VALUES ({', '.joi
 
 
 def insert_request(conn: sqlite3.Connection, plan: RequestPlan, now: float) -> int:
-    """Insert the request row; return its id."""
+    """Insert the request row; return its id.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database, inside the request's transaction.
+    plan : `RequestPlan`
+        The request to create.
+    now : `float`
+        Creation time (seconds since the epoch).
+    """
     cursor = conn.execute(
         "INSERT INTO requests (name, username, internal_id, status, created_at, updated_at, "
         "campaign, campaign_scope, campaign_group, campaign_tag) "
@@ -50,7 +60,15 @@ def insert_request(conn: sqlite3.Connection, plan: RequestPlan, now: float) -> i
 def number_plan(
     conn: sqlite3.Connection, plan: RequestPlan
 ) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
-    """Give every task and job of a plan its id (after the largest in the database)."""
+    """Give every task and job of a plan its id (after the largest in the database).
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the store's database, inside the request's transaction.
+    plan : `RequestPlan`
+        The request whose tasks and jobs are numbered.
+    """
     next_task = conn.execute("SELECT COALESCE(MAX(task_id), 0) FROM tasks").fetchone()[0] + 1
     next_job = conn.execute("SELECT COALESCE(MAX(job_id), 0) FROM jobs").fetchone()[0] + 1
     task_ids: dict[str, int] = {}
@@ -65,7 +83,19 @@ def number_plan(
 
 
 def task_row(task: TaskPlan, task_id: int, request_id: int, now: float) -> tuple:
-    """Return a task's row, in `_TASK_COLUMNS` order."""
+    """Return a task's row, in `_TASK_COLUMNS` order.
+
+    Parameters
+    ----------
+    task : `TaskPlan`
+        The task.
+    task_id : `int`
+        Its id (from `number_plan`).
+    request_id : `int`
+        The request it belongs to.
+    now : `float`
+        Creation time (seconds since the epoch).
+    """
     gated = task.gate is not None
     status = TransformStatus.New if gated else TransformStatus.Transforming
     return (
@@ -102,7 +132,25 @@ def add_job_rows(
     job_rows: list[tuple],
     dep_rows: list[tuple[int, int]],
 ) -> None:
-    """Append the rows of a task's jobs and of their dependencies."""
+    """Append the rows of a task's jobs and of their dependencies.
+
+    Parameters
+    ----------
+    task : `TaskPlan`
+        The task whose jobs are added.
+    task_id : `int`
+        Its id (from `number_plan`).
+    request_id : `int`
+        The request it belongs to.
+    job_ids : `dict` [`tuple` [`str`, `str`], `int`]
+        Id of each job, by task name and pseudo input name (from `number_plan`).
+    now : `float`
+        Creation time (seconds since the epoch).
+    job_rows : `list` [`tuple`]
+        Job rows, appended to.
+    dep_rows : `list` [`tuple` [`int`, `int`]]
+        Pairs of job id and parent job id, appended to.
+    """
     gated = task.gate is not None
     for order, entry in enumerate(task.entries):
         job_id = job_ids[(task.name, entry["name"])]

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ...atomic_file import write_atomically
+from ...local_panda_record import LOCK_NAME, RECORD_NAME, STATE_DIR_ENV, lock_is_held, read_server_record
 
 if TYPE_CHECKING:
     from ..core.token_authority import TokenAuthority
@@ -49,7 +50,7 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_STATE_DIR_ENV = "PANDA_LOCAL_STATE_DIR"
+DEFAULT_STATE_DIR_ENV = STATE_DIR_ENV
 """Environment variable naming the default state directory."""
 
 SERVER_TOKEN_LIFETIME = 30 * 86400.0
@@ -64,7 +65,13 @@ ENGINES = ("embedded", "idds")
 
 
 def local_url(port: int) -> str:
-    """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1."""
+    """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1.
+
+    Parameters
+    ----------
+    port : `int`
+        The port.
+    """
     return f"http://127.0.0.1:{port}/server/panda"
 
 
@@ -110,8 +117,8 @@ class StateDir:
         self.token_path = self.root / "token"
         self.key_path = self.root / "oidc.key"
         self.client_dir = self.root / "client"
-        self.record_path = self.root / "server.json"
-        self.lock_path = self.root / "server.lock"
+        self.record_path = self.root / RECORD_NAME
+        self.lock_path = self.root / LOCK_NAME
         self.log_path = self.root / "server.log"
         self.engine_path = self.root / "engine"
         self.work_dir = self.root / "work"
@@ -208,20 +215,18 @@ class StateDir:
 
     def is_served(self) -> bool:
         """Return whether a server (this process or another) holds the lock."""
-        if self._lock_file is not None:
-            return True
-        if not self.lock_path.exists():
-            return False
-        with open(self.lock_path, "a+") as stream:
-            try:
-                fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(stream, fcntl.LOCK_UN)
-        return False
+        return self._lock_file is not None or lock_is_held(self.root)
 
     def write_record(self, port: int, **settings: Any) -> None:
-        """Record the running server's pid and port, and ``settings`` (atomically)."""
+        """Record the running server's pid and port, and ``settings`` (atomically).
+
+        Parameters
+        ----------
+        port : `int`
+            Port the server listens on.
+        **settings : `typing.Any`
+            More values to record, such as the token lifetimes.
+        """
         record = {
             "pid": os.getpid(),
             "port": port,
@@ -233,10 +238,7 @@ class StateDir:
 
     def read_record(self) -> dict[str, Any] | None:
         """Return the server record, or `None` when there is none."""
-        try:
-            return json.loads(self.record_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+        return read_server_record(self.root)
 
     def last_port(self) -> int | None:
         """Return the port of the last server (kept in ``server.port`` across stops)."""
@@ -246,7 +248,13 @@ class StateDir:
             return None
 
     def remember_port(self, port: int) -> None:
-        """Keep the port so that the next start can reuse it."""
+        """Keep the port so that the next start can reuse it.
+
+        Parameters
+        ----------
+        port : `int`
+            Port the server listens on.
+        """
         (self.root / "server.port").write_text(str(port))
 
     def engine(self) -> str | None:
@@ -258,6 +266,12 @@ class StateDir:
         return engine if engine in ENGINES else None
 
     def remember_engine(self, engine: str) -> None:
-        """Keep the engine, so that a restart without ``--engine`` runs the same one."""
+        """Keep the engine, so that a restart without ``--engine`` runs the same one.
+
+        Parameters
+        ----------
+        engine : `str`
+            The engine's name (one of `ENGINES`).
+        """
         self.ensure()
         write_atomically(self.engine_path, engine)

@@ -9,7 +9,9 @@ One database file under the state directory, in WAL mode so that readers
 inside `Store.transaction` (``BEGIN IMMEDIATE`` ... ``COMMIT``): a server
 killed at any point restarts from a consistent state.  Jobs are inserted in
 bulk and every query the scheduler repeats is served by an index, so a
-request of 100,000+ jobs costs no full scans per scheduling step.
+request of 100,000+ jobs costs no full scans per scheduling step.  The tables
+and their versions are defined in `~lsst.ctrl.bps.panda.local.state.schema`,
+applied when the store opens the database.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from idds.common.constants import RequestStatus, TransformStatus
 from ..core.job_states import JobState
 from ..core.request_plan import RequestPlan
 from .request_rows import INSERT_TASK, add_job_rows, insert_request, number_plan, task_row
+from .schema import apply_schema
 
 __all__ = ["RowsHook", "Store", "UnknownRequestError"]
 
@@ -36,48 +39,6 @@ _LOG = logging.getLogger(__name__)
 
 RowsHook = Callable[[sqlite3.Connection, int, dict[str, int], dict[tuple[str, str], int]], None]
 """Adds rows of its own inside `Store.add_request`'s transaction (see there)."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS steps (
-    internal_id TEXT NOT NULL, work_name TEXT NOT NULL, data TEXT NOT NULL, created_at REAL,
-    PRIMARY KEY (internal_id, work_name));
-CREATE TABLE IF NOT EXISTS requests (
-    request_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, username TEXT, internal_id TEXT,
-    status INTEGER NOT NULL, created_at REAL, updated_at REAL, errors TEXT,
-    campaign TEXT, campaign_scope TEXT, campaign_group TEXT, campaign_tag TEXT);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, name TEXT NOT NULL,
-    workload_id INTEGER NOT NULL, queue TEXT NOT NULL, executable TEXT NOT NULL,
-    max_attempt INTEGER NOT NULL, walltime INTEGER, rss INTEGER, rss_max INTEGER, rss_step INTEGER,
-    core_count INTEGER NOT NULL, priority INTEGER, input_collection TEXT, output_collection TEXT,
-    gated INTEGER NOT NULL DEFAULT 0, status INTEGER NOT NULL,
-    created_at REAL, updated_at REAL, finished_at REAL, vo TEXT, prod_source_label TEXT);
-CREATE INDEX IF NOT EXISTS tasks_request ON tasks (request_id);
-CREATE TABLE IF NOT EXISTS gates (
-    task_id INTEGER NOT NULL, cond_task_id INTEGER NOT NULL, method TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS gates_cond ON gates (cond_task_id);
-CREATE INDEX IF NOT EXISTS gates_task ON gates (task_id);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, request_id INTEGER NOT NULL,
-    queue TEXT NOT NULL, name TEXT NOT NULL, order_id INTEGER, status INTEGER NOT NULL,
-    pending INTEGER NOT NULL, attempt_nr INTEGER NOT NULL DEFAULT 0, attempt_limit INTEGER NOT NULL,
-    rss INTEGER, panda_id INTEGER, exit_code INTEGER, error_code INTEGER, error_diag TEXT,
-    updated_at REAL);
-CREATE INDEX IF NOT EXISTS jobs_task_status ON jobs (task_id, status);
-CREATE INDEX IF NOT EXISTS jobs_request_status ON jobs (request_id, status);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, job_id) WHERE status = 1;
-CREATE TABLE IF NOT EXISTS deps (child INTEGER NOT NULL, parent INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS deps_parent ON deps (parent);
-CREATE INDEX IF NOT EXISTS deps_child ON deps (child);
-CREATE TABLE IF NOT EXISTS attempts (
-    attempt_id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL, attempt_nr INTEGER NOT NULL,
-    status TEXT NOT NULL, started_at REAL, ended_at REAL, exit_code INTEGER, peak_rss_mb REAL,
-    rss_limit INTEGER, error_code INTEGER, error_diag TEXT, workdir TEXT, log_path TEXT,
-    pid INTEGER, pid_started REAL);
-CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id);
-CREATE INDEX IF NOT EXISTS attempts_running ON attempts (attempt_id) WHERE status = 'running';
-CREATE TABLE IF NOT EXISTS builds (request_id INTEGER PRIMARY KEY, signature TEXT NOT NULL, built_at REAL);
-"""
 
 
 class UnknownRequestError(KeyError):
@@ -93,23 +54,20 @@ class Store:
     Parameters
     ----------
     path : `pathlib.Path`
-        Database file (created with its schema when missing).
+        Database file (created with the current schema when missing, migrated to it when older).
+
+    Raises
+    ------
+    SchemaTooNewError
+        Raised if a newer ctrl_bps_panda wrote the database (the message says what to do).
+    SchemaError
+        Raised if the database is in a layout no version of ctrl_bps_panda wrote.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        # Every statement of the schema is idempotent (IF NOT EXISTS).
-        self.connection().executescript(_SCHEMA)
-        self._add_missing_task_columns()
-
-    def _add_missing_task_columns(self) -> None:
-        """Bring a state directory written by an older version up to the current task columns."""
-        conn = self.connection()
-        present = {row["name"] for row in conn.execute("PRAGMA table_info(tasks)")}
-        for column in ("vo", "prod_source_label"):
-            if column not in present:
-                conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
+        apply_schema(self.connection(), self.path)
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection (autocommit; WAL)."""
@@ -155,7 +113,15 @@ class Store:
 
     # -- workflow steps ----------------------------------------------------------------------------
     def save_step(self, internal_id: str, batches: dict[str, Any]) -> None:
-        """Keep the dependency maps of a workflow step until its main workflow arrives."""
+        """Keep the dependency maps of a workflow step until its main workflow arrives.
+
+        Parameters
+        ----------
+        internal_id : `str`
+            Internal id of the main workflow the step belongs to.
+        batches : `dict` [`str`, `typing.Any`]
+            Dependency map of each work of the step, by work name.
+        """
         now = time.time()
         with self.transaction() as conn:
             conn.executemany(
@@ -164,7 +130,15 @@ class Store:
             )
 
     def step_map(self, internal_id: str, work_name: str) -> Any | None:
-        """Return the dependency map a step held for a work (`None` if none did)."""
+        """Return the dependency map a step held for a work (`None` if none did).
+
+        Parameters
+        ----------
+        internal_id : `str`
+            Internal id of the main workflow.
+        work_name : `str`
+            Name of the work.
+        """
         row = (
             self.connection()
             .execute(
@@ -210,6 +184,15 @@ class Store:
 
         ``check`` runs first inside the transaction and may refuse by raising; nothing is added then.
         Returns the ids of the added tasks that have no jobs.
+
+        Parameters
+        ----------
+        request_id : `int`
+            The existing request.
+        plan : `RequestPlan`
+            The tasks to add.
+        check : `~collections.abc.Callable` [[`sqlite3.Connection`], `None`]
+            Raises to refuse the extension, given the transaction's connection.
         """
         with self.transaction() as conn:
             check(conn)
@@ -264,6 +247,11 @@ class Store:
     def request(self, request_id: int) -> sqlite3.Row:
         """Return a request's row.
 
+        Parameters
+        ----------
+        request_id : `int`
+            The request.
+
         Raises
         ------
         UnknownRequestError
@@ -277,20 +265,38 @@ class Store:
         return row
 
     def requests(self, request_id: int | None = None) -> list[sqlite3.Row]:
-        """Return one request (or all) in id order."""
+        """Return one request (or all) in id order.
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            The request; `None` returns every request.
+        """
         conn = self.connection()
         if request_id is None:
             return conn.execute("SELECT * FROM requests ORDER BY request_id").fetchall()
         return [self.request(request_id)]
 
     def request_for_workload(self, workload_id: int) -> int | None:
-        """Return the request id of the task with this PanDA task id."""
+        """Return the request id of the task with this PanDA task id.
+
+        Parameters
+        ----------
+        workload_id : `int`
+            PanDA task id (``workload_id``) of the task.
+        """
         row = self.connection().execute("SELECT request_id FROM tasks WHERE workload_id = ?", (workload_id,))
         found = row.fetchone()
         return int(found[0]) if found else None
 
     def tasks(self, request_ids: list[int]) -> list[sqlite3.Row]:
-        """Return the tasks of some requests, in request and task order."""
+        """Return the tasks of some requests, in request and task order.
+
+        Parameters
+        ----------
+        request_ids : `list` [`int`]
+            The requests.
+        """
         marks = ", ".join("?" * len(request_ids))
         return (
             self.connection()
@@ -301,7 +307,13 @@ class Store:
         )
 
     def job_counts(self, task_ids: list[int]) -> dict[int, dict[JobState, int]]:
-        """Return the number of jobs in each state, by task."""
+        """Return the number of jobs in each state, by task.
+
+        Parameters
+        ----------
+        task_ids : `list` [`int`]
+            The tasks.
+        """
         counts: dict[int, dict[JobState, int]] = {task_id: {} for task_id in task_ids}
         conn = self.connection()
         for task_id in task_ids:
@@ -312,7 +324,13 @@ class Store:
         return counts
 
     def jobs_with_last_attempt(self, task_ids: list[int]) -> Iterator[sqlite3.Row]:
-        """Yield every job of some tasks with its latest attempt, in task and map order."""
+        """Yield every job of some tasks with its latest attempt, in task and map order.
+
+        Parameters
+        ----------
+        task_ids : `list` [`int`]
+            The tasks.
+        """
         conn = self.connection()
         for task_id in task_ids:
             yield from conn.execute(
@@ -323,7 +341,13 @@ class Store:
             )
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
-        """Return every attempt of a job, oldest first."""
+        """Return every attempt of a job, oldest first.
+
+        Parameters
+        ----------
+        job_id : `int`
+            The job.
+        """
         return (
             self.connection()
             .execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt_id", (job_id,))
@@ -340,7 +364,15 @@ class Store:
         return [row[0] for row in rows]
 
     def ready_jobs(self, queue: str, limit: int) -> list[sqlite3.Row]:
-        """Return up to ``limit`` ready jobs of a queue, oldest first, with their task's attributes."""
+        """Return up to ``limit`` ready jobs of a queue, oldest first, with their task's attributes.
+
+        Parameters
+        ----------
+        queue : `str`
+            The queue.
+        limit : `int`
+            Most jobs to return.
+        """
         return (
             self.connection()
             .execute(
@@ -354,7 +386,13 @@ class Store:
         )
 
     def running_attempts(self, request_id: int | None = None) -> list[sqlite3.Row]:
-        """Return attempts recorded as running, with their job's and task's attributes."""
+        """Return attempts recorded as running, with their job's and task's attributes.
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            Only the attempts of this request; `None` returns those of every request.
+        """
         query = (
             "SELECT a.*, j.name, j.request_id, j.task_id, t.executable, t.walltime, t.workload_id, "
             "t.core_count, t.queue "

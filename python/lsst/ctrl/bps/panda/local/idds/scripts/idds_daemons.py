@@ -77,7 +77,13 @@ def _rested_wait(self: threading.Event, timeout: float | None = None) -> bool:
 
 
 def unlock_stranded_commands(age: float = STRANDED_AFTER) -> list[int]:
-    """Unlock the new or processing commands locked for ``age`` seconds; return their ids."""
+    """Unlock the new or processing commands locked for ``age`` seconds; return their ids.
+
+    Parameters
+    ----------
+    age : `float`, optional
+        Seconds a command must have been locked to count as stranded.
+    """
     from idds.common.constants import CommandLocking, CommandStatus
     from idds.core import commands as core_commands
 
@@ -94,7 +100,13 @@ def unlock_stranded_commands(age: float = STRANDED_AFTER) -> list[int]:
 
 
 def commands_first(clerk_class: Any) -> None:
-    """Make a clerk take its commands before it locks the running requests, in each pass."""
+    """Make a clerk take its commands before it locks the running requests, in each pass.
+
+    Parameters
+    ----------
+    clerk_class : `type`
+        The ``Clerk`` daemon class of iDDS, patched in place.
+    """
     get_running_requests = clerk_class.get_running_requests
 
     def commands_then_running_requests(self: Any) -> Any:

@@ -83,7 +83,13 @@ class LocalPandaNotifier(threading.Thread):
 
     # -- what the conductor calls (as on MessagingSender) -----------------------------------------
     def set_logger(self, logger: Any) -> None:
-        """Log through the conductor's logger."""
+        """Log through the conductor's logger.
+
+        Parameters
+        ----------
+        logger : `logging.Logger`
+            The conductor's logger.
+        """
         self.logger = logger
 
     def get_logger(self) -> Any:
@@ -91,15 +97,33 @@ class LocalPandaNotifier(threading.Thread):
         return self.logger
 
     def set_request_queue(self, request_queue: Any) -> None:
-        """Take messages to send from this queue."""
+        """Take messages to send from this queue.
+
+        Parameters
+        ----------
+        request_queue : `queue.Queue`
+            Queue of the messages to send.
+        """
         self.request_queue = request_queue
 
     def set_response_queue(self, response_queue: Any) -> None:
-        """Put each delivered message on this queue."""
+        """Put each delivered message on this queue.
+
+        Parameters
+        ----------
+        response_queue : `queue.Queue`
+            Queue the delivered messages are put on.
+        """
         self.response_queue = response_queue
 
     def set_output_queue(self, output_queue: Any) -> None:
-        """Keep the queue (part of the plugin interface; nothing is received)."""
+        """Keep the queue (part of the plugin interface; nothing is received).
+
+        Parameters
+        ----------
+        output_queue : `queue.Queue`
+            Queue of received messages, which stays empty.
+        """
         self.output_queue = output_queue
 
     def stop(self) -> None:

@@ -21,7 +21,15 @@ FAKE_CERT = "-----BEGIN CERTIFICATE-----\nnot checked behind mod_ssl\n-----END C
 
 
 def main(port: int, dn: str) -> None:
-    """Serve ``/idds`` on ``127.0.0.1:port``, every call made as ``dn``."""
+    """Serve ``/idds`` on ``127.0.0.1:port``, every call made as ``dn``.
+
+    Parameters
+    ----------
+    port : `int`
+        Port to serve on.
+    dn : `str`
+        Client DN every call is made as (the local PanDA's user).
+    """
     import waitress
     from idds.rest.v1.app import create_app
     from werkzeug.middleware.dispatcher import DispatcherMiddleware

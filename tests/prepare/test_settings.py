@@ -1,0 +1,84 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""Reading configuration: end points and per-label settings."""
+
+import pytest
+from lsst.ctrl.bps.panda.errors import PandaConfigError
+from lsst.ctrl.bps.panda.prepare.settings import NameMode, SettingsReader, resolve_end_point
+from support.bps_configs import make_config
+
+
+def test_end_point_with_unset_variable_falls_back_to_default(monkeypatch):
+    monkeypatch.delenv("LSST_RUN_TEMP_SPACE", raising=False)
+    assert resolve_end_point("<ENV:LSST_RUN_TEMP_SPACE>/run", "/fallback") == "/fallback/"
+
+
+def test_end_point_with_set_variable_is_expanded(monkeypatch):
+    monkeypatch.setenv("LSST_RUN_TEMP_SPACE", "s3://bucket")
+    assert resolve_end_point("<ENV:LSST_RUN_TEMP_SPACE>/run/", None) == "s3://bucket/run/"
+
+
+def test_end_point_with_unset_variable_and_no_default_names_the_variable(monkeypatch):
+    monkeypatch.delenv("LSST_RUN_TEMP_SPACE", raising=False)
+    with pytest.raises(PandaConfigError, match="LSST_RUN_TEMP_SPACE"):
+        resolve_end_point("${LSST_RUN_TEMP_SPACE}/run", None)
+
+
+def test_workflow_settings_come_from_plugin_defaults(tmp_path):
+    settings = SettingsReader(make_config(str(tmp_path))).workflow()
+    assert settings.max_jobs_per_task == 10000
+    assert settings.name_mode is NameMode.PLAIN and settings.max_copy_workers == 10
+    assert settings.placeholder_params == ("qgraphNodeId", "qgraphId")
+    assert settings.end_point == f"{tmp_path}/panda_files/"
+
+
+@pytest.mark.parametrize(("key", "value"), [("maxJobsPerTask", 0), ("maxJobsPerTask", "x")])
+def test_bad_numbers_name_the_key(tmp_path, key, value):
+    with pytest.raises(PandaConfigError, match=key):
+        SettingsReader(make_config(str(tmp_path), **{key: value})).workflow()
+
+
+def test_label_settings_are_read_per_site_and_label(tmp_path):
+    config = make_config(str(tmp_path), pipetask={"calib": {"processingType": "special"}})
+    reader = SettingsReader(config)
+    assert reader.label("calib", None).processing_type == "special"
+    assert reader.label("other", None).processing_type is None
+    assert reader.label("calib", None).site == "TEST"
+    assert reader.label("calib", None) is reader.label("calib", None)
+
+
+def test_runner_command_without_marker_is_a_config_error(tmp_path):
+    from lsst.ctrl.bps.panda.prepare.command_line import runner_executable
+
+    with pytest.raises(PandaConfigError, match="_cmd_line_"):
+        runner_executable("python run.py", "echo", "", [])
+
+
+def test_name_limit_keeps_within_idds_max_name_length(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "300")
+    assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 300
+    # As iDDS and the published plugin read it: when set, it is the limit, above maxNameLength too.
+    monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "9000")
+    assert SettingsReader(make_config(str(tmp_path))).workflow().max_name_length == 9000
+
+
+def test_a_config_without_the_plugin_defaults_gets_them_from_the_shipped_yaml(tmp_path):
+    import yaml
+    from lsst.ctrl.bps import BpsConfig
+    from lsst.ctrl.bps.panda.prepare.settings import defaults_path, shipped_default
+
+    shipped = yaml.safe_load(defaults_path().read_text())
+    config = BpsConfig({"submitPath": str(tmp_path), "runnerCommand": "run _cmd_line_"})
+    reader = SettingsReader(config)
+    workflow = reader.workflow()
+    assert workflow.max_jobs_per_task == shipped["maxJobsPerTask"] == shipped_default("maxJobsPerTask")
+    assert workflow.max_copy_workers == shipped["maxCopyWorkers"]
+    assert list(workflow.placeholder_params) == shipped["placeholderParams"]
+    label = reader.label("isr", None)
+    assert (label.vo, label.prod_source_label, label.priority) == (
+        shipped["vo"],
+        shipped["prodSourceLabel"],
+        shipped["priority"],
+    )
