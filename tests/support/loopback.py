@@ -21,7 +21,16 @@ def _free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
-TEST_PANDA_PORT = int(os.environ.get("CTRL_BPS_PANDA_TEST_PORT") or _free_loopback_port())
+def _test_port() -> int:
+    """``$CTRL_BPS_PANDA_TEST_PORT`` plus the xdist worker's number (``gw3``: +3), else a free port."""
+    chosen = os.environ.get("CTRL_BPS_PANDA_TEST_PORT")
+    if not chosen:
+        return _free_loopback_port()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(chosen) + int(worker.removeprefix("gw") or 0)
+
+
+TEST_PANDA_PORT = _test_port()
 TEST_PANDA_URL = f"http://127.0.0.1:{TEST_PANDA_PORT}/server/panda"
 
 for _name in ("PANDA_URL", "PANDA_URL_SSL", "PANDACACHE_URL"):
