@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 
 from lsst.ctrl.bps.panda.local.idds.scripts.idds_notifier import LocalPandaNotifier
@@ -119,3 +120,29 @@ def deliver(server, messages):
         notifier.stop()
         notifier.join(timeout=10)
     return done
+
+
+def engine_passes(server, count: int = 3, timeout: float = 30.0) -> None:
+    """Wait until the server's engine has run ``count`` more scheduling passes, one after the other.
+
+    Each pass starts with the engine's pass hooks, then launches what it may: when the last of
+    ``count`` hooks runs, ``count - 1`` whole passes have ended since the call (what a wrong launch
+    or a missing release would have needed), without waiting out a fixed time.
+    """
+    engine = server.engine
+    seen = []
+    done = threading.Event()
+
+    def count_pass() -> None:
+        seen.append(time.monotonic())
+        if len(seen) >= count:
+            done.set()
+        else:
+            engine.wake()
+
+    engine.pass_hooks.append(count_pass)
+    try:
+        engine.wake()
+        assert done.wait(timeout), f"the engine ran {len(seen)} of {count} passes in {timeout} s"
+    finally:
+        engine.pass_hooks.remove(count_pass)

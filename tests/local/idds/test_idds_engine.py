@@ -39,6 +39,9 @@ pytestmark = [
 
 ENDED = ("Finished", "SubFinished", "Failed", "Cancelled")
 REAL_ENVELOPES = DATA_DIR / "envelopes" / "real"
+POLL = 0.25
+"""Seconds between looks at a request or a ledger (each look is one cheap call)."""
+
 RUN_TIMEOUT = 240.0
 """Seconds a workflow may take (the conductor's 3 s per dependency level, 3 s daemon polls, a busy
 machine)."""
@@ -78,7 +81,7 @@ def wait_request(idds_api, request_id, states=ENDED, timeout=RUN_TIMEOUT):
         record = records[0] if records else None
         if record and record["status"].name in states:
             return record
-        time.sleep(1.0)
+        time.sleep(POLL)
     raise AssertionError(f"request {request_id} did not reach {states} in {timeout} s: {record}")
 
 
@@ -137,7 +140,7 @@ def start_sleeper(idds_api, shell_dag, log, name):
     request_id = call_ok(idds_api.submit(dag.workflow))
     deadline = time.monotonic() + RUN_TIMEOUT
     while ("start", "sleeper") not in events(log) and time.monotonic() < deadline:
-        time.sleep(1.0)
+        time.sleep(POLL)
     assert ("start", "sleeper") in events(log)
     return request_id
 

@@ -22,7 +22,15 @@ import urllib.request
 
 import pytest
 from support.loopback import TEST_PANDA_PORT
-from support.panda_api_calls import POLL, deliver, doma_task_params, release_message, submit, wait_status
+from support.panda_api_calls import (
+    POLL,
+    deliver,
+    doma_task_params,
+    engine_passes,
+    release_message,
+    submit,
+    wait_status,
+)
 from support.stand_in_stack import StandInStack
 
 pytestmark = pytest.mark.real_servers
@@ -94,7 +102,7 @@ def test_staged_jobs_wait_for_idds_to_release_them(idds_engine):
     params = doma_task_params("staged", ["free", "child"], "echo ${IN/L}", dependent=["child"])
     assert params["inputPreStaging"] is True
     task_id = submit(params)
-    time.sleep(1.0)  # time enough for the engine to start anything it would wrongly start
+    engine_passes(idds_engine)  # passes enough to start anything it would wrongly start
     assert details(task_id)["PandaID"] == []
     assert wait_status(task_id, {"running"}) == "running"
     from pandaclient import Client
@@ -103,7 +111,7 @@ def test_staged_jobs_wait_for_idds_to_release_them(idds_engine):
     # By id for one file, by name for the other (as JEDI matches them).
     delivered = deliver(idds_engine, [release_message(task_id, [("free", files["free"])])])
     assert [message["msg_id"] for message in delivered] == [11]
-    time.sleep(1.0)
+    engine_passes(idds_engine)
     assert len(details(task_id)["PandaID"]) == 1
     assert wait_status(task_id, {"running", "done"}) == "running"
     deliver(idds_engine, [release_message(task_id, [("child", None)])])
@@ -241,7 +249,7 @@ def test_retried_job_whose_input_never_came_waits_for_it(idds_engine):
     )
     assert wait_status(task_id, {"done", "finished", "failed"}) == "finished"
     assert Client.retryTask(task_id, newParams={})[1][0] == 0
-    time.sleep(1.0)
+    engine_passes(idds_engine)
     assert Client.getTaskStatus(task_id) == (0, "running")
     [dataset] = Client.get_files_in_datasets(task_id)[1]
     assert {f["lfn"]: f["status"] for f in dataset["files"]}["000001:child"] == "staging"
