@@ -23,7 +23,13 @@ from support.bps_configs import make_config
 from support.contract_runs import SITE, bps, shell_workflow
 from support.paths import REPO_ROOT
 
-pytestmark = [pytest.mark.real_idds, pytest.mark.real_servers, pytest.mark.timeout(300)]
+# The session's real relay and iDDS (conftest's real_servers) start once, on the worker of this group.
+pytestmark = [
+    pytest.mark.real_idds,
+    pytest.mark.real_servers,
+    pytest.mark.xdist_group("real_relay"),
+    pytest.mark.timeout(300),
+]
 
 ROOT = REPO_ROOT
 

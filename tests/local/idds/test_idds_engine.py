@@ -29,11 +29,12 @@ from support.loopback import TEST_PANDA_PORT, TEST_PANDA_URL
 from support.paths import DATA_DIR
 from support.real_servers import servers_venv_python
 
+# One worker runs the module: one iDDS stack (the module's idds_panda) rather than one per worker.
 pytestmark = [
     pytest.mark.real_idds,
     pytest.mark.idds_engine,
     pytest.mark.real_servers,
-    pytest.mark.real_idds,
+    pytest.mark.xdist_group("idds_engine_module"),
     pytest.mark.timeout(600),
 ]
 
