@@ -19,7 +19,14 @@ import pytest
 from lsst.ctrl.bps.panda.local.jedi import final_reruns
 from lsst.ctrl.bps.panda.local.jedi.final_reruns import condition_task_names
 from support.loopback import TEST_PANDA_PORT
-from support.panda_api_calls import deliver, doma_task_params, release_message, submit, wait_status
+from support.panda_api_calls import (
+    deliver,
+    doma_task_params,
+    engine_passes,
+    release_message,
+    submit,
+    wait_status,
+)
 
 pytestmark = pytest.mark.real_servers
 
@@ -66,6 +73,15 @@ def ended_run(tmp_path):
     return ledger, work_id, final_id
 
 
+def panda_ids(task_id):
+    """The PanDA job ids of a task's launches so far."""
+    from pandaclient import Client
+
+    status, info = Client.getJediTaskDetails({"jediTaskID": task_id}, True, True)
+    assert status == 0, info
+    return info["PandaID"]
+
+
 def test_condition_task_names_are_the_released_works():
     assert condition_task_names(conditional_workflow()) == ["final"]
 
@@ -84,9 +100,11 @@ def test_final_task_runs_again_after_the_retried_task(idds_engine, tmp_path):  #
     status, (code, message) = Client.retryTask(final_id, newParams={})
     assert code == 4 and "running status" in message
     # After a retry the conductor says the final task's input is available again: still held.
+    launched = panda_ids(final_id)
     deliver(idds_engine, [release_message(final_id, [("final", None)])])
-    time.sleep(1.5)
-    assert runs(ledger) == ["bad", "good", "final"]  # still held: work not retried yet
+    engine_passes(idds_engine)
+    assert panda_ids(final_id) == launched  # still held: work not retried yet
+    assert runs(ledger) == ["bad", "good", "final"]
 
     status, (code, message) = Client.retryTask(work_id, newParams={})
     assert (status, code) == (0, 0), message
