@@ -84,7 +84,7 @@ def test_published_decoder_server_holds_the_published_package_only(published):
     files = published.module_files
     assert {"lsst.ctrl.bps.panda", "lsst.ctrl.bps.panda.utils"} <= files.keys()
     ours = str(PACKAGE_DIR / "python") + os.sep
-    assert all(path.startswith(str(PUBLISHED_DIR) + os.sep) for path in files.values()), files
+    assert all(path.startswith(str(PUBLISHED_DIR.resolve()) + os.sep) for path in files.values()), files
     assert not any(path.startswith(ours) for path in files.values()), files
 
 
