@@ -16,6 +16,8 @@ Modules
     Retry of an ended request.
 `build_requests`
     Build requests (``submit_build``) in the store.
+`engine_plugin`
+    `Engine`: the plug point of the workflow engines (embedded, idds).
 """
 
 __all__: list[str] = []
