@@ -27,6 +27,7 @@ import pytest
 from conftest import TEST_PANDA_PORT, TEST_PANDA_URL, call_ok
 from idds.common.utils import json_dumps
 from lsst.ctrl.bps.panda.identity import token_identity
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from real_servers import servers_venv_python
@@ -52,8 +53,7 @@ def idds_panda(tmp_path_factory):
     server = LocalPandaServer(
         StateDir(root / "state"),
         port=TEST_PANDA_PORT,
-        engine="idds",
-        idds_python=python,
+        engine=IddsEngine(server_python=python),
         max_cores=2,
         sample_interval=0.05,
     )

@@ -23,6 +23,7 @@ import urllib.request
 
 import pytest
 from conftest import TEST_PANDA_PORT
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.idds.scripts.idds_notifier import LocalPandaNotifier
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
@@ -59,8 +60,7 @@ def idds_engine(tmp_path):
     server = LocalPandaServer(
         StateDir(tmp_path / "state"),
         port=TEST_PANDA_PORT,
-        engine="idds",
-        stack_factory=StandInStack,
+        engine=IddsEngine(stack_factory=StandInStack),
         max_cores=2,
         sample_interval=0.05,
     )
@@ -175,7 +175,9 @@ def release_message(task_id, files, status="Available"):
 def deliver(server, messages):
     """Send messages through the real notifier class as the conductor does; return those delivered."""
     token_file = server.state.token_path
-    notifier = LocalPandaNotifier(url=server.notifier_url, token_file=str(token_file), timeout="10")
+    notifier = LocalPandaNotifier(
+        url=server.workflow_engine.notifier_url, token_file=str(token_file), timeout="10"
+    )
     requests, delivered = queue.Queue(), queue.Queue()
     notifier.set_request_queue(requests)
     notifier.set_response_queue(delivered)
@@ -323,7 +325,7 @@ def test_bad_task_parameters_are_refused_with_the_key(idds_engine):
 def test_api_calls_need_the_token(idds_engine, header, code):
     url = f"http://127.0.0.1:{TEST_PANDA_PORT}/api/v1/task/get_status?task_id=1"
     for body in (None, b"{}"):
-        target = url if body is None else idds_engine.notifier_url
+        target = url if body is None else idds_engine.workflow_engine.notifier_url
         request = urllib.request.Request(
             target, data=body, headers={"Authorization": header} if header else {}
         )
