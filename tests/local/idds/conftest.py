@@ -10,6 +10,7 @@ import os
 import time
 
 import pytest
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.loopback import TEST_PANDA_PORT
@@ -29,8 +30,7 @@ def idds_panda(tmp_path_factory):
     server = LocalPandaServer(
         StateDir(root / "state"),
         port=TEST_PANDA_PORT,
-        engine="idds",
-        idds_python=python,
+        engine=IddsEngine(server_python=python),
         max_cores=2,
         sample_interval=0.05,
     )

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STATE_DIR_ENV",
-    "ENGINES",
     "AlreadyServedError",
     "StateDir",
     "default_state_dir",
@@ -58,10 +57,6 @@ SERVER_TOKEN_LIFETIME = 30 * 86400.0
 
 SERVER_TOKEN_RENEWAL = 7 * 86400.0
 """A server's own token with less time than this left is replaced by a new one."""
-
-
-ENGINES = ("embedded", "idds")
-"""The workflow engines of a local PanDA: its own (``embedded``) or the real iDDS daemons (``idds``)."""
 
 
 def local_url(port: int) -> str:
@@ -258,12 +253,15 @@ class StateDir:
         (self.root / "server.port").write_text(str(port))
 
     def engine(self) -> str | None:
-        """Return the engine of the last start (`None` before the first)."""
+        """Return the name of the engine of the last start (`None` before the first).
+
+        `lsst.ctrl.bps.panda.local.engines.last_engine` checks it names a known one.
+        """
         try:
             engine = self.engine_path.read_text().strip()
         except FileNotFoundError:
             return None
-        return engine if engine in ENGINES else None
+        return engine or None
 
     def remember_engine(self, engine: str) -> None:
         """Keep the engine, so that a restart without ``--engine`` runs the same one.
