@@ -205,10 +205,10 @@ def _build_and_hand_back(
     config_name: str, compute_site: str | None, context: dict[str, str], request_id: int, signature: str
 ) -> None:
     from lsst.ctrl.bps.drivers import prepare_driver
-
-    from ..errors import PandaConfigError, PandaStagingError
-    from ..remote_build.build_submission import hand_back
-    from ..wms.idds_port import IddsCallError, IddsError, IddsPort
+    from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaStagingError
+    from lsst.ctrl.bps.panda.prepare.settings import read_service_settings
+    from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
+    from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsError, IddsPort
 
     options = dict(context)
     if compute_site:
@@ -218,9 +218,9 @@ def _build_and_hand_back(
     except Exception as exc:
         _LOG.exception("The build failed")
         raise BuildError(f"the build failed: {type(exc).__name__}: {exc}", EXIT_BUILD_FAILED) from None
-    _, idds_server = config.search("iddsServer", opt={"default": None})
+    port = IddsPort(read_service_settings(config).idds_server)
     try:
-        hand_back(workflow, request_id, signature, IddsPort(idds_server or None))
+        hand_back(workflow, request_id, signature, port)
     except (PandaStagingError, PandaConfigError) as exc:
         raise BuildError(f"staging the workflow's files failed: {exc}", EXIT_IO_ERROR) from None
     except IddsCallError as exc:
