@@ -16,8 +16,6 @@ id printed here becomes the run's.
 
 from __future__ import annotations
 
-import datetime
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -26,7 +24,6 @@ from typing import Any
 
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig
 
-from ..atomic_file import write_atomically
 from ..prepare.settings import (
     CONFIG_MARKER,
     DOWNLOAD_MARKER,
@@ -35,7 +32,7 @@ from ..prepare.settings import (
     SettingsReader,
 )
 from ..wms.idds_port import IddsPort
-from ..wms.submission import REQUEST_FILE
+from ..wms.submission import record_request, submit_steps
 from .build_archive import cache_url, pack_archive, upload_to_cache
 
 __all__ = [
@@ -178,22 +175,8 @@ def submit_remote_build(
     _LOG.info(
         "Submitted the remote build of %s as iDDS request %d (archive %s)", name, request_id, archive_url
     )
-    record = {
-        "request_id": request_id,
-        "name": name,
-        "remote_build": True,
-        "archive": archive_url,
-        "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "panda_url": os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"),
-        "idds_server": port.idds_server,
-    }
-    try:
-        write_atomically(submit_path / REQUEST_FILE, json.dumps(record, indent=1))
-    except OSError as error:
-        raise RuntimeError(
-            f"The remote build of {name} was submitted as request {request_id}, but recording it in "
-            f"{submit_path / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
-        ) from error
+    record = {"request_id": request_id, "name": name, "remote_build": True, "archive": archive_url}
+    record_request(submit_path, record, port, what=f"The remote build of {name}")
     run = RemoteBuildWorkflow(name, config)
     run.run_id = str(request_id)
     run.submit_path = str(submit_path)
@@ -225,15 +208,7 @@ def hand_back(workflow: Any, request_id: int, signature: str, port: IddsPort) ->
         stage_files(workflow.files_to_stage, workflow.end_point, max_workers=workflow.max_copy_workers)
     idds_workflow = workflow.idds_workflow
     if workflow.max_request_length and workflow.submit_path:
-        steps = idds_workflow.split_workflow_to_steps(
-            request_cache=str(Path(workflow.submit_path) / "idds_request_cache"),
-            max_request_length=workflow.max_request_length,
-        )
-        for number, step in enumerate(steps, 1):
-            _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
-            result = port.submit(step)
-            if result != 0:
-                raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+        submit_steps(idds_workflow, workflow.max_request_length, Path(workflow.submit_path), port)
     answer = port.update_build_request(request_id, signature, idds_workflow)
     _LOG.info("Handed workflow %s to build request %d: %s", workflow.name, request_id, answer)
     return answer
