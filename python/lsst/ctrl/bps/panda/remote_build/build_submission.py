@@ -31,6 +31,7 @@ from ..prepare.settings import (
     RemoteBuildSettings,
     SettingsReader,
 )
+from ..prepare.task_work import task_log
 from ..wms.idds_port import IddsPort
 from ..wms.submission import record_request, submit_steps
 from .build_archive import cache_url, pack_archive, upload_to_cache
@@ -88,14 +89,7 @@ def build_workflow(name: str, settings: RemoteBuildSettings, executable: str) ->
         encode_command_line=True,
         prodSourceLabel=settings.prod_source_label,
         processing_type=settings.processing_type,
-        task_log={
-            "dataset": "PandaJob_#{pandaid}/",
-            "destination": "local",
-            "param_type": "log",
-            "token": "local",
-            "type": "template",
-            "value": "log.tgz",
-        },
+        task_log=task_log(),
         task_rss=settings.rss,
         task_rss_max=settings.rss_max,
         task_rss_retry_offset=0 if rss_step else settings.rss,
