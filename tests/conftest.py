@@ -207,13 +207,8 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process, group=False, grace=30, kill_wait=10)
 
 
 @pytest.fixture
@@ -242,7 +237,7 @@ def unwrap():
 # --- The real PanDA relay and iDDS REST server (tests/test_real_idds_contract.py) ----------------
 import atexit  # noqa: E402
 
-from real_servers import RealServers, servers_venv_python  # noqa: E402
+from real_servers import RealServers, servers_venv_python, stop_process  # noqa: E402
 
 
 @pytest.fixture(scope="session")
