@@ -18,10 +18,10 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from lsst.ctrl.bps import BpsConfig
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+
+_Number = TypeVar("_Number", int, float)
 
 DEFAULT_RSS_MAX = 512000
 """Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
@@ -279,20 +281,20 @@ def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
 
 
 def _as_int(key: str, value: Any, minimum: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise PandaConfigError(f"{key} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise PandaConfigError(f"{key} must be at least {minimum}, got {number}")
-    return number
+    return _as_number(key, value, minimum, int)
 
 
 def _as_float(key: str, value: Any, minimum: float) -> float:
+    return _as_number(key, value, minimum, float)
+
+
+def _as_number(key: str, value: Any, minimum: float, kind: Callable[[Any], _Number]) -> _Number:
+    """Return ``value`` as an `int` or a `float` of at least ``minimum``, or an error naming ``key``."""
     try:
-        number = float(value)
+        number = kind(value)
     except (TypeError, ValueError):
-        raise PandaConfigError(f"{key} must be a number, got {value!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise PandaConfigError(f"{key} must be {what}, got {value!r}") from None
     if number < minimum:
         raise PandaConfigError(f"{key} must be at least {minimum}, got {number}")
     return number
