@@ -240,12 +240,10 @@ import atexit  # noqa: E402
 from real_servers import RealServers, servers_venv_python, stop_process  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def real_servers():
-    """PostgreSQL + the real iDDS REST app + the real PanDA server, for the whole session.
+def servers_venv_python_or_skip() -> Path:
+    """Return the real servers' Python: skip without ``.venv-real-idds``, fail under ``CI=true``.
 
-    Skips when ``.venv-real-idds`` is missing, except under ``CI=true``, where ``make test``
-    installs it and a missing one is a failure.
+    ``make test`` installs it under CI, where a missing one is a failure.
     """
     python = servers_venv_python()
     if python is None:
@@ -253,6 +251,17 @@ def real_servers():
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    return python
+
+
+@pytest.fixture(scope="session")
+def real_servers():
+    """PostgreSQL + the real iDDS REST app + the real PanDA server, for the whole session.
+
+    Skips when ``.venv-real-idds`` is missing, except under ``CI=true``, where ``make test``
+    installs it and a missing one is a failure.
+    """
+    python = servers_venv_python_or_skip()
     servers = RealServers(python)
     atexit.register(servers.stop)  # also when the session dies without running finalizers
     servers.start()

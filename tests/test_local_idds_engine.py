@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TEST_PANDA_PORT, TEST_PANDA_URL, call_ok
+from conftest import TEST_PANDA_PORT, TEST_PANDA_URL, call_ok, servers_venv_python_or_skip
 from idds.common.utils import json_dumps
 from lsst.ctrl.bps.panda.identity import token_identity
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
@@ -42,12 +42,7 @@ RUN_TIMEOUT = 420.0
 @pytest.fixture(scope="module")
 def idds_panda(tmp_path_factory):
     """A local PanDA with the real iDDS engine on the test port, its token in the environment."""
-    python = servers_venv_python()
-    if python is None:
-        message = "the real servers' virtualenv is missing: run `make real-idds-venv`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    python = servers_venv_python_or_skip()
     root = tmp_path_factory.mktemp("idds_engine")
     server = LocalPandaServer(
         StateDir(root / "state"),
