@@ -17,7 +17,7 @@ import pytest
 import support.loopback  # noqa: F401  (first: the PanDA URLs, before pandaclient is imported)
 from support.local_panda import LOCAL_PANDA_POLL, ServerProcess, ShellDag, call_ok
 from support.loopback import TEST_PANDA_PORT
-from support.real_servers import RealServers, servers_venv_python
+from support.real_servers import RealServers, servers_venv_python_or_skip
 
 
 @pytest.fixture
@@ -103,12 +103,7 @@ def real_servers():
     Skips when ``.venv-real-idds`` is missing, except under ``CI=true``, where ``make test``
     installs it and a missing one is a failure.
     """
-    python = servers_venv_python()
-    if python is None:
-        message = "the real servers' virtualenv is missing: run `make real-idds-venv`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    python = servers_venv_python_or_skip()
     servers = RealServers(python)
     atexit.register(servers.stop)  # also when the session dies without running finalizers
     servers.start()

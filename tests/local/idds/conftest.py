@@ -14,18 +14,13 @@ from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.loopback import TEST_PANDA_PORT
-from support.real_servers import servers_venv_python
+from support.real_servers import servers_venv_python_or_skip
 
 
 @pytest.fixture(scope="module")
 def idds_panda(tmp_path_factory):
     """A local PanDA with the real iDDS engine on the test port, its token in the environment."""
-    python = servers_venv_python()
-    if python is None:
-        message = "the real servers' virtualenv is missing: run `make real-idds-venv`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    python = servers_venv_python_or_skip()
     root = tmp_path_factory.mktemp("idds_engine")
     server = LocalPandaServer(
         StateDir(root / "state"),
