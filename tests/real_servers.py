@@ -26,8 +26,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lsst.ctrl.bps.panda.errors import PostgresError
 from lsst.ctrl.bps.panda.local.idds.idds_config import RELAY_DN
-from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 from lsst.ctrl.bps.panda.local.idds.idds_stack import SCRIPTS
 
 __all__ = ["REPO", "SERVERS_VENV", "RealServers", "make_user_certificate", "servers_venv_python"]

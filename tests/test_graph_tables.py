@@ -10,7 +10,8 @@ with `GraphTablesError`) instead of the plugin silently seeing no files or no pa
 
 import pytest
 from lsst.ctrl.bps import GenericWorkflow
-from lsst.ctrl.bps.panda.prepare.graph_tables import GraphTables, GraphTablesError
+from lsst.ctrl.bps.panda.errors import GraphTablesError
+from lsst.ctrl.bps.panda.prepare.graph_tables import GraphTables
 from synthetic import make_drp_workflow
 
 

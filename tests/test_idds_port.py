@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.wms.idds_port import (
+from lsst.ctrl.bps.panda.errors import (
     IddsCallError,
     IddsOutageError,
-    IddsPort,
     IddsTransientError,
     IddsUnknownRequestError,
 )
+from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 
 ENVELOPES = Path(__file__).parent / "data" / "envelopes"
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TEST_PANDA_URL, call_ok
+from lsst.ctrl.bps.panda.errors import IddsCallError
 from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow
-from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
+from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 
 pytestmark = pytest.mark.timeout(120)
 

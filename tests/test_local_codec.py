@@ -12,10 +12,9 @@ from urllib.parse import urlencode
 import pytest
 from bps_configs import make_config
 from idds.common.utils import json_dumps
+from lsst.ctrl.bps.panda.errors import BadRequestBodyError, ForbiddenClassError
 from lsst.ctrl.bps.panda.local.core.wire_codec import (
     ALLOWED_CLASSES,
-    BadRequestBodyError,
-    ForbiddenClassError,
     decode_body,
     encode_reply,
     load_restricted,

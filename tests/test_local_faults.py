@@ -591,7 +591,7 @@ def test_memory_killed_job_is_named_in_the_report():
 def test_prepare_into_a_submitted_directory_keeps_its_workflow_files(local_panda, tmp_path):
     from bps_configs import make_config
     from lsst.ctrl.bps.panda import PanDAService
-    from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
+    from lsst.ctrl.bps.panda.errors import AlreadySubmittedError
     from test_service import LOCAL_SITE, shell_workflow, submit
 
     config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE)

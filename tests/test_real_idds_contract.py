@@ -21,13 +21,9 @@ import pytest
 from bps_configs import make_config
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob, WmsStates
 from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnknownRequestError
 from lsst.ctrl.bps.panda.identity import caller_identity
-from lsst.ctrl.bps.panda.wms.idds_port import (
-    IddsCallError,
-    IddsOutageError,
-    IddsPort,
-    IddsUnknownRequestError,
-)
+from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 from real_servers import USER_DN
 
 pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(300)]

@@ -19,8 +19,9 @@ import pytest
 from bps_configs import make_config
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.errors import IddsCallError
 from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow, hand_back
-from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
+from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 from test_real_idds_contract import SITE, bps, shell_workflow
 
 pytestmark = [pytest.mark.real_idds, pytest.mark.timeout(300)]

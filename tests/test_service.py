@@ -16,8 +16,8 @@ from bps_configs import make_config
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob, WmsStates
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.edgenode import cmd_line_decoder
+from lsst.ctrl.bps.panda.errors import AlreadySubmittedError, PandaEnvironmentError
 from lsst.ctrl.bps.panda.states import TERMINAL_REQUEST_STATES
-from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
 
 LOCAL_SITE = {
     "runnerCommand": f"{shlex.quote(sys.executable)} {shlex.quote(cmd_line_decoder.__file__)} _cmd_line_",
@@ -140,7 +140,7 @@ def test_ping_and_submission_checks(local_panda):
 
 def test_submission_checks_name_what_is_missing(monkeypatch):
     monkeypatch.delenv("PANDA_URL_SSL")
-    with pytest.raises(RuntimeError, match="PANDA_URL_SSL"):
+    with pytest.raises(PandaEnvironmentError, match="PANDA_URL_SSL"):
         PanDAService({}).run_submission_checks()
 
 

@@ -206,9 +206,9 @@ def _build_and_hand_back(
 ) -> None:
     from lsst.ctrl.bps.drivers import prepare_driver
 
-    from ..errors import PandaConfigError, PandaStagingError
+    from ..errors import IddsCallError, IddsError, PandaConfigError, PandaStagingError
     from ..remote_build.build_submission import hand_back
-    from ..wms.idds_port import IddsCallError, IddsError, IddsPort
+    from ..wms.idds_port import IddsPort
 
     options = dict(context)
     if compute_site:

@@ -39,7 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .idds.idds_stack import IddsStack, IddsStackError, find_server_python
+from ..errors import AlreadyServedError, IddsStackError
+from .idds.idds_stack import IddsStack, find_server_python
 from .state.state_dir import ENGINES, StateDir, default_state_dir, local_url
 
 __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
@@ -123,7 +124,6 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     if args.background:
         return _start_background(args, state)
     from .server import LocalPandaServer
-    from .state.state_dir import AlreadyServedError
 
     state.remember_engine(args.engine)
     server = LocalPandaServer(

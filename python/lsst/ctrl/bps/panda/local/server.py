@@ -36,10 +36,11 @@ from typing import Any
 import waitress
 from flask import Blueprint, Flask, Response, request
 
+from ..errors import BadRequestBodyError, ForbiddenClassError, UnknownRequestError, VerbCallError
 from ..identity import token_identity
 from .core.token_authority import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
-from .core.wire_codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
-from .embedded.embedded_verbs import CallError, Verbs
+from .core.wire_codec import decode_body, encode_reply
+from .embedded.embedded_verbs import Verbs
 from .engine.engine_thread import LocalPanda
 from .http.auth_gate import channel_class_for, install_authority, request_claims, request_refusal
 from .http.file_cache import cache_blueprint
@@ -50,7 +51,6 @@ from .jedi.final_reruns import FinalReruns
 from .jedi.panda_api import NOTIFIER_PATH, panda_api_blueprint
 from .jedi.panda_tasks import PandaTasks
 from .state.state_dir import StateDir, local_url
-from .state.store import UnknownRequestError
 
 __all__ = ["ENGINES", "RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
 
@@ -129,7 +129,7 @@ def create_app(
             return Response(body, status=200, mimetype="application/json")
         try:
             return _reply(True, method(*args, **kwargs))
-        except (CallError, UnknownRequestError) as exc:
+        except (VerbCallError, UnknownRequestError) as exc:
             return _reply(True, [False, str(exc)])
         except Exception as exc:
             _LOG.exception("%s failed", call.command)
@@ -235,7 +235,7 @@ class LocalPandaServer:
             Raised if another server holds the state directory.
         OSError
             Raised if the port cannot be bound.
-        RuntimeError
+        IddsStackError
             Raised if the iDDS stack cannot start (the message says which part and its log).
         """
         self.state.acquire()

@@ -28,7 +28,7 @@ from typing import Any
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig
 
 from ..atomic_file import write_atomically
-from ..errors import PandaConfigError
+from ..errors import PandaConfigError, RequestNotRecordedError, SubmissionRefusedError
 from ..wms.idds_port import IddsPort
 from ..wms.submission import REQUEST_FILE
 from .build_archive import cache_url, pack_archive, upload_to_cache
@@ -270,7 +270,9 @@ def submit_remote_build(
     workflow = build_workflow(name, settings, build_executable(settings, archive_url, config_file))
     request_id = port.submit_build(workflow)
     if request_id <= 0:
-        raise RuntimeError(f"iDDS returned no request id ({request_id}) for the build request of {name}")
+        raise SubmissionRefusedError(
+            f"iDDS returned no request id ({request_id}) for the build request of {name}"
+        )
     _LOG.info(
         "Submitted the remote build of %s as iDDS request %d (archive %s)", name, request_id, archive_url
     )
@@ -286,7 +288,7 @@ def submit_remote_build(
     try:
         write_atomically(submit_path / REQUEST_FILE, json.dumps(record, indent=1))
     except OSError as error:
-        raise RuntimeError(
+        raise RequestNotRecordedError(
             f"The remote build of {name} was submitted as request {request_id}, but recording it in "
             f"{submit_path / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
         ) from error
@@ -329,7 +331,9 @@ def hand_back(workflow: Any, request_id: int, signature: str, port: IddsPort) ->
             _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
             result = port.submit(step)
             if result != 0:
-                raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+                raise SubmissionRefusedError(
+                    f"iDDS answered {result} for workflow step {step.step_name}; expected 0"
+                )
     answer = port.update_build_request(request_id, signature, idds_workflow)
     _LOG.info("Handed workflow %s to build request %d: %s", workflow.name, request_id, answer)
     return answer

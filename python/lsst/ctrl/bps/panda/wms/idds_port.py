@@ -43,14 +43,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import IddsCallError, IddsOutageError, IddsTransientError, IddsUnknownRequestError
+
 __all__ = [
     "DEFAULT_OUTAGE_BUDGET",
-    "IddsCallError",
-    "IddsError",
-    "IddsOutageError",
     "IddsPort",
-    "IddsTransientError",
-    "IddsUnknownRequestError",
     "local_panda_hint",
 ]
 
@@ -105,47 +102,6 @@ class _StatusProbe(threading.local):
 
 
 _STATUS_PROBE = _StatusProbe()
-
-
-class IddsError(RuntimeError):
-    """A call to iDDS through the PanDA relay failed.
-
-    Parameters
-    ----------
-    call : `str`
-        Name of the iDDS call.
-    request_id : `int` or `str` or `None`
-        The request concerned, if any.
-    message : `str`
-        What the server (or the network) said.
-    """
-
-    def __init__(self, call: str, request_id: Any, message: str) -> None:
-        self.call = call
-        self.request_id = request_id
-        self.server_message = message
-        about = f" for request {request_id}" if request_id is not None else ""
-        super().__init__(f"iDDS {call}{about} failed: {message}")
-
-
-class IddsCallError(IddsError):
-    """The server answered and refused the call (not retried)."""
-
-
-class IddsUnknownRequestError(IddsCallError):
-    """iDDS has no request with this id."""
-
-
-class IddsTransientError(IddsError):
-    """The server could not be reached or failed temporarily (retried, then raised)."""
-
-    def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
-        super().__init__(call, request_id, message)
-        self.sent = sent
-
-
-class IddsOutageError(IddsTransientError):
-    """The PanDA relay answered, but iDDS behind it did not (retried within a time budget)."""
 
 
 def local_panda_hint() -> str:

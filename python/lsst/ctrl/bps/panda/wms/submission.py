@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_file import write_atomically
+from ..errors import AlreadySubmittedError, RequestNotRecordedError, SubmissionRefusedError
 from ..gc_pause import gc_paused
 from ..prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .idds_port import IddsPort
 
 __all__ = [
     "REQUEST_FILE",
-    "AlreadySubmittedError",
     "check_task_sizes",
     "recorded_request",
     "recorded_request_ids",
@@ -37,10 +37,6 @@ _LOG = logging.getLogger(__name__)
 
 REQUEST_FILE = "panda_request.json"
 """Where the request id and submission time are recorded, in the submit directory."""
-
-
-class AlreadySubmittedError(RuntimeError):
-    """The prepared workflow was submitted before."""
 
 
 def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -179,11 +175,15 @@ def submit_workflow(
             _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
             result = port.submit(step)
             if result != 0:
-                raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+                raise SubmissionRefusedError(
+                    f"iDDS answered {result} for workflow step {step.step_name}; expected 0"
+                )
     with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
         request_id = port.submit(idds_workflow)
     if request_id <= 0:
-        raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
+        raise SubmissionRefusedError(
+            f"iDDS returned no request id ({request_id}) for workflow {workflow.name}"
+        )
     workflow.run_id = str(request_id)
     _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
     if submit_dir is not None:
@@ -198,7 +198,7 @@ def submit_workflow(
             write_atomically(submit_dir / REQUEST_FILE, json.dumps(record, indent=1))
         except OSError as error:
             # The request exists: say which, so that it is not lost (or submitted again).
-            raise RuntimeError(
+            raise RequestNotRecordedError(
                 f"Workflow {workflow.name} was submitted as request {request_id}, but recording it in "
                 f"{submit_dir / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
             ) from error

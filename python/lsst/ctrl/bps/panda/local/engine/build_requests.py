@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from idds.common.constants import RequestStatus
 
-from ..core.request_plan import IntakeError, RequestPlan, plan_request
+from ...errors import BuildRefusedError, IntakeError
+from ..core.request_plan import RequestPlan, plan_request
 
 if TYPE_CHECKING:
     from .engine_thread import LocalPanda
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILD_JOB_INPUT",
     "NO_BUILD_WORKFLOW",
-    "BuildRefusedError",
     "accept_built_workflow",
     "build_pending",
     "idds_error_text",
@@ -48,10 +48,6 @@ _LOG = logging.getLogger(__name__)
 
 BUILD_JOB_INPUT = "pseudo_file"
 """The input name iDDS gives the one job of a task without a dependency map."""
-
-
-class BuildRefusedError(Exception):
-    """``update_build_request`` refused, with the text the real relay answers (iDDS's REST error)."""
 
 
 def idds_error_text(message: str) -> str:

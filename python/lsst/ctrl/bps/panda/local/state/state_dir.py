@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ...atomic_file import write_atomically
+from ...errors import AlreadyServedError
 
 if TYPE_CHECKING:
     from ..core.token_authority import TokenAuthority
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STATE_DIR_ENV",
     "ENGINES",
-    "AlreadyServedError",
     "StateDir",
     "default_state_dir",
     "local_url",
@@ -71,10 +71,6 @@ def local_url(port: int) -> str:
 def default_state_dir() -> Path:
     """Return ``$PANDA_LOCAL_STATE_DIR``, else ``~/.panda_local``."""
     return Path(os.environ.get(DEFAULT_STATE_DIR_ENV) or Path.home() / ".panda_local").expanduser()
-
-
-class AlreadyServedError(RuntimeError):
-    """Another server holds the state directory."""
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -26,11 +26,12 @@ from typing import Any
 
 from idds.common.constants import RequestStatus, TransformStatus
 
+from ...errors import UnknownRequestError
 from ..core.job_states import JobState
 from ..core.request_plan import RequestPlan
 from .request_rows import INSERT_TASK, add_job_rows, insert_request, number_plan, task_row
 
-__all__ = ["RowsHook", "Store", "UnknownRequestError"]
+__all__ = ["RowsHook", "Store"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -78,13 +79,6 @@ CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id);
 CREATE INDEX IF NOT EXISTS attempts_running ON attempts (attempt_id) WHERE status = 'running';
 CREATE TABLE IF NOT EXISTS builds (request_id INTEGER PRIMARY KEY, signature TEXT NOT NULL, built_at REAL);
 """
-
-
-class UnknownRequestError(KeyError):
-    """No request has this id."""
-
-    def __str__(self) -> str:
-        return f"Request {self.args[0]} does not exist in the local PanDA"
 
 
 class Store:
