@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.errors import AlreadySubmittedError, PandaEnvironmentError
 from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
-from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
 from support.bps_configs import make_config
 from support.service_runs import LOCAL_SITE, shell_workflow, submit, wait_for
 
@@ -102,7 +102,7 @@ def test_ping_and_submission_checks(local_panda):
 
 def test_submission_checks_name_what_is_missing(monkeypatch):
     monkeypatch.delenv("PANDA_URL_SSL")
-    with pytest.raises(RuntimeError, match="PANDA_URL_SSL"):
+    with pytest.raises(PandaEnvironmentError, match="PANDA_URL_SSL"):
         PanDAService({}).run_submission_checks()
 
 

@@ -27,8 +27,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lsst.ctrl.bps.panda.errors import PostgresError
 from lsst.ctrl.bps.panda.local.idds.idds_config import RELAY_DN
-from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 from lsst.ctrl.bps.panda.local.idds.idds_stack import SCRIPTS
 
 from support.paths import REPO_ROOT

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from lsst.ctrl.bps.panda.errors import IddsStackError
 from lsst.ctrl.bps.panda.local.idds.idds_config import NOTIFIER_CLASS, StackConfig, write_configs
 from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster
-from lsst.ctrl.bps.panda.local.idds.idds_stack import IddsStack, IddsStackError
+from lsst.ctrl.bps.panda.local.idds.idds_stack import IddsStack
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.real_servers import servers_venv_python
 

@@ -15,15 +15,20 @@ from lsst.ctrl.bps import BaseWmsService, BpsConfig, GenericWorkflow, WmsRunRepo
 from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
-from .errors import PandaConfigError
+from .errors import (
+    AlreadySubmittedError,
+    IddsCallError,
+    IddsError,
+    PandaConfigError,
+    PandaUnreachableError,
+)
 from .identity import caller_identity
 from .prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .prepare.settings import ServiceSettings, defaults_path, read_service_settings
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .wms.idds_port import IddsCallError, IddsError, IddsPort
+from .wms.idds_port import IddsPort
 from .wms.staging import stage_files
 from .wms.submission import (
-    AlreadySubmittedError,
     recorded_request,
     recorded_request_ids,
     request_id_of,
@@ -252,4 +257,4 @@ class PanDAService(BaseWmsService):
         check_environment()
         status, message = self.ping(None)
         if status:
-            raise RuntimeError(f"PanDA does not answer: {message}")
+            raise PandaUnreachableError(f"PanDA does not answer: {message}")

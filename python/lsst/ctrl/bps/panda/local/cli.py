@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import AlreadyServedError, SchemaError
 from .engine.engine_plugin import Engine
 from .engines import ENGINES, UnknownEngineError, engine_class, last_engine
 from .state.state_dir import StateDir, default_state_dir, local_url
@@ -137,8 +138,6 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
     if args.background:
         return _start_background(args, state, engine)
     from .server import LocalPandaServer
-    from .state.schema import SchemaError
-    from .state.state_dir import AlreadyServedError
 
     state.remember_engine(args.engine)
     server = LocalPandaServer(
@@ -273,7 +272,6 @@ def _status(state: StateDir) -> int:
     answering = served and token is not None and ping(record["url"], token)
     summary = {}
     if state.db_path.exists():
-        from .state.schema import SchemaError
         from .state.store import Store
 
         try:

@@ -33,9 +33,10 @@ from typing import Any
 import waitress
 from flask import Blueprint, Flask, Response, request
 
+from ..errors import BadRequestBodyError, ForbiddenClassError, UnknownRequestError, VerbCallError
 from .core.token_authority import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
-from .core.wire_codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
-from .embedded.embedded_verbs import CallError, Verbs
+from .core.wire_codec import decode_body, encode_reply
+from .embedded.embedded_verbs import Verbs
 from .engine.engine_plugin import CommandRelay, Engine, MonitorVerbs
 from .engine.engine_thread import LocalPanda
 from .engines import engine_class
@@ -44,7 +45,6 @@ from .http.file_cache import cache_blueprint
 from .http.monitor_pages import monitor_blueprint
 from .http.oidc_provider import oidc_blueprint
 from .state.state_dir import StateDir, local_url
-from .state.store import UnknownRequestError
 
 __all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
 
@@ -120,7 +120,7 @@ def create_app(
             return Response(body, status=200, mimetype="application/json")
         try:
             return _reply(True, method(*args, **kwargs))
-        except (CallError, UnknownRequestError) as exc:
+        except (VerbCallError, UnknownRequestError) as exc:
             return _reply(True, [False, str(exc)])
         except Exception as exc:
             _LOG.exception("%s failed", call.command)

@@ -24,6 +24,7 @@ from typing import Any
 
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig
 
+from ..errors import SubmissionRefusedError
 from ..prepare.settings import (
     CONFIG_MARKER,
     DOWNLOAD_MARKER,
@@ -191,7 +192,9 @@ def submit_remote_build(
     workflow = build_workflow(name, settings, build_executable(settings, archive_url, config_file))
     request_id = port.submit_build(workflow)
     if request_id <= 0:
-        raise RuntimeError(f"iDDS returned no request id ({request_id}) for the build request of {name}")
+        raise SubmissionRefusedError(
+            f"iDDS returned no request id ({request_id}) for the build request of {name}"
+        )
     _LOG.info(
         "Submitted the remote build of %s as iDDS request %d (archive %s)", name, request_id, archive_url
     )

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_file import write_atomically
+from ..errors import AlreadySubmittedError, RequestNotRecordedError, SubmissionRefusedError
 from ..gc_pause import gc_paused
 from ..prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .idds_port import IddsPort
 
 __all__ = [
     "REQUEST_FILE",
-    "AlreadySubmittedError",
     "check_task_sizes",
     "record_request",
     "recorded_request",
@@ -39,10 +39,6 @@ _LOG = logging.getLogger(__name__)
 
 REQUEST_FILE = "panda_request.json"
 """Where the request id and submission time are recorded, in the submit directory."""
-
-
-class AlreadySubmittedError(RuntimeError):
-    """The prepared workflow was submitted before."""
 
 
 def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -189,7 +185,9 @@ def submit_workflow(
     with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
         request_id = port.submit(idds_workflow)
     if request_id <= 0:
-        raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
+        raise SubmissionRefusedError(
+            f"iDDS returned no request id ({request_id}) for workflow {workflow.name}"
+        )
     workflow.run_id = str(request_id)
     _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
     if submit_dir is not None:
@@ -216,7 +214,7 @@ def submit_steps(idds_workflow: Any, max_request_length: int, submit_dir: Path, 
     ------
     ValueError
         Raised by `check_task_sizes` for a task that does not fit in one step.
-    RuntimeError
+    SubmissionRefusedError
         Raised if iDDS refuses a step.
     """
     check_task_sizes(idds_workflow, max_request_length)
@@ -227,7 +225,9 @@ def submit_steps(idds_workflow: Any, max_request_length: int, submit_dir: Path, 
         _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
         result = port.submit(step)
         if result != 0:
-            raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+            raise SubmissionRefusedError(
+                f"iDDS answered {result} for workflow step {step.step_name}; expected 0"
+            )
 
 
 def record_request(submit_dir: Path, record: dict[str, Any], port: IddsPort, *, what: str) -> None:
@@ -247,7 +247,7 @@ def record_request(submit_dir: Path, record: dict[str, Any], port: IddsPort, *, 
 
     Raises
     ------
-    RuntimeError
+    RequestNotRecordedError
         Raised if the record cannot be written, naming the request so that it is not lost.
     """
     request_id = record["request_id"]
@@ -261,7 +261,7 @@ def record_request(submit_dir: Path, record: dict[str, Any], port: IddsPort, *, 
         write_atomically(submit_dir / REQUEST_FILE, json.dumps(full_record, indent=1))
     except OSError as error:
         # The request exists: say which, so that it is not lost (or submitted again).
-        raise RuntimeError(
+        raise RequestNotRecordedError(
             f"{what} was submitted as request {request_id}, but recording it in "
             f"{submit_dir / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
         ) from error

@@ -389,7 +389,7 @@ def _add_job_pages(pages: Blueprint, verbs: MonitorVerbs, log_root: Path) -> Non
 
 def _or_404(call: Callable[[], Any]) -> Any:
     """Return the records of ``call``; 404 when the request is unknown (no records, as iDDS answers)."""
-    from ..state.store import UnknownRequestError
+    from ...errors import UnknownRequestError
 
     try:
         records = call()

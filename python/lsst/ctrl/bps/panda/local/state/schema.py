@@ -34,13 +34,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import SchemaError, SchemaTooNewError
+
 __all__ = [
     "CURRENT_LAYOUT",
     "CURRENT_VERSION",
     "MIGRATIONS",
     "Migration",
-    "SchemaError",
-    "SchemaTooNewError",
     "apply_schema",
     "create_retry_jobs_table",
     "schema_version",
@@ -120,14 +120,6 @@ CURRENT_VERSION = 1
 """The ``user_version`` of a database in `CURRENT_LAYOUT`."""
 
 _RETRY_JOBS_TABLE = "CREATE TEMP TABLE IF NOT EXISTS retry_jobs (job_id INTEGER PRIMARY KEY)"
-
-
-class SchemaError(RuntimeError):
-    """The database of a state directory is not in a layout this code can use."""
-
-
-class SchemaTooNewError(SchemaError):
-    """The database was written by a newer ctrl_bps_panda than this one."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ...atomic_file import write_atomically
+from ...errors import AlreadyServedError
 from ...local_panda_record import LOCK_NAME, RECORD_NAME, STATE_DIR_ENV, lock_is_held, read_server_record
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STATE_DIR_ENV",
-    "AlreadyServedError",
     "StateDir",
     "default_state_dir",
     "local_url",
@@ -73,10 +73,6 @@ def local_url(port: int) -> str:
 def default_state_dir() -> Path:
     """Return ``$PANDA_LOCAL_STATE_DIR``, else ``~/.panda_local``."""
     return Path(os.environ.get(DEFAULT_STATE_DIR_ENV) or Path.home() / ".panda_local").expanduser()
-
-
-class AlreadyServedError(RuntimeError):
-    """Another server holds the state directory."""
 
 
 def _write_private(path: Path, text: str) -> None:
