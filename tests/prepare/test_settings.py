@@ -5,7 +5,6 @@
 """Reading configuration: end points and per-label settings."""
 
 import re
-from pathlib import Path
 
 import pytest
 from lsst.ctrl.bps.panda.errors import PandaConfigError
@@ -20,6 +19,7 @@ from lsst.ctrl.bps.panda.prepare.settings import (
     shipped_default,
 )
 from support.bps_configs import make_config
+from support.paths import REPO_ROOT
 
 
 def test_end_point_with_unset_variable_falls_back_to_default(monkeypatch):
@@ -96,7 +96,7 @@ def test_a_config_without_the_plugin_defaults_gets_them_from_the_shipped_yaml(tm
     )
 
 
-PACKAGE = Path(__file__).resolve().parents[1] / "python" / "lsst" / "ctrl" / "bps" / "panda"
+PACKAGE = REPO_ROOT / "python" / "lsst" / "ctrl" / "bps" / "panda"
 KEY_READS = re.compile(
     r"""\.search\(\s*["'][A-Za-z]"""  # anything.search("key", ...)
     r"""|(?:(?<![\w.])|(?<=self\.))(config|remote_build|section)(\.search\(|\.get\(|\[)"""  # config.get(key)

@@ -53,6 +53,7 @@ __all__ = [
     "SubmissionError",
     "SubmissionRefusedError",
     "TokenRejectedError",
+    "UnknownEngineError",
     "UnknownRequestError",
     "UnsafeTokenError",
     "VerbCallError",
@@ -257,6 +258,10 @@ class LocalPandaError(PandaPluginError):
 
 class AlreadyServedError(LocalPandaError):
     """Another server holds the state directory."""
+
+
+class UnknownEngineError(LocalPandaError, ValueError):
+    """An engine name that is not one of ``panda_local``'s engines (``--engine`` or ``<state>/engine``)."""
 
 
 class SchemaError(LocalPandaError):

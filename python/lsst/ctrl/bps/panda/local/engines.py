@@ -10,6 +10,7 @@ engine is one more entry in `ENGINES`.
 
 from __future__ import annotations
 
+from ..errors import UnknownEngineError
 from .embedded.embedded_engine import EmbeddedEngine
 from .engine.engine_plugin import Engine
 from .idds.idds_engine import IddsEngine
@@ -23,10 +24,6 @@ and daemons)."""
 
 DEFAULT_ENGINE = EmbeddedEngine.name
 """The engine of a state directory's first start without ``--engine``."""
-
-
-class UnknownEngineError(ValueError):
-    """An engine name that is not in `ENGINES`."""
 
 
 def engine_class(name: str) -> type[Engine]:
