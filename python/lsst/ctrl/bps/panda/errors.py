@@ -168,7 +168,7 @@ class IddsCallError(IddsError):
 
 
 class IddsUnknownRequestError(IddsCallError):
-    """iDDS has no request with this id."""
+    """The request id is unknown to iDDS."""
 
 
 class IddsTransientError(IddsError):
@@ -211,7 +211,7 @@ class AlreadySubmittedError(SubmissionError):
 
 
 class SubmissionRefusedError(SubmissionError):
-    """iDDS answered a submission without a request id, or a workflow step with a non-zero code."""
+    """The submission got no request id from iDDS, or a workflow step got a non-zero code."""
 
 
 class RequestNotRecordedError(SubmissionError):

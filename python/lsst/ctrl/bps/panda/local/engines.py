@@ -29,6 +29,16 @@ DEFAULT_ENGINE = EmbeddedEngine.name
 def engine_class(name: str) -> type[Engine]:
     """Return the engine called ``name``.
 
+    Parameters
+    ----------
+    name : `str`
+        The ``--engine`` name.
+
+    Returns
+    -------
+    engine : `type` [`Engine`]
+        The engine's class.
+
     Raises
     ------
     UnknownEngineError
@@ -42,6 +52,16 @@ def engine_class(name: str) -> type[Engine]:
 
 def last_engine(state: StateDir) -> type[Engine]:
     """Return the engine of the last start on ``state`` (before the first: `DEFAULT_ENGINE`).
+
+    Parameters
+    ----------
+    state : `StateDir`
+        The state directory.
+
+    Returns
+    -------
+    engine : `type` [`Engine`]
+        The engine's class.
 
     Raises
     ------

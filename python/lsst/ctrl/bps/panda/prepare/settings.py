@@ -483,7 +483,13 @@ class SettingsReader:
         curvals = {"curr_site": str(site)} if site else {}
 
         def shared(key: str) -> tuple[str, Any]:
-            """Return where ``key`` was found (for errors) and its value."""
+            """Return where ``key`` was found (for errors) and its value.
+
+            Parameters
+            ----------
+            key : `str`
+                The remote build's key, looked up under ``remoteBuild`` first.
+            """
             found, value = self._search(key, curvals, searchobj=section)
             if not found or value in (None, ""):
                 found, value = self._search(key, curvals)

@@ -42,13 +42,29 @@ class MonitorVerbs(Protocol):
     def get_requests(
         self, *, request_id: int | None = None, with_detail: bool = False
     ) -> list[dict[str, Any]]:
-        """Return iDDS's request records (every request without ``request_id``)."""
+        """Return iDDS's request records (every request without ``request_id``).
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            The request; every request when `None`.
+        with_detail : `bool`, optional
+            One record per transform (task) instead of one per request.
+        """
         ...
 
     def get_contents_output_ext(
         self, *, request_id: int | None = None, transform_id: int | None = None
     ) -> dict[int, list[dict[str, Any]]]:
-        """Return iDDS's job records by transform id, each with the ``path`` of its job's log."""
+        """Return iDDS's job records by transform id, each with the ``path`` of its job's log.
+
+        Parameters
+        ----------
+        request_id : `int`, optional
+            The request.
+        transform_id : `int`, optional
+            Only this transform's jobs.
+        """
         ...
 
 
@@ -115,6 +131,11 @@ class Engine(ABC):
     def from_arguments(cls, args: argparse.Namespace) -> Self:
         """Return the engine that ``panda_local start`` with ``args`` asks for.
 
+        Parameters
+        ----------
+        args : `argparse.Namespace`
+            The parsed arguments of ``panda_local start``.
+
         Raises
         ------
         Exception
@@ -160,12 +181,23 @@ class Engine(ABC):
 
     @classmethod
     def status(cls, state: StateDir) -> dict[str, Any]:
-        """Return what ``panda_local status`` shows of this engine's servers (default: nothing)."""
+        """Return what ``panda_local status`` shows of this engine's servers (default: nothing).
+
+        Parameters
+        ----------
+        state : `StateDir`
+            The state directory.
+        """
         return {}
 
     @classmethod
     def clean_up(cls, state: StateDir) -> str | None:
         """End what a killed server of this engine left running in ``state``.
+
+        Parameters
+        ----------
+        state : `StateDir`
+            The state directory.
 
         Returns
         -------

@@ -49,7 +49,19 @@ class ServerStack(Protocol):
         *,
         notifier_token_file: Path | None = None,
     ) -> None:
-        """Start every piece (see `IddsStack.start`)."""
+        """Start every piece (see `IddsStack.start`).
+
+        Parameters
+        ----------
+        panda_url : `str`
+            The local PanDA's URL, which the daemons call.
+        notifier_url : `str`
+            Where the conductor's notifier posts its messages.
+        notifier_token : `str`
+            The token the notifier sends.
+        notifier_token_file : `pathlib.Path`, optional
+            A file the notifier reads the token from at each call (renewed by the server).
+        """
         ...
 
     def stop(self) -> None:
