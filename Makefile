@@ -93,6 +93,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests bench examples
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
 	$(PY) -m numpydoc lint $$(find python -name '*.py' -not -path '*/resources/*')
+	# The import direction ([tool.importlinter] in pyproject.toml); tests/test_layers.py runs it too.
+	$(PY) tests/support/import_contracts.py
 
 # Start-up time of each engine and the demo's wall time on each (bench/engines.py).
 bench-engines: $(STAMP) $(REAL_IDDS_STAMP)

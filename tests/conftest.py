@@ -17,7 +17,7 @@ import pytest
 import support.loopback  # noqa: F401  (first: the PanDA URLs, before pandaclient is imported)
 from support.local_panda import LOCAL_PANDA_POLL, ServerProcess, ShellDag, call_ok
 from support.loopback import TEST_PANDA_PORT
-from support.real_servers import RealServers, servers_venv_python
+from support.real_servers import RealServers, required_servers_venv_python
 
 
 @pytest.fixture
@@ -102,9 +102,7 @@ def real_servers():
 
     Fails when ``.venv-real-idds`` is missing (``make test`` installs it).
     """
-    python = servers_venv_python()
-    if python is None:
-        pytest.fail("the real servers' virtualenv is missing: run `make real-idds-venv` (`make test` does)")
+    python = required_servers_venv_python()
     servers = RealServers(python)
     atexit.register(servers.stop)  # also when the session dies without running finalizers
     servers.start()

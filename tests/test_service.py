@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.wms.submission import AlreadySubmittedError
+from lsst.ctrl.bps.panda.errors import AlreadySubmittedError, PandaEnvironmentError
+from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
 from support.bps_configs import make_config
 from support.service_runs import LOCAL_SITE, shell_workflow, submit, wait_for
 
@@ -103,7 +104,7 @@ def test_ping_and_submission_checks(local_panda):
 
 def test_submission_checks_name_what_is_missing(monkeypatch):
     monkeypatch.delenv("PANDA_URL_SSL")
-    with pytest.raises(RuntimeError, match="PANDA_URL_SSL"):
+    with pytest.raises(PandaEnvironmentError, match="PANDA_URL_SSL"):
         PanDAService({}).run_submission_checks()
 
 
@@ -158,3 +159,22 @@ def test_task_too_large_for_one_request_step_is_refused_before_submitting(local_
     with pytest.raises(ValueError, match=r"Task big_01_a_01 needs \d+ bytes.*maxJobsPerTask"):
         submit(config, gw, tmp_path / "submit")
     assert not (tmp_path / "submit" / "panda_request.json").exists()
+
+
+def test_a_remote_build_refuses_an_oversized_task_exactly_as_submit_does(local_panda, tmp_path):
+    refusals = []
+    for path in ("submit", "remote_build"):
+        submit_dir = tmp_path / path
+        config = make_config(str(submit_dir), site=LOCAL_SITE, maxRequestLength=300)
+        service = PanDAService(config)
+        gw = shell_workflow("big", {f"j{i}": ("a", "true") for i in range(200)})
+        prepared = service.prepare(config, gw, str(submit_dir))
+        with pytest.raises(ValueError) as refusal:
+            if path == "submit":
+                service.submit(prepared)
+            else:  # what the build job does with the workflow it prepared
+                hand_back(prepared, 1, "signature", service.port)
+        refusals.append(str(refusal.value))
+        assert not (submit_dir / "idds_request_cache").exists()
+    assert refusals[0] == refusals[1] and refusals[0].startswith("Task big_01_a_01 needs")
+    assert service.port.get_requests(request_id=None, with_detail=False) == []

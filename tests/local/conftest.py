@@ -9,14 +9,14 @@ import os
 
 import pytest
 from support.engine_server import EngineServer
-from support.real_servers import servers_venv_python
+from support.real_servers import required_servers_venv_python
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)])
 def server(request, tmp_path_factory):
     """One ``panda_local`` per engine for the module."""
-    if request.param == "idds" and servers_venv_python() is None:
-        pytest.fail("no .venv-real-idds: run `make real-idds-venv` (`make test` builds it)")
+    if request.param == "idds":
+        required_servers_venv_python()
     running = EngineServer(request.param, tmp_path_factory.mktemp(request.param) / "state")
     running.start()
     yield running

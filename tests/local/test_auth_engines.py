@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from lsst.ctrl.bps.panda.identity import relay_user_name, token_dn
 from lsst.ctrl.bps.panda.local.core.token_authority import TokenAuthority, owner_claims
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.loopback import TEST_PANDA_PORT
@@ -78,7 +79,7 @@ def idds_engine(tmp_path):
     """A local PanDA with the idds engine whose iDDS REST service records the calls."""
     _Recorder.seen = []
     server = LocalPandaServer(
-        StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, engine="idds", stack_factory=RecordingStack
+        StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, engine=IddsEngine(stack_factory=RecordingStack)
     )
     server.start_in_thread()
     yield server
@@ -126,7 +127,7 @@ def _api_status(path: str, token: str, body: bytes | None = None) -> int:
 
 
 def test_daemons_call_with_the_servers_token_and_expired_tokens_are_refused(idds_engine):
-    stack, authority = idds_engine.stack, idds_engine.authority
+    stack, authority = idds_engine.workflow_engine.stack, idds_engine.authority
     assert stack.token_file == idds_engine.state.token_path
     daemons_token = stack.token_file.read_text().strip()
     assert authority.verify(daemons_token)["sub"] == owner_claims()["sub"]  # signed here, for the owner

@@ -79,3 +79,27 @@ def test_default_state_dir_comes_from_the_environment(tmp_path, monkeypatch):
     assert default_state_dir() == tmp_path / "from_env"
     monkeypatch.delenv("PANDA_LOCAL_STATE_DIR")
     assert default_state_dir() == Path(os.path.expanduser("~")) / ".panda_local"
+
+
+def test_engine_choices_are_the_registered_engines():
+    from lsst.ctrl.bps.panda.local.cli import _parser
+    from lsst.ctrl.bps.panda.local.engines import ENGINES
+
+    verbs = next(action for action in _parser()._actions if action.dest == "verb")
+    engine = next(action for action in verbs.choices["start"]._actions if action.dest == "engine")
+    assert list(engine.choices) == list(ENGINES) == ["embedded", "idds"]
+    assert all(kind.name == name for name, kind in ENGINES.items())
+
+
+@pytest.mark.parametrize("verb", ["start", "status"])
+def test_unknown_engine_in_the_state_dir_is_a_clear_error(tmp_path, verb):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "engine").write_text("jedi-of-the-future\n")
+    result = _run(verb, "--state-dir", str(state), check=False)
+    assert result.returncode == 1
+    assert (
+        f"panda_local: {state / 'engine'} names an unknown engine 'jedi-of-the-future': "
+        "start with --engine {embedded,idds} to choose one"
+    ) in result.stderr
+    assert not (state / "server.json").exists() and not result.stdout

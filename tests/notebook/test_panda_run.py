@@ -10,7 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PandaRun
-from lsst.ctrl.bps.panda.notebook.panda_run import PandaRunError
+from lsst.ctrl.bps.panda.errors import PandaRunError
 
 pytestmark = pytest.mark.real_servers
 

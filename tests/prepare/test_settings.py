@@ -4,10 +4,22 @@
 
 """Reading configuration: end points and per-label settings."""
 
+import re
+
 import pytest
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.prepare.settings import NameMode, SettingsReader, resolve_end_point
+from lsst.ctrl.bps.panda.prepare import settings as settings_module
+from lsst.ctrl.bps.panda.prepare.settings import (
+    NameMode,
+    ServiceSettings,
+    SettingsReader,
+    _shipped_defaults,
+    read_service_settings,
+    resolve_end_point,
+    shipped_default,
+)
 from support.bps_configs import make_config
+from support.paths import REPO_ROOT
 
 
 def test_end_point_with_unset_variable_falls_back_to_default(monkeypatch):
@@ -82,3 +94,45 @@ def test_a_config_without_the_plugin_defaults_gets_them_from_the_shipped_yaml(tm
         shipped["prodSourceLabel"],
         shipped["priority"],
     )
+
+
+PACKAGE = REPO_ROOT / "python" / "lsst" / "ctrl" / "bps" / "panda"
+KEY_READS = re.compile(
+    r"""\.search\(\s*["'][A-Za-z]"""  # anything.search("key", ...)
+    r"""|(?:(?<![\w.])|(?<=self\.))(config|remote_build|section)(\.search\(|\.get\(|\[)"""  # config.get(key)
+)
+"""A read of a BpsConfig key (``re.search(r"...")`` and ``auth_config["..."]`` are not)."""
+
+
+def test_no_module_but_settings_reads_a_configuration_key():
+    readers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "resources" in path.relative_to(PACKAGE).parts or path.name == "settings.py":
+            continue  # resources/ links to edgenode/; settings.py is the one reader
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if KEY_READS.search(line):
+                readers.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert readers == [], "read these keys in prepare/settings.py:\n" + "\n".join(readers)
+
+
+def test_every_default_settings_reads_is_in_bps_panda_yaml():
+    source = (PACKAGE / "prepare" / "settings.py").read_text()
+    keys = set(re.findall(r"""(?:shipped_default|_search_or_default|with_default)\(\s*"([^"]+)""", source))
+    keys |= {f"remoteBuild.{key}" for key in re.findall(r"""own\(\s*"([^"]+)""", source)}
+    assert {"maxJobsPerTask", "iddsServer", "remoteBuild.uploadAttempts", "priority"} <= keys
+    for key in sorted(keys):
+        shipped_default(key)  # KeyError names a default that is not in the file
+
+
+def test_service_settings_follow_the_shipped_defaults(monkeypatch):
+    defaults = dict(_shipped_defaults(), iddsServer="idds.example", resubmit=True, pandaMonitorUrl="")
+    monkeypatch.setattr(settings_module, "_shipped_defaults", lambda: defaults)
+    assert read_service_settings({}) == ServiceSettings("idds.example", None, True)
+    assert read_service_settings({"resubmit": False}).resubmit is False
+
+
+def test_service_settings_come_from_a_submission_config(tmp_path):
+    config = make_config(str(tmp_path), iddsServer="https://idds:8443/idds", pandaMonitorUrl="https://mon")
+    assert read_service_settings(config) == ServiceSettings("https://idds:8443/idds", "https://mon", False)
+    with pytest.raises(PandaConfigError, match="resubmit must be true or false"):
+        read_service_settings(make_config(str(tmp_path), resubmit="maybe"))

@@ -42,25 +42,10 @@ def _workflow(name: str) -> object:
 
 def _record_build_calls(api: object, save: object) -> None:
     """Record the remote build's calls: submit_build, update_build_request and its refusals."""
-    from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow
+    from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
+    from support.bps_configs import remote_build_settings
 
-    settings = RemoteBuildSettings(
-        files=(),
-        runner_command="unused",
-        upload_attempts=1,
-        upload_backoff=0.0,
-        site="TEST_SITE",
-        queue="TEST_QUEUE",
-        cloud=None,
-        rss=4000,
-        rss_max=None,
-        memory_multiplier=None,
-        max_attempt=1,
-        processing_type=None,
-        priority=None,
-        vo=None,
-        prod_source_label=None,
-    )
+    settings = remote_build_settings()
     build = build_workflow("recorded_build", settings, "echo build")
     (work,) = build.template.works.values()
     built = _workflow("recorded_built")

@@ -17,9 +17,9 @@ import tarfile
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow, hand_back
+from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow, hand_back
 from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
-from support.bps_configs import make_config
+from support.bps_configs import make_config, remote_build_settings
 from support.contract_runs import SITE, bps, shell_workflow
 from support.paths import REPO_ROOT
 
@@ -51,26 +51,6 @@ payload:
 """
 
 
-def build_settings():
-    return RemoteBuildSettings(
-        files=(),
-        runner_command="unused",
-        upload_attempts=1,
-        upload_backoff=0.0,
-        site="TEST_SITE",
-        queue="TEST_QUEUE",
-        cloud=None,
-        rss=4000,
-        rss_max=None,
-        memory_multiplier=None,
-        max_attempt=1,
-        processing_type=None,
-        priority=None,
-        vo=None,
-        prod_source_label=None,
-    )
-
-
 def test_bps_submit_puts_the_archive_in_the_real_cache_and_makes_a_build_request(real_panda, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -100,7 +80,7 @@ def test_a_prepared_workflow_is_handed_to_the_real_build_request_and_refusals_ar
     real_panda, tmp_path
 ):
     port = IddsPort(attempts=1)
-    build = build_workflow("remote_contract", build_settings(), "echo build")
+    build = build_workflow("remote_contract", remote_build_settings(), "echo build")
     (work,) = build.template.works.values()
     request_id = port.submit_build(build)
     assert request_id > 0 and port.get_requests(request_id)[0]["status"].name == "New"

@@ -11,6 +11,8 @@ import tarfile
 import pytest
 from lsst.ctrl.bps import BpsConfig
 from lsst.ctrl.bps.panda.errors import PandaConfigError
+from lsst.ctrl.bps.panda.prepare import settings as settings_module
+from lsst.ctrl.bps.panda.prepare.settings import _shipped_defaults, shipped_default
 from lsst.ctrl.bps.panda.remote_build.build_archive import (
     BUILD_CONTEXT_FILE,
     CACHE_NO_BUILD_LIMIT,
@@ -82,7 +84,7 @@ def test_the_build_work_is_one_signed_task_of_the_published_name_and_type(tmp_pa
         ("runnerCommand: python3 build.py _build_cmd_line_", "must contain _download_cmd_line_"),
         ("{runner}\n  uploadAttempts: 0", "remoteBuild.uploadAttempts must be at least 1"),
         ("{runner}\n  uploadBackoff: soon", "remoteBuild.uploadBackoff must be a number"),
-        ("{runner}\n  requestMemory: lots", "remoteBuild.requestMemory must be a number"),
+        ("{runner}\n  requestMemory: lots", "remoteBuild.requestMemory must be an integer"),
     ],
 )
 def test_bad_remote_build_keys_stop_submit_naming_the_key(tmp_path, remote_build, words):
@@ -119,3 +121,43 @@ def test_archive_problems_name_the_file_and_submit_nothing(tmp_path):
     big.write_bytes(os.urandom(CACHE_NO_BUILD_LIMIT + 1024))
     with pytest.raises(PandaConfigError, match="above the PanDA cache's 10 MB limit"):
         pack_archive(str(submit), (str(big),), tmp_path / "out")
+
+
+RUNNER = "runnerCommand: python3 build.py _download_cmd_line_ _build_cmd_line_"
+
+
+def test_build_only_keys_default_to_bps_panda_yaml_not_to_code(tmp_path, monkeypatch):
+    shipped = _shipped_defaults()
+    changed = dict(shipped, remoteBuild=dict(shipped["remoteBuild"], uploadAttempts=7, files=["x.yaml"]))
+    monkeypatch.setattr(settings_module, "_shipped_defaults", lambda: changed)
+    config, section = load(tmp_path, f"requestMemory: 100\nremoteBuild:\n  {RUNNER}\n")
+    settings = read_settings(config, section)
+    assert (settings.upload_attempts, settings.files, settings.upload_backoff) == (7, ("x.yaml",), 5.0)
+
+
+def test_keys_shared_with_the_jobs_fall_back_to_the_workflows_defaults(tmp_path):
+    config, section = load(
+        tmp_path, f"requestMemory: 100\nvo: mine\nremoteBuild:\n  {RUNNER}\n  priority: 7\n"
+    )
+    settings = read_settings(config, section)
+    assert (settings.priority, settings.vo, settings.prod_source_label, settings.cloud) == (
+        7,
+        "mine",
+        shipped_default("prodSourceLabel"),
+        shipped_default("computeCloud"),
+    )
+    assert (settings.rss, settings.max_attempt, settings.rss_max, settings.memory_multiplier) == (
+        100,
+        1,
+        None,
+        None,
+    )
+
+
+def test_a_bad_value_names_the_key_where_it_was_found(tmp_path):
+    config, section = load(tmp_path, f"requestMemory: lots\nremoteBuild:\n  {RUNNER}\n")
+    with pytest.raises(PandaConfigError, match=r"^requestMemory must be an integer, got 'lots'"):
+        read_settings(config, section)
+    config, section = load(tmp_path, f"remoteBuild:\n  {RUNNER}\n")
+    with pytest.raises(PandaConfigError, match="requestMemory is not set for the remote build job"):
+        read_settings(config, section)

@@ -8,6 +8,7 @@ from typing import Any
 
 from lsst.ctrl.bps import BpsConfig
 from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER
+from lsst.ctrl.bps.panda.prepare.settings import RemoteBuildSettings
 
 IDF_CLASSES = [
     {"name": "conventional", "maxMemory": 4000, "queue": "DOMA_LSST_GOOGLE_TEST"},
@@ -43,3 +44,29 @@ def make_config(submit_path: str, site: dict[str, Any] | None = None, **override
         defaults=BPS_DEFAULTS,
         wms_service_class_fqn="lsst.ctrl.bps.panda.PanDAService",
     )
+
+
+def remote_build_settings(**overrides: Any) -> RemoteBuildSettings:
+    """Return the settings of a build job on site TEST_SITE, without a config file.
+
+    The priority, VO and source label are what the build work got when none was configured.
+    """
+    values: dict[str, Any] = dict(
+        files=(),
+        runner_command="unused",
+        upload_attempts=1,
+        upload_backoff=0.0,
+        site="TEST_SITE",
+        queue="TEST_QUEUE",
+        cloud=None,
+        rss=4000,
+        rss_max=None,
+        memory_multiplier=None,
+        max_attempt=1,
+        processing_type=None,
+        priority=900,
+        vo="wlcg",
+        prod_source_label="managed",
+    )
+    values.update(overrides)
+    return RemoteBuildSettings(**values)

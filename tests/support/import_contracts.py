@@ -28,14 +28,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "python" / "lsst" / "ctrl" / "bps" / "panda"
 
 
-def check_contracts() -> subprocess.CompletedProcess:
-    """Run ``lint-imports`` on a copy of the package; return the finished process."""
+def check_contracts(extra_modules: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``lint-imports`` on a copy of the package; return the finished process.
+
+    Parameters
+    ----------
+    extra_modules : `dict` [`str`, `str`], optional
+        Modules to add to the copy (path under the package, e.g. ``prepare/x.py``, to source):
+        the tests use it to check that a contract catches an import against the direction.
+    """
     with tempfile.TemporaryDirectory(prefix="import-contracts-") as tmp:
         root = Path(tmp)
         bps = root / "lsst" / "ctrl" / "bps"
         shutil.copytree(PACKAGE, bps / "panda", ignore=shutil.ignore_patterns("resources", "__pycache__"))
         for folder in (root / "lsst", root / "lsst" / "ctrl", bps):
             (folder / "__init__.py").write_text("")
+        for name, source in (extra_modules or {}).items():
+            (bps / "panda" / name).write_text(source)
         lint_imports = Path(sys.executable).with_name("lint-imports")
         env = {**os.environ, "PYTHONPATH": str(root)}
         return subprocess.run(

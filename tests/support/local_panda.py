@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from support.loopback import TEST_PANDA_PORT, TEST_PANDA_URL
+from support.real_servers import stop_process
 
 __all__ = ["LOCAL_PANDA_POLL", "ServerProcess", "ShellDag", "call_ok"]
 
@@ -131,10 +132,5 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process, group=False, grace=30, kill_wait=10)

@@ -104,7 +104,9 @@ def release_message(task_id, files, status="Available"):
 def deliver(server, messages):
     """Send messages through the real notifier class as the conductor does; return those delivered."""
     token_file = server.state.token_path
-    notifier = LocalPandaNotifier(url=server.notifier_url, token_file=str(token_file), timeout="10")
+    notifier = LocalPandaNotifier(
+        url=server.workflow_engine.notifier_url, token_file=str(token_file), timeout="10"
+    )
     requests, delivered = queue.Queue(), queue.Queue()
     notifier.set_request_queue(requests)
     notifier.set_response_queue(delivered)

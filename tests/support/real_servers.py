@@ -26,13 +26,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+from lsst.ctrl.bps.panda.errors import PostgresError
 from lsst.ctrl.bps.panda.local.idds.idds_config import RELAY_DN
-from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 from lsst.ctrl.bps.panda.local.idds.idds_stack import SCRIPTS
 
 from support.paths import REPO_ROOT
 
-__all__ = ["REPO", "SERVERS_VENV", "RealServers", "make_user_certificate", "servers_venv_python"]
+__all__ = [
+    "REPO",
+    "SERVERS_VENV",
+    "RealServers",
+    "make_user_certificate",
+    "servers_venv_python",
+    "required_servers_venv_python",
+    "stop_process",
+]
 
 REPO = REPO_ROOT
 HERE = REPO / "tests" / "real_idds"
@@ -100,6 +110,38 @@ def make_user_certificate(path: Path, dn: str = USER_DN) -> Path:
     )
     path.chmod(0o600)
     return path
+
+
+def stop_process(process: subprocess.Popen, *, group: bool, grace: float, kill_wait: float = 15) -> None:
+    """Stop a server started by a test: SIGTERM, then SIGKILL if it is not gone after ``grace`` s.
+
+    Parameters
+    ----------
+    process : `subprocess.Popen`
+        The server (started with ``start_new_session=True`` when ``group``).
+    group : `bool`
+        Signal its whole process group (the real servers' workers), not only the server.
+    grace : `float`
+        Seconds it has to stop after SIGTERM.
+    kill_wait : `float`, optional
+        Seconds to wait for it after SIGKILL.
+    """
+    if process.poll() is not None:
+        return
+
+    def send(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+
+    send(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        process.wait(timeout=kill_wait)
 
 
 def _fill(template: Path, target: Path, values: dict[str, str]) -> Path:
@@ -258,22 +300,10 @@ class RealServers:
         _wait_http(f"{url}/isAlive", process, log)
         return url
 
-    @staticmethod
-    def _terminate(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
-
     def stop(self) -> None:
         """Stop the servers and PostgreSQL and remove their directory."""
         for process in reversed(self.processes):
-            self._terminate(process)
+            stop_process(process, group=True, grace=15)
         self.processes.clear()
         self._stop_postgres()
         if not os.environ.get("REAL_IDDS_KEEP"):
@@ -283,3 +313,11 @@ class RealServers:
         """Return the end of a server's log (``idds`` or ``panda``), for failure messages."""
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def required_servers_venv_python() -> Path:
+    """Return the real servers' Python; fail without ``.venv-real-idds`` (``make test`` installs it)."""
+    python = servers_venv_python()
+    if python is None:
+        pytest.fail("the real servers' virtualenv is missing: run `make real-idds-venv` (`make test` does)")
+    return python

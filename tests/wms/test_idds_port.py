@@ -18,13 +18,13 @@ import time
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.wms.idds_port import (
+from lsst.ctrl.bps.panda.errors import (
     IddsCallError,
     IddsOutageError,
-    IddsPort,
     IddsTransientError,
     IddsUnknownRequestError,
 )
+from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 from support.paths import DATA_DIR
 
 ENVELOPES = DATA_DIR / "envelopes"

@@ -16,13 +16,9 @@ import socket
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
+from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnknownRequestError
 from lsst.ctrl.bps.panda.identity import caller_identity
-from lsst.ctrl.bps.panda.wms.idds_port import (
-    IddsCallError,
-    IddsOutageError,
-    IddsPort,
-    IddsUnknownRequestError,
-)
+from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 from support.bps_configs import make_config
 from support.contract_runs import SITE, bps, shell_workflow
 from support.real_servers import USER_DN

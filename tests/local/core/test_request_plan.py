@@ -6,7 +6,8 @@
 
 import pytest
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowExec, GenericWorkflowJob
-from lsst.ctrl.bps.panda.local.core.request_plan import IntakeError, plan_request
+from lsst.ctrl.bps.panda.errors import IntakeError
+from lsst.ctrl.bps.panda.local.core.request_plan import plan_request
 from lsst.ctrl.bps.panda.prepare.convert import convert_workflow
 from lsst.ctrl.bps.panda.prepare.settings import SettingsReader
 from support.bps_configs import make_config

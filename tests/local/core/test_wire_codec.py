@@ -11,10 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 from idds.common.utils import json_dumps
+from lsst.ctrl.bps.panda.errors import BadRequestBodyError, ForbiddenClassError
 from lsst.ctrl.bps.panda.local.core.wire_codec import (
     ALLOWED_CLASSES,
-    BadRequestBodyError,
-    ForbiddenClassError,
     decode_body,
     encode_reply,
     load_restricted,

@@ -14,8 +14,9 @@ import time
 
 import httpx
 import pytest
-from lsst.ctrl.bps.panda.remote_build.build_submission import RemoteBuildSettings, build_workflow
+from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
 from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
+from support.bps_configs import remote_build_settings
 from support.local_panda import call_ok
 from support.loopback import TEST_PANDA_URL
 from support.paths import DATA_DIR
@@ -26,26 +27,9 @@ CACHE_ROOT = TEST_PANDA_URL.rsplit("/server/panda", 1)[0]
 REAL_ENVELOPES = DATA_DIR / "envelopes" / "real"
 
 
-def settings(**overrides):
-    values = dict(
-        files=(),
-        runner_command="unused",
-        upload_attempts=1,
-        upload_backoff=0.0,
-        site="LOCAL",
-        queue="LOCAL_CONVENTIONAL",
-        cloud=None,
-        rss=100,
-        rss_max=None,
-        memory_multiplier=None,
-        max_attempt=1,
-        processing_type=None,
-        priority=None,
-        vo=None,
-        prod_source_label=None,
-    )
-    values.update(overrides)
-    return RemoteBuildSettings(**values)
+def local_settings():
+    """The build job's settings on the local PanDA's site and queue."""
+    return remote_build_settings(site="LOCAL", queue="LOCAL_CONVENTIONAL", rss=100)
 
 
 def statuses_until(api, request_id, final, timeout=60.0):
@@ -77,7 +61,7 @@ def test_build_request_runs_its_job_then_the_handed_back_workflow_under_the_same
     # The build job shows iDDS's variables, then waits for the test to hand the workflow back.
     job = f'echo "$IDDS_BUILD_REQUEST_ID $IDDS_BUIL_SIGNATURE" > {tmp_path}/seen; '
     job += f"until [ -e {release} ]; do sleep 0.05; done"
-    workflow = build_workflow("remote", settings(), job)
+    workflow = build_workflow("remote", local_settings(), job)
     (work,) = workflow.template.works.values()
     port = IddsPort(attempts=1)
     request_id = port.submit_build(workflow)
@@ -103,7 +87,7 @@ def test_build_request_runs_its_job_then_the_handed_back_workflow_under_the_same
 
 def test_update_build_request_refuses_what_idds_refuses(local_panda, shell_dag):
     port = IddsPort(attempts=1)
-    workflow = build_workflow("refusals", settings(), "sleep 30")
+    workflow = build_workflow("refusals", local_settings(), "sleep 30")
     (work,) = workflow.template.works.values()
     request_id = port.submit_build(workflow)
     with pytest.raises(IddsCallError, match=r"has a different signature\(wrong != "):
@@ -120,7 +104,7 @@ def test_update_build_request_refuses_what_idds_refuses(local_panda, shell_dag):
 def test_refusals_read_as_the_real_relays(local_panda, idds_api, shell_dag):
     # Byte for byte what the real relay answered (tests/data/envelopes/real/update_build_request_*.json).
     recorded = json.loads((REAL_ENVELOPES / "update_build_request_wrong_signature.json").read_text())
-    workflow = build_workflow("texts", settings(), "sleep 30")
+    workflow = build_workflow("texts", local_settings(), "sleep 30")
     (work,) = workflow.template.works.values()
     request_id = call_ok(idds_api.submit_build(workflow, username=None, use_dataset_name=False))
     reply = idds_api.update_build_request(request_id=request_id, signature="wrong", workflow=workflow)
@@ -149,7 +133,7 @@ def recorded_signature(envelope):
 
 def test_a_cancelled_build_request_takes_no_workflow(local_panda, idds_api, shell_dag):
     port = IddsPort(attempts=1)
-    workflow = build_workflow("cancelled", settings(), "sleep 30")
+    workflow = build_workflow("cancelled", local_settings(), "sleep 30")
     (work,) = workflow.template.works.values()
     request_id = port.submit_build(workflow)
     statuses_until(idds_api, request_id, {"Building"})
@@ -161,7 +145,7 @@ def test_a_cancelled_build_request_takes_no_workflow(local_panda, idds_api, shel
 
 
 def test_an_unsigned_build_work_is_refused_and_no_request_is_made(local_panda, idds_api):
-    workflow = build_workflow("unsigned", settings(), "true")
+    workflow = build_workflow("unsigned", local_settings(), "true")
     (work,) = workflow.template.works.values()
     work.signature = None
     with pytest.raises(IddsCallError, match="not signed"):
@@ -170,7 +154,7 @@ def test_an_unsigned_build_work_is_refused_and_no_request_is_made(local_panda, i
 
 
 def test_a_build_job_that_hands_nothing_back_fails_its_request(local_panda, idds_api):
-    request_id = IddsPort(attempts=1).submit_build(build_workflow("lazy", settings(), "true"))
+    request_id = IddsPort(attempts=1).submit_build(build_workflow("lazy", local_settings(), "true"))
     assert statuses_until(idds_api, request_id, {"Finished", "Failed"})[-1] == "Failed"
 
 

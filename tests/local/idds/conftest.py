@@ -10,24 +10,22 @@ import os
 import time
 
 import pytest
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.loopback import TEST_PANDA_PORT
-from support.real_servers import servers_venv_python
+from support.real_servers import required_servers_venv_python
 
 
 @pytest.fixture(scope="module")
 def idds_panda(tmp_path_factory):
     """A local PanDA with the real iDDS engine on the test port, its token in the environment."""
-    python = servers_venv_python()
-    if python is None:
-        pytest.fail("the real servers' virtualenv is missing: run `make real-idds-venv` (`make test` does)")
+    python = required_servers_venv_python()
     root = tmp_path_factory.mktemp("idds_engine")
     server = LocalPandaServer(
         StateDir(root / "state"),
         port=TEST_PANDA_PORT,
-        engine="idds",
-        idds_python=python,
+        engine=IddsEngine(server_python=python),
         max_cores=2,
         sample_interval=0.05,
     )

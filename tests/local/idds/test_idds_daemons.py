@@ -19,7 +19,7 @@ import pytest
 from lsst.ctrl.bps.panda.local.idds import idds_config
 from lsst.ctrl.bps.panda.local.idds.idds_config import StackConfig
 from lsst.ctrl.bps.panda.local.idds.scripts import idds_daemons
-from support.real_servers import servers_venv_python
+from support.real_servers import required_servers_venv_python
 
 
 class FakeClerk:
@@ -122,8 +122,7 @@ print(json.dumps([kwargs["delay"] for kwargs in asked]))
 
 @pytest.mark.real_idds
 def test_the_real_conductor_waits_the_configured_delay_not_60_s(tmp_path):
-    python = servers_venv_python()
-    assert python is not None, "the real servers' virtualenv is missing: run `make real-idds-venv`"
+    python = required_servers_venv_python()
     config = stack_config(tmp_path)
     idds_config.write_configs(config)
     result = subprocess.run(

@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from lsst.ctrl.bps.panda.errors import IddsStackError
 from lsst.ctrl.bps.panda.local.idds.idds_config import NOTIFIER_CLASS, StackConfig, write_configs
 from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster
-from lsst.ctrl.bps.panda.local.idds.idds_stack import IddsStack, IddsStackError
+from lsst.ctrl.bps.panda.local.idds.idds_stack import IddsStack
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
-from support.real_servers import servers_venv_python
+from support.real_servers import required_servers_venv_python
 
 pytestmark = [pytest.mark.idds_engine, pytest.mark.real_servers, pytest.mark.timeout(300)]
 
@@ -109,10 +110,7 @@ def test_daemons_config_loads_our_notifier_with_its_token_file_and_test_loop_pol
 
 @pytest.fixture
 def server_python():
-    python = servers_venv_python()
-    if python is None:
-        pytest.fail("no .venv-real-idds: run `make real-idds-venv` (`make test` builds it)")
-    return python
+    return required_servers_venv_python()
 
 
 def test_stack_killed_with_sigkill_comes_back_on_its_data_and_stops_cleanly(tmp_path, server_python):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.loopback import TEST_PANDA_PORT
@@ -21,8 +22,7 @@ def idds_engine(tmp_path):
     server = LocalPandaServer(
         StateDir(tmp_path / "state"),
         port=TEST_PANDA_PORT,
-        engine="idds",
-        stack_factory=StandInStack,
+        engine=IddsEngine(stack_factory=StandInStack),
         max_cores=2,
         sample_interval=0.05,
     )

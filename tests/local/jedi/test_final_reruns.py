@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
 from lsst.ctrl.bps.panda.local.jedi import final_reruns
 from lsst.ctrl.bps.panda.local.jedi.final_reruns import condition_task_names
 from support.loopback import TEST_PANDA_PORT
@@ -89,7 +90,7 @@ def test_condition_task_names_are_the_released_works():
 def test_final_task_runs_again_after_the_retried_task(idds_engine, tmp_path):  # noqa: F811
     from pandaclient import Client
 
-    reruns = idds_engine._relay.reruns
+    reruns = idds_engine.workflow_engine.relay.reruns
     reruns.note_submitted(7, conditional_workflow())
     ledger, work_id, final_id = ended_run(tmp_path)
     assert runs(ledger) == ["bad", "good", "final"]
@@ -114,7 +115,7 @@ def test_final_task_runs_again_after_the_retried_task(idds_engine, tmp_path):  #
 
 
 def test_nothing_runs_again_when_every_task_is_done(idds_engine, tmp_path):  # noqa: F811
-    reruns = idds_engine._relay.reruns
+    reruns = idds_engine.workflow_engine.relay.reruns
     reruns.note_submitted(7, conditional_workflow())
     ledger, work_id, final_id = ended_run(tmp_path)
     from pandaclient import Client
@@ -133,7 +134,7 @@ def test_final_task_waits_no_longer_than_the_grace_for_a_task_never_retried(
     caplog,
 ):
     monkeypatch.setattr(final_reruns, "GRACE", 1.0)
-    reruns = idds_engine._relay.reruns
+    reruns = idds_engine.workflow_engine.relay.reruns
     reruns.note_submitted(7, conditional_workflow())
     ledger, work_id, final_id = ended_run(tmp_path)
     assert reruns.note_retry(7, time.time()) == 1
@@ -153,13 +154,13 @@ def test_held_final_task_survives_a_server_restart(idds_engine, tmp_path):  # no
     from pandaclient import Client
     from support.stand_in_stack import StandInStack
 
-    idds_engine._relay.reruns.note_submitted(7, conditional_workflow())
+    idds_engine.workflow_engine.relay.reruns.note_submitted(7, conditional_workflow())
     ledger, work_id, final_id = ended_run(tmp_path)
-    assert idds_engine._relay.reruns.note_retry(7, time.time()) == 1
+    assert idds_engine.workflow_engine.relay.reruns.note_retry(7, time.time()) == 1
     idds_engine.close(kill_running=True)
 
     again = LocalPandaServer(
-        idds_engine.state, port=TEST_PANDA_PORT, engine="idds", stack_factory=StandInStack, max_cores=2
+        idds_engine.state, port=TEST_PANDA_PORT, engine=IddsEngine(stack_factory=StandInStack), max_cores=2
     )
     again.start_in_thread()
     try:

@@ -182,7 +182,7 @@ def test_bad_task_parameters_are_refused_with_the_key(idds_engine):
 def test_api_calls_need_the_token(idds_engine, header, code):
     url = f"http://127.0.0.1:{TEST_PANDA_PORT}/api/v1/task/get_status?task_id=1"
     for body in (None, b"{}"):
-        target = url if body is None else idds_engine.notifier_url
+        target = url if body is None else idds_engine.workflow_engine.notifier_url
         request = urllib.request.Request(
             target, data=body, headers={"Authorization": header} if header else {}
         )

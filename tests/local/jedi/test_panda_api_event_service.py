@@ -46,14 +46,14 @@ class NoIddsStack:
 
 @pytest.fixture
 def panda_api_server(tmp_path, monkeypatch):
+    from lsst.ctrl.bps.panda.local.idds.idds_engine import IddsEngine
     from lsst.ctrl.bps.panda.local.server import LocalPandaServer
     from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 
     server = LocalPandaServer(
         StateDir(tmp_path / "state"),
         port=TEST_PANDA_PORT,
-        engine="idds",
-        stack_factory=NoIddsStack,
+        engine=IddsEngine(stack_factory=NoIddsStack),
         max_cores=2,
         sample_interval=0.05,
     )

@@ -22,7 +22,8 @@ below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
     GenericWorkflow to iDDS workflow.
 shared words
     `errors`, `states`, `task_names`, `identity`, `atomic_file`, `gc_pause`,
-    and `edgenode.job_contract`: no server, no plugin layer.
+    `local_panda_record` (where a running local PanDA says it serves), and
+    `edgenode.job_contract`: no server, no plugin layer.
 
 `edgenode` holds the worker-side decoders (standard library, EUPS paths kept);
 `local` is the local PanDA, which the plugin never imports.

@@ -15,15 +15,20 @@ from lsst.ctrl.bps import BaseWmsService, BpsConfig, GenericWorkflow, WmsRunRepo
 from lsst.daf.butler import Config
 from lsst.resources import ResourcePath
 
-from .errors import PandaConfigError
+from .errors import (
+    AlreadySubmittedError,
+    IddsCallError,
+    IddsError,
+    PandaConfigError,
+    PandaUnreachableError,
+)
 from .identity import caller_identity
 from .prepare.prepared_workflow import PandaBpsWmsWorkflow
-from .prepare.settings import defaults_path
+from .prepare.settings import ServiceSettings, defaults_path, read_service_settings
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .wms.idds_port import IddsCallError, IddsError, IddsPort
+from .wms.idds_port import IddsPort
 from .wms.staging import stage_files
 from .wms.submission import (
-    AlreadySubmittedError,
     recorded_request,
     recorded_request_ids,
     request_id_of,
@@ -49,6 +54,7 @@ class PanDAService(BaseWmsService):
     def __init__(self, config: BpsConfig | dict) -> None:
         super().__init__(config)
         self._port: IddsPort | None = None
+        self._settings: ServiceSettings | None = None
 
     @property
     def defaults(self) -> Config:
@@ -70,7 +76,7 @@ class PanDAService(BaseWmsService):
         )
         if out_prefix is not None:
             previous = recorded_request(out_prefix)
-            if previous is not None and not self._setting("resubmit", False):
+            if previous is not None and not self.settings.resubmit:
                 raise AlreadySubmittedError(
                     f"{out_prefix} already holds the submitted request {previous['request_id']}: "
                     "preparing here would overwrite its workflow files. Prepare into a new submit "
@@ -80,27 +86,22 @@ class PanDAService(BaseWmsService):
         return workflow
 
     # -- operating a run -------------------------------------------------------------------------
-    def _setting(self, key: str, default: Any = None) -> Any:
-        """Read a setting from the config when there is one (report & co. get an empty one)."""
-        config = self.config
-        if not config:
-            return default
-        try:
-            found, value = config.search(key, opt={"default": default})
-        except (AttributeError, TypeError):
-            value = config.get(key, default) if isinstance(config, dict) else default
-            found = True
-        return value if found else default
+    @property
+    def settings(self) -> ServiceSettings:
+        """The service's own keys (read on first use; report & co. get an empty config)."""
+        if self._settings is None:
+            self._settings = read_service_settings(self.config)
+        return self._settings
 
     @property
     def port(self) -> IddsPort:
         """The port to iDDS (created on first use)."""
         if self._port is None:
-            self._port = IddsPort(self._setting("iddsServer") or None)
+            self._port = IddsPort(self.settings.idds_server)
         return self._port
 
     def _monitor_url(self) -> str | None:
-        return os.environ.get("PANDA_MON_URL") or self._setting("pandaMonitorUrl") or None
+        return os.environ.get("PANDA_MON_URL") or self.settings.monitor_url
 
     def submit(self, workflow: PandaBpsWmsWorkflow | None, **kwargs: Any) -> Any:
         # Docstring inherited from BaseWmsService.submit.
@@ -113,7 +114,7 @@ class PanDAService(BaseWmsService):
                 workflow.end_point,
                 max_workers=workflow.max_copy_workers,
             )
-        resubmit = bool(kwargs.get("resubmit") or self._setting("resubmit", False))
+        resubmit = bool(kwargs.get("resubmit")) or self.settings.resubmit
         submit_workflow(workflow, self.port, resubmit=resubmit)
         return workflow
 
@@ -256,4 +257,4 @@ class PanDAService(BaseWmsService):
         check_environment()
         status, message = self.ping(None)
         if status:
-            raise RuntimeError(f"PanDA does not answer: {message}")
+            raise PandaUnreachableError(f"PanDA does not answer: {message}")

@@ -27,10 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import AuthError
 from ..identity import relay_user_name, token_dn
 
 __all__ = [
-    "AuthError",
     "AuthExit",
     "TokenState",
     "client_oidc",
@@ -68,23 +68,6 @@ class AuthExit(enum.IntEnum):
     """The PanDA server or the identity provider cannot be reached."""
     REFUSED = 6
     """The identity provider refused the login or the refresh for another reason."""
-
-
-class AuthError(Exception):
-    """A failure ``panda_auth`` reports in one line, with its exit code.
-
-    Parameters
-    ----------
-    code : `AuthExit`
-        Exit code ``panda_auth`` returns for this failure.
-    message : `str`
-        One-line explanation for the user, saying what to do.
-    """
-
-    def __init__(self, code: AuthExit, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def local_time(epoch: float) -> str:

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import AuthError
 from .oidc_token import (
-    AuthError,
     AuthExit,
     TokenState,
     classify,

@@ -217,10 +217,12 @@ def _unpack(archive: Path, directory: Path, config_name: str) -> dict[str, str]:
 def _build_and_hand_back(
     config_name: str, compute_site: str | None, context: dict[str, str], request_id: int, signature: str
 ) -> None:
+    # Absolute: the decoder runs as a script (``__main__``), where relative imports fail.
     from lsst.ctrl.bps.drivers import prepare_driver
-    from lsst.ctrl.bps.panda.errors import PandaConfigError, PandaStagingError
+    from lsst.ctrl.bps.panda.errors import IddsCallError, IddsError, PandaConfigError, PandaStagingError
+    from lsst.ctrl.bps.panda.prepare.settings import read_service_settings
     from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
-    from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsError, IddsPort
+    from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 
     options = dict(context)
     if compute_site:
@@ -230,9 +232,9 @@ def _build_and_hand_back(
     except Exception as exc:
         _LOG.exception("The build failed")
         raise BuildError(f"the build failed: {type(exc).__name__}: {exc}", EXIT_BUILD_FAILED) from None
-    _, idds_server = config.search("iddsServer", opt={"default": None})
+    port = IddsPort(read_service_settings(config).idds_server)
     try:
-        hand_back(workflow, request_id, signature, IddsPort(idds_server or None))
+        hand_back(workflow, request_id, signature, port)
     except (PandaStagingError, PandaConfigError) as exc:
         raise BuildError(f"staging the workflow's files failed: {exc}", EXIT_IO_ERROR) from None
     except IddsCallError as exc:

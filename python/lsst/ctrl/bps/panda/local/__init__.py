@@ -10,8 +10,8 @@ the plugin never imports it.  Nothing is imported here: the CLI stays light.
 
 Layers, top to bottom (each imports only the ones below it):
 
-`cli`, `server`
-    ``panda_local`` and the relay server on 127.0.0.1.
+`cli`, `server`, `engines`
+    ``panda_local``, the relay server on 127.0.0.1 and the engines by name.
 `http`
     Monitor pages, file cache, identity provider, auth gate.
 `embedded`, `jedi`, `idds`

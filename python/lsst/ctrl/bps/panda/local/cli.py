@@ -39,17 +39,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .idds.idds_stack import IddsStack, IddsStackError, find_server_python
-from .state.state_dir import ENGINES, StateDir, default_state_dir, local_url
+from ..errors import AlreadyServedError, SchemaError
+from .engine.engine_plugin import Engine
+from .engines import ENGINES, UnknownEngineError, engine_class, last_engine
+from .state.state_dir import StateDir, default_state_dir, local_url
 
 __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
 
-
-START_TIMEOUT = 60.0
-"""Seconds ``start --background`` waits for the server to answer ping."""
-
-IDDS_START_TIMEOUT = 240.0
-"""The same with ``--engine idds`` (PostgreSQL, schema, Redis, REST app, daemons come first)."""
 
 _UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
 
@@ -132,19 +128,16 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
             file=sys.stderr,
         )
         return 1
-    args.engine = args.engine or state.engine() or "embedded"
-    engine_options: dict[str, Any] = {}
-    if args.engine == "idds":
-        try:
-            engine_options = {"engine": "idds", "idds_python": find_server_python(args.idds_python)}
-        except IddsStackError as exc:
-            print(f"panda_local: {exc}", file=sys.stderr)
-            return 1
+    kind = engine_class(args.engine) if args.engine else last_engine(state)
+    args.engine = kind.name
+    try:
+        engine = kind.from_arguments(args)
+    except kind.user_errors as exc:
+        print(f"panda_local: {exc}", file=sys.stderr)
+        return 1
     if args.background:
-        return _start_background(args, state)
+        return _start_background(args, state, engine)
     from .server import LocalPandaServer
-    from .state.schema import SchemaError
-    from .state.state_dir import AlreadyServedError
 
     state.remember_engine(args.engine)
     server = LocalPandaServer(
@@ -153,12 +146,13 @@ def _start(args: argparse.Namespace, state: StateDir) -> int:
         max_cores=args.max_jobs,
         memory_mb=args.max_memory,
         queue_slots=_queue_slots(args.queue_slots),
+        engine=engine,
         token_lifetime=args.token_lifetime,
-        **engine_options,
     )
+    told: tuple[type[Exception], ...] = (AlreadyServedError, SchemaError, *engine.user_errors)
     try:
         server.open()
-    except (AlreadyServedError, IddsStackError, SchemaError) as exc:
+    except told as exc:
         print(f"panda_local: {exc}", file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:
@@ -191,7 +185,7 @@ def _start_error(state: StateDir, exc: BaseException) -> str:
     return f"panda_local: cannot start on {state.root}: {exc}"
 
 
-def _start_background(args: argparse.Namespace, state: StateDir) -> int:
+def _start_background(args: argparse.Namespace, state: StateDir, engine: Engine) -> int:
     try:
         state.ensure()
         open(state.log_path, "ab").close()
@@ -213,7 +207,7 @@ def _start_background(args: argparse.Namespace, state: StateDir) -> int:
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    timeout = IDDS_START_TIMEOUT if args.engine == "idds" else START_TIMEOUT
+    timeout = engine.start_timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -248,8 +242,9 @@ def _tail(path: Path, lines: int = 20) -> str:
 def _stop(state: StateDir) -> int:
     record = state.read_record()
     if not state.is_served() or not record:
-        if IddsStack.clean_up(state.root):
-            print(f"panda_local: ended the iDDS stack a killed server left in {state.root}", file=sys.stderr)
+        for kind in ENGINES.values():
+            if ended := kind.clean_up(state):
+                print(f"panda_local: ended {ended} a killed server left in {state.root}", file=sys.stderr)
         print(f"panda_local: nothing serves {state.root}", file=sys.stderr)
         return 0
     pid = int(record["pid"])
@@ -269,6 +264,7 @@ def _stop(state: StateDir) -> int:
 
 
 def _status(state: StateDir) -> int:
+    kind = last_engine(state)
     record = state.read_record()
     record = record or {}
     served = state.is_served() and bool(record)
@@ -276,7 +272,6 @@ def _status(state: StateDir) -> int:
     answering = served and token is not None and ping(record["url"], token)
     summary = {}
     if state.db_path.exists():
-        from .state.schema import SchemaError
         from .state.store import Store
 
         try:
@@ -291,11 +286,10 @@ def _status(state: StateDir) -> int:
         "pid": record.get("pid") if served else None,
         "url": record.get("url") if served else None,
         "fault": (health or {}).get("fault"),
-        "engine": state.engine() or "embedded",
+        "engine": kind.name,
         **summary,
+        **kind.status(state),
     }
-    if report["engine"] == "idds":
-        report["idds"] = IddsStack.read_status(state.root)
     if answering and token:  # a one-time login link to the monitor pages (issue 17)
         from .http.monitor_pages import login_link
 
@@ -377,7 +371,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--queue-slots", default=None, help="jobs per queue, e.g. LOCAL_HIMEM=1,LOCAL_MERGE=1")
     start.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=list(ENGINES),
         default=None,
         help="workflow engine: embedded, or the real iDDS daemons (default: the last start's, else embedded)",
     )
@@ -428,6 +422,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("lsst.ctrl.bps.panda").setLevel(logging.INFO)
     state = StateDir(args.state_dir or default_state_dir())
+    try:
+        return _run(args, state)
+    except UnknownEngineError as exc:
+        print(f"panda_local: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, state: StateDir) -> int:
     if args.verb == "start":
         try:
             return _start(args, state)

@@ -14,13 +14,12 @@ restricted iDDS-JSON loader and replies ``[true, <return value>]``;
 bad arguments, forbidden class) and ``[false, "msg"]`` when the relay
 itself cannot serve (undecodable body, unknown command).
 
-Two engines run the workflows.  ``embedded``: the local engine plays iDDS
+An `~lsst.ctrl.bps.panda.local.engine.engine_plugin.Engine` (`~lsst.ctrl.bps.panda.local.engines`)
+runs the workflows.  ``embedded``: the local engine plays iDDS
 (`~lsst.ctrl.bps.panda.local.embedded.embedded_verbs.Verbs`).  ``idds``: the real iDDS
-(`~lsst.ctrl.bps.panda.local.idds.idds_stack.IddsStack`) does, the relay forwards
-each call to it (`~lsst.ctrl.bps.panda.local.idds.idds_relay.IddsRelay`), and the
-server also serves PanDA's task/job API to the iDDS daemons and their
-conductor's messages (`~lsst.ctrl.bps.panda.local.jedi.panda_api`); the local
-engine then only runs the PanDA jobs.
+(`~lsst.ctrl.bps.panda.local.idds.idds_engine.IddsEngine`) does, the relay forwards
+each call to it, and the server also serves PanDA's task/job API to the iDDS daemons and their
+conductor's messages; the local engine then only runs the PanDA jobs.
 """
 
 from __future__ import annotations
@@ -29,30 +28,25 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import waitress
 from flask import Blueprint, Flask, Response, request
 
-from ..identity import token_identity
+from ..errors import BadRequestBodyError, ForbiddenClassError, UnknownRequestError, VerbCallError
 from .core.token_authority import DEFAULT_ID_LIFETIME, DEFAULT_REFRESH_LIFETIME, TokenAuthority
-from .core.wire_codec import BadRequestBodyError, ForbiddenClassError, decode_body, encode_reply
-from .embedded.embedded_verbs import CallError, Verbs
+from .core.wire_codec import decode_body, encode_reply
+from .embedded.embedded_verbs import Verbs
+from .engine.engine_plugin import CommandRelay, Engine, MonitorVerbs
 from .engine.engine_thread import LocalPanda
+from .engines import engine_class
 from .http.auth_gate import channel_class_for, install_authority, request_claims, request_refusal
 from .http.file_cache import cache_blueprint
 from .http.monitor_pages import monitor_blueprint
 from .http.oidc_provider import oidc_blueprint
-from .idds.idds_relay import IddsRelay, RelayedVerbs
-from .jedi.final_reruns import FinalReruns
-from .jedi.panda_api import NOTIFIER_PATH, panda_api_blueprint
-from .jedi.panda_tasks import PandaTasks
 from .state.state_dir import StateDir, local_url
-from .state.store import UnknownRequestError
 
-__all__ = ["ENGINES", "RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
+__all__ = ["RELAY_PATH", "LocalPandaServer", "Verbs", "create_app"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -61,9 +55,6 @@ RELAY_PATH = "/server/panda/relay_idds_command"
 
 TOKEN_CHECK_INTERVAL = 3600.0
 """Seconds between checks of the server's own token (`LocalPandaServer.keep_token_fresh`)."""
-
-ENGINES = ("embedded", "idds")
-"""What runs the workflows: the local engine, or the real iDDS (REST service and daemons)."""
 
 
 def _reply(ok: bool, value: Any, status: int = 200) -> Response:
@@ -74,9 +65,9 @@ def create_app(
     verbs: Verbs,
     token: str,
     authority: TokenAuthority | None = None,
-    relay: IddsRelay | None = None,
+    relay: CommandRelay | None = None,
     blueprints: tuple[Blueprint, ...] = (),
-    monitor_verbs: Any = None,
+    monitor_verbs: MonitorVerbs | None = None,
 ) -> Flask:
     """Return the WSGI application of the relay.
 
@@ -89,12 +80,12 @@ def create_app(
         The server's own token (the monitor's login links are signed with it).
     authority : `tokens.TokenAuthority`, optional
         Issues and checks the tokens (default: one with the state directory's key).
-    relay : `~lsst.ctrl.bps.panda.local.idds.idds_relay.IddsRelay`, optional
-        Forward the iDDS commands to the real iDDS instead (the ``idds`` engine);
+    relay : `~lsst.ctrl.bps.panda.local.engine.engine_plugin.CommandRelay`, optional
+        Forward the iDDS commands there instead (the ``idds`` engine's real iDDS);
         ``local_status`` stays served here.
     blueprints : `tuple` [`flask.Blueprint`], optional
         More endpoints (the PanDA task/job API of the ``idds`` engine).
-    monitor_verbs : `typing.Any`, optional
+    monitor_verbs : `~lsst.ctrl.bps.panda.local.engine.engine_plugin.MonitorVerbs`, optional
         What the monitor pages read (default: ``verbs``).
     """
     app = Flask("panda_local")
@@ -129,7 +120,7 @@ def create_app(
             return Response(body, status=200, mimetype="application/json")
         try:
             return _reply(True, method(*args, **kwargs))
-        except (CallError, UnknownRequestError) as exc:
+        except (VerbCallError, UnknownRequestError) as exc:
             return _reply(True, [False, str(exc)])
         except Exception as exc:
             _LOG.exception("%s failed", call.command)
@@ -156,16 +147,12 @@ class LocalPandaServer:
         else any free port.
     threads : `int`, optional
         HTTP worker threads.
-    engine : `str`, optional
-        ``"embedded"`` (default): the local engine plays iDDS.  ``"idds"``: the real iDDS
-        (REST service and daemons, `~lsst.ctrl.bps.panda.local.idds.idds_stack.IddsStack`) runs the
-        workflows; this server relays to it, serves PanDA's task/job API to its daemons and runs
-        their jobs.
-    idds_python : `pathlib.Path`, optional
-        Python of the iDDS servers' virtualenv (``idds`` engine; default: see
-        `~lsst.ctrl.bps.panda.local.idds.idds_stack.default_server_python`).
-    stack_factory : `~collections.abc.Callable`, optional
-        Makes the iDDS stack from the state directory (default: ``IddsStack``; tests stand in).
+    engine : `~lsst.ctrl.bps.panda.local.engine.engine_plugin.Engine` or `str`, optional
+        What runs the workflows, or its name in `~lsst.ctrl.bps.panda.local.engines.ENGINES` (made
+        with its defaults).  ``"embedded"`` (default): the local engine plays iDDS.  ``"idds"``: the
+        real iDDS (REST service and daemons, `~lsst.ctrl.bps.panda.local.idds.idds_engine.IddsEngine`)
+        runs the workflows; this server relays to it, serves PanDA's task/job API to its daemons and
+        runs their jobs.
     token_lifetime, refresh_lifetime : `float`, optional
         Seconds the ID and refresh tokens it issues are valid (defaults: `tokens.TokenAuthority`).
     **engine_options
@@ -179,29 +166,22 @@ class LocalPandaServer:
         state: StateDir,
         port: int = 0,
         threads: int = 4,
-        engine: str = "embedded",
-        idds_python: Path | None = None,
-        stack_factory: Callable[[StateDir], Any] | None = None,
+        engine: Engine | str = "embedded",
         token_lifetime: float | None = None,
         refresh_lifetime: float | None = None,
         **engine_options: Any,
     ) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"Unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        self.workflow_engine = engine_class(engine)() if isinstance(engine, str) else engine
+        """What runs the workflows (`engine` is the scheduling thread that runs the jobs)."""
         self.state = state
-        self.engine_name = engine
         self._lifetimes = (
             token_lifetime or DEFAULT_ID_LIFETIME,
             refresh_lifetime or DEFAULT_REFRESH_LIFETIME,
         )
         self._port = port
-        self._threads = threads if engine == "embedded" else max(threads, 8)
+        self._threads = max(threads, self.workflow_engine.min_http_threads)
         self._engine_options = engine_options
-        self._idds_python = idds_python
-        self._stack_factory = stack_factory
         self.engine: LocalPanda | None = None
-        self.stack: Any = None
-        self._relay: IddsRelay | None = None
         self._token_checked = 0.0
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -219,15 +199,15 @@ class LocalPandaServer:
         return local_url(self.port)
 
     @property
-    def notifier_url(self) -> str:
-        """Where the iDDS conductor's notifier posts its messages (``idds`` engine)."""
-        return f"http://{self.HOST}:{self.port}{NOTIFIER_PATH}"
+    def engine_name(self) -> str:
+        """The name of the engine that runs the workflows."""
+        return self.workflow_engine.name
 
     def open(self) -> None:
         """Take the state directory, resume the engine and bind the socket.
 
-        With the ``idds`` engine, also serve at once and start the iDDS stack, whose daemons
-        call this server while they start.
+        With an engine that runs servers (the ``idds`` engine's iDDS stack), also start them;
+        first serve at once when they call this server while they start.
 
         Raises
         ------
@@ -238,8 +218,9 @@ class LocalPandaServer:
             names it and says what to do).
         OSError
             Raised if the port cannot be bound.
-        RuntimeError
-            Raised if the iDDS stack cannot start (the message says which part and its log).
+        Exception
+            One of the engine's ``user_errors`` if its servers cannot start (the message says
+            which part and its log).
         """
         self.state.acquire()
         try:
@@ -254,9 +235,9 @@ class LocalPandaServer:
                 self.port, id_lifetime=self._lifetimes[0], refresh_lifetime=self._lifetimes[1]
             )
             self.state.remember_port(self.port)
-            if self.engine_name == "idds":
+            if self.workflow_engine.runs_servers:
                 self._serve_in_thread()
-                self._start_stack()
+            self.workflow_engine.start_servers(self.state, self.port, self.token)
         except BaseException:
             self.close()
             raise
@@ -289,24 +270,15 @@ class LocalPandaServer:
 
     def _application(self) -> Flask:
         assert self.engine is not None  # set by open
-        verbs = Verbs(self.engine)
-        if self.engine_name == "embedded":
-            return create_app(verbs, self.token, self.authority)
-        tasks = PandaTasks(self.engine)
-        reruns = FinalReruns(self.engine)
-        self.engine.pass_hooks.append(reruns.release_due)
-        self._relay = IddsRelay(reruns=reruns)
-        # The daemons and the notifier call with the server's own token (a JWT for its owner).
-        api = panda_api_blueprint(tasks, request_refusal)
-        # The monitor pages read iDDS as the server's owner (they are logged in with its token).
-        monitor_verbs = RelayedVerbs(self._relay, token_identity(self.token), self.engine.store)
+        parts = self.workflow_engine.parts(self.engine, self.token, request_refusal)
+        self.engine.pass_hooks.extend(parts.pass_hooks)
         return create_app(
-            verbs,
+            Verbs(self.engine),
             self.token,
             self.authority,
-            relay=self._relay,
-            blueprints=(api,),
-            monitor_verbs=monitor_verbs,
+            relay=parts.relay,
+            blueprints=parts.blueprints,
+            monitor_verbs=parts.monitor_verbs,
         )
 
     def _bind(self, app: Flask) -> None:
@@ -322,17 +294,6 @@ class LocalPandaServer:
         )
         assert self.authority is not None  # set by open
         self._server.channel_class = channel_class_for(self.authority)
-
-    def _start_stack(self) -> None:
-        if self._stack_factory is None:
-            from .idds.idds_stack import IddsStack
-
-            self.stack = IddsStack(self.state.root, server_python=self._idds_python)
-        else:
-            self.stack = self._stack_factory(self.state)
-        self.stack.start(self.url, self.notifier_url, self.token, notifier_token_file=self.state.token_path)
-        assert self._relay is not None  # made with the application
-        self._relay.connect(self.stack.rest_url, self.stack.client_env())
 
     def _reusable_port(self) -> int:
         import socket
@@ -353,7 +314,7 @@ class LocalPandaServer:
         """Serve until `close` (from a signal handler or another thread)."""
         try:
             if self._thread is not None:
-                # Already served from a thread (the idds engine): wait, signals still arrive.
+                # Already served from a thread (an engine's servers call it): wait, signals still arrive.
                 while self._thread is not None and self._thread.is_alive():
                     self._thread.join(0.5)
                 return
@@ -383,7 +344,7 @@ class LocalPandaServer:
             self._serve_in_thread()
 
     def close(self, kill_running: bool = False) -> None:
-        """Stop the iDDS stack, stop serving, stop the engine and free the directory.
+        """Stop the engine's servers, stop serving, stop the engine and free the directory.
 
         Running attempts go on and the next start adopts them; with ``kill_running`` they are
         killed and run again at the next start.
@@ -394,12 +355,8 @@ class LocalPandaServer:
             Kill the running attempts (they run again at the next start) instead of leaving them for the
             next start to adopt.
         """
-        stack, self.stack = self.stack, None
-        if stack is not None:
-            # The daemons first: they call this server until they stop.
-            stack.stop()
-        if self._relay is not None:
-            self._relay.disconnect()
+        # Its servers first (the iDDS daemons): they call this server until they stop.
+        self.workflow_engine.stop_servers()
         server, self._server = self._server, None
         if server is not None:
             # Let requests in flight finish first: a worker thread still answering would otherwise

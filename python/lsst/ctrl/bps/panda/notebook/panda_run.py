@@ -29,22 +29,19 @@ from typing import Any
 
 from lsst.ctrl.bps import WmsStates
 
+from ..errors import PandaRunError
 from ..service import PanDAService
 from ..states import TERMINAL_REQUEST_STATES, job_state
 from ..task_names import label_of_task
 from ..wms.submission import request_id_of
 from .run_table import FailedJob, FailedJobs, RunTable, label_resources, run_table_from_report
 
-__all__ = ["PandaRun", "PandaRunError", "WorkflowPicture", "submit"]
+__all__ = ["PandaRun", "WorkflowPicture", "submit"]
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 5.0
 """Seconds between two polls of `PandaRun.wait`."""
-
-
-class PandaRunError(RuntimeError):
-    """PanDA refused or could not answer a request about a run."""
 
 
 class WorkflowPicture:

@@ -25,16 +25,12 @@ from typing import Any
 
 from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowFile
 
-from ..errors import PandaPrepareError
+from ..errors import GraphTablesError, PandaPrepareError
 
-__all__ = ["GraphTables", "GraphTablesError", "check_acyclic"]
+__all__ = ["GraphTables", "check_acyclic"]
 
 CYCLE_NAMES_SHOWN = 10
 """Jobs of a cycle named in the error message at most."""
-
-
-class GraphTablesError(RuntimeError):
-    """The installed ctrl_bps or networkx no longer keep the tables this plugin reads."""
 
 
 def _installed(distribution: str) -> str:

@@ -18,10 +18,10 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from lsst.ctrl.bps import BpsConfig
@@ -31,21 +31,35 @@ from .event_service import EventServiceSettings, parse_event_service
 from .memory_classes import MemoryRouter, parse_memory_classes
 
 __all__ = [
+    "CONFIG_MARKER",
     "DEFAULT_RSS_MAX",
+    "DOWNLOAD_MARKER",
     "LabelSettings",
     "NameMode",
+    "RemoteBuildSettings",
+    "SITE_MARKER",
+    "ServiceSettings",
     "SettingsReader",
+    "SubmissionNames",
     "WorkflowSettings",
     "config_dir",
     "defaults_path",
+    "read_service_settings",
     "resolve_end_point",
     "shipped_default",
 ]
 
 _LOG = logging.getLogger(__name__)
 
+_Number = TypeVar("_Number", int, float)
+
 DEFAULT_RSS_MAX = 512000
 """Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
+
+DOWNLOAD_MARKER = "_download_cmd_line_"
+CONFIG_MARKER = "_build_cmd_line_"
+SITE_MARKER = "_compute_site_"
+"""Where ``remoteBuild.runnerCommand`` takes the archive's cache URL, the YAML's name and the site."""
 
 _UNRESOLVED = re.compile(r"(?<![$\\])\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """A ``{name}`` BpsConfig left in a value because ``name`` is not set (``${X}`` is the shell's)."""
@@ -86,7 +100,7 @@ def shipped_default(key: str) -> Any:
     Parameters
     ----------
     key : `str`
-        A top-level key of ``bps_panda.yaml``.
+        A key of ``bps_panda.yaml``; ``section.key`` for a key of a section.
 
     Returns
     -------
@@ -98,7 +112,10 @@ def shipped_default(key: str) -> Any:
     KeyError
         Raised if the file has no such key.
     """
-    return _shipped_defaults()[key]
+    value: Any = _shipped_defaults()
+    for part in key.split("."):
+        value = value[part]
+    return value
 
 
 def resolve_end_point(value: str, default: str | None) -> str:
@@ -192,11 +209,92 @@ class LabelSettings:
     priority: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubmissionNames:
+    """What ctrl_bps sets for every submission and submit uses without a prepared workflow."""
+
+    submit_path: str
+    """``submitPath``: the submit directory."""
+    run_name: str
+    """``uniqProcName``: the run's (and its request's) name."""
+    output_run: str
+    """``outputRun``: the output collection."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteBuildSettings:
+    """What the job of a remote build needs (``remoteBuild.<key>`` first, the submit YAML second)."""
+
+    files: tuple[str, ...]
+    runner_command: str
+    upload_attempts: int
+    upload_backoff: float
+    site: str | None
+    queue: str | None
+    cloud: str | None
+    rss: int
+    rss_max: int | None
+    memory_multiplier: float | None
+    max_attempt: int
+    processing_type: str | None
+    priority: int
+    vo: str
+    prod_source_label: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What `PanDAService` reads itself (``bps report|status|cancel`` pass an empty config)."""
+
+    idds_server: str | None
+    """iDDS server the PanDA relay forwards to (`None`: the relay's default)."""
+    monitor_url: str | None
+    """PanDA monitor base URL for links in ``bps report``."""
+    resubmit: bool
+    """Whether a submit directory that already holds a request may be submitted again."""
+
+
+def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
+    """Read the service's own keys from a configuration that may be empty or a plain `dict`.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig` or `dict`
+        The service's configuration.
+
+    Returns
+    -------
+    settings : `ServiceSettings`
+        The settings, with the shipped defaults for keys the configuration lacks.
+    """
+
+    def with_default(key: str) -> Any:
+        if isinstance(config, BpsConfig):
+            return config.search(key, opt={"default": shipped_default(key)})[1]
+        return config.get(key, shipped_default(key)) if config else shipped_default(key)
+
+    return ServiceSettings(
+        idds_server=str(with_default("iddsServer") or "") or None,
+        monitor_url=str(with_default("pandaMonitorUrl") or "") or None,
+        resubmit=_as_bool("resubmit", with_default("resubmit")),
+    )
+
+
 def _as_int(key: str, value: Any, minimum: int) -> int:
+    return _as_number(key, value, minimum, int)
+
+
+def _as_float(key: str, value: Any, minimum: float) -> float:
+    return _as_number(key, value, minimum, float)
+
+
+def _as_number(key: str, value: Any, minimum: float, kind: Callable[[Any], _Number]) -> _Number:
+    """Return ``value`` as an `int` or a `float` of at least ``minimum``, or an error naming ``key``."""
     try:
-        number = int(value)
+        number = kind(value)
     except (TypeError, ValueError):
-        raise PandaConfigError(f"{key} must be an integer, got {value!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise PandaConfigError(f"{key} must be {what}, got {value!r}") from None
     if number < minimum:
         raise PandaConfigError(f"{key} must be at least {minimum}, got {number}")
     return number
@@ -360,6 +458,109 @@ class SettingsReader:
             priority=_as_int("priority", priority, 0),
         )
 
+    def remote_build(self, section: BpsConfig) -> RemoteBuildSettings:
+        """Return the settings of a remote build's job.
+
+        Parameters
+        ----------
+        section : `lsst.ctrl.bps.BpsConfig`
+            The submit YAML's ``remoteBuild`` section (ctrl_bps passes it to submit).
+
+        Returns
+        -------
+        settings : `RemoteBuildSettings`
+            ``remoteBuild.<key>`` wins over the same key elsewhere (site included); the build-only
+            keys (``files``, ``runnerCommand``, ``uploadAttempts``, ``uploadBackoff``) are read
+            under ``remoteBuild`` only.
+
+        Raises
+        ------
+        PandaConfigError
+            Raised if ``remoteBuild.runnerCommand`` is missing or lacks a marker, or a value is bad
+            (naming the key).
+        """
+        _, site = self._search("computeSite", default=None)
+        curvals = {"curr_site": str(site)} if site else {}
+
+        def shared(key: str) -> tuple[str, Any]:
+            """Return where ``key`` was found (for errors) and its value.
+
+            Parameters
+            ----------
+            key : `str`
+                The remote build's key, looked up under ``remoteBuild`` first.
+            """
+            found, value = self._search(key, curvals, searchobj=section)
+            if not found or value in (None, ""):
+                found, value = self._search(key, curvals)
+            # A search with searchobj goes on through the whole config: say which one it was.
+            own_value = section.search(key, opt={"replaceEnvVars": False, "expandEnvVars": False})[1]
+            return (f"remoteBuild.{key}" if own_value not in (None, "") else key), value
+
+        def with_default(key: str) -> tuple[str, Any]:
+            where, value = shared(key)
+            return (where, value) if value not in (None, "") else (key, shipped_default(key))
+
+        def own(key: str) -> Any:
+            # Keys that only make sense under remoteBuild (runnerCommand elsewhere is the jobs' runner).
+            found, value = section.search(key, opt={"replaceEnvVars": False, "expandEnvVars": False})
+            return value if found else shipped_default(f"remoteBuild.{key}")
+
+        runner_under_section = section.search("runnerCommand", opt={"replaceEnvVars": False})[1]
+        runner = _build_runner(shared("runnerCommand")[1] if runner_under_section else None)
+        files = own("files") or []
+        upload_attempts = _as_int("remoteBuild.uploadAttempts", own("uploadAttempts"), 1)
+        upload_backoff = _as_float("remoteBuild.uploadBackoff", own("uploadBackoff"), 0)
+        rss_key, rss = shared("requestMemory")
+        if rss in (None, ""):
+            raise PandaConfigError(
+                "requestMemory is not set for the remote build job: set remoteBuild.requestMemory "
+                "(bps_remote.yaml sets 4000)"
+            )
+        retries_key, retries = shared("numberOfRetries")
+        max_key, rss_max = shared("requestMemoryMax")
+        multiplier_key, multiplier = shared("memoryMultiplier")
+        priority_key, priority = with_default("priority")
+        return RemoteBuildSettings(
+            files=tuple(str(name) for name in ([files] if isinstance(files, str) else files)),
+            runner_command=runner,
+            upload_attempts=upload_attempts,
+            upload_backoff=upload_backoff,
+            site=str(site) if site else None,
+            queue=shared("queue")[1] or None,
+            cloud=with_default("computeCloud")[1] or None,
+            rss=_as_int(rss_key, rss, 1),
+            rss_max=_as_int(max_key, rss_max, 1) if rss_max else None,
+            memory_multiplier=_as_float(multiplier_key, multiplier, 1) if multiplier else None,
+            # Without numberOfRetries (ctrl_bps's defaults set it) the build job runs once.
+            max_attempt=_as_int(retries_key, retries or 0, 0) + 1,
+            processing_type=shared("processingType")[1] or None,
+            priority=_as_int(priority_key, priority, 0),
+            vo=str(with_default("vo")[1]),
+            prod_source_label=str(with_default("prodSourceLabel")[1]),
+        )
+
+    def submission_names(self) -> SubmissionNames:
+        """Return the names ctrl_bps sets for a submission (a remote build has no prepared workflow).
+
+        Raises
+        ------
+        PandaConfigError
+            Raised if one is not set.
+        """
+        return SubmissionNames(
+            submit_path=self._set_by_bps("submitPath"),
+            run_name=self._set_by_bps("uniqProcName"),
+            output_run=self._set_by_bps("outputRun"),
+        )
+
+    def _set_by_bps(self, key: str) -> str:
+        """Return a key ctrl_bps sets for every submission (``submitPath``, ``uniqProcName``, ...)."""
+        found, value = self._config.search(key, {})
+        if not found:
+            raise PandaConfigError(f"{key} is not set: ctrl_bps sets it for bps submit; set it in the YAML")
+        return str(value)
+
     def _unset_references(self, key: str, curvals: dict[str, str]) -> list[str]:
         """Return the ``{name}`` references under ``key``, followed through the values, that are unset."""
         unset, seen, pending = [], set(), [key]
@@ -383,6 +584,22 @@ class SettingsReader:
             return str(value) if value else "Rubin_Merge"
         _, value = self._search("processingType", curvals, default=None)
         return str(value) if value else None
+
+
+def _build_runner(runner: Any) -> str:
+    """Check ``remoteBuild.runnerCommand`` (one line, with the archive's and the YAML's markers)."""
+    if not runner:
+        raise PandaConfigError(
+            "remoteBuild.runnerCommand is not set: include ${CTRL_BPS_PANDA_DIR}/config/bps_remote.yaml "
+            "or set it to a command that runs edgenode/build_cmd_line_decoder.py"
+        )
+    command = " ".join(str(runner).split())
+    if DOWNLOAD_MARKER not in command or CONFIG_MARKER not in command:
+        raise PandaConfigError(
+            f"remoteBuild.runnerCommand must contain {DOWNLOAD_MARKER} and {CONFIG_MARKER} (the archive's "
+            f"cache URL and the submit YAML's name), got {command!r}"
+        )
+    return command
 
 
 def _as_names(key: str, value: Any) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from ..edgenode.job_contract import (
     encode_token,
     published_token_problem,
 )
-from ..errors import PandaConfigError, PandaPrepareError
+from ..errors import PandaConfigError, PandaPrepareError, UnsafeTokenError
 from .command_line import StagedFileRef, command_line_for, pseudo_input_name, runner_executable
 from .graph_tables import GraphTables
 from .memory_classes import QueueChoice
@@ -83,12 +83,8 @@ _shape_attributes = operator.attrgetter(
 """The job attributes that shape its task (read in one C-level call)."""
 
 
-class _UnsafeTokenError(ValueError):
-    """A name or value outside the safe set, in a published pseudo-input format."""
-
-
 def _refuse_encoding(value: str) -> str:
-    raise _UnsafeTokenError(value)
+    raise UnsafeTokenError(value)
 
 
 def _priority(job: GenericWorkflowJob, settings: LabelSettings) -> int:
@@ -221,7 +217,7 @@ class TaskSpecs:
                 f"Job {job.name!r} (label {job.label!r}): command line uses {{{error.args[0]}}} but cmdvals "
                 f"has no {error.args[0]!r}"
             ) from None
-        except _UnsafeTokenError as error:
+        except UnsafeTokenError as error:
             self._refuse_unsafe(job, error.args[0], {key: cmdvals.get(key) for key in spec.per_job_keys})
         if len(name) > self.wf.max_name_length:
             raise PandaPrepareError(

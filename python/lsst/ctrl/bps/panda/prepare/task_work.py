@@ -15,7 +15,7 @@ from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from .event_service import EventServiceSettings, check_event_service_work, check_order_ids
 from .task_spec import TaskSpec
 
-__all__ = ["DEFAULT_WALLTIME", "new_work", "warn_about_unused_labels"]
+__all__ = ["DEFAULT_WALLTIME", "new_work", "task_log", "warn_about_unused_labels"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -83,20 +83,28 @@ def new_work(
         task_type=settings.task_type,
         vo=settings.vo,
         working_group=spec.working_group,
-        task_log={
-            "destination": "local",
-            "value": "log.tgz",
-            "dataset": "PandaJob_#{pandaid}/",
-            "token": "local",
-            "param_type": "log",
-            "type": "template",
-        },
+        task_log=task_log(),
         **es_fields,
     )
     if payloads is not None:
         check_event_service_work(work, spec.label)
         _LOG.debug("Task %s: %d payloads per PanDA job (%d jobs)", name, payloads, len(work.es_files))
     return work
+
+
+def task_log() -> dict[str, str]:
+    """Return where a PanDA task's job logs go (``log.tgz`` per job), as the published plugin sends it.
+
+    A new dict each call: iDDS keeps the one it is given in the work.
+    """
+    return {
+        "destination": "local",
+        "value": "log.tgz",
+        "dataset": "PandaJob_#{pandaid}/",
+        "token": "local",
+        "param_type": "log",
+        "type": "template",
+    }
 
 
 def _event_service_fields(

@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import GraphUnavailableError
+
 __all__ = [
     "PICTURE_FILE",
-    "GraphUnavailableError",
     "GraphNode",
     "TaskGraph",
     "render_svg",
@@ -44,10 +45,6 @@ _CLASS_COLOURS = {
     "extra_high": "#ffd6a5",
     "merge": "#cfe2ff",
 }
-
-
-class GraphUnavailableError(RuntimeError):
-    """Raised when pydot or Graphviz's ``dot`` is not installed."""
 
 
 @dataclasses.dataclass

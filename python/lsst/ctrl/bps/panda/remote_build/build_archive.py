@@ -23,12 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import PandaConfigError
+from ..errors import CacheUploadError, PandaConfigError
 
 __all__ = [
     "BUILD_CONTEXT_FILE",
     "CACHE_NO_BUILD_LIMIT",
-    "CacheUploadError",
     "cache_url",
     "pack_archive",
     "upload_to_cache",
@@ -41,10 +40,6 @@ CACHE_NO_BUILD_LIMIT = 10 * 1024**2
 
 BUILD_CONTEXT_FILE = "bps_remote_build.json"
 """Archive member with the submit side's ``outputRun``, so the build makes the run the user was shown."""
-
-
-class CacheUploadError(RuntimeError):
-    """The archive could not be put in the PanDA cache; nothing was submitted."""
 
 
 def pack_archive(

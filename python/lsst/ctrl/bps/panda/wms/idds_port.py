@@ -44,16 +44,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import IddsCallError, IddsOutageError, IddsTransientError, IddsUnknownRequestError
 from ..local_panda_record import STATE_DIR_ENV, lock_is_held, read_server_record
 
 __all__ = [
     "DEFAULT_OUTAGE_BUDGET",
-    "IddsCallError",
-    "IddsError",
-    "IddsOutageError",
     "IddsPort",
-    "IddsTransientError",
-    "IddsUnknownRequestError",
     "local_panda_hint",
 ]
 
@@ -114,60 +110,6 @@ class _StatusProbe(threading.local):
 
 
 _STATUS_PROBE = _StatusProbe()
-
-
-class IddsError(RuntimeError):
-    """A call to iDDS through the PanDA relay failed.
-
-    Parameters
-    ----------
-    call : `str`
-        Name of the iDDS call.
-    request_id : `int` or `str` or `None`
-        The request concerned, if any.
-    message : `str`
-        What the server (or the network) said.
-    """
-
-    def __init__(self, call: str, request_id: Any, message: str) -> None:
-        self.call = call
-        self.request_id = request_id
-        self.server_message = message
-        about = f" for request {request_id}" if request_id is not None else ""
-        super().__init__(f"iDDS {call}{about} failed: {message}")
-
-
-class IddsCallError(IddsError):
-    """The server answered and refused the call (not retried)."""
-
-
-class IddsUnknownRequestError(IddsCallError):
-    """Raised when iDDS has no request with this id."""
-
-
-class IddsTransientError(IddsError):
-    """The server could not be reached or failed temporarily (retried, then raised).
-
-    Parameters
-    ----------
-    call : `str`
-        Name of the iDDS call.
-    request_id : `int` or `str` or `None`
-        The request concerned, if any.
-    message : `str`
-        What the server (or the network) said.
-    sent : `bool`, optional
-        `False` only when the request surely never left, so even a call that must not be repeated
-        can be retried.
-    """
-
-    def __init__(self, call: str, request_id: Any, message: str, *, sent: bool = True) -> None:
-        super().__init__(call, request_id, message)
-        self.sent = sent
-
-
-class IddsOutageError(IddsTransientError):
-    """The PanDA relay answered, but iDDS behind it did not (retried within a time budget)."""
 
 
 def local_panda_hint() -> str:

@@ -30,7 +30,7 @@ from typing import Protocol
 from lsst.resources import ResourcePath
 from lsst.utils.logging import PeriodicLogger
 
-from ..errors import PandaConfigError, PandaStagingError
+from ..errors import PandaConfigError, PandaStagingError, StagedFileError, StagingConflictError
 from ..prepare.settings import shipped_default
 
 __all__ = ["PROGRESS_INTERVAL", "StagingReport", "stage_files"]
@@ -90,10 +90,6 @@ class _Readable(Protocol):
     """A binary file handle (a `ResourcePath.open` handle or a plain file)."""
 
     def read(self, size: int = -1) -> bytes: ...
-
-
-class _ContentConflictError(Exception):
-    """The target exists with content different from the source."""
 
 
 def stage_files(
@@ -275,7 +271,7 @@ def _transfer(item: _Transfer, overwrite: bool) -> tuple[str, int]:
         if not existed:
             target.mkdir()
         if not target.exists():
-            raise RuntimeError(f"directory {target} was not created")
+            raise StagedFileError(f"directory {target} was not created")
         return ("unchanged" if existed else "copied"), 0
     try:
         size = source.size()
@@ -285,7 +281,7 @@ def _transfer(item: _Transfer, overwrite: bool) -> tuple[str, int]:
         if _same_content(source, target, size):
             return "unchanged", 0
         if not overwrite:
-            raise _ContentConflictError(
+            raise StagingConflictError(
                 f"{target} already exists with different content than {source}; another workflow may be "
                 "using this end point: use a per-run fileDistributionEndPoint, remove the file, or "
                 "stage with overwrite"
@@ -294,10 +290,12 @@ def _transfer(item: _Transfer, overwrite: bool) -> tuple[str, int]:
     else:
         target.transfer_from(source, transfer="copy")
     if not target.exists():
-        raise RuntimeError(f"{target} is missing after the transfer from {source}")
+        raise StagedFileError(f"{target} is missing after the transfer from {source}")
     arrived = target.size()
     if arrived != size:
-        raise RuntimeError(f"{target} has {arrived} bytes after the transfer, expected {size} from {source}")
+        raise StagedFileError(
+            f"{target} has {arrived} bytes after the transfer, expected {size} from {source}"
+        )
     return "copied", size
 
 
@@ -328,7 +326,7 @@ def _read_chunk(handle: _Readable) -> bytes:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError | ValueError | RuntimeError | _ContentConflictError):
+    if isinstance(exc, FileNotFoundError | ValueError | StagedFileError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_file import write_atomically
+from ..errors import AlreadySubmittedError, RequestNotRecordedError, SubmissionRefusedError
 from ..gc_pause import gc_paused
 from ..prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .idds_port import IddsPort
 
 __all__ = [
     "REQUEST_FILE",
-    "AlreadySubmittedError",
     "check_task_sizes",
+    "record_request",
     "recorded_request",
     "recorded_request_ids",
     "request_id_of",
+    "submit_steps",
     "submit_workflow",
 ]
 
@@ -37,10 +39,6 @@ _LOG = logging.getLogger(__name__)
 
 REQUEST_FILE = "panda_request.json"
 """Where the request id and submission time are recorded, in the submit directory."""
-
-
-class AlreadySubmittedError(RuntimeError):
-    """The prepared workflow was submitted before."""
 
 
 def recorded_request(submit_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -183,36 +181,87 @@ def submit_workflow(
     if idds_workflow is None:
         raise ValueError(f"Workflow {workflow.name} has no iDDS workflow: prepare it before submitting")
     if workflow.max_request_length and submit_dir is not None:
-        check_task_sizes(idds_workflow, workflow.max_request_length)
-        cache = submit_dir / "idds_request_cache"
-        steps = idds_workflow.split_workflow_to_steps(
-            request_cache=str(cache), max_request_length=workflow.max_request_length
-        )
-        for number, step in enumerate(steps, 1):
-            _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
-            result = port.submit(step)
-            if result != 0:
-                raise RuntimeError(f"iDDS answered {result} for workflow step {step.step_name}; expected 0")
+        submit_steps(idds_workflow, workflow.max_request_length, submit_dir, port)
     with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
         request_id = port.submit(idds_workflow)
     if request_id <= 0:
-        raise RuntimeError(f"iDDS returned no request id ({request_id}) for workflow {workflow.name}")
+        raise SubmissionRefusedError(
+            f"iDDS returned no request id ({request_id}) for workflow {workflow.name}"
+        )
     workflow.run_id = str(request_id)
     _LOG.info("Submitted %s as iDDS request %d", workflow.name, request_id)
     if submit_dir is not None:
-        record = {
-            "request_id": request_id,
-            "name": workflow.name,
-            "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "panda_url": os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"),
-            "idds_server": port.idds_server,
-        }
-        try:
-            write_atomically(submit_dir / REQUEST_FILE, json.dumps(record, indent=1))
-        except OSError as error:
-            # The request exists: say which, so that it is not lost (or submitted again).
-            raise RuntimeError(
-                f"Workflow {workflow.name} was submitted as request {request_id}, but recording it in "
-                f"{submit_dir / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
-            ) from error
+        record = {"request_id": request_id, "name": workflow.name}
+        record_request(submit_dir, record, port, what=f"Workflow {workflow.name}")
     return request_id
+
+
+def submit_steps(idds_workflow: Any, max_request_length: int, submit_dir: Path, port: IddsPort) -> None:
+    """Submit a large workflow's steps, after refusing a task too large for one step.
+
+    Parameters
+    ----------
+    idds_workflow : `idds.workflowv2.workflow.Workflow`
+        The workflow to split into steps of whole tasks.
+    max_request_length : `int`
+        ``maxRequestLength``: the most bytes of one step.
+    submit_dir : `pathlib.Path`
+        The submit directory (holds the steps' request cache).
+    port : `IddsPort`
+        The way to iDDS.
+
+    Raises
+    ------
+    ValueError
+        Raised by `check_task_sizes` for a task that does not fit in one step.
+    SubmissionRefusedError
+        Raised if iDDS refuses a step.
+    """
+    check_task_sizes(idds_workflow, max_request_length)
+    steps = idds_workflow.split_workflow_to_steps(
+        request_cache=str(submit_dir / "idds_request_cache"), max_request_length=max_request_length
+    )
+    for number, step in enumerate(steps, 1):
+        _LOG.info("Submitting workflow step %d of %d (%s)", number, len(steps), step.step_name)
+        result = port.submit(step)
+        if result != 0:
+            raise SubmissionRefusedError(
+                f"iDDS answered {result} for workflow step {step.step_name}; expected 0"
+            )
+
+
+def record_request(submit_dir: Path, record: dict[str, Any], port: IddsPort, *, what: str) -> None:
+    """Write the submit directory's request record (`REQUEST_FILE`) for a submitted request.
+
+    Parameters
+    ----------
+    submit_dir : `pathlib.Path`
+        The submit directory.
+    record : `dict` [`str`, `~typing.Any`]
+        What to record (``request_id`` and ``name`` at least); the submission time, the PanDA URL
+        and the iDDS server are added.
+    port : `IddsPort`
+        The way to iDDS the request went through.
+    what : `str`
+        What was submitted, for the error message (``"Workflow <name>"``).
+
+    Raises
+    ------
+    RequestNotRecordedError
+        Raised if the record cannot be written, naming the request so that it is not lost.
+    """
+    request_id = record["request_id"]
+    full_record = {
+        **record,
+        "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "panda_url": os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"),
+        "idds_server": port.idds_server,
+    }
+    try:
+        write_atomically(submit_dir / REQUEST_FILE, json.dumps(full_record, indent=1))
+    except OSError as error:
+        # The request exists: say which, so that it is not lost (or submitted again).
+        raise RequestNotRecordedError(
+            f"{what} was submitted as request {request_id}, but recording it in "
+            f"{submit_dir / REQUEST_FILE} failed: {error}. Use --id {request_id} with bps verbs."
+        ) from error

@@ -9,11 +9,9 @@ from __future__ import annotations
 import glob
 import os
 
-__all__ = ["PandaEnvironmentError", "check_environment"]
+from ..errors import PandaEnvironmentError
 
-
-class PandaEnvironmentError(RuntimeError):
-    """The environment lacks what the PanDA client needs (the message says what to set)."""
+__all__ = ["check_environment"]
 
 
 def _has_token() -> bool:

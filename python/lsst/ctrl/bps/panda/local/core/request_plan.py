@@ -23,11 +23,12 @@ from idds.common.dict_class import DictClass
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from idds.workflowv2.workflow import AndCondition
 
+from ...errors import IntakeError
+
 __all__ = [
     "STEP_STORAGE_NAME",
     "SUPPORTED_CONDITION_METHODS",
     "GatePlan",
-    "IntakeError",
     "RequestPlan",
     "TaskPlan",
     "plan_request",
@@ -42,10 +43,6 @@ SUPPORTED_CONDITION_METHODS = frozenset({"is_terminated", "is_finished", "is_sub
 """Work methods a condition may test (evaluated once the work's task terminated)."""
 
 _MAP_FILE_KEY = "idds_dependency_map_file"
-
-
-class IntakeError(ValueError):
-    """A submitted workflow cannot run in the local PanDA (message says why)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

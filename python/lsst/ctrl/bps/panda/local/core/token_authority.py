@@ -27,6 +27,8 @@ from typing import Any
 
 import jwt
 
+from ...errors import TokenRejectedError
+
 __all__ = [
     "CLIENT_ID",
     "DEFAULT_ID_LIFETIME",
@@ -34,7 +36,6 @@ __all__ = [
     "ISSUER",
     "LOCAL_VO",
     "TokenAuthority",
-    "TokenRejectedError",
     "owner_claims",
 ]
 
@@ -56,23 +57,6 @@ DEFAULT_REFRESH_LIFETIME = 30 * 86400.0
 """Seconds a refresh token is valid: after that, ``panda_auth reset`` logs in again."""
 
 _ALGORITHM = "HS256"
-
-
-class TokenRejectedError(Exception):
-    """A token this local PanDA does not accept.
-
-    Parameters
-    ----------
-    status : `int`
-        The HTTP status of the refusal (401 expired, 403 not ours).
-    message : `str`
-        What the user reads, with what to do.
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def owner_claims() -> dict[str, Any]:

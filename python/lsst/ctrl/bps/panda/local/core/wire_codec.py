@@ -22,11 +22,11 @@ from urllib.parse import parse_qs
 from idds.common.constants import IDDSEnum
 from idds.common.utils import DictClassEncoder, json_loads
 
+from ...errors import BadRequestBodyError, ForbiddenClassError
+
 __all__ = [
     "ALLOWED_CLASSES",
     "MAX_BODY_BYTES",
-    "BadRequestBodyError",
-    "ForbiddenClassError",
     "RelayCall",
     "decode_body",
     "encode_reply",
@@ -57,14 +57,6 @@ iDDS-JSON of a workflow made by `lsst.ctrl.bps.panda.prepare.convert` (with its 
 job's `AndCondition`) and of the steps of ``Workflow.split_workflow_to_steps``."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class BadRequestBodyError(ValueError):
-    """The body is not a relay call (undecodable, or no command name)."""
-
-
-class ForbiddenClassError(ValueError):
-    """The iDDS-JSON names a class outside `ALLOWED_CLASSES`."""
 
 
 class RelayCall:

@@ -8,6 +8,8 @@ Layer: above `engine`; below `http`.
 
 Modules
 -------
+`embedded_engine`
+    `EmbeddedEngine`: the ``embedded`` engine (no servers of its own).
 `embedded_verbs`
     The ``ClientManager`` verbs served through the relay.
 `idds_replies`

@@ -17,17 +17,15 @@ from typing import Any
 
 from idds.common.constants import RequestStatus
 
+from ...errors import BuildRefusedError, IntakeError, RetryRefusedError, UnknownRequestError, VerbCallError
 from ...identity import relay_user_name, token_dn
 from ..core.job_states import TERMINAL_REQUEST_STATES as TERMINAL_REQUESTS
-from ..core.request_plan import IntakeError
-from ..engine.build_requests import BuildRefusedError, idds_error_text
+from ..engine.build_requests import idds_error_text
 from ..engine.engine_thread import LocalPanda
-from ..engine.retry import RetryRefusedError
-from ..state.store import UnknownRequestError
 from .build_verbs import submit_build, update_build
 from .idds_replies import group_contents, new_request_record, request_record, task_record
 
-__all__ = ["COMMAND_REGISTERED", "NO_MATCH_REQUESTS", "CallError", "Verbs"]
+__all__ = ["COMMAND_REGISTERED", "NO_MATCH_REQUESTS", "Verbs"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -40,17 +38,13 @@ NO_MATCH_REQUESTS = [[-1, {"status": -1, "message": "No match requests"}]]
 ``get_contents_output_ext``: ``{}``)."""
 
 
-class CallError(Exception):
-    """An error inside a call: replied as ``[true, [false, message]]``."""
-
-
 def _request_id(value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise CallError(f"request_id must be an integer, got {value!r}") from None
+        raise VerbCallError(f"request_id must be an integer, got {value!r}") from None
 
 
 class Verbs:
@@ -107,11 +101,11 @@ class Verbs:
             Accepted as iDDS accepts it; not used.
         """
         if not hasattr(workflow, "get_internal_id"):
-            raise CallError(f"submit expects an iDDS Workflow, got {type(workflow).__name__}")
+            raise VerbCallError(f"submit expects an iDDS Workflow, got {type(workflow).__name__}")
         try:
             return self.engine.submit(workflow, username=self.caller or username)
         except IntakeError as exc:
-            raise CallError(str(exc)) from None
+            raise VerbCallError(str(exc)) from None
 
     def submit_build(
         self,
@@ -134,11 +128,11 @@ class Verbs:
             Accepted as iDDS accepts it; not used.
         """
         if not hasattr(workflow, "get_internal_id"):
-            raise CallError(f"submit_build expects an iDDS Workflow, got {type(workflow).__name__}")
+            raise VerbCallError(f"submit_build expects an iDDS Workflow, got {type(workflow).__name__}")
         try:
             return submit_build(self.engine, workflow, username=self.caller or username)
         except IntakeError as exc:
-            raise CallError(str(exc)) from None
+            raise VerbCallError(str(exc)) from None
 
     def update_build_request(self, request_id: Any, signature: Any, workflow: Any) -> dict[str, str]:
         """Take the workflow a build job made; the build request runs it (same id).
@@ -154,13 +148,13 @@ class Verbs:
         """
         found = _request_id(request_id)
         if found is None or not hasattr(workflow, "get_internal_id"):
-            raise CallError("signature and workflow are required")
+            raise VerbCallError("signature and workflow are required")
         try:
             update_build(self.engine, found, str(signature), workflow)
         except UnknownRequestError:
-            raise CallError(idds_error_text(f"Request {found} is not found")) from None
+            raise VerbCallError(idds_error_text(f"Request {found} is not found")) from None
         except (BuildRefusedError, IntakeError) as exc:
-            raise CallError(str(exc)) from None
+            raise VerbCallError(str(exc)) from None
         return {"request_id": str(found)}
 
     def _resolve(self, request_id: Any, workload_id: Any) -> int:
@@ -168,9 +162,9 @@ class Verbs:
         if found is None and workload_id not in (None, ""):
             found = self.store.request_for_workload(int(workload_id))
             if found is None:
-                raise CallError(f"No request has a task with workload_id {workload_id}")
+                raise VerbCallError(f"No request has a task with workload_id {workload_id}")
         if found is None:
-            raise CallError("Both request_id and workload_id are None. One of them should not be None")
+            raise VerbCallError("Both request_id and workload_id are None. One of them should not be None")
         self.store.request(found)
         return found
 
@@ -290,7 +284,7 @@ class Verbs:
         try:
             self.engine.retry(found)
         except RetryRefusedError as exc:
-            raise CallError(str(exc)) from None
+            raise VerbCallError(str(exc)) from None
         return COMMAND_REGISTERED
 
     def call(self, name: str) -> Callable[..., Any] | None:

@@ -16,6 +16,8 @@ Modules
     Retry of an ended request.
 `build_requests`
     Build requests in the store: plan, record, release.
+`engine_plugin`
+    `Engine`: the plug point of the workflow engines (embedded, idds).
 """
 
 __all__: list[str] = []

@@ -27,12 +27,12 @@ from typing import Any
 
 from idds.common.constants import RequestStatus
 
-from ..core.request_plan import IntakeError, RequestPlan, plan_request
+from ...errors import BuildRefusedError, IntakeError
+from ..core.request_plan import RequestPlan, plan_request
 
 __all__ = [
     "BUILD_JOB_INPUT",
     "NO_BUILD_WORKFLOW",
-    "BuildRefusedError",
     "accept_built_workflow",
     "build_pending",
     "idds_error_text",
@@ -44,10 +44,6 @@ _LOG = logging.getLogger(__name__)
 
 BUILD_JOB_INPUT = "pseudo_file"
 """The input name iDDS gives the one job of a task without a dependency map."""
-
-
-class BuildRefusedError(Exception):
-    """``update_build_request`` refused, with the text the real relay answers (iDDS's REST error)."""
 
 
 def idds_error_text(message: str) -> str:

@@ -21,18 +21,14 @@ from collections.abc import Callable, Mapping
 
 from idds.common.constants import RequestStatus, TransformStatus
 
+from ...errors import RetryRefusedError, UnknownRequestError
 from ..core.job_states import TERMINAL_REQUEST_STATES, JobState
 from ..state.schema import create_retry_jobs_table
-from ..state.store import UnknownRequestError
 from .scheduler import Scheduler
 
-__all__ = ["RetryRefusedError", "hold_request_again", "retry_request"]
+__all__ = ["hold_request_again", "retry_request"]
 
 _LOG = logging.getLogger(__name__)
-
-
-class RetryRefusedError(RuntimeError):
-    """A retry was asked for a request that still runs."""
 
 
 def retry_request(scheduler: Scheduler, request_id: int) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from idds.common.constants import RequestStatus, TransformStatus
 
+from ...errors import UnknownRequestError
 from ..core.event_ranges import fine_grained_command
 from ..core.job_states import (
     ACTIVE_JOB_STATES,
@@ -36,7 +37,7 @@ from ..core.job_states import (
 )
 from ..pilot.executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
 from ..state.event_table import events_to_run, is_fine_grained, record_attempt_events
-from ..state.store import Store, UnknownRequestError
+from ..state.store import Store
 from .build_requests import build_pending
 
 __all__ = ["Scheduler", "SlotPolicy"]

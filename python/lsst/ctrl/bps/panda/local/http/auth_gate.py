@@ -26,7 +26,8 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.utilities import Error
 
-from ..core.token_authority import TokenAuthority, TokenRejectedError
+from ...errors import TokenRejectedError
+from ..core.token_authority import TokenAuthority
 
 __all__ = [
     "MISSING_TOKEN",

@@ -42,6 +42,7 @@ from ...states import (
     transform_state,
 )
 from ...task_names import label_of_task
+from ..engine.engine_plugin import MonitorVerbs
 
 __all__ = ["COOKIE_NAME", "LOGIN_LINK_SECONDS", "MONITOR_PATH", "login_link", "monitor_blueprint"]
 
@@ -258,13 +259,13 @@ def read_log(path: Path, tail_lines: int = LOG_TAIL_LINES) -> tuple[str, str]:
     return "\n".join(decoder), "\n".join(lines[-tail_lines:])
 
 
-def monitor_blueprint(verbs: Any, token: str, log_root: Path) -> Blueprint:
+def monitor_blueprint(verbs: MonitorVerbs, token: str, log_root: Path) -> Blueprint:
     """Return the monitor pages as a blueprint to register on the relay's application.
 
     Parameters
     ----------
-    verbs : `lsst.ctrl.bps.panda.local.server.Verbs`
-        The verbs the relay serves; the pages read through them.
+    verbs : `~lsst.ctrl.bps.panda.local.engine.engine_plugin.MonitorVerbs`
+        What the pages read (the verbs the relay serves, or the engine's).
     token : `str`
         The server's token: the cookie must hold it.
     log_root : `pathlib.Path`
@@ -307,7 +308,7 @@ def _add_login(pages: Blueprint, token: str) -> None:
         return response
 
 
-def _add_request_pages(pages: Blueprint, verbs: Any) -> None:
+def _add_request_pages(pages: Blueprint, verbs: MonitorVerbs) -> None:
     """Add the request list, the BigPanDA-style link target and a request's tasks."""
 
     @pages.get("/")
@@ -340,7 +341,7 @@ def _add_request_pages(pages: Blueprint, verbs: Any) -> None:
         )
 
 
-def _add_job_pages(pages: Blueprint, verbs: Any, log_root: Path) -> None:
+def _add_job_pages(pages: Blueprint, verbs: MonitorVerbs, log_root: Path) -> None:
     """Add a task's jobs and a job's log (read only under ``log_root``)."""
 
     @pages.get("/requests/<int:request_id>/tasks/<int:task_id>")
@@ -388,7 +389,7 @@ def _add_job_pages(pages: Blueprint, verbs: Any, log_root: Path) -> None:
 
 def _or_404(call: Callable[[], Any]) -> Any:
     """Return the records of ``call``; 404 when the request is unknown (no records, as iDDS answers)."""
-    from ..state.store import UnknownRequestError
+    from ...errors import UnknownRequestError
 
     try:
         records = call()
@@ -399,7 +400,9 @@ def _or_404(call: Callable[[], Any]) -> Any:
     return records
 
 
-def _task_jobs(verbs: Any, request_id: int, task_id: int) -> tuple[list[dict[str, Any]], str, WmsStates]:
+def _task_jobs(
+    verbs: MonitorVerbs, request_id: int, task_id: int
+) -> tuple[list[dict[str, Any]], str, WmsStates]:
     """Return a task's job records, its name and the request's state."""
     records = _or_404(lambda: verbs.get_requests(request_id=request_id, with_detail=True))
     task = next((r for r in records if r.get("transform_id") == task_id), None)

@@ -36,7 +36,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..core.token_authority import CLIENT_ID, ISSUER, TokenAuthority, TokenRejectedError
+from ...errors import TokenRejectedError
+from ..core.token_authority import CLIENT_ID, ISSUER, TokenAuthority
 
 __all__ = ["DEVICE_CODE_LIFETIME", "connection_uid", "oidc_blueprint"]
 

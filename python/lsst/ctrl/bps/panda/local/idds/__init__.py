@@ -8,6 +8,8 @@ Layer: above `engine`; below `http`.
 
 Modules
 -------
+`idds_engine`
+    `IddsEngine`: the ``idds`` engine (its stack, relay, PanDA API).
 `idds_stack`
     `IddsStack`: start, watch and stop the whole stack.
 `idds_postgres`

@@ -29,7 +29,9 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["PostgresCluster", "PostgresError", "postgres_bin", "unprivileged_user"]
+from ...errors import PostgresError
+
+__all__ = ["PostgresCluster", "postgres_bin", "unprivileged_user"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,10 +40,6 @@ ROOT_DATA_PARENT = Path("/var/tmp/panda_local-postgres")
 
 TOOL_TIMEOUT = 120.0
 """Seconds one ``initdb``/``pg_ctl``/``createdb`` may take."""
-
-
-class PostgresError(RuntimeError):
-    """PostgreSQL could not be found, initialised, started or stopped."""
 
 
 def postgres_bin(extra_roots: list[Path] | None = None) -> Path:

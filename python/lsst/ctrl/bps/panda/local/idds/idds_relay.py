@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ...errors import IddsStackError
 from ..core.wire_codec import RelayCall
 from ..jedi.final_reruns import FinalReruns
 from ..state.store import Store
@@ -151,7 +152,7 @@ class RelayedVerbs:
         from idds.client.clientmanager import ClientManager
 
         if self.relay.rest_url is None:
-            raise RuntimeError("The iDDS service of this local PanDA is not running")
+            raise IddsStackError("The iDDS service of this local PanDA is not running")
         client = ClientManager(host=self.relay.rest_url)
         if self.caller:
             client.set_original_user(user_name=self.caller)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ...atomic_file import write_atomically
+from ...errors import IddsStackError, PostgresError
 from .idds_config import (
     RELAY_DN,
     StackConfig,
@@ -49,10 +50,10 @@ from .idds_config import (
     server_environment,
     write_configs,
 )
-from .idds_postgres import PostgresCluster, PostgresError, postgres_bin
+from .idds_postgres import PostgresCluster, postgres_bin
 from .stack_processes import free_port, http_ok, owned_by, terminate_group
 
-__all__ = ["IDDS_PYTHON_ENV", "IddsStack", "IddsStackError", "default_server_python", "find_server_python"]
+__all__ = ["IDDS_PYTHON_ENV", "IddsStack", "default_server_python", "find_server_python"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -70,10 +71,6 @@ SCRIPTS = HERE / "scripts"
 """The scripts the servers' virtualenv runs (never imported by the plugin)."""
 NOTIFIER_MODULE = SCRIPTS / "idds_notifier.py"
 """The conductor's notifier (stdlib only), written by the PanDA-layer side of the local PanDA."""
-
-
-class IddsStackError(RuntimeError):
-    """The iDDS stack could not be found or started."""
 
 
 def default_server_python() -> Path | None:

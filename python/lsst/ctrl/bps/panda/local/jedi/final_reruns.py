@@ -31,9 +31,10 @@ from typing import Any
 
 from idds.common.constants import TransformStatus
 
+from ...errors import RetryRefusedError
 from ..core.job_states import TERMINAL_TASK_STATES, JobState
 from ..engine.engine_thread import LocalPanda
-from ..engine.retry import RetryRefusedError, hold_request_again
+from ..engine.retry import hold_request_again
 from .panda_task_reads import PandaTaskReads
 
 __all__ = ["GRACE", "FinalReruns", "condition_task_names", "rerun_pending"]

@@ -37,7 +37,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from .panda_records import BadTaskParametersError
+from ...errors import BadTaskParametersError
 from .panda_tasks import PandaTasks
 
 __all__ = ["API_PREFIX", "NOTIFIER_PATH", "panda_api_blueprint"]

@@ -21,13 +21,13 @@ from typing import Any
 
 from idds.common.constants import TransformStatus
 
+from ...errors import BadTaskParametersError
 from ..core.job_states import JobState
 from ..core.request_plan import TaskPlan
 from ..pilot.executor import Outcome
 from ..state.event_table import is_fine_grained
 
 __all__ = [
-    "BadTaskParametersError",
     "file_lfn",
     "file_status",
     "job_record",
@@ -69,10 +69,6 @@ _FILE_STATUS: Mapping[JobState, str] = {
     JobState.CANCELLED: "cancelled",
 }
 """JEDI status of an input file by its job's state (held: waiting for iDDS to release it)."""
-
-
-class BadTaskParametersError(ValueError):
-    """Task parameters the local PanDA cannot run (the message names the key)."""
 
 
 def wire_time(epoch: float | None) -> dict[str, str] | None:

@@ -23,7 +23,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..core.job_states import JobState
@@ -46,12 +46,15 @@ COMMAND_REGISTERED = (
 _REJECTED = "Command rejected: the {command} command is not accepted if the task is in {status} status "
 _NOT_FOUND = "jediTaskID={task_id} not found"
 
-_COMMAND_REFUSED_IN = {
-    "kill": {"finished", "done", "aborted", "failed"},
-    "finish": {"finished", "done", "aborted", "failed"},
-}
+_ENDED = {"finished", "done", "aborted", "failed"}
+"""Statuses in which JEDI refuses ``kill`` and ``finish``."""
 _RETRY_ALLOWED_IN = {"finished", "failed", "aborted", "exhausted"}
 """JEDI's ``JediTaskSpec.statusToRetry``: no ``done`` task is retried."""
+_COMMAND_ACCEPTED_IN: dict[str, Callable[[str], bool]] = {
+    "kill": lambda status: status not in _ENDED,
+    "finish": lambda status: status not in _ENDED,
+    "retry": lambda status: status in _RETRY_ALLOWED_IN,
+}
 
 
 class PandaTasks(PandaTaskReads):
@@ -237,12 +240,9 @@ class PandaTasks(PandaTaskReads):
         code, message : `int`, `str`
             JEDI's: 0 registered, 2 no such task, 4 refused in the task's status.
         """
-        task = self._task(jedi_task_id)
-        if task is None:
-            return 2, _NOT_FOUND.format(task_id=jedi_task_id)
-        status = self._status_of(task)
-        if status in _COMMAND_REFUSED_IN[command]:
-            return 4, _REJECTED.format(command=command, status=status)
+        task = self._task_for_command(jedi_task_id, command)
+        if isinstance(task, tuple):
+            return task
         with self.engine.exclusive():
             self.engine.abort(task["request_id"])
             self._touch(jedi_task_id, ended_by=command)
@@ -264,12 +264,9 @@ class PandaTasks(PandaTaskReads):
         code, message : `int`, `str`
             JEDI's: 0 registered, 2 no such task, 4 refused in the task's status.
         """
-        task = self._task(jedi_task_id)
-        if task is None:
-            return 2, _NOT_FOUND.format(task_id=jedi_task_id)
-        status = self._status_of(task)
-        if status not in _RETRY_ALLOWED_IN:
-            return 4, _REJECTED.format(command="retry", status=status)
+        task = self._task_for_command(jedi_task_id, "retry")
+        if isinstance(task, tuple):
+            return task
         with self.engine.exclusive():
             count = self.engine.retry(task["request_id"])
             with self.store.transaction() as conn:
@@ -281,6 +278,16 @@ class PandaTasks(PandaTaskReads):
             self._touch(jedi_task_id, ended_by=None)
         _LOG.info("PanDA task %d: retry of %d jobs", jedi_task_id, count)
         return 0, COMMAND_REGISTERED.format(command="retry", task_id=jedi_task_id)
+
+    def _task_for_command(self, jedi_task_id: int, command: str) -> sqlite3.Row | tuple[int, str]:
+        """Return the task ``command`` may act on, or JEDI's refusal (2: no such task, 4: status)."""
+        task = self._task(jedi_task_id)
+        if task is None:
+            return 2, _NOT_FOUND.format(task_id=jedi_task_id)
+        status = self._status_of(task)
+        if not _COMMAND_ACCEPTED_IN[command](status):
+            return 4, _REJECTED.format(command=command, status=status)
+        return task
 
     def _touch(self, jedi_task_id: int, ended_by: str | None) -> None:
         with self.store.transaction() as conn:

@@ -9,14 +9,12 @@ engine (``panda_*``) and of fine-grained jobs (``job_events``) included, and
 `apply_schema` is the only code that creates them.  The other modules of the
 local PanDA only read and write rows.
 
-Versions
---------
-0
-    The layout of ctrl_bps_panda before the schema was versioned
-    (``user_version`` 0): the store's tables, and the ``panda_*`` and
-    ``job_events`` tables only if a server had run with the ``idds`` engine.
-1
-    Every table of version 0, always present.
+Versions:
+
+- 0: the layout of ctrl_bps_panda before the schema was versioned
+  (``user_version`` 0): the store's tables, and the ``panda_*`` and
+  ``job_events`` tables only if a server had run with the ``idds`` engine.
+- 1: every table of version 0, always present.
 
 A new database gets `CURRENT_LAYOUT` and `CURRENT_VERSION` at once.  An
 older one is migrated one version at a time by `MIGRATIONS`, each step in
@@ -34,13 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import SchemaError, SchemaTooNewError
+
 __all__ = [
     "CURRENT_LAYOUT",
     "CURRENT_VERSION",
     "MIGRATIONS",
     "Migration",
-    "SchemaError",
-    "SchemaTooNewError",
     "apply_schema",
     "create_retry_jobs_table",
     "schema_version",
@@ -122,14 +120,6 @@ CURRENT_VERSION = 1
 _RETRY_JOBS_TABLE = "CREATE TEMP TABLE IF NOT EXISTS retry_jobs (job_id INTEGER PRIMARY KEY)"
 
 
-class SchemaError(RuntimeError):
-    """The database of a state directory is not in a layout this code can use."""
-
-
-class SchemaTooNewError(SchemaError):
-    """The database was written by a newer ctrl_bps_panda than this one."""
-
-
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema, from ``from_version`` to ``from_version + 1``."""
@@ -197,7 +187,13 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    """Return the ``user_version`` of a database."""
+    """Return the ``user_version`` of a database.
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the database.
+    """
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
@@ -278,5 +274,11 @@ def _advance(conn: sqlite3.Connection, path: Path, version: int) -> None:
 
 
 def create_retry_jobs_table(conn: sqlite3.Connection) -> None:
-    """Create this connection's scratch table ``retry_jobs`` (temporary: not part of the layout)."""
+    """Create this connection's scratch table ``retry_jobs`` (temporary: not part of the layout).
+
+    Parameters
+    ----------
+    conn : `sqlite3.Connection`
+        Connection to the database.
+    """
     conn.execute(_RETRY_JOBS_TABLE)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ...atomic_file import write_atomically
+from ...errors import AlreadyServedError
 from ...local_panda_record import LOCK_NAME, RECORD_NAME, STATE_DIR_ENV, lock_is_held, read_server_record
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STATE_DIR_ENV",
-    "ENGINES",
-    "AlreadyServedError",
     "StateDir",
     "default_state_dir",
     "local_url",
@@ -60,10 +59,6 @@ SERVER_TOKEN_RENEWAL = 7 * 86400.0
 """A server's own token with less time than this left is replaced by a new one."""
 
 
-ENGINES = ("embedded", "idds")
-"""The workflow engines of a local PanDA: its own (``embedded``) or the real iDDS daemons (``idds``)."""
-
-
 def local_url(port: int) -> str:
     """Return the ``PANDA_URL`` of a local PanDA listening on ``port`` of 127.0.0.1.
 
@@ -78,10 +73,6 @@ def local_url(port: int) -> str:
 def default_state_dir() -> Path:
     """Return ``$PANDA_LOCAL_STATE_DIR``, else ``~/.panda_local``."""
     return Path(os.environ.get(DEFAULT_STATE_DIR_ENV) or Path.home() / ".panda_local").expanduser()
-
-
-class AlreadyServedError(RuntimeError):
-    """Another server holds the state directory."""
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -258,12 +249,15 @@ class StateDir:
         (self.root / "server.port").write_text(str(port))
 
     def engine(self) -> str | None:
-        """Return the engine of the last start (`None` before the first)."""
+        """Return the name of the engine of the last start (`None` before the first).
+
+        `lsst.ctrl.bps.panda.local.engines.last_engine` checks it names a known one.
+        """
         try:
             engine = self.engine_path.read_text().strip()
         except FileNotFoundError:
             return None
-        return engine if engine in ENGINES else None
+        return engine or None
 
     def remember_engine(self, engine: str) -> None:
         """Keep the engine, so that a restart without ``--engine`` runs the same one.

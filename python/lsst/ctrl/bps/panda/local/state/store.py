@@ -28,24 +28,18 @@ from typing import Any
 
 from idds.common.constants import RequestStatus, TransformStatus
 
+from ...errors import UnknownRequestError
 from ..core.job_states import JobState
 from ..core.request_plan import RequestPlan
 from .request_rows import INSERT_TASK, add_job_rows, insert_request, number_plan, task_row
 from .schema import apply_schema
 
-__all__ = ["RowsHook", "Store", "UnknownRequestError"]
+__all__ = ["RowsHook", "Store"]
 
 _LOG = logging.getLogger(__name__)
 
 RowsHook = Callable[[sqlite3.Connection, int, dict[str, int], dict[tuple[str, str], int]], None]
 """Adds rows of its own inside `Store.add_request`'s transaction (see there)."""
-
-
-class UnknownRequestError(KeyError):
-    """No request has this id."""
-
-    def __str__(self) -> str:
-        return f"Request {self.args[0]} does not exist in the local PanDA"
 
 
 class Store:
