@@ -61,6 +61,21 @@ def missing_extra() -> list[str]:
     return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
 
 
+def _relay_reply(url: str, token: str, command: str, timeout: float) -> Any:
+    """Return the relay's reply to a command without arguments, or `None` when it does not answer."""
+    request = urllib.request.Request(
+        f"{url}/relay_idds_command",
+        data=f"command_name={command}&manager=True".encode(),
+        headers={"Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return json.loads(reply.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
 def ping(url: str, token: str, timeout: float = 2.0) -> bool:
     """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``).
 
@@ -73,15 +88,7 @@ def ping(url: str, token: str, timeout: float = 2.0) -> bool:
     timeout : `float`, optional
         Seconds to wait for the answer.
     """
-    body = b"command_name=ping&manager=True"
-    request = urllib.request.Request(
-        f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return json.loads(reply.read()) == [True, {"Status": "OK"}]
-    except (OSError, ValueError, urllib.error.URLError):
-        return False
+    return _relay_reply(url, token, "ping", timeout) == [True, {"Status": "OK"}]
 
 
 def engine_health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any] | None:
@@ -96,15 +103,10 @@ def engine_health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any] 
     timeout : `float`, optional
         Seconds to wait for the answer.
     """
-    body = b"command_name=local_status&manager=True"
-    request = urllib.request.Request(
-        f"{url}/relay_idds_command", data=body, headers={"Authorization": f"Bearer {token}"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            ok, value = json.loads(reply.read())
-    except (OSError, ValueError, urllib.error.URLError):
+    reply = _relay_reply(url, token, "local_status", timeout)
+    if not (isinstance(reply, list) and len(reply) == 2):
         return None
+    ok, value = reply
     return value if ok and isinstance(value, dict) else None
 
 
