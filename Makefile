@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 REAL_IDDS_VENV ?= .venv-real-idds
 REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines lint clean published-decoder system-packages screenshots
+.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder system-packages screenshots
 
 venv: $(STAMP)
 
@@ -95,6 +95,10 @@ lint: $(STAMP)
 	$(PY) -m numpydoc lint $$(find python -name '*.py' -not -path '*/resources/*')
 	# The import direction ([tool.importlinter] in pyproject.toml); tests/test_layers.py runs it too.
 	$(PY) tests/support/import_contracts.py
+
+# The suite's time CI's way: a fresh clone's `CI=true bash .ci/run`, then make check and make lint.
+bench-suite: $(STAMP)
+	$(PY) bench/suite_time.py --results bench/RESULTS.md
 
 # Start-up time of each engine and the demo's wall time on each (bench/engines.py).
 bench-engines: $(STAMP) $(REAL_IDDS_STAMP)
