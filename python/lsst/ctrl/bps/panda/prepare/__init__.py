@@ -11,6 +11,8 @@ Modules
 -------
 `settings`
     Every configuration key the plugin reads, read in one place.
+`setting_types`
+    The records the settings reader fills, and the checked conversions of values.
 `memory_classes`
     Which queue a job goes to, and its task's memory limits.
 `event_service`

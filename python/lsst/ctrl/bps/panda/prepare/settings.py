@@ -12,16 +12,13 @@ pair, never once per job.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import functools
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from lsst.ctrl.bps import BpsConfig
@@ -29,6 +26,20 @@ from lsst.ctrl.bps import BpsConfig
 from ..errors import PandaConfigError
 from .event_service import EventServiceSettings, parse_event_service
 from .memory_classes import MemoryRouter, parse_memory_classes
+from .setting_types import (
+    LabelSettings,
+    NameMode,
+    RemoteBuildSettings,
+    ServiceSettings,
+    SubmissionNames,
+    WorkflowSettings,
+    _as_basename,
+    _as_bool,
+    _as_float,
+    _as_int,
+    _as_names,
+    _plain,
+)
 
 __all__ = [
     "CONFIG_MARKER",
@@ -51,7 +62,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-_Number = TypeVar("_Number", int, float)
 
 DEFAULT_RSS_MAX = 512000
 """Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
@@ -154,106 +164,6 @@ def resolve_end_point(value: str, default: str | None) -> str:
     return resolved
 
 
-class NameMode(enum.Enum):
-    """How a job's pseudo input (``${IN/L}``) names it.
-
-    The first three are the published plugin's formats, which workers running
-    its decoder (lsst-ctrl-bps-panda 30.x) read; the last is ours.
-    """
-
-    PLAIN = "plain"
-    """``<job>+<key>:<value>+...``: the full name travels in the request."""
-    ORDER_ID_MAP = "enableJobNameMap"
-    """``<label>:orderIdMap_<n>``, full names in one staged JSON map per workflow."""
-    QNODE_MAP = "enableQnodeMap"
-    """``PH:<job>``, full names in a staged ``qnode_map.json``."""
-    COMPACT = "enableCompactJobNames"
-    """``@<task>.<order>``, full names in small per-task map files (this plugin's decoder only)."""
-
-    @property
-    def published(self) -> bool:
-        """Whether the published decoder reads this format."""
-        return self is not NameMode.COMPACT
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class WorkflowSettings:
-    """Settings that hold for the whole workflow."""
-
-    max_jobs_per_task: int
-    placeholder_params: tuple[str, ...]
-    end_point: str
-    max_name_length: int
-    max_request_length: int | None
-    name_mode: NameMode
-    order_id_map_file: str
-    submit_side_env: tuple[str, ...]
-    max_copy_workers: int
-    event_service: EventServiceSettings | None
-    """Labels that run several payloads per PanDA job (`None`: every job runs one)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LabelSettings:
-    """Settings of the jobs of one label at one site."""
-
-    site: str | None
-    runner_command: str
-    router: MemoryRouter
-    processing_type: str | None
-    task_type: str
-    prod_source_label: str
-    vo: str
-    working_group: str | None
-    cloud: str | None
-    priority: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SubmissionNames:
-    """What ctrl_bps sets for every submission and submit uses without a prepared workflow."""
-
-    submit_path: str
-    """``submitPath``: the submit directory."""
-    run_name: str
-    """``uniqProcName``: the run's (and its request's) name."""
-    output_run: str
-    """``outputRun``: the output collection."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RemoteBuildSettings:
-    """What the job of a remote build needs (``remoteBuild.<key>`` first, the submit YAML second)."""
-
-    files: tuple[str, ...]
-    runner_command: str
-    upload_attempts: int
-    upload_backoff: float
-    site: str | None
-    queue: str | None
-    cloud: str | None
-    rss: int
-    rss_max: int | None
-    memory_multiplier: float | None
-    max_attempt: int
-    processing_type: str | None
-    priority: int
-    vo: str
-    prod_source_label: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ServiceSettings:
-    """What `PanDAService` reads itself (``bps report|status|cancel`` pass an empty config)."""
-
-    idds_server: str | None
-    """iDDS server the PanDA relay forwards to (`None`: the relay's default)."""
-    monitor_url: str | None
-    """PanDA monitor base URL for links in ``bps report``."""
-    resubmit: bool
-    """Whether a submit directory that already holds a request may be submitted again."""
-
-
 def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
     """Read the service's own keys from a configuration that may be empty or a plain `dict`.
 
@@ -278,37 +188,6 @@ def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
         monitor_url=str(with_default("pandaMonitorUrl") or "") or None,
         resubmit=_as_bool("resubmit", with_default("resubmit")),
     )
-
-
-def _as_int(key: str, value: Any, minimum: int) -> int:
-    return _as_number(key, value, minimum, int)
-
-
-def _as_float(key: str, value: Any, minimum: float) -> float:
-    return _as_number(key, value, minimum, float)
-
-
-def _as_number(key: str, value: Any, minimum: float, kind: Callable[[Any], _Number]) -> _Number:
-    """Return ``value`` as an `int` or a `float` of at least ``minimum``, or an error naming ``key``."""
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        what = "an integer" if kind is int else "a number"
-        raise PandaConfigError(f"{key} must be {what}, got {value!r}") from None
-    if number < minimum:
-        raise PandaConfigError(f"{key} must be at least {minimum}, got {number}")
-    return number
-
-
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off", ""):
-        return False
-    raise PandaConfigError(f"{key} must be true or false, got {value!r}")
 
 
 class SettingsReader:
@@ -600,27 +479,3 @@ def _build_runner(runner: Any) -> str:
             f"cache URL and the submit YAML's name), got {command!r}"
         )
     return command
-
-
-def _as_names(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, Sequence):
-        raise PandaConfigError(f"{key} must be a list of names, got {value!r}")
-    return tuple(str(name) for name in value)
-
-
-def _as_basename(key: str, value: Any) -> str:
-    name = str(value or "")
-    if not name or "/" in name or name in (".", ".."):
-        raise PandaConfigError(f"{key} must be a plain file name, got {value!r}")
-    return name
-
-
-def _plain(value: Any) -> Any:
-    """Turn `~lsst.daf.butler.Config` values into plain lists and dicts."""
-    if hasattr(value, "toDict"):
-        return value.toDict()
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
