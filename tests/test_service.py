@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
-from lsst.ctrl.bps.panda.errors import AlreadySubmittedError, PandaEnvironmentError
+from lsst.ctrl.bps.panda.errors import AlreadySubmittedError, PandaEnvironmentError, TaskTooLargeError
 from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
 from support.bps_configs import make_config
 from support.service_runs import LOCAL_SITE, shell_workflow, submit, wait_for
@@ -156,7 +156,7 @@ def test_large_request_goes_in_idds_steps_and_runs(local_panda, tmp_path):
 def test_task_too_large_for_one_request_step_is_refused_before_submitting(local_panda, tmp_path):
     gw = shell_workflow("big", {f"j{i}": ("a", "true") for i in range(200)})
     config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE, maxRequestLength=300)
-    with pytest.raises(ValueError, match=r"Task big_01_a_01 needs \d+ bytes.*maxJobsPerTask"):
+    with pytest.raises(TaskTooLargeError, match=r"Task big_01_a_01 needs \d+ bytes.*maxJobsPerTask"):
         submit(config, gw, tmp_path / "submit")
     assert not (tmp_path / "submit" / "panda_request.json").exists()
 
@@ -169,7 +169,7 @@ def test_a_remote_build_refuses_an_oversized_task_exactly_as_submit_does(local_p
         service = PanDAService(config)
         gw = shell_workflow("big", {f"j{i}": ("a", "true") for i in range(200)})
         prepared = service.prepare(config, gw, str(submit_dir))
-        with pytest.raises(ValueError) as refusal:
+        with pytest.raises(TaskTooLargeError) as refusal:
             if path == "submit":
                 service.submit(prepared)
             else:  # what the build job does with the workflow it prepared

@@ -35,6 +35,7 @@ __all__ = [
     "IddsUnknownRequestError",
     "IntakeError",
     "LocalPandaError",
+    "NotPreparedError",
     "PandaConfigError",
     "PandaEnvironmentError",
     "PandaPluginError",
@@ -45,6 +46,7 @@ __all__ = [
     "PostgresError",
     "RequestNotRecordedError",
     "RetryRefusedError",
+    "RunIdError",
     "SchemaError",
     "SchemaTooNewError",
     "StagedFileError",
@@ -52,6 +54,7 @@ __all__ = [
     "StagingError",
     "SubmissionError",
     "SubmissionRefusedError",
+    "TaskTooLargeError",
     "TokenRejectedError",
     "UnknownEngineError",
     "UnknownRequestError",
@@ -208,6 +211,18 @@ class SubmissionError(PandaPluginError):
 
 class AlreadySubmittedError(SubmissionError):
     """The prepared workflow was submitted before (its submit directory records the request)."""
+
+
+class NotPreparedError(SubmissionError, ValueError):
+    """A workflow handed to submit has no iDDS workflow: it was not prepared."""
+
+
+class TaskTooLargeError(SubmissionError, ValueError):
+    """A task's dependency map is larger than one request step (``maxRequestLength``)."""
+
+
+class RunIdError(PandaPluginError, ValueError):
+    """A run id (``--id``) is neither a PanDA request id nor a submitted run's directory."""
 
 
 class SubmissionRefusedError(SubmissionError):

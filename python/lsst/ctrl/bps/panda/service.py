@@ -21,6 +21,7 @@ from .errors import (
     IddsError,
     PandaConfigError,
     PandaUnreachableError,
+    RunIdError,
 )
 from .identity import caller_identity
 from .prepare.prepared_workflow import PandaBpsWmsWorkflow
@@ -139,7 +140,7 @@ class PanDAService(BaseWmsService):
         try:
             request_id = request_id_of(wms_workflow_id)
             records = self.port.get_requests(request_id=request_id, with_detail=False)
-        except (ValueError, IddsError) as error:
+        except (RunIdError, IddsError) as error:
             return WmsStates.UNKNOWN, str(error)
         if not records:
             return WmsStates.UNKNOWN, f"No PanDA request {request_id}"
@@ -163,7 +164,7 @@ class PanDAService(BaseWmsService):
             if not records:
                 return [], f"No PanDA request {request_id}"
             contents = self.port.get_contents_output_ext(request_id) if return_exit_codes else None
-        except (ValueError, IddsError) as error:
+        except (RunIdError, IddsError) as error:
             return [], str(error)
         path = str(wms_workflow_id) if os.path.isdir(str(wms_workflow_id)) else None
         report = run_report_from_records(
@@ -221,7 +222,7 @@ class PanDAService(BaseWmsService):
                 name = getattr(status, "name", status)
                 return False, f"nothing to cancel: request {request_id} has already ended ({name})"
             message = self.port.abort(request_id)
-        except (ValueError, IddsError) as error:
+        except (RunIdError, IddsError) as error:
             return False, str(error)
         return True, f"Cancel of request {request_id} registered ({message}); PanDA cancels asynchronously"
 
@@ -238,7 +239,7 @@ class PanDAService(BaseWmsService):
             if state not in TERMINAL_REQUEST_STATES:
                 return None, None, f"Request {request_id} is still {state.name}; restart it once it has ended"
             message = self.port.retry(request_id)
-        except (ValueError, IddsError) as error:
+        except (RunIdError, IddsError) as error:
             return None, None, str(error)
         name = str(records[0].get("name") or "")
         _LOG.info("Retry of request %s registered: %s", request_id, message)

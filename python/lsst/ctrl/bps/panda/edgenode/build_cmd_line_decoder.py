@@ -219,7 +219,13 @@ def _build_and_hand_back(
 ) -> None:
     # Absolute: the decoder runs as a script (``__main__``), where relative imports fail.
     from lsst.ctrl.bps.drivers import prepare_driver
-    from lsst.ctrl.bps.panda.errors import IddsCallError, IddsError, PandaConfigError, PandaStagingError
+    from lsst.ctrl.bps.panda.errors import (
+        IddsCallError,
+        IddsError,
+        PandaConfigError,
+        PandaStagingError,
+        TaskTooLargeError,
+    )
     from lsst.ctrl.bps.panda.prepare.settings import read_service_settings
     from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
     from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
@@ -235,6 +241,8 @@ def _build_and_hand_back(
     port = IddsPort(read_service_settings(config).idds_server)
     try:
         hand_back(workflow, request_id, signature, port)
+    except TaskTooLargeError as exc:
+        raise BuildError(f"the built workflow cannot be submitted: {exc}", EXIT_BUILD_FAILED) from None
     except (PandaStagingError, PandaConfigError) as exc:
         raise BuildError(f"staging the workflow's files failed: {exc}", EXIT_IO_ERROR) from None
     except IddsCallError as exc:

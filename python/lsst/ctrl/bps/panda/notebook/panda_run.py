@@ -29,7 +29,7 @@ from typing import Any
 
 from lsst.ctrl.bps import WmsStates
 
-from ..errors import PandaRunError
+from ..errors import PandaRunError, RunIdError
 from ..service import PanDAService
 from ..states import TERMINAL_REQUEST_STATES, job_state
 from ..task_names import label_of_task
@@ -78,7 +78,7 @@ class PandaRun:
         self.submit_dir: Path | None = Path(str(run)) if os.path.isdir(str(run)) else None
         try:
             self.request_id = str(request_id_of(str(run)))
-        except (ValueError, FileNotFoundError) as exc:
+        except (RunIdError, FileNotFoundError) as exc:
             raise PandaRunError(
                 f"{run!r} is neither a PanDA request id nor a submitted run's directory"
             ) from exc

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_file import write_atomically
-from ..errors import AlreadySubmittedError, RequestNotRecordedError, SubmissionRefusedError
+from ..errors import (
+    AlreadySubmittedError,
+    NotPreparedError,
+    RequestNotRecordedError,
+    RunIdError,
+    SubmissionRefusedError,
+    TaskTooLargeError,
+)
 from ..gc_pause import gc_paused
 from ..prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .idds_port import IddsPort
@@ -99,7 +106,7 @@ def request_id_of(wms_id: Any) -> int:
 
     Raises
     ------
-    ValueError
+    RunIdError
         Raised if ``wms_id`` is neither a number nor a submitted run's directory.
     """
     text = str(wms_id).strip()
@@ -108,9 +115,9 @@ def request_id_of(wms_id: Any) -> int:
     if os.path.isdir(text):
         recorded = recorded_request(text)
         if recorded is None:
-            raise ValueError(f"{text} has no {REQUEST_FILE}: was this workflow submitted to PanDA?")
+            raise RunIdError(f"{text} has no {REQUEST_FILE}: was this workflow submitted to PanDA?")
         return int(recorded["request_id"])
-    raise ValueError(f"{wms_id!r} is neither a PanDA request id nor a submit directory")
+    raise RunIdError(f"{wms_id!r} is neither a PanDA request id nor a submit directory")
 
 
 def check_task_sizes(idds_workflow: Any, max_request_length: int) -> None:
@@ -128,13 +135,13 @@ def check_task_sizes(idds_workflow: Any, max_request_length: int) -> None:
 
     Raises
     ------
-    ValueError
+    TaskTooLargeError
         Raised naming the task, its size and what to change.
     """
     for work in idds_workflow.template.works.values():
         size = len(work.zip_data(work.dependency_map))
         if size > max_request_length:
-            raise ValueError(
+            raise TaskTooLargeError(
                 f"Task {work.task_name} needs {size} bytes, more than maxRequestLength "
                 f"({max_request_length}): a task cannot be split across request steps. Lower "
                 "maxJobsPerTask or raise maxRequestLength."
@@ -179,7 +186,7 @@ def submit_workflow(
             )
     idds_workflow = workflow.idds_workflow
     if idds_workflow is None:
-        raise ValueError(f"Workflow {workflow.name} has no iDDS workflow: prepare it before submitting")
+        raise NotPreparedError(f"Workflow {workflow.name} has no iDDS workflow: prepare it before submitting")
     if workflow.max_request_length and submit_dir is not None:
         submit_steps(idds_workflow, workflow.max_request_length, submit_dir, port)
     with gc_paused():  # serializing a large workflow builds millions of short-lived dicts
@@ -212,7 +219,7 @@ def submit_steps(idds_workflow: Any, max_request_length: int, submit_dir: Path, 
 
     Raises
     ------
-    ValueError
+    TaskTooLargeError
         Raised by `check_task_sizes` for a task that does not fit in one step.
     SubmissionRefusedError
         Raised if iDDS refuses a step.
