@@ -20,8 +20,7 @@ from support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.slow]
 
-ROOT = REPO_ROOT
-DEMO = ROOT / "examples" / "demo"
+DEMO = REPO_ROOT / "examples" / "demo"
 
 
 @pytest.mark.timeout(900)

@@ -17,8 +17,6 @@ from support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.real_servers
 
-ROOT = REPO_ROOT
-
 # Runs a snippet where flask and waitress cannot be imported, as after `pip install` without [local].
 BLOCK_EXTRA = """
 import sys
@@ -33,7 +31,7 @@ def run_python(code, **env):
         text=True,
         timeout=300,
         env={**os.environ, **env},
-        cwd=ROOT / "tests",
+        cwd=REPO_ROOT / "tests",
     )
 
 
@@ -128,16 +126,16 @@ assert sys.modules["flask"] is None and sys.modules["waitress"] is None
 
 
 def test_every_source_file_carries_the_license_header():
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     sources = [
-        ROOT / name
+        REPO_ROOT / name
         for name in tracked.stdout.split()
         if name.endswith((".py", ".sh", ".yaml", "SConscript", "SConstruct", "Makefile", "pyproject.toml"))
-        and not (ROOT / name).is_symlink()
+        and not (REPO_ROOT / name).is_symlink()
     ]
     assert len(sources) > 50
     missing = [
-        str(path.relative_to(ROOT))
+        str(path.relative_to(REPO_ROOT))
         for path in sources
         if "SPDX-License-Identifier: BSD-3-Clause" not in path.read_text()[:400]
     ]
@@ -148,7 +146,7 @@ def test_the_wheel_needs_flask_only_for_the_local_extra_and_ships_the_eups_layou
     import zipfile
 
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(REPO_ROOT)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 from support.local_panda import call_ok
-from support.remote_build_runs import DEMO, ROOT, bps_submit, demo_work, request_statuses
+from support.paths import REPO_ROOT
+from support.remote_build_runs import DEMO, bps_submit, demo_work, request_statuses
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.slow]
 
-DECODER = ROOT / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"
+DECODER = REPO_ROOT / "python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py"
 
 
 @pytest.mark.timeout(900)

@@ -31,8 +31,6 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 
-ROOT = REPO_ROOT
-
 SUBMIT_YAML = """\
 includeConfigs:
   - ${{CTRL_BPS_PANDA_DIR}}/config/bps_remote.yaml
@@ -56,7 +54,9 @@ def test_bps_submit_puts_the_archive_in_the_real_cache_and_makes_a_build_request
     work.mkdir()
     (work / "pipeline.yaml").write_text("description: built at the site\n")
     (work / "remote.yaml").write_text(SUBMIT_YAML.format(work=work))
-    result = bps(real_panda, "submit", "remote.yaml", cwd=work, extra_env={"CTRL_BPS_PANDA_DIR": str(ROOT)})
+    result = bps(
+        real_panda, "submit", "remote.yaml", cwd=work, extra_env={"CTRL_BPS_PANDA_DIR": str(REPO_ROOT)}
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     run_id = re.search(r"^Run Id: (\d+)$", result.stdout, re.M).group(1)

@@ -21,8 +21,6 @@ from lsst.ctrl.bps.panda.remote_build.build_archive import (
 from lsst.ctrl.bps.panda.remote_build.build_submission import build_executable, build_workflow, read_settings
 from support.paths import REPO_ROOT
 
-ROOT = REPO_ROOT
-
 
 def load(tmp_path, text):
     path = tmp_path / "submit.yaml"
@@ -48,7 +46,7 @@ remoteBuild:
 
 
 def test_the_shipped_runner_takes_the_sites_setup_and_remote_build_keys_win(tmp_path):
-    config, remote_build = load(tmp_path, SHIPPED.format(root=ROOT))
+    config, remote_build = load(tmp_path, SHIPPED.format(root=REPO_ROOT))
     settings = read_settings(config, remote_build)
     assert settings.runner_command == (
         "source /cvmfs/stack/loadLSST.bash; setup lsst_distrib; echo mine; python3 "
@@ -65,7 +63,7 @@ def test_the_shipped_runner_takes_the_sites_setup_and_remote_build_keys_win(tmp_
 
 
 def test_the_build_work_is_one_signed_task_of_the_published_name_and_type(tmp_path):
-    config, remote_build = load(tmp_path, SHIPPED.format(root=ROOT))
+    config, remote_build = load(tmp_path, SHIPPED.format(root=REPO_ROOT))
     workflow = build_workflow("run_name", read_settings(config, remote_build), "echo build")
     (work,) = workflow.template.works.values()
     assert (work.task_name, work.task_type, work.task_queue, work.task_rss) == (

@@ -11,7 +11,6 @@ from support.paths import REPO_ROOT
 
 PACKAGE_DIR = REPO_ROOT
 
-
 DEMO_DIR = PACKAGE_DIR / "examples" / "demo"
 
 

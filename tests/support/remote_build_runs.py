@@ -11,16 +11,11 @@ import time
 from pathlib import Path
 
 from support.local_panda import call_ok
-from support.paths import REPO_ROOT
+from support.paths import DEMO_DIR, REPO_ROOT
 
-ROOT = REPO_ROOT
-
-
-DEMO = ROOT / "examples" / "demo"
-
+DEMO = DEMO_DIR
 
 BPS = Path(sys.executable).parent / "bps"
-
 
 REMOTE_YAML = """\
 includeConfigs:
@@ -66,7 +61,7 @@ def demo_work(tmp_path, with_repo=True):
 
 def bps_submit(work):
     # ctrl_bps's default submitPath is ${PWD}/submit/...: PWD as a shell in ``work`` would have it.
-    env = dict(os.environ, CTRL_BPS_PANDA_DIR=str(ROOT), PWD=str(work))
+    env = dict(os.environ, CTRL_BPS_PANDA_DIR=str(REPO_ROOT), PWD=str(work))
     return subprocess.run(
         [str(BPS), "submit", "remote.yaml"], cwd=work, env=env, capture_output=True, text=True, timeout=300
     )
