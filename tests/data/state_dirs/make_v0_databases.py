@@ -7,7 +7,8 @@
 Run it with the Python of a checkout of the code *before* the schema was versioned (commit
 8b10587, flat layout ``lsst.ctrl.bps.panda.local.server``), never with this package::
 
-    cd "$(mktemp -d)" && /tmp/baseline/.venv/bin/python /path/to/make_v0_databases.py /path/to/state_dirs
+    git worktree add /tmp/v0 8b10587 && (cd /tmp/v0 && make venv)
+    cd "$(mktemp -d)" && /tmp/v0/.venv/bin/python /path/to/make_v0_databases.py /path/to/state_dirs
 
 It starts that code's embedded local PanDA in this process on a free loopback port, submits a
 tiny workflow through the unmodified PanDA client (one task of two jobs that succeed, one job that
