@@ -362,19 +362,7 @@ class SettingsReader:
         curvals = {"curr_site": str(site)} if site else {}
 
         def shared(key: str) -> tuple[str, Any]:
-            """Return where ``key`` was found (for errors) and its value.
-
-            Parameters
-            ----------
-            key : `str`
-                The remote build's key, looked up under ``remoteBuild`` first.
-            """
-            found, value = self._search(key, curvals, searchobj=section)
-            if not found or value in (None, ""):
-                found, value = self._search(key, curvals)
-            # A search with searchobj goes on through the whole config: say which one it was.
-            own_value = section.search(key, opt={"replaceEnvVars": False, "expandEnvVars": False})[1]
-            return (f"remoteBuild.{key}" if own_value not in (None, "") else key), value
+            return self._remote_build_key(section, key, curvals)
 
         def with_default(key: str) -> tuple[str, Any]:
             where, value = shared(key)
@@ -418,6 +406,25 @@ class SettingsReader:
             vo=str(with_default("vo")[1]),
             prod_source_label=str(with_default("prodSourceLabel")[1]),
         )
+
+    def _remote_build_key(self, section: BpsConfig, key: str, curvals: dict[str, str]) -> tuple[str, Any]:
+        """Return where a remote build's key was found (for errors) and its value.
+
+        Parameters
+        ----------
+        section : `lsst.ctrl.bps.BpsConfig`
+            The ``remoteBuild`` section, searched first.
+        key : `str`
+            The key.
+        curvals : `dict` [`str`, `str`]
+            The site to search under (``curr_site``).
+        """
+        found, value = self._search(key, curvals, searchobj=section)
+        if not found or value in (None, ""):
+            found, value = self._search(key, curvals)
+        # A search with searchobj goes on through the whole config: say which one it was.
+        own_value = section.search(key, opt={"replaceEnvVars": False, "expandEnvVars": False})[1]
+        return (f"remoteBuild.{key}" if own_value not in (None, "") else key), value
 
     def submission_names(self) -> SubmissionNames:
         """Return the names ctrl_bps sets for a submission (a remote build has no prepared workflow).

@@ -240,19 +240,7 @@ class IddsStack:
             )
             write_configs(self._config)
             shutil.copyfile(self.notifier_module, self._config.plugins / "idds_notifier.py")
-            env = server_environment(self._config, self.python, panda_url)
-            self._build_schema(env)
-            self._spawn(
-                "redis", redis_command(self._site_packages(), ports["redis"], self.home / "redis"), env
-            )
-            self._spawn(
-                "rest",
-                [str(self.python), str(SCRIPTS / "idds_rest_app.py"), str(ports["rest"]), RELAY_DN],
-                env,
-            )
-            self._wait_for_rest()
-            self._spawn("daemons", [str(self.python), str(SCRIPTS / "idds_daemons.py")], env)
-            self._check_alive("daemons", wait=1.0)
+            self._start_servers(server_environment(self._config, self.python, panda_url), ports)
         except (PostgresError, OSError, subprocess.SubprocessError) as exc:
             self.stop()
             raise IddsStackError(f"the iDDS stack in {self.home} did not start: {exc}") from exc
@@ -261,6 +249,27 @@ class IddsStack:
             raise
         self.startup_seconds = time.monotonic() - began
         _LOG.info("iDDS stack up in %.1f s: REST at %s", self.startup_seconds, self.rest_url)
+
+    def _start_servers(self, env: dict[str, str], ports: dict[str, int]) -> None:
+        """Build the schema, then start Redis, the REST app (until it answers) and the daemons.
+
+        Parameters
+        ----------
+        env : `dict` [`str`, `str`]
+            The servers' environment (`server_environment`).
+        ports : `dict` [`str`, `int`]
+            The ports of ``redis`` and ``rest``.
+        """
+        self._build_schema(env)
+        self._spawn("redis", redis_command(self._site_packages(), ports["redis"], self.home / "redis"), env)
+        self._spawn(
+            "rest",
+            [str(self.python), str(SCRIPTS / "idds_rest_app.py"), str(ports["rest"]), RELAY_DN],
+            env,
+        )
+        self._wait_for_rest()
+        self._spawn("daemons", [str(self.python), str(SCRIPTS / "idds_daemons.py")], env)
+        self._check_alive("daemons", wait=1.0)
 
     def stop(self) -> None:
         """Stop the daemons, the REST app, Redis and PostgreSQL, in that order (idempotent)."""
