@@ -79,7 +79,7 @@ def test_remote_build_of_the_demo_runs_under_the_build_request_id(local_panda, i
     )
     again = tmp_path / "again"
     again.mkdir()
-    from lsst.ctrl.bps.panda.local.engine.engine_thread import job_environment
+    from lsst.ctrl.bps.panda.local.pilot.job_environment import job_environment
 
     env = job_environment(local_panda.state)  # what the local PanDA gives its jobs
     env.update(IDDS_BUILD_REQUEST_ID=str(request_id), IDDS_BUIL_SIGNATURE=signature, PWD=str(again))

@@ -5,14 +5,17 @@
 """What the settings reader returns, and how raw configuration values become it (pure).
 
 `~lsst.ctrl.bps.panda.prepare.settings` reads every key; this module holds the records it fills
-(`WorkflowSettings`, `LabelSettings`, ...) and the conversions that check a value and name its key
-when it is wrong.
+(`WorkflowSettings`, `LabelSettings`, ...), the conversions that check a value and name its key
+when it is wrong, and `resolve_end_point` (environment references in ``fileDistributionEndPoint``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
+import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -21,6 +24,7 @@ from .event_service import EventServiceSettings
 from .memory_classes import MemoryRouter
 
 __all__ = [
+    "resolve_end_point",
     "LabelSettings",
     "NameMode",
     "RemoteBuildSettings",
@@ -28,6 +32,8 @@ __all__ = [
     "SubmissionNames",
     "WorkflowSettings",
 ]
+
+_LOG = logging.getLogger(__name__)
 
 _Number = TypeVar("_Number", int, float)
 
@@ -185,3 +191,42 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
+
+
+_ENV_REFERENCE = re.compile(r"<ENV:([^>]+)>|\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def resolve_end_point(value: str, default: str | None) -> str:
+    """Resolve environment references in ``fileDistributionEndPoint``.
+
+    Parameters
+    ----------
+    value : `str`
+        Configured end point, possibly with ``<ENV:X>`` or ``${X}``.
+    default : `str` or `None`
+        ``fileDistributionEndPointDefault``, used when a referenced variable
+        is unset (sites use ``LSST_RUN_TEMP_SPACE`` that way).
+
+    Returns
+    -------
+    end_point : `str`
+        The end point with a trailing ``/`` (empty when not configured).
+
+    Raises
+    ------
+    PandaConfigError
+        Raised if a variable is unset and there is no default.
+    """
+    missing = [a or b or c for a, b, c in _ENV_REFERENCE.findall(value) if not os.environ.get(a or b or c)]
+    if missing:
+        if not default:
+            raise PandaConfigError(
+                f"fileDistributionEndPoint {value!r} uses unset environment variable(s) {missing} and "
+                "fileDistributionEndPointDefault is not set"
+            )
+        _LOG.info("fileDistributionEndPoint uses unset %s; using fileDistributionEndPointDefault", missing)
+        value = default
+    resolved = _ENV_REFERENCE.sub(lambda m: os.environ.get(m.group(1) or m.group(2) or m.group(3), ""), value)
+    if resolved and not resolved.endswith("/"):
+        resolved += "/"
+    return resolved

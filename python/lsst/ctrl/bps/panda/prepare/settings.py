@@ -39,6 +39,7 @@ from .setting_types import (
     _as_int,
     _as_names,
     _plain,
+    resolve_end_point,
 )
 
 __all__ = [
@@ -73,8 +74,6 @@ SITE_MARKER = "_compute_site_"
 
 _UNRESOLVED = re.compile(r"(?<![$\\])\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """A ``{name}`` BpsConfig left in a value because ``name`` is not set (``${X}`` is the shell's)."""
-
-_ENV_REFERENCE = re.compile(r"<ENV:([^>]+)>|\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def config_dir() -> Path:
@@ -126,42 +125,6 @@ def shipped_default(key: str) -> Any:
     for part in key.split("."):
         value = value[part]
     return value
-
-
-def resolve_end_point(value: str, default: str | None) -> str:
-    """Resolve environment references in ``fileDistributionEndPoint``.
-
-    Parameters
-    ----------
-    value : `str`
-        Configured end point, possibly with ``<ENV:X>`` or ``${X}``.
-    default : `str` or `None`
-        ``fileDistributionEndPointDefault``, used when a referenced variable
-        is unset (sites use ``LSST_RUN_TEMP_SPACE`` that way).
-
-    Returns
-    -------
-    end_point : `str`
-        The end point with a trailing ``/`` (empty when not configured).
-
-    Raises
-    ------
-    PandaConfigError
-        Raised if a variable is unset and there is no default.
-    """
-    missing = [a or b or c for a, b, c in _ENV_REFERENCE.findall(value) if not os.environ.get(a or b or c)]
-    if missing:
-        if not default:
-            raise PandaConfigError(
-                f"fileDistributionEndPoint {value!r} uses unset environment variable(s) {missing} and "
-                "fileDistributionEndPointDefault is not set"
-            )
-        _LOG.info("fileDistributionEndPoint uses unset %s; using fileDistributionEndPointDefault", missing)
-        value = default
-    resolved = _ENV_REFERENCE.sub(lambda m: os.environ.get(m.group(1) or m.group(2) or m.group(3), ""), value)
-    if resolved and not resolved.endswith("/"):
-        resolved += "/"
-    return resolved
 
 
 def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:

@@ -12,6 +12,8 @@ Modules
 `idds_port`
     The one port to iDDS through the PanDA relay; the only importer of
     ``pandaclient``.
+`relay_failures`
+    Failed relay calls classified: refused, or no answer, and whether it was sent.
 `submission`
     Submit a prepared workflow once, and find its request id again.
 `staging`

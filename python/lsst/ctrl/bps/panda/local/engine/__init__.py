@@ -12,6 +12,8 @@ Modules
     `LocalPanda`: one thread that schedules, launches and reaps.
 `scheduler`
     Scheduling rules, each state change one transaction.
+`slot_policy`
+    How many jobs run at once, by cores, queue and memory.
 `retry`
     Retry of an ended request.
 `build_requests`

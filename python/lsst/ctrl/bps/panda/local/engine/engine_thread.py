@@ -34,21 +34,17 @@ from typing import Any
 
 import psutil
 
-from ..core.installation import installation_environment
 from ..core.request_plan import plan_request, step_batches
-from ..pilot.executor import (
-    AttemptEnd,
-    Executor,
-    LaunchSpec,
-    Outcome,
-    with_input,
-)
+from ..pilot.attempts import AttemptEnd, LaunchSpec, Outcome
+from ..pilot.executor import Executor, with_input
+from ..pilot.job_environment import job_environment
 from ..pilot.launch_faults import find_launched, is_storage_error, probe_storage
 from ..pilot.process_tree import read_exit_code
 from ..state.state_dir import StateDir
 from ..state.store import Store
 from .retry import retry_request
-from .scheduler import Scheduler, SlotPolicy
+from .scheduler import Scheduler
+from .slot_policy import SlotPolicy
 
 __all__ = ["LocalPanda"]
 
@@ -59,26 +55,6 @@ _IDLE_POLL = 0.5
 
 _MAX_BACKOFF = 30.0
 """Longest pause between engine passes while a fault persists."""
-
-
-def job_environment(state: StateDir) -> dict[str, str]:
-    """Return the environment of every attempt: the server's, plus the installation's roots.
-
-    Parameters
-    ----------
-    state : `StateDir`
-        State directory of the local PanDA, whose token file the jobs are pointed at.
-    """
-    env = {name: value for name, value in os.environ.items() if name != "PANDA_AUTH_ID_TOKEN"}
-    for name, value in installation_environment().items():
-        env.setdefault(name, value)
-    python_bin = os.path.dirname(env["PANDA_LOCAL_PYTHON"])
-    if env.get("PATH", "").split(os.pathsep)[0] != python_bin:
-        env["PATH"] = os.pathsep.join([python_bin, env.get("PATH", "")])
-    # What a pilot gives jobs that call PanDA back (a remote build's job): where the token is.
-    env["PANDA_AUTH_DIR"] = str(state.token_path)
-    env["PANDA_AUTH_ORIGIN"] = env.get("PANDA_AUTH_VO") or "local"
-    return env
 
 
 class LocalPanda:

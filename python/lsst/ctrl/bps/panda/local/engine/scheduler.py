@@ -8,14 +8,12 @@ A job is ready when all its parents succeeded; a job whose parent failed
 for good becomes missing, and so do its descendants; a gated task (the
 final job, released by an ``AndCondition`` over ``is_terminated`` of the
 sink tasks) starts once its condition holds, whatever the results.  A task
-ends when all its jobs have; a request when all its tasks have.  Slots:
-`SlotPolicy` bounds running jobs by cores (``--max-jobs``), per queue, and
-by memory.
+ends when all its jobs have; a request when all its tasks have.  How many
+jobs run at once is `~lsst.ctrl.bps.panda.local.engine.slot_policy.SlotPolicy`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sqlite3
@@ -35,10 +33,12 @@ from ..core.job_states import (
     request_status_for,
     task_status_for,
 )
-from ..pilot.executor import LOG_FILE, AttemptEnd, LaunchSpec, Outcome, with_input
+from ..pilot.attempts import AttemptEnd, LaunchSpec, Outcome
+from ..pilot.executor import LOG_FILE, with_input
 from ..state.event_table import events_to_run, is_fine_grained, record_attempt_events
 from ..state.store import Store
 from .build_requests import build_pending
+from .slot_policy import SlotPolicy
 
 __all__ = ["Scheduler", "SlotPolicy"]
 
@@ -52,67 +52,6 @@ _GATE_TESTS = {
     "is_subfinished": lambda status: status == TransformStatus.SubFinished,
     "is_failed": lambda status: status == TransformStatus.Failed,
 }
-
-
-@dataclasses.dataclass(slots=True)
-class SlotPolicy:
-    """How many jobs may run at once.
-
-    Attributes
-    ----------
-    max_cores : `int`
-        Total cores; a job takes ``core_count`` of them (at most all).
-    memory_mb : `int`
-        Memory for running jobs: the sum of their ``rss`` stays below it;
-        a job asking more than all of it runs only alone.
-    queue_slots : `dict` [`str`, `int`]
-        Jobs at most per queue, from the server's options (``--queue-slots``);
-        any other queue the submitted tasks name may use every core, within
-        ``memory_mb``.
-    """
-
-    max_cores: int
-    memory_mb: int
-    queue_slots: dict[str, int] = dataclasses.field(default_factory=dict)
-
-    def slots_of(self, queue: str) -> int:
-        """Return the number of jobs a queue may run at once.
-
-        Parameters
-        ----------
-        queue : `str`
-            The queue.
-        """
-        return self.queue_slots.get(queue, self.max_cores)
-
-    def admits(
-        self, running: Iterable[LaunchSpec], queue_running: int, queue: str, cores: int, rss: int
-    ) -> bool:
-        """Return whether one more job fits next to the running ones.
-
-        Parameters
-        ----------
-        running : `~collections.abc.Iterable` [`LaunchSpec`]
-            The attempts running now.
-        queue_running : `int`
-            How many of them run in the job's queue.
-        queue : `str`
-            The job's queue.
-        cores : `int`
-            Cores the job asks for.
-        rss : `int`
-            Memory the job asks for, in MB.
-        """
-        running = list(running)
-        if queue_running >= self.slots_of(queue):
-            return False
-        used_cores = sum(min(spec.cores, self.max_cores) for spec in running)
-        if used_cores + min(cores, self.max_cores) > self.max_cores:
-            return False
-        if not running:
-            return True
-        used_memory = sum(spec.rss_limit or 0 for spec in running)
-        return used_memory + (rss or 0) <= self.memory_mb
 
 
 class Scheduler:

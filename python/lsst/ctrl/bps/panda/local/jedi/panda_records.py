@@ -24,7 +24,7 @@ from idds.common.constants import TransformStatus
 from ...errors import BadTaskParametersError
 from ..core.job_states import JobState
 from ..core.request_plan import TaskPlan
-from ..pilot.executor import Outcome
+from ..pilot.attempts import Outcome
 from ..state.event_table import is_fine_grained
 
 __all__ = [

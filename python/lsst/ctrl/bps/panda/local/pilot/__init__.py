@@ -10,6 +10,10 @@ Modules
 -------
 `executor`
     Launch attempts, measure their peak RSS, kill them at their limits.
+`attempts`
+    An attempt's launch spec, its end and its outcome (PanDA's error codes).
+`job_environment`
+    The environment of every attempt (the installation's roots, where the token is).
 `process_tree`
     What the executor asks the operating system about processes.
 `launch_faults`

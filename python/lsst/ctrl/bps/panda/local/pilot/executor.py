@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import logging
 import os
 import select
@@ -36,6 +35,7 @@ from pathlib import Path
 import psutil
 
 from ...edgenode.job_contract import IN_PLACEHOLDER, REALTIME_LOG_FILE
+from .attempts import PAYLOAD_EXCEEDED_MEMORY, REACHED_MAX_TIME, AttemptEnd, LaunchSpec, Outcome
 from .launch_faults import LAUNCH_TOKEN_ENV, launch_token
 from .process_tree import EXIT_CODE_FILE, kill_group, pidfd, read_exit_code, tree_rss_mb
 
@@ -54,11 +54,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-PAYLOAD_EXCEEDED_MEMORY = 1235
-"""PanDA pilot error code PAYLOADEXCEEDMAXMEM."""
-
-REACHED_MAX_TIME = 1213
-"""PanDA pilot error code REACHEDMAXTIME."""
 
 LOG_FILE = "payload.log"
 """Name of an attempt's stdout/stderr log in its working directory."""
@@ -77,54 +72,6 @@ _WRAPPER = (
     'trap \'printf "%-15s\\n" "$?" 1<> "$__panda_local_exit"\' EXIT; '
     'eval "$__panda_local_payload"'
 )
-
-
-class Outcome(enum.StrEnum):
-    """How an attempt ended (stored as the attempt's status)."""
-
-    OK = "finished"
-    """Exit code 0."""
-    FAILED = "failed"
-    """Non-zero exit code."""
-    MEMORY = "memory"
-    """Killed above its memory (rss) limit."""
-    WALLTIME = "walltime"
-    """Killed past its wall time."""
-    CANCELLED = "cancelled"
-    """Killed because its request was aborted."""
-    LOST = "lost"
-    """The server stopped while it ran and its end is unknown; not counted against the job."""
-
-
-@dataclasses.dataclass(slots=True)
-class LaunchSpec:
-    """What the pilot needs to run one attempt."""
-
-    attempt_id: int
-    """Also the attempt's PanDA job id (``PANDAID``)."""
-    workload_id: int
-    """PanDA task id (``PanDA_TaskID``)."""
-    command: str
-    workdir: Path
-    rss_limit: int | None
-    """MB; `None` or 0: no limit."""
-    walltime: int | None
-    """Seconds; `None` or 0: no limit."""
-    cores: int = 1
-    queue: str = ""
-
-
-@dataclasses.dataclass(slots=True)
-class AttemptEnd:
-    """How one attempt ended."""
-
-    attempt_id: int
-    outcome: Outcome
-    exit_code: int | None
-    peak_rss_mb: float | None = None
-    error_code: int | None = None
-    error_diag: str | None = None
-    ended_at: float = dataclasses.field(default_factory=time.time)
 
 
 @dataclasses.dataclass(slots=True)
