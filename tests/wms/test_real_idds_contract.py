@@ -95,7 +95,7 @@ def test_listing_without_id_finds_the_callers_requests(real_panda, tmp_path, mon
 
 def test_listing_falls_back_to_the_submit_directories_without_a_credential(real_panda, tmp_path, monkeypatch):
     _, run_id, _ = submit(tmp_path, name="recorded")
-    monkeypatch.setattr("lsst.ctrl.bps.panda.service.caller_identity", lambda: None)
+    monkeypatch.setattr("lsst.ctrl.bps.panda.panda_service.caller_identity", lambda: None)
     monkeypatch.chdir(tmp_path)
     assert PanDAService({}).list_submitted_jobs() == [run_id]
     monkeypatch.chdir(tmp_path / "submit" / "recorded")  # no ./submit here: nothing is the caller's

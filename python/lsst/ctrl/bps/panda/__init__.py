@@ -11,7 +11,7 @@ PanDA client or iDDS.
 Layers, top to bottom; a module imports only from its own layer and the ones
 below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
 
-`service`
+`panda_service`
     `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; the published
     module paths come here as thin adapters.
 `notebook`, `remote_build`, `auth`
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .notebook.panda_run import PandaRun, submit
     from .prepare.prepared_workflow import PandaBpsWmsWorkflow
-    from .service import PanDAService
+    from .panda_service import PanDAService
 
 __all__ = ["PanDAService", "PandaBpsWmsWorkflow", "PandaRun", "__version__", "submit"]
 
@@ -48,7 +48,7 @@ except PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
     __version__ = "unknown"
 
 _LAZY = {
-    "PanDAService": ".service",
+    "PanDAService": ".panda_service",
     "PandaBpsWmsWorkflow": ".prepare.prepared_workflow",
     "PandaRun": ".notebook.panda_run",
     "submit": ".notebook.panda_run",

@@ -30,7 +30,7 @@ from typing import Any
 from lsst.ctrl.bps import WmsStates
 
 from ..errors import PandaRunError, RunIdError
-from ..service import PanDAService
+from ..panda_service import PanDAService
 from ..states import TERMINAL_REQUEST_STATES, job_state
 from ..task_names import label_of_task
 from ..wms.submission import request_id_of
