@@ -288,7 +288,7 @@ class AuthError(PandaPluginError):
 
 
 class AuthEnvironmentError(AuthError, OSError):
-    """The environment does not select OIDC authentication (``PANDA_AUTH``, ``PANDA_AUTH_VO``, ``PANDA_URL_SSL``).
+    """The environment does not select OIDC (``PANDA_AUTH``, ``PANDA_AUTH_VO``, ``PANDA_URL_SSL``).
 
     An `OSError` as well: the published ``panda_auth_utils`` raised one for a missing variable.
     """

@@ -121,7 +121,7 @@ def panda_auth_update(idds_server: str | None = None, reset: bool = False) -> No
     Parameters
     ----------
     idds_server : `str`, optional
-        iDDS server behind the relay; `None` lets the relay choose.
+        The iDDS server behind the relay; `None` lets the relay choose.
     reset : `bool`, optional
         Forget the token and log in again first.
 

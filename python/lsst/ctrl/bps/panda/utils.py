@@ -14,30 +14,41 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lsst.ctrl.bps import BpsConfig, GenericWorkflow, GenericWorkflowJob
+from lsst.ctrl.bps import BpsConfig, GenericWorkflow, GenericWorkflowJob, WmsStates
 from lsst.resources import ResourcePath
 
 from .cmd_line_embedder import CommandLineEmbedder
 from .errors import IddsError
+from .prepare.command_line import StagedFileRef, runner_executable
 from .prepare.convert import convert_workflow
-from .prepare.settings import SettingsReader, read_service_settings
+from .prepare.settings import SettingsReader, read_service_settings, written_runner_command
 from .wms.idds_port import IddsPort, RelayClient
 from .wms.staging import stage_files
 
 __all__ = [
+    "add_decoder_prefix",
     "add_final_idds_work",
     "add_idds_work",
+    "aggregate_by_basename",
     "convert_exec_string_to_hex",
     "copy_files_for_distribution",
+    "extract_taskname",
     "get_idds_client",
     "get_idds_result",
     "idds_call_with_check",
 ]
 
 _LOG = logging.getLogger(__name__)
+
+_TASK_NUMBER = re.compile(r"_\d+_")
+"""The ``_NN_`` between the workflow part and the label part of a task name."""
+_CHUNK_SUFFIX = re.compile(r"_\d+$")
+"""The ``_CC`` chunk number that ends a task's label part."""
 
 
 def get_idds_client(config: BpsConfig | dict) -> RelayClient:
@@ -70,7 +81,7 @@ def get_idds_result(ret: Any) -> tuple[bool, Any, str | None]:
     ok : `bool`
         Whether iDDS answered the call.
     result : `~typing.Any`
-        iDDS's answer; `None` when not ``ok``.
+        The answer of iDDS; `None` when not ``ok``.
     error : `str` or `None`
         Why not, naming the failure (relay, iDDS, or the caller refused); `None` when ``ok``.
     """
@@ -131,7 +142,9 @@ def copy_files_for_distribution(
     PandaStagingError
         Raised (a `RuntimeError`) if a file could not be staged; the message names each.
     """
-    by_name = {os.path.basename(os.path.normpath(str(source))): str(source) for source in files_to_stage.values()}
+    by_name = {
+        os.path.basename(os.path.normpath(str(source))): str(source) for source in files_to_stage.values()
+    }
     stage_files(by_name, str(file_distribution_uri), max_workers=max_copy_workers)
 
 
@@ -157,7 +170,9 @@ def _make_pseudo_filename(config: BpsConfig | dict, gwjob: GenericWorkflowJob) -
         The job.
     """
     command = f"{gwjob.executable.src_uri} {gwjob.arguments or ''}"
-    _, name = CommandLineEmbedder(config).substitute_command_line(command, gwjob.cmdvals or {}, gwjob.name, [])
+    _, name = CommandLineEmbedder(config).substitute_command_line(
+        command, gwjob.cmdvals or {}, gwjob.name, []
+    )
     return name
 
 
@@ -231,3 +246,88 @@ def add_final_idds_work(
     """
     _LOG.debug("The final job of %s was converted with its other jobs", generic_workflow.name)
     return {}
+
+
+def add_decoder_prefix(
+    config: BpsConfig, cmd_line: str, distribution_path: str, files: tuple[dict[str, str], Sequence[str]]
+) -> str:
+    """Return a task's executable: the site's ``runnerCommand`` around the published decoder's arguments.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig`
+        Configuration with ``runnerCommand`` (containing ``_cmd_line_``).
+    cmd_line : `str`
+        The command line the job runs.
+    distribution_path : `str`
+        ``fileDistributionEndPoint``.
+    files : `tuple` [`dict` [`str`, `str`], `~collections.abc.Sequence` [`str`]]
+        Sources of the job's staged files by key, and the keys read in place.
+
+    Returns
+    -------
+    executable : `str`
+        The runner with ``_cmd_line_`` replaced, in the published decoder's format.
+    """
+    sources, direct_io = files
+    refs = [
+        StagedFileRef(key, os.path.basename(os.path.normpath(source)), key in direct_io)
+        for key, source in sources.items()
+    ]
+    return runner_executable(
+        written_runner_command(config), cmd_line, distribution_path, refs, published=True
+    )
+
+
+def extract_taskname(s: str) -> str:
+    """Return the ``<label>_<chunk>`` part of a task name ``<workflow>_<NN>_<label>_<chunk>``.
+
+    Parameters
+    ----------
+    s : `str`
+        A task name, possibly quoted; returned whole when it has no ``_<NN>_``.
+    """
+    name = s.strip().strip("'\"")
+    found = list(_TASK_NUMBER.finditer(name))
+    return name[found[-1].end() :] if found else name
+
+
+def aggregate_by_basename(
+    job_summary: Mapping[str, Mapping[WmsStates, int]],
+    exit_code_summary: Mapping[str, list[int]],
+    run_summary: str,
+) -> tuple[dict[str, dict[WmsStates, int]], dict[str, list[int]], str]:
+    """Add up a report's rows of the chunks of one label (``<label>_<chunk>`` becomes ``<label>``).
+
+    Parameters
+    ----------
+    job_summary : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping` [`WmsStates`, `int`]]
+        Job counts by state, by label.
+    exit_code_summary : `~collections.abc.Mapping` [`str`, `list` [`int`]]
+        Exit codes by label.
+    run_summary : `str`
+        ``<label>:<count>;...``; entries that are not so are left out.
+
+    Returns
+    -------
+    job_summary : `dict` [`str`, `dict` [`WmsStates`, `int`]]
+        Counts by state (every state present) by base label.
+    exit_code_summary : `dict` [`str`, `list` [`int`]]
+        Exit codes by base label.
+    run_summary : `str`
+        ``<label>:<count>;...`` by base label.
+    """
+    jobs: dict[str, dict[WmsStates, int]] = {}
+    for label, counts in job_summary.items():
+        totals = jobs.setdefault(_CHUNK_SUFFIX.sub("", label), dict.fromkeys(WmsStates, 0))
+        for state, count in counts.items():
+            totals[state] += count
+    exits: dict[str, list[int]] = {}
+    for label, codes in exit_code_summary.items():
+        exits.setdefault(_CHUNK_SUFFIX.sub("", label), []).extend(codes)
+    runs: Counter[str] = Counter()
+    for entry in run_summary.split(";"):
+        label, _, jobs_of_label = entry.strip().rpartition(":")
+        if label and jobs_of_label.strip().isdigit():
+            runs[_CHUNK_SUFFIX.sub("", label)] += int(jobs_of_label)
+    return jobs, exits, ";".join(f"{label}:{count}" for label, count in runs.items())

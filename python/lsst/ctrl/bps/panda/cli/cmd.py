@@ -15,6 +15,7 @@ from ..panda_auth_drivers import (
 
 __all__ = ["clean", "refresh", "reset", "status"]
 
+
 def status() -> int:
     """Print who the token names, its VO and when it expires; 0 while it is valid."""
     return panda_auth_status_driver()

@@ -132,7 +132,9 @@ def pseudo_input_name(
 _FILE_PLACEHOLDER = re.compile(r"<FILE:([^<>\s]+)>")
 
 
-def fill_unstaged_files(text: str, files: Iterable[Any], job_name: str, *, require_known: bool = False) -> str:
+def fill_unstaged_files(
+    text: str, files: Iterable[Any], job_name: str, *, require_known: bool = False
+) -> str:
     """Replace ``<FILE:key>`` of the files that are not staged by their own path.
 
     Parameters
@@ -159,7 +161,8 @@ def fill_unstaged_files(text: str, files: Iterable[Any], job_name: str, *, requi
     by_key = {gwfile.name: gwfile for gwfile in files}
     if require_known and (unknown := sorted(set(_FILE_PLACEHOLDER.findall(text)) - by_key.keys())):
         raise UnknownFileKeyError(
-            f"Job {job_name!r}: command line uses <FILE:{unknown[0]}> but the job's files are {sorted(by_key)}"
+            f"Job {job_name!r}: command line uses <FILE:{unknown[0]}>, "
+            f"but the job's files are {sorted(by_key)}"
         )
     for key, gwfile in by_key.items():
         if not gwfile.wms_transfer:

@@ -60,6 +60,7 @@ __all__ = [
     "resolve_end_point",
     "setting_or_default",
     "shipped_default",
+    "written_runner_command",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -141,12 +142,23 @@ def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
     settings : `ServiceSettings`
         The settings, with the shipped defaults for keys the configuration lacks.
     """
-
     return ServiceSettings(
         idds_server=str(setting_or_default(config, "iddsServer") or "") or None,
         monitor_url=str(setting_or_default(config, "pandaMonitorUrl") or "") or None,
         resubmit=_as_bool("resubmit", setting_or_default(config, "resubmit")),
     )
+
+
+def written_runner_command(config: BpsConfig) -> str:
+    """Return ``runnerCommand`` as written (no variable replaced), on one line.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig`
+        The configuration.
+    """
+    _, runner = config.search("runnerCommand", opt={"replaceEnvVars": False, "expandEnvVars": False})
+    return " ".join(str(runner).split())
 
 
 def setting_or_default(config: BpsConfig | dict, key: str) -> Any:

@@ -346,7 +346,10 @@ class IddsPort:
             PanDA task id of one task; `None` returns the jobs of every task.
         """
         value = self._call(
-            "get_contents_output_ext", about=request_id, request_id=_wire_id(request_id), workload_id=workload_id
+            "get_contents_output_ext",
+            about=request_id,
+            request_id=_wire_id(request_id),
+            workload_id=workload_id,
         )
         if value is None:
             return {}
