@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 REAL_IDDS_VENV ?= .venv-real-idds
 REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder system-packages screenshots
+.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder published-suite system-packages screenshots
 
 venv: $(STAMP)
 
@@ -34,15 +34,28 @@ $(PUBLISHED_STAMP): | $(STAMP)
 		--target $(PUBLISHED_DIR) 'lsst-ctrl-bps-panda==$(PUBLISHED_PANDA_VERSION)'
 	touch $@
 
+# The published plugin's own test suite (tests/test_published_suite.py runs it against this package): the
+# sdist's tests/, fetched once by pip and unpacked into a git-ignored directory; the test run itself is offline.
+PUBLISHED_SUITE_DIR := .published-suite
+PUBLISHED_SUITE_STAMP := $(PUBLISHED_SUITE_DIR)/$(PUBLISHED_PANDA_VERSION)/pytest.ini
+
+published-suite: $(PUBLISHED_SUITE_STAMP)
+
+$(PUBLISHED_SUITE_STAMP): | $(STAMP)
+	rm -rf $(PUBLISHED_SUITE_DIR)
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: --dest $(PUBLISHED_SUITE_DIR) \
+		'lsst-ctrl-bps-panda==$(PUBLISHED_PANDA_VERSION)'
+	$(PY) tests/support/published_suite.py $(PUBLISHED_SUITE_DIR) $(PUBLISHED_PANDA_VERSION)
+
 # The suite mostly waits (servers, daemons, payloads, the conductor), so more xdist workers than
 # the 2 cores pay; each worker starts its own servers and iDDS stack. The fault suite and the browser
 # tests share one group (xdist_group "serial"), which --dist loadgroup runs on a single worker.
 TEST_WORKERS ?= 4
-test: $(STAMP) $(PUBLISHED_STAMP) system-packages
+test: $(STAMP) $(PUBLISHED_STAMP) $(PUBLISHED_SUITE_STAMP) system-packages
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The unit tier, for the edit-test loop: no servers, no engines, no browser (about a minute).
-UNIT_TIER := not slow and not idds_engine and not browser and not real_servers and not real_idds
+UNIT_TIER := not slow and not idds_engine and not browser and not real_servers and not real_idds and not published_suite
 check: $(STAMP)
 	$(PY) -m pytest -m "$(UNIT_TIER)" -n 2 $(PYTEST_ARGS)
 
@@ -134,4 +147,4 @@ clean-real-idds:
 	rm -rf $(REAL_IDDS_VENV)
 
 clean:
-	rm -rf $(VENV) $(PUBLISHED_DIR) build *.egg-info python/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(PUBLISHED_DIR) $(PUBLISHED_SUITE_DIR) build *.egg-info python/*.egg-info .pytest_cache

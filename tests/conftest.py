@@ -54,6 +54,29 @@ def local_panda(tmp_path):
 
 
 @pytest.fixture
+def oidc_panda(tmp_path, monkeypatch):
+    """A local PanDA issuing one-hour ID tokens; the PanDA client set for OIDC with its VO, no token yet.
+
+    The client's token file is ``PANDA_CONFIG_ROOT/.token`` (``oidc_panda.client_dir``).
+    """
+    from lsst.ctrl.bps.panda.local.server import LocalPandaServer
+    from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
+
+    for name in ("PANDA_AUTH_ID_TOKEN", "OIDC_AUTH_TOKEN_FILE", "OIDC_AUTH_ID_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PANDA_AUTH", "oidc")
+    monkeypatch.setenv("PANDA_AUTH_VO", "local")
+    monkeypatch.setenv("PANDA_CONFIG_ROOT", str(tmp_path / "client"))
+    server = LocalPandaServer(
+        StateDir(tmp_path / "state"), port=TEST_PANDA_PORT, max_cores=1, token_lifetime=3600
+    )
+    server.start_in_thread()
+    server.client_dir = tmp_path / "client"
+    yield server
+    server.close(kill_running=True)
+
+
+@pytest.fixture
 def wait_request(idds_api):
     """Return a function that polls a request until it ends (bounded) and returns its record."""
 

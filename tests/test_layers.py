@@ -26,8 +26,9 @@ PUBLISHED_ADAPTERS = {
     "panda_auth_utils",
     "panda_auth_drivers",
     "panda_exceptions",
+    "cli",
 }
-"""Module paths of the published 30.x plugin, kept at the top level as thin adapters."""
+"""Module paths of the published 30.x plugin, kept at the top level as thin adapters (``cli`` a package)."""
 
 
 def package_sources():

@@ -64,6 +64,7 @@ def test_importing_the_package_or_the_decoder_loads_no_service():
         "lsst.ctrl.bps.panda.edgenode.cmd_line_decoder",
         "lsst.ctrl.bps.panda.edgenode.job_contract",  # the decoder's standard-library parts
         "lsst.ctrl.bps.panda.edgenode.staged_files",
+        "lsst.ctrl.bps.panda.version",  # __version__, from the package metadata
     ]
 
 

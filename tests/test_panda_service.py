@@ -178,3 +178,41 @@ def test_a_remote_build_refuses_an_oversized_task_exactly_as_submit_does(local_p
         assert not (submit_dir / "idds_request_cache").exists()
     assert refusals[0] == refusals[1] and refusals[0].startswith("Task big_01_a_01 needs")
     assert service.port.get_requests(request_id=None, with_detail=False) == []
+
+
+class RecordingClient:
+    """An iDDS client of the caller's own: answers get_requests with a request in ``status``."""
+
+    def __init__(self, status):
+        self.status = status
+        self.asked = []
+
+    def get_requests(self, request_id, with_detail):
+        self.asked.append(request_id)
+        if self.status is None:
+            return 0, [True, []]
+        return 0, [True, [{"request_id": request_id, "status": {"attributes": {"_name_": self.status}}}]]
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [("Running", WmsStates.RUNNING), ("Transforming", WmsStates.RUNNING), ("Finished", WmsStates.SUCCEEDED)],
+)
+def test_the_service_reaches_idds_through_the_get_idds_client_of_its_module(monkeypatch, status, state):
+    from lsst.ctrl.bps.panda import panda_service
+
+    client = RecordingClient(status)
+    service = panda_service.PanDAService({})
+    monkeypatch.setattr(panda_service, "get_idds_client", lambda config: client)  # after the service exists
+    assert service.get_status("1000") == (state, "")
+    assert client.asked == ["1000"]
+
+
+def test_an_unknown_id_reads_as_the_published_plugin_said_it(monkeypatch):
+    from lsst.ctrl.bps.panda import panda_service
+
+    monkeypatch.setattr(panda_service, "get_idds_client", lambda config: RecordingClient(None))
+    service = panda_service.PanDAService({})
+    message = "No records found for workflow id '9999'. Hint: double check the id"
+    assert service.get_status("9999") == (WmsStates.UNKNOWN, message)
+    assert service.report("9999") == ([], message)

@@ -18,6 +18,7 @@ from lsst.ctrl.bps.panda.edgenode.cmd_line_decoder import (
     EXIT_NO_INPUT,
     EXIT_USAGE,
     resolve_map_name,
+    use_map_file,
 )
 from lsst.ctrl.bps.panda.edgenode.job_contract import DecoderError
 from lsst.ctrl.bps.panda.prepare.command_line import StagedFileRef, command_line_for
@@ -310,3 +311,17 @@ def test_event_outside_its_range_is_a_usage_error_naming_it(event, message, tmp_
     with pytest.raises(DecoderError, match=message) as error:
         resolve_map_name(event, {"orderIdMapFilename": str(tmp_path / "map.json")}, "")
     assert error.value.exit_code == EXIT_USAGE and event in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("pseudo_input", "expected"),
+    [
+        ("PH:isr_903342_10", True),
+        ("XX:isr", False),
+        ("PH12345", False),
+        ("PH:a:b", False),
+        ("isr+k:v", False),
+    ],
+)
+def test_use_map_file_tells_a_qnode_map_name(pseudo_input, expected):
+    assert use_map_file(pseudo_input) is expected

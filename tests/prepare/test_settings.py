@@ -118,6 +118,7 @@ def test_no_module_but_settings_reads_a_configuration_key():
 def test_every_default_settings_reads_is_in_bps_panda_yaml():
     source = (PACKAGE / "prepare" / "settings.py").read_text()
     keys = set(re.findall(r"""(?:shipped_default|_search_or_default|with_default)\(\s*"([^"]+)""", source))
+    keys |= set(re.findall(r"""setting_or_default\(\s*\w+,\s*"([^"]+)""", source))
     keys |= {f"remoteBuild.{key}" for key in re.findall(r"""own\(\s*"([^"]+)""", source)}
     assert {"maxJobsPerTask", "iddsServer", "remoteBuild.uploadAttempts", "priority"} <= keys
     for key in sorted(keys):

@@ -272,3 +272,43 @@ def test_a_client_error_that_is_no_auth_refusal_says_so(relay, port):
     with pytest.raises(IddsCallError, match="HTTP 403"):
         port.ping()
     assert idds_port._STATUS_PROBE.status == 403  # the probe sees what the client folds into 255
+
+
+def test_a_client_of_the_callers_own_gets_ids_as_strings_and_its_failure_code_is_a_refusal():
+    calls = []
+
+    class OwnClient:
+        def get_requests(self, request_id, with_detail):
+            calls.append(request_id)
+            return (1, "no such thing") if request_id == "13" else (0, [True, []])
+
+    port = IddsPort(api_factory=lambda server: OwnClient(), attempts=3, backoff=30)
+    assert port.get_requests(request_id=12) == []
+    started = time.monotonic()
+    with pytest.raises(IddsCallError, match="the iDDS client answered 1: 'no such thing'"):
+        port.get_requests(request_id="13")
+    assert calls == ["12", "13"] and time.monotonic() - started < 30  # refused: not retried
+
+
+def test_a_caller_the_relay_does_not_let_through_is_a_refusal():
+    reply = (0, [True, "Authentication no permission for dn=/CN=x"])
+    with pytest.raises(IddsCallError, match="refused the caller"):
+        IddsPort.unwrap("get_requests", 1, reply)
+
+
+@pytest.mark.real_servers
+def test_relay_clients_of_two_formats_keep_their_own_format(local_panda, tmp_path):
+    from lsst.ctrl.bps.panda.wms.idds_port import RelayClient
+    from support.bps_configs import make_config
+    from support.service_runs import LOCAL_SITE, shell_workflow, submit
+
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE)
+    _, prepared = submit(config, shell_workflow("wf", {"j": ("a", "true")}), tmp_path / "submit")
+    plain = RelayClient(decode=False)
+    decoded = RelayClient()
+
+    assert plain.ping() == (0, [True, {"Status": "OK"}])  # configures pandaclient's one API object
+    status = decoded.get_requests(request_id=prepared.run_id)[1][1][0]["status"]
+    assert status.name in ("New", "Transforming", "Finished")  # still rebuilt as an enum
+    record = plain.get_requests(request_id=prepared.run_id)[1][1][0]
+    assert record["status"]["attributes"]["_name_"] in ("New", "Transforming", "Finished")

@@ -32,6 +32,7 @@ pytestmark = [
 ]
 
 UNKNOWN = "987654"
+NO_RECORDS = f"No records found for workflow id {UNKNOWN!r}. Hint: double check the id"
 
 
 def submit(tmp_path, name="contract", **overrides):
@@ -123,10 +124,10 @@ def test_cancel_is_registered_and_restart_waits_for_the_end(real_panda, tmp_path
 
 def test_unknown_request_id_is_reported_not_invented(real_panda):
     service = PanDAService({})
-    assert service.get_status(UNKNOWN) == (WmsStates.UNKNOWN, f"No PanDA request {UNKNOWN}")
-    assert service.report(UNKNOWN) == ([], f"No PanDA request {UNKNOWN}")
+    assert service.get_status(UNKNOWN) == (WmsStates.UNKNOWN, NO_RECORDS)
+    assert service.report(UNKNOWN) == ([], NO_RECORDS)
     assert service.cancel(UNKNOWN) == (False, f"iDDS abort for request {UNKNOWN} failed: no such request")
-    assert service.restart(UNKNOWN) == (None, None, f"No PanDA request {UNKNOWN}")
+    assert service.restart(UNKNOWN) == (None, None, NO_RECORDS)
     assert service.list_submitted_jobs(wms_id=UNKNOWN) == []
     assert IddsPort().get_contents_output_ext(UNKNOWN) == {}
     with pytest.raises(IddsUnknownRequestError, match="no such request"):
@@ -182,7 +183,7 @@ def test_bps_command_line_through_the_real_relay(real_panda, tmp_path):
     assert run_id in listing.stdout and "Jane Tester" in listing.stdout
 
     unknown = bps(real_panda, "report", "--id", UNKNOWN)
-    assert f"No PanDA request {UNKNOWN}" in unknown.stdout + unknown.stderr
+    assert NO_RECORDS in unknown.stdout + unknown.stderr
 
     restart = bps(real_panda, "restart", "--id", run_id)
     assert "still PENDING" in restart.stdout + restart.stderr

@@ -12,8 +12,11 @@ Layers, top to bottom; a module imports only from its own layer and the ones
 below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
 
 `panda_service`
-    `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; the published
-    module paths come here as thin adapters.
+    `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; beside it the
+    published 30.x module paths, thin adapters over the layers below: `utils`,
+    `constants`, `version`, `cmd_line_embedder`, `panda_auth_utils`,
+    `panda_auth_drivers`, `panda_exceptions` and `cli` (``cli.panda_auth``,
+    ``cli.cmd``).
 `notebook`, `remote_build`, `auth`
     `PandaRun` for notebooks; the remote build; ``panda_auth``.
 `wms`
@@ -32,20 +35,16 @@ shared words
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+
+from .version import __version__
 
 if TYPE_CHECKING:
     from .notebook.panda_run import PandaRun, submit
-    from .prepare.prepared_workflow import PandaBpsWmsWorkflow
     from .panda_service import PanDAService
+    from .prepare.prepared_workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService", "PandaBpsWmsWorkflow", "PandaRun", "__version__", "submit"]
-
-try:
-    __version__ = version("lsst-ctrl-bps-panda")
-except PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
-    __version__ = "unknown"
 
 _LAZY = {
     "PanDAService": ".panda_service",

@@ -6,7 +6,11 @@
 
 Grouped by meaning.  A class also derives from a builtin only where it is that kind of error and
 callers may catch it as such: `ValueError` for an invalid value (a configuration key, a job, a
-submitted workflow, a request body), `KeyError` for an unknown request id.  Catch
+submitted workflow, a request body), `KeyError` for an unknown request id, and the builtins the
+published 30.x plugin raised where its callers catch them: `RuntimeError` (iDDS calls, staging, an
+unknown ``<FILE:key>``), `OSError` (an environment that does not select OIDC).  The published
+token errors (`PandaAuthError` and its subclasses) are defined here and re-exported by
+``panda_exceptions``.  Catch
 `PandaPluginError` for any failure of this package, or a group (`StagingError`, `IddsError`,
 `SubmissionError`, `LocalPandaError`, ...) for one kind.
 
@@ -19,6 +23,8 @@ from typing import Any
 __all__ = [
     "AlreadyServedError",
     "AlreadySubmittedError",
+    "AuthConfigError",
+    "AuthEnvironmentError",
     "AuthError",
     "BadRequestBodyError",
     "BadTaskParametersError",
@@ -36,6 +42,7 @@ __all__ = [
     "IntakeError",
     "LocalPandaError",
     "NotPreparedError",
+    "PandaAuthError",
     "PandaConfigError",
     "PandaEnvironmentError",
     "PandaPluginError",
@@ -55,8 +62,13 @@ __all__ = [
     "SubmissionError",
     "SubmissionRefusedError",
     "TaskTooLargeError",
+    "TokenExpiredError",
+    "TokenNotFoundError",
+    "TokenRefreshError",
     "TokenRejectedError",
+    "TokenTooEarlyError",
     "UnknownEngineError",
+    "UnknownFileKeyError",
     "UnknownRequestError",
     "UnsafeTokenError",
     "VerbCallError",
@@ -89,6 +101,13 @@ class PandaPrepareError(PandaPluginError, ValueError):
     """A job cannot be converted into a PanDA task (the message names the job)."""
 
 
+class UnknownFileKeyError(PandaPrepareError, RuntimeError):
+    """A command line names ``<FILE:key>`` for a file the job does not have.
+
+    A `RuntimeError` as well: the published ``CommandLineEmbedder`` raised one.
+    """
+
+
 class UnsafeTokenError(PandaPrepareError):
     """A name or value outside the safe set, in a published pseudo-input format.
 
@@ -112,8 +131,10 @@ class StagingError(PandaPluginError):
     """Base of the failures to stage files to ``fileDistributionEndPoint``."""
 
 
-class PandaStagingError(StagingError):
+class PandaStagingError(StagingError, RuntimeError):
     """Files could not be staged to ``fileDistributionEndPoint``.
+
+    A `RuntimeError` as well: the published ``copy_files_for_distribution`` raised one.
 
     Parameters
     ----------
@@ -145,8 +166,10 @@ class StagingConflictError(StagedFileError):
 # --- iDDS through the PanDA relay ------------------------------------------------------------------
 
 
-class IddsError(PandaPluginError):
+class IddsError(PandaPluginError, RuntimeError):
     """A call to iDDS through the PanDA relay failed.
+
+    A `RuntimeError` as well: the published ``idds_call_with_check`` raised one.
 
     Parameters
     ----------
@@ -262,6 +285,62 @@ class AuthError(PandaPluginError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class AuthEnvironmentError(AuthError, OSError):
+    """The environment does not select OIDC (``PANDA_AUTH``, ``PANDA_AUTH_VO``, ``PANDA_URL_SSL``).
+
+    An `OSError` as well: the published ``panda_auth_utils`` raised one for a missing variable.
+    """
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PandaAuthError(AuthError):
+    """A token failure, under the published plugin's name (``panda_exceptions``); base of the ones below.
+
+    Parameters
+    ----------
+    message : `str`
+        What the user reads, with what to do.
+    code : `int`, optional
+        The exit code of ``panda_auth``; the class's `default_code` when not given.
+    """
+
+    default_code = 1
+    """Exit code when none is given (``AuthExit.USAGE``)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(self.default_code if code is None else code, message)
+
+
+class TokenNotFoundError(PandaAuthError):
+    """There is no token file, or it holds no readable token."""
+
+    default_code = 2
+
+
+class TokenExpiredError(PandaAuthError):
+    """The ID token expired, or the identity provider refused its refresh token as expired."""
+
+    default_code = 3
+
+
+class TokenTooEarlyError(PandaAuthError):
+    """``panda_auth_refresh`` was asked to renew a token that expires after the ``days`` it was given."""
+
+
+class AuthConfigError(PandaAuthError):
+    """The PanDA server's auth configuration or the identity provider's endpoints cannot be read."""
+
+    default_code = 4
+
+
+class TokenRefreshError(PandaAuthError):
+    """The identity provider did not renew the token."""
+
+    default_code = 6
 
 
 # --- The local PanDA -------------------------------------------------------------------------------

@@ -2,7 +2,12 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""PanDAService: the ctrl_bps entry point; each verb delegates to a module below."""
+"""PanDAService: the ctrl_bps entry point; each verb delegates to a module below.
+
+Also the published 30.x module of that name: the service reaches iDDS through this module's
+`get_idds_client`, looked up when first needed, which is where the published tests put their
+client.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from .identity import caller_identity
 from .prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .prepare.settings import ServiceSettings, defaults_path, read_service_settings
 from .states import TERMINAL_REQUEST_STATES, request_state
-from .wms.idds_port import IddsPort
+from .wms.idds_port import IddsPort, RelayClient
 from .wms.staging import stage_files
 from .wms.submission import (
     recorded_request,
@@ -38,9 +43,30 @@ from .wms.submission import (
 from .wms.submission_checks import check_environment
 from .wms.wms_report import run_report_from_records, summary_reports
 
-__all__ = ["PanDAService"]
+__all__ = ["PanDAService", "PandaBpsWmsWorkflow", "get_idds_client"]
 
 _LOG = logging.getLogger(__name__)
+
+
+def get_idds_client(config: BpsConfig | dict) -> Any:
+    """Return the client the service calls iDDS through: the PanDA client's, via the relay.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig` or `dict`
+        The service's configuration (``iddsServer``; may be empty).
+
+    Returns
+    -------
+    client : `~lsst.ctrl.bps.panda.wms.idds_port.RelayClient`
+        Its methods are the iDDS ``ClientManager`` calls; each returns ``(status, output)``.
+    """
+    return RelayClient(read_service_settings(config).idds_server)
+
+
+def _no_such_request(wms_id: str) -> str:
+    """Say that iDDS has no request of the id a user gave (the published plugin's words)."""
+    return f"No records found for workflow id '{wms_id}'. Hint: double check the id"
 
 
 class PanDAService(BaseWmsService):
@@ -98,7 +124,10 @@ class PanDAService(BaseWmsService):
     def port(self) -> IddsPort:
         """The port to iDDS (created on first use)."""
         if self._port is None:
-            self._port = IddsPort(self.settings.idds_server)
+            # get_idds_client is looked up when the port first calls iDDS (tests patch it there).
+            self._port = IddsPort(
+                self.settings.idds_server, api_factory=lambda _server: get_idds_client(self.config)
+            )
         return self._port
 
     def _monitor_url(self) -> str | None:
@@ -143,7 +172,7 @@ class PanDAService(BaseWmsService):
         except (RunIdError, IddsError) as error:
             return WmsStates.UNKNOWN, str(error)
         if not records:
-            return WmsStates.UNKNOWN, f"No PanDA request {request_id}"
+            return WmsStates.UNKNOWN, _no_such_request(wms_workflow_id)
         return request_state(records[0].get("status")), ""
 
     def report(
@@ -162,7 +191,7 @@ class PanDAService(BaseWmsService):
             request_id = request_id_of(wms_workflow_id)
             records = self.port.get_requests(request_id=request_id, with_detail=True)
             if not records:
-                return [], f"No PanDA request {request_id}"
+                return [], _no_such_request(wms_workflow_id)
             contents = self.port.get_contents_output_ext(request_id) if return_exit_codes else None
         except (RunIdError, IddsError) as error:
             return [], str(error)
@@ -232,7 +261,7 @@ class PanDAService(BaseWmsService):
             request_id = request_id_of(wms_workflow_id)
             records = self.port.get_requests(request_id=request_id)
             if not records:
-                return None, None, f"No PanDA request {request_id}"
+                return None, None, _no_such_request(wms_workflow_id)
             state = request_state(records[0].get("status"))
             if state == WmsStates.SUCCEEDED:
                 return None, None, f"Request {request_id} finished successfully; nothing to restart"

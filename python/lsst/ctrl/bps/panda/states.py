@@ -46,6 +46,7 @@ REQUEST_STATES: dict[str, WmsStates] = {
     "Queue": WmsStates.PENDING,
     "WaitForTrigger": WmsStates.PENDING,
     "Transforming": WmsStates.RUNNING,
+    "Running": WmsStates.RUNNING,  # a work's name for it (WorkStatus), which the published tests send
     "Extend": WmsStates.RUNNING,
     "ToResume": WmsStates.RUNNING,
     "Resuming": WmsStates.RUNNING,

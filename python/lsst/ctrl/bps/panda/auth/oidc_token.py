@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from ..errors import AuthError
+from ..errors import AuthEnvironmentError, AuthError
 from ..identity import relay_user_name, token_dn
 
 __all__ = [
     "AuthExit",
     "TokenState",
+    "auth_config_url",
     "client_oidc",
     "environment_token",
     "local_time",
@@ -168,7 +170,9 @@ def read_token_file(path: Path) -> TokenState:
         Raised (`AuthExit.NO_TOKEN`) if there is no file or it holds no token.
     """
     try:
-        content = json.loads(path.read_text())
+        # open() is looked up at call time: the published suite patches builtins.open.
+        with open(path) as stream:
+            content = json.load(stream)
         id_token = content["id_token"]
     except FileNotFoundError:
         raise AuthError(AuthExit.NO_TOKEN, f"no token in {path}: log in with 'panda_auth reset'") from None
@@ -179,7 +183,20 @@ def read_token_file(path: Path) -> TokenState:
     return TokenState(str(path), id_token, _decode(id_token, str(path)), content.get("refresh_token"))
 
 
-def client_oidc(log: logging.Logger, verbose: bool = False) -> Any:
+def auth_config_url() -> str:
+    """Return the URL of ``PANDA_AUTH_VO``'s auth configuration on the PanDA server.
+
+    The PanDA client's own address for it (``Client._HttpClient.get_oidc``): the host of its
+    ``PANDA_URL_SSL``, ``/auth/<PANDA_AUTH_VO>_auth_config.json``.
+    """
+    from pandaclient import Client
+
+    parsed = urlparse(Client.baseURLSSL)
+    host = f"{parsed.hostname}:{parsed.port}" if parsed.port else parsed.hostname
+    return f"{parsed.scheme}://{host}/auth/{os.environ.get('PANDA_AUTH_VO', '')}_auth_config.json"
+
+
+def client_oidc(log: logging.Logger, verbose: bool = False, oidc_class: Any = None) -> Any:
     """Return the PanDA client's ``OpenIdConnect_Utils`` for ``PANDA_URL_SSL`` and ``PANDA_AUTH_VO``.
 
     Parameters
@@ -188,25 +205,30 @@ def client_oidc(log: logging.Logger, verbose: bool = False) -> Any:
         Logger the PanDA client writes its messages to.
     verbose : `bool`, optional
         Make the PanDA client log its HTTP exchanges.
+    oidc_class : `type`, optional
+        The class to build (default: ``pandaclient.openidc_utils.OpenIdConnect_Utils``, looked up
+        when called); ``panda_auth_utils`` passes its own module's name for it.
 
     Raises
     ------
-    AuthError
+    AuthEnvironmentError
         Raised (`AuthExit.USAGE`) if the environment does not select OIDC authentication.
     """
     if os.environ.get("PANDA_AUTH") != "oidc":
-        raise AuthError(AuthExit.USAGE, "PANDA_AUTH is not 'oidc': panda_auth manages OIDC tokens only")
+        raise AuthEnvironmentError(
+            AuthExit.USAGE, "PANDA_AUTH is not 'oidc': panda_auth manages OIDC tokens only"
+        )
     missing = [name for name in ("PANDA_AUTH_VO", "PANDA_URL_SSL") if not os.environ.get(name)]
     if missing:
-        raise AuthError(
+        raise AuthEnvironmentError(
             AuthExit.USAGE,
             f'set {" and ".join(missing)} (e.g. PANDA_AUTH_VO=Rubin, or eval "$(panda_local env)")',
         )
-    from pandaclient import Client
+    if oidc_class is None:
+        from pandaclient import openidc_utils
 
-    client = Client._HttpClient()
-    client.verbose = verbose
-    return client.get_oidc(log)
+        oidc_class = openidc_utils.OpenIdConnect_Utils
+    return oidc_class(auth_config_url(), log_stream=log, verbose=verbose)
 
 
 def _description(text: str) -> str:

@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-__all__ = ["main", "resolve_map_name", "restore_command_line"]
+__all__ = ["main", "resolve_map_name", "restore_command_line", "use_map_file"]
 
 # Run as a file (python3 .../cmd_line_decoder.py, as site runners do) this directory leads sys.path;
 # imported or run with -m it is a package module.
@@ -164,6 +164,17 @@ def resolve_map_name(pseudo_input: str, files: Mapping[str, str], end_point: str
     if not isinstance(found, str):
         raise DecoderError(f"{pseudo_input} is not in the staged job-name map", EXIT_USAGE)
     return found
+
+
+def use_map_file(input_file: str) -> bool:
+    """Return whether a pseudo input is a qnode-map name (``PH:<job>``), the published decoder's helper.
+
+    Parameters
+    ----------
+    input_file : `str`
+        The pseudo input PanDA gave the job.
+    """
+    return _QNODE_NAME.fullmatch(input_file) is not None
 
 
 def _read_published_map(files: Mapping[str, str], key: str, pseudo_input: str) -> object:

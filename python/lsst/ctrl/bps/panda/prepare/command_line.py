@@ -18,6 +18,7 @@ import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..edgenode.job_contract import (
     COMPACT_GUARD,
@@ -31,7 +32,7 @@ from ..edgenode.job_contract import (
     encode_token,
     published_token_problem,
 )
-from ..errors import PandaConfigError, PandaPrepareError
+from ..errors import PandaConfigError, PandaPrepareError, UnknownFileKeyError
 
 __all__ = [
     "CMD_LINE_MARKER",
@@ -39,6 +40,7 @@ __all__ = [
     "ORDER_ID_MAP_MARKER",
     "StagedFileRef",
     "command_line_for",
+    "fill_unstaged_files",
     "pseudo_input_name",
     "runner_executable",
 ]
@@ -125,6 +127,47 @@ def pseudo_input_name(
         token = value if safe(value) and value[:1] not in "=@" else encode(value)
         name = f"{name}+{_key_token(key)}:{token}"
     return name
+
+
+_FILE_PLACEHOLDER = re.compile(r"<FILE:([^<>\s]+)>")
+
+
+def fill_unstaged_files(
+    text: str, files: Iterable[Any], job_name: str, *, require_known: bool = False
+) -> str:
+    """Replace ``<FILE:key>`` of the files that are not staged by their own path.
+
+    Parameters
+    ----------
+    text : `str`
+        Command line (or arguments) with ``<FILE:key>`` placeholders.
+    files : `~collections.abc.Iterable` [`lsst.ctrl.bps.GenericWorkflowFile`]
+        The job's files; those with ``wms_transfer`` false are read where they are.
+    job_name : `str`
+        Job name, for error messages.
+    require_known : `bool`, optional
+        Raise if ``text`` names a key that is none of ``files``.
+
+    Returns
+    -------
+    text : `str`
+        ``text`` with those placeholders filled; staged files keep theirs (the worker fills them).
+
+    Raises
+    ------
+    UnknownFileKeyError
+        Raised with ``require_known`` if a ``<FILE:key>`` names no file of ``files``.
+    """
+    by_key = {gwfile.name: gwfile for gwfile in files}
+    if require_known and (unknown := sorted(set(_FILE_PLACEHOLDER.findall(text)) - by_key.keys())):
+        raise UnknownFileKeyError(
+            f"Job {job_name!r}: command line uses <FILE:{unknown[0]}>, "
+            f"but the job's files are {sorted(by_key)}"
+        )
+    for key, gwfile in by_key.items():
+        if not gwfile.wms_transfer:
+            text = text.replace(f"<FILE:{key}>", str(gwfile.src_uri))
+    return text
 
 
 def _fill(text: str, values: Mapping[str, object], keep: frozenset[str], job_name: str) -> str:

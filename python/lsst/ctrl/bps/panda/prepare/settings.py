@@ -58,7 +58,9 @@ __all__ = [
     "defaults_path",
     "read_service_settings",
     "resolve_end_point",
+    "setting_or_default",
     "shipped_default",
+    "written_runner_command",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -140,17 +142,43 @@ def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
     settings : `ServiceSettings`
         The settings, with the shipped defaults for keys the configuration lacks.
     """
-
-    def with_default(key: str) -> Any:
-        if isinstance(config, BpsConfig):
-            return config.search(key, opt={"default": shipped_default(key)})[1]
-        return config.get(key, shipped_default(key)) if config else shipped_default(key)
-
     return ServiceSettings(
-        idds_server=str(with_default("iddsServer") or "") or None,
-        monitor_url=str(with_default("pandaMonitorUrl") or "") or None,
-        resubmit=_as_bool("resubmit", with_default("resubmit")),
+        idds_server=str(setting_or_default(config, "iddsServer") or "") or None,
+        monitor_url=str(setting_or_default(config, "pandaMonitorUrl") or "") or None,
+        resubmit=_as_bool("resubmit", setting_or_default(config, "resubmit")),
     )
+
+
+def written_runner_command(config: BpsConfig) -> str:
+    """Return ``runnerCommand`` as written (no variable replaced), on one line.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig`
+        The configuration.
+    """
+    _, runner = config.search("runnerCommand", opt={"replaceEnvVars": False, "expandEnvVars": False})
+    return " ".join(str(runner).split())
+
+
+def setting_or_default(config: BpsConfig | dict, key: str) -> Any:
+    """Return one key of a configuration that may be empty or a plain `dict`, else its shipped default.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig` or `dict`
+        The configuration.
+    key : `str`
+        A key of ``bps_panda.yaml``.
+
+    Returns
+    -------
+    value : `~typing.Any`
+        The configuration's value, or the one in ``bps_panda.yaml``.
+    """
+    if isinstance(config, BpsConfig):
+        return config.search(key, opt={"default": shipped_default(key)})[1]
+    return config.get(key, shipped_default(key)) if config else shipped_default(key)
 
 
 class SettingsReader:

@@ -29,7 +29,13 @@ from ..edgenode.job_contract import (
     published_token_problem,
 )
 from ..errors import PandaConfigError, PandaPrepareError, UnsafeTokenError
-from .command_line import StagedFileRef, command_line_for, pseudo_input_name, runner_executable
+from .command_line import (
+    StagedFileRef,
+    command_line_for,
+    fill_unstaged_files,
+    pseudo_input_name,
+    runner_executable,
+)
 from .graph_tables import GraphTables
 from .memory_classes import QueueChoice
 from .settings import DEFAULT_RSS_MAX, LabelSettings, NameMode, SettingsReader, WorkflowSettings
@@ -302,13 +308,12 @@ class TaskSpecs:
         if job.executable.transfer_executable:
             staged.append(self._stage(job, job.executable.name, job.executable.src_uri, direct_io=False))
             executable = f"./<FILE:{job.executable.name}>"
-        for gwfile in inputs:
-            if gwfile.wms_transfer:
-                staged.append(
-                    self._stage(job, gwfile.name, gwfile.src_uri, direct_io=gwfile.job_access_remote)
-                )
-            else:
-                arguments = arguments.replace(f"<FILE:{gwfile.name}>", str(gwfile.src_uri))
+        staged.extend(
+            self._stage(job, gwfile.name, gwfile.src_uri, direct_io=gwfile.job_access_remote)
+            for gwfile in inputs
+            if gwfile.wms_transfer
+        )
+        arguments = fill_unstaged_files(arguments, inputs, job.name)
         for gwfile in outputs:
             target = os.path.basename(str(gwfile.src_uri)) if gwfile.wms_transfer else str(gwfile.src_uri)
             arguments = arguments.replace(f"<FILE:{gwfile.name}>", target)

@@ -23,7 +23,12 @@ Every reply envelope (DESIGN §8) becomes either a result or one exception:
 - ``[[-1, {"message": "No match requests"}]]`` from abort/retry → `IddsUnknownRequestError`
   (real iDDS answers an unknown request id so; ``get_requests`` answers ``[]`` and
   ``get_contents_output_ext`` ``{}``)
+- ``(n, text)``, ``n`` neither 0 nor 255 (a client of the caller's own, see ``api_factory``) and
+  ``[true, "Authentication no permission..."]`` (the relay refusing the caller) → `IddsCallError`
 - anything unparsable               → `IddsCallError`
+
+Request ids travel as strings of digits, as the bps command line gives them and as the published
+plugin sent them.
 
 Transient failures are retried a bounded number of times with backoff.  Calls
 that are not safe to repeat (submit, retry) are only repeated when the request
@@ -47,6 +52,7 @@ from .relay_failures import _STATUS_PROBE, _raise_failure, local_panda_hint
 __all__ = [
     "DEFAULT_OUTAGE_BUDGET",
     "IddsPort",
+    "RelayClient",
     "local_panda_hint",
 ]
 
@@ -55,26 +61,57 @@ _LOG = logging.getLogger(__name__)
 _OUTAGE_MARKER = "connection exception"
 """How the relay's iDDS client says iDDS did not answer (``idds.common.exceptions.ConnectionException``)."""
 _UNKNOWN_REQUEST_MESSAGE = "no match requests"
+_NO_PERMISSION = "Authentication no permission"
+"""How the relay answers a caller it does not let through, inside a successful reply."""
+_CLIENT_FAILURE = 255
+"""The PanDA client's status for any failed call (``EC_Failed``)."""
 
 DEFAULT_OUTAGE_BUDGET = 120.0
 """Seconds a call may spend waiting out an iDDS outage behind the relay, the relay's own retries included."""
 
 
-def _relay_api(idds_server: str | None) -> Any:
-    """Return the PanDA client's iDDS API object (imports pandaclient)."""
-    from idds.common.utils import json_dumps, json_loads
-    from pandaclient import Client, idds_api
+class RelayClient:
+    """The PanDA client's iDDS API for one iDDS server, in one reply format.
 
-    if not _STATUS_PROBE.install(Client):
-        _LOG.debug("pandaclient has no _HttpClient._send: failures are classified by their text")
+    ``pandaclient.idds_api.get_api`` configures one object shared by the whole process, so a
+    client made for another format would change this one's; each call configures it again
+    with this client's own settings.  A method returns what the PanDA client returns,
+    ``(status, output)``.
 
-    return idds_api.get_api(
-        dumper=json_dumps,
-        loader=json_loads,
-        idds_host=idds_server or None,
-        compress=True,
-        manager=True,
-    )
+    Parameters
+    ----------
+    idds_server : `str`, optional
+        The iDDS server the relay should forward to; `None` lets the relay choose.
+    decode : `bool`, optional
+        Rebuild iDDS objects (enums, workflows) from the reply (iDDS-JSON), as the port needs;
+        `False` leaves them as plain JSON, as the published ``utils.get_idds_client`` returned them.
+    """
+
+    def __init__(self, idds_server: str | None = None, *, decode: bool = True) -> None:
+        self.idds_server = idds_server or None
+        self.decode = decode
+
+    def __getattr__(self, call: str) -> Any:
+        if call.startswith("_"):
+            raise AttributeError(call)
+        from idds.common.utils import json_dumps, json_loads
+        from pandaclient import Client, idds_api
+
+        if not _STATUS_PROBE.install(Client):
+            _LOG.debug("pandaclient has no _HttpClient._send: failures are classified by their text")
+        api = idds_api.get_api(
+            dumper=json_dumps,
+            loader=json_loads if self.decode else None,
+            idds_host=self.idds_server,
+            compress=True,
+            manager=True,
+        )
+        return getattr(api, call)
+
+
+def _wire_id(request_id: int | str) -> str:
+    """Return a request id as the relay takes it: the digits, as the bps command line gives them."""
+    return str(int(request_id))
 
 
 class IddsPort:
@@ -92,8 +129,8 @@ class IddsPort:
         Seconds a call may spend waiting out an iDDS outage behind the relay
         (default ``$PANDA_IDDS_OUTAGE_BUDGET`` or `DEFAULT_OUTAGE_BUDGET`).
     api_factory : callable, optional
-        Returns the client API object; for tests of faults that cannot be
-        caused over HTTP.
+        Returns the client API object, given ``idds_server`` (default `RelayClient`): the
+        service passes its ``get_idds_client``, tests a client with faults HTTP cannot cause.
     """
 
     def __init__(
@@ -111,7 +148,7 @@ class IddsPort:
         if outage_budget is None:
             outage_budget = float(os.environ.get("PANDA_IDDS_OUTAGE_BUDGET") or DEFAULT_OUTAGE_BUDGET)
         self.outage_budget = outage_budget
-        self._api_factory = api_factory or _relay_api
+        self._api_factory = api_factory or RelayClient
         self._api: Any = None
 
     @property
@@ -143,6 +180,9 @@ class IddsPort:
         if not isinstance(reply, tuple | list) or len(reply) != 2:
             raise IddsCallError(call, request_id, f"unexpected reply from the PanDA client: {reply!r:.300}")
         status, output = reply
+        if status not in (0, _CLIENT_FAILURE):
+            # Not the PanDA client's code: a client of its own (``get_idds_client``) refused the call.
+            raise IddsCallError(call, request_id, f"the iDDS client answered {status}: {output!r:.300}")
         if status != 0:
             _raise_failure(call, request_id, _STATUS_PROBE.status, output)
         if not isinstance(output, list | tuple) or len(output) != 2 or not isinstance(output[0], bool):
@@ -161,6 +201,8 @@ class IddsPort:
                 message = f"iDDS does not answer the PanDA relay: {value[1]:.300}"
                 raise IddsOutageError(call, request_id, message)
             raise IddsCallError(call, request_id, value[1])
+        if isinstance(value, str) and _NO_PERMISSION in value:
+            raise IddsCallError(call, request_id, f"PanDA relay refused the caller: {value:.300}")
         return value
 
     def _call_once(self, call: str, args: tuple, kwargs: dict[str, Any], about: Any) -> Any:
@@ -283,7 +325,7 @@ class IddsPort:
         """
         kwargs: dict[str, Any] = {"with_detail": with_detail}
         if request_id is not None:
-            kwargs["request_id"] = int(request_id)
+            kwargs["request_id"] = _wire_id(request_id)
         value = self._call("get_requests", about=request_id, **kwargs)
         if value is None:
             return []
@@ -304,7 +346,10 @@ class IddsPort:
             PanDA task id of one task; `None` returns the jobs of every task.
         """
         value = self._call(
-            "get_contents_output_ext", about=request_id, request_id=int(request_id), workload_id=workload_id
+            "get_contents_output_ext",
+            about=request_id,
+            request_id=_wire_id(request_id),
+            workload_id=workload_id,
         )
         if value is None:
             return {}
@@ -335,7 +380,7 @@ class IddsPort:
         return self._command("retry", request_id, repeatable=False)
 
     def _command(self, call: str, request_id: int | str, repeatable: bool = True) -> str:
-        value = self._call(call, about=request_id, request_id=int(request_id), repeatable=repeatable)
+        value = self._call(call, about=request_id, request_id=_wire_id(request_id), repeatable=repeatable)
         status, message = _command_status(value)
         if status != 0:
             if message.strip().lower() == _UNKNOWN_REQUEST_MESSAGE:
