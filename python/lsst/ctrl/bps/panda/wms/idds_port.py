@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_OUTAGE_BUDGET",
     "IddsPort",
     "local_panda_hint",
+    "new_idds_client",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -60,8 +61,17 @@ DEFAULT_OUTAGE_BUDGET = 120.0
 """Seconds a call may spend waiting out an iDDS outage behind the relay, the relay's own retries included."""
 
 
-def _relay_api(idds_server: str | None) -> Any:
-    """Return the PanDA client's iDDS API object (imports pandaclient)."""
+def new_idds_client(idds_server: str | None) -> Any:
+    """Return the PanDA client's iDDS API object (imports pandaclient); the one place it is made.
+
+    Looked up at each port's first call, so tests may replace it (the testing kit's
+    ``install_idds_double``).
+
+    Parameters
+    ----------
+    idds_server : `str` or `None`
+        The iDDS server the relay should forward to.
+    """
     from idds.common.utils import json_dumps, json_loads
     from pandaclient import Client, idds_api
 
@@ -111,14 +121,14 @@ class IddsPort:
         if outage_budget is None:
             outage_budget = float(os.environ.get("PANDA_IDDS_OUTAGE_BUDGET") or DEFAULT_OUTAGE_BUDGET)
         self.outage_budget = outage_budget
-        self._api_factory = api_factory or _relay_api
+        self._api_factory = api_factory
         self._api: Any = None
 
     @property
     def api(self) -> Any:
         """The client API object, created on first use."""
         if self._api is None:
-            self._api = self._api_factory(self.idds_server)
+            self._api = (self._api_factory or new_idds_client)(self.idds_server)
         return self._api
 
     # -- envelope handling -------------------------------------------------------------------
