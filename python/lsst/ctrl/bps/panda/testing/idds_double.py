@@ -296,8 +296,11 @@ class IddsDouble:
             return [True, 0]
         maps = self._step_maps.get(str(workflow.get_internal_id()), {})
         plan = plan_of_workflow(workflow, build, maps.get)
-        story = self._queued.pop(0) if self._queued and not build else None
-        request_id = self.add_run(plan.story(story))
+        if build:  # iDDS holds a build request until its build job hands the workflow back
+            story = RunStory(plan.name, {task: 1 for task in plan.jobs}, {task: task for task in plan.jobs})
+            request_id = self.add_run(story.then("New"))
+        else:
+            request_id = self.add_run(plan.story(self._queued.pop(0) if self._queued else None))
         self.requests[request_id].adopt(plan)
         return [True, request_id]
 
@@ -309,16 +312,13 @@ class IddsDouble:
 
     def _records(self, request_id: Any, with_detail: bool) -> list:
         if request_id is None:
-            return [True, [self._record(r, with_detail=False)[0] for r in self.requests.values()]]
+            return [True, [self._record(r, False, r.chapter)[0] for r in self.requests.values()]]
         request = self._request(request_id)
         if request is None:
             return self.parts.envelope("get_requests_unknown")
-        records = self._record(request, with_detail)
-        request.polls += 1
-        return [True, records]
+        return [True, self._record(request, with_detail, request.poll())]
 
-    def _record(self, request: ScriptedRequest, with_detail: bool) -> list[dict[str, Any]]:
-        chapter = request.chapter
+    def _record(self, request: ScriptedRequest, with_detail: bool, chapter: Chapter) -> list[dict[str, Any]]:
         if with_detail:
             return detail_reply(self.parts, request.story, chapter, request.ids)
         return [request_reply(self.parts, request.story, chapter, request.ids)]
@@ -327,7 +327,7 @@ class IddsDouble:
         request = self._request(request_id)
         if request is None:
             return self.parts.envelope("get_contents_output_ext_unknown")
-        contents = contents_reply(self.parts, request.chapter, request.ids, request.job_names)
+        contents = contents_reply(self.parts, request.last_shown, request.ids, request.job_names)
         if workload_id is not None:
             tasks = {str(request.ids.transform_id(i)): request.ids.workload_id(i) for i in range(len(contents))}
             contents = {key: jobs for key, jobs in contents.items() if str(tasks[key]) == str(workload_id)}
@@ -338,7 +338,7 @@ class IddsDouble:
         if request is None:
             return self.parts.envelope(f"{call}_unknown")
         change = cancelled_story if call == "abort" else retried_story
-        story = change(request.story, request.chapter)
+        story = change(request.story, request.last_shown)
         if story is not None:
             request.restart_story(story)
         return self.parts.envelope(call)
@@ -363,7 +363,9 @@ class IddsDouble:
             return envelope
         plan = plan_of_workflow(json_loads(json_dumps(workflow)), build=False)
         story = self._queued.pop(0) if self._queued else None
-        request.hand_back(plan, plan.story(story))
+        built = plan.story(story)
+        built.chapters.insert(0, Chapter("Built"))  # as iDDS shows it until its daemons take it up
+        request.hand_back(plan, built)
         envelope = self.parts.envelope("update_build_request")
         envelope[1]["request_id"] = str(request_id)
         return envelope

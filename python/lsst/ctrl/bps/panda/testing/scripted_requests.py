@@ -121,6 +121,8 @@ class ScriptedRequest:
         self.story = story
         self.ids = ids
         self.polls = 0
+        self.shown: Chapter | None = None
+        """The chapter the last poll answered: job records (contents) follow it."""
         self.job_names: dict[str, list[str]] = {}
         self.signature: str | None = None
         self.is_build = False
@@ -130,6 +132,17 @@ class ScriptedRequest:
     def chapter(self) -> Chapter:
         """Where the story stands now."""
         return self.story.chapter(self.polls)
+
+    def poll(self) -> Chapter:
+        """Return the chapter this poll answers and move the story on by one poll."""
+        self.shown = self.chapter
+        self.polls += 1
+        return self.shown
+
+    @property
+    def last_shown(self) -> Chapter:
+        """The chapter the last poll answered (the current one before any poll)."""
+        return self.shown or self.chapter
 
     def adopt(self, plan: WorkflowPlan) -> None:
         """Take the job names and build signature of the submitted workflow.
@@ -153,6 +166,7 @@ class ScriptedRequest:
         """
         self.story = story
         self.polls = 0
+        self.shown = None
 
     def hand_back(self, plan: WorkflowPlan, story: RunStory) -> None:
         """Run the workflow a build job handed back, under this request's id.
