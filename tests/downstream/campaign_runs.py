@@ -29,7 +29,9 @@ SCENARIOS = {
     ),
     "cancel": (
         ["sleep 60"],
-        RunStory(jobs={"a": 1, "finalJob": 1}).then("New").then("Transforming", polls=10**6, running={"a": 1}),
+        RunStory(jobs={"a": 1, "finalJob": 1})
+        .then("New")
+        .then("Transforming", polls=10**6, running={"a": 1}),
     ),
 }
 
@@ -39,7 +41,9 @@ def shell_workflow(name, commands):
     gw = GenericWorkflow(name)
     shell = GenericWorkflowExec("sh", "/bin/sh", False)
     for number, command in enumerate(commands):
-        job = GenericWorkflowJob(f"a_{number}", label="a", executable=shell, arguments=f"-c {shlex.quote(command)}")
+        job = GenericWorkflowJob(
+            f"a_{number}", label="a", executable=shell, arguments=f"-c {shlex.quote(command)}"
+        )
         job.number_of_retries = 0
         gw.add_job(job)
     final = GenericWorkflowJob("finalJob", label="finalJob", executable=shell, arguments="-c true")

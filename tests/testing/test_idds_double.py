@@ -21,7 +21,12 @@ from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnknownRequestError
 from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
 from lsst.ctrl.bps.panda.testing.idds_double import Failure, IddsDouble, RunStory, install_idds_double
-from lsst.ctrl.bps.panda.testing.recorded_envelopes import REAL_ENVELOPES_DIR, decode, encode_enum, load_envelope
+from lsst.ctrl.bps.panda.testing.recorded_envelopes import (
+    REAL_ENVELOPES_DIR,
+    decode,
+    encode_enum,
+    load_envelope,
+)
 from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records
 from support.bps_configs import remote_build_settings
@@ -79,7 +84,9 @@ def replayed():
         api = IddsPort(attempts=1).api
         save("ping", api.ping())
         double.expect_submit(RunStory(jobs={"a": 2, "b": 1, "final": 1}).then("New"))
-        request_id = save("submit", api.submit(_workflow("recorded"), username="ignored", use_dataset_name=False))
+        request_id = save(
+            "submit", api.submit(_workflow("recorded"), username="ignored", use_dataset_name=False)
+        )
         with tempfile.TemporaryDirectory() as cache:
             step = _workflow("stepped").split_workflow_to_steps(request_cache=cache, max_request_length=50)[0]
             save("submit_step", api.submit(step, username="ignored", use_dataset_name=False))

@@ -19,9 +19,23 @@ def run_downstream(tmp_path, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PANDA_", "PANDACACHE_"))}
     env["KIT_VERDICTS_FILE"] = str(tmp_path / "verdicts.json")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", "tests/downstream/pytest.ini", "tests/downstream", "-q",
-         "-p", "no:cacheprovider", *args],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            "tests/downstream/pytest.ini",
+            "tests/downstream",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

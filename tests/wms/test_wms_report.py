@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""iDDS records → WmsRunReport, from replies recorded from the real iDDS (lsst/ctrl/bps/panda/testing/envelopes/real/).
+"""iDDS records → WmsRunReport, from replies recorded from the real iDDS (testing/envelopes/real/).
 
 ``lifecycle_run2.json`` is a request followed to SubFinished by the real iDDS daemons (task_1 →
 task_2 → final task_3; one job of task_2 failed with exit code 3); the ``*_new.json`` files are the

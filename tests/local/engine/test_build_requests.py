@@ -102,7 +102,7 @@ def test_update_build_request_refuses_what_idds_refuses(local_panda, shell_dag):
 
 
 def test_refusals_read_as_the_real_relays(local_panda, idds_api, shell_dag):
-    # Byte for byte what the real relay answered (lsst/ctrl/bps/panda/testing/envelopes/real/update_build_request_*.json).
+    # Byte for byte what the real relay answered (testing/envelopes/real/update_build_request_*.json).
     recorded = json.loads((REAL_ENVELOPES / "update_build_request_wrong_signature.json").read_text())
     workflow = build_workflow("texts", local_settings(), "sleep 30")
     (work,) = workflow.template.works.values()

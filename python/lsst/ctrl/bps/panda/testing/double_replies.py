@@ -53,11 +53,23 @@ class RequestIds:
     first_workload: int
 
     def transform_id(self, index: int) -> int:
-        """Return the transform id of task ``index`` (0-based)."""
+        """Return the transform id of a task.
+
+        Parameters
+        ----------
+        index : `int`
+            The task's place in the request (0-based).
+        """
         return self.first_transform + index
 
     def workload_id(self, index: int) -> int:
-        """Return the PanDA task id of task ``index`` (0-based)."""
+        """Return the PanDA task id of a task.
+
+        Parameters
+        ----------
+        index : `int`
+            The task's place in the request (0-based).
+        """
         return self.first_workload + index
 
 
@@ -139,7 +151,12 @@ def _fill_task(
     transform_id, workload_id = ids.transform_id(index), ids.workload_id(index)
     record["transform_name"] = name
     record["transform_status"] = _enum(parts, TransformStatus[progress.status])
-    for key in ("transform_id", "processing_transform_id", "input_coll_transform_id", "output_coll_transform_id"):
+    for key in (
+        "transform_id",
+        "processing_transform_id",
+        "input_coll_transform_id",
+        "output_coll_transform_id",
+    ):
         record[key] = transform_id
     for key in ("transform_workload_id", "processing_workload_id"):
         record[key] = workload_id

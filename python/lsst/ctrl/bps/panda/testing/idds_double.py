@@ -195,7 +195,9 @@ class IddsDouble:
             The built workflow.
         """
         kwargs = {"request_id": request_id, "signature": signature}
-        return self._answer("update_build_request", kwargs, lambda: self._hand_back(request_id, signature, workflow))
+        return self._answer(
+            "update_build_request", kwargs, lambda: self._hand_back(request_id, signature, workflow)
+        )
 
     def get_requests(self, request_id: Any = None, with_detail: bool = False, **kwargs: Any) -> tuple:
         """Return the records of a request (one per task with detail), or of every request.
@@ -212,7 +214,9 @@ class IddsDouble:
         args = {"request_id": request_id, "with_detail": with_detail, **kwargs}
         return self._answer("get_requests", args, lambda: self._records(request_id, with_detail))
 
-    def get_contents_output_ext(self, request_id: Any = None, workload_id: Any = None, **kwargs: Any) -> tuple:
+    def get_contents_output_ext(
+        self, request_id: Any = None, workload_id: Any = None, **kwargs: Any
+    ) -> tuple:
         """Return the job records of a request by task (transform id), of one task with ``workload_id``.
 
         Parameters
@@ -237,7 +241,9 @@ class IddsDouble:
         **kwargs
             Other arguments of iDDS's call; accepted.
         """
-        return self._answer("abort", {"request_id": request_id, **kwargs}, lambda: self._command("abort", request_id))
+        return self._answer(
+            "abort", {"request_id": request_id, **kwargs}, lambda: self._command("abort", request_id)
+        )
 
     def retry(self, request_id: Any = None, **kwargs: Any) -> tuple:
         """Register a retry; failed and missing jobs then run again (and succeed, unless scripted).
@@ -249,7 +255,9 @@ class IddsDouble:
         **kwargs
             Other arguments of iDDS's call; accepted.
         """
-        return self._answer("retry", {"request_id": request_id, **kwargs}, lambda: self._command("retry", request_id))
+        return self._answer(
+            "retry", {"request_id": request_id, **kwargs}, lambda: self._command("retry", request_id)
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -329,7 +337,9 @@ class IddsDouble:
             return self.parts.envelope("get_contents_output_ext_unknown")
         contents = contents_reply(self.parts, request.last_shown, request.ids, request.job_names)
         if workload_id is not None:
-            tasks = {str(request.ids.transform_id(i)): request.ids.workload_id(i) for i in range(len(contents))}
+            tasks = {
+                str(request.ids.transform_id(i)): request.ids.workload_id(i) for i in range(len(contents))
+            }
             contents = {key: jobs for key, jobs in contents.items() if str(tasks[key]) == str(workload_id)}
         return [True, contents]
 

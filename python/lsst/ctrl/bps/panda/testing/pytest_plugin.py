@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""pytest fixtures for tests of code that uses this plugin: ``idds_double``, ``local_panda``, ``bps_config``.
+"""Fixtures for tests of code that uses this plugin: ``idds_double``, ``local_panda``, ``bps_config``.
 
 Not registered as a ``pytest11`` entry point, so installing the package changes nothing in another
 package's test run.  Enable it with ``pytest -p lsst.ctrl.bps.panda.testing.pytest_plugin``, or with
@@ -63,7 +63,13 @@ def idds_double() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def local_panda(pytestconfig: pytest.Config) -> Iterator[LocalPandaSession]:
-    """Start the embedded local PanDA once for the session; stop it and remove its state at the end."""
+    """Start the embedded local PanDA once for the session; stop it and remove its state at the end.
+
+    Parameters
+    ----------
+    pytestconfig : `pytest.Config`
+        The run's configuration (holds the session reserved by `pytest_configure`).
+    """
     session = pytestconfig.stash[_SESSION_KEY]
     session.start()
     try:
@@ -74,7 +80,13 @@ def local_panda(pytestconfig: pytest.Config) -> Iterator[LocalPandaSession]:
 
 @pytest.fixture
 def bps_config(tmp_path: Path) -> Any:
-    """Return a BpsConfig as ``bps submit`` builds it from a YAML that includes ``bps_local.yaml``."""
+    """Return a BpsConfig as ``bps submit`` builds it from a YAML that includes ``bps_local.yaml``.
+
+    Parameters
+    ----------
+    tmp_path : `pathlib.Path`
+        The test's temporary directory (holds the YAML and ``submitPath``).
+    """
     import yaml
     from lsst.ctrl.bps import BpsConfig
     from lsst.ctrl.bps.bps_config import BPS_DEFAULTS, BPS_SEARCH_ORDER

@@ -148,10 +148,12 @@ class RunStory:
             ``Cancelled``, ...).
         polls : `int`, optional
             ``get_requests`` calls this chapter answers before the next.
-        done, missing, running : `dict` [`str`, `int`], optional
-            Jobs per label that finished, will not run, run now.
+        done : `dict` [`str`, `int`], optional
+            Jobs per label that finished.
         failed : `dict` [`str`, `list` [`int`]], optional
             Exit codes of the failed jobs per label.
+        missing, running : `dict` [`str`, `int`], optional
+            Jobs per label that will not run (a parent failed), that run now.
         task_status : `dict` [`str`, `str`], optional
             A task's transform status, where it is not the one iDDS would derive.
 
