@@ -18,19 +18,20 @@ from lsst.ctrl.bps.panda.testing.run_story import RunStory
 ENDED = {WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED}
 
 SCENARIOS = {
-    # name: (commands of label "a", story on the double)
+    # name: (commands of label "a", story on the double; a campaign manager's reading of both paths
+    # is 3 polls: get_requests for report, get_status, report)
     "success": (["true", "true"], None),
     "failure_with_final_job": (
         ["true", "exit 3"],
         RunStory(jobs={"a": 2, "finalJob": 1})
-        .then("New")
-        .then("Transforming", done={"a": 1}, running={"a": 1})
+        .then("New", polls=3)
+        .then("Transforming", polls=3, done={"a": 1}, running={"a": 1})
         .then("SubFinished", done={"a": 1, "finalJob": 1}, failed={"a": [3]}),
     ),
     "cancel": (
         ["sleep 60"],
         RunStory(jobs={"a": 1, "finalJob": 1})
-        .then("New")
+        .then("New", polls=3)
         .then("Transforming", polls=10**6, running={"a": 1}),
     ),
 }

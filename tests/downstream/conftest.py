@@ -4,9 +4,10 @@
 
 """A downstream package's fixtures: only the public kit (idds_double, local_panda, bps_config).
 
-The campaign manager's rules (cm-service, restated: issue 23) decide a verdict from what
-`PanDAService({})` says.  ``campaign_verdict`` restates them here until the clients issue's helper
-(``lsst.ctrl.bps.panda.testing.campaign_verdicts``) is merged; then it returns that helper.
+The campaign manager's rules (lsst-dm/cm-service, restated by issue 23) give a verdict on a run
+from what ``PanDAService(config={})`` says, on its two code paths.  ``read_verdict`` is the clients
+issue's helper, ``lsst.ctrl.bps.panda.testing.campaign_verdicts``; until that is merged, the same
+rules are restated here.
 """
 
 import json
@@ -15,43 +16,39 @@ import os
 import pytest
 from lsst.ctrl.bps import WmsStates
 
-FAILED_ON_OLDER_PATH = {
-    WmsStates.UNKNOWN,
-    WmsStates.MISFIT,
-    WmsStates.PRUNED,
-    WmsStates.UNREADY,
-    WmsStates.READY,
-    WmsStates.HELD,
-    WmsStates.PENDING,
-}
+try:
+    from lsst.ctrl.bps.panda.testing.campaign_verdicts import read_verdict
+except ImportError:  # issue 23's helper not merged yet: the same rules
 
-
-def _older_path(report):
-    """cm-service's status_from_bps_report: the verdict of one `report(wms_workflow_id=...)`."""
-    if report.state == WmsStates.RUNNING:
-        return "running"
-    if report.state == WmsStates.SUCCEEDED:
-        return "accepted"
-    if report.state in FAILED_ON_OLDER_PATH:
+    def _from_report(report):
+        state = report.state if report is not None else None
+        if state == WmsStates.RUNNING:
+            return "running"
+        if state == WmsStates.SUCCEEDED:
+            return "accepted"
+        if state in (WmsStates.FAILED, WmsStates.DELETED):
+            final = [job for job in report.jobs or () if job.name == "finalJob"]
+            return "accepted" if any(job.state == WmsStates.SUCCEEDED for job in final) else "reviewable"
         return "failed"
-    final_ok = any(job.name == "finalJob" and job.state == WmsStates.SUCCEEDED for job in report.jobs)
-    return "accepted" if final_ok else "reviewable"
 
-
-def _v2_path(state):
-    """cm-service v2 (group.py): get_status(<submit dir>); FAILED stops the group as failed."""
-    return {WmsStates.SUCCEEDED: "accepted", WmsStates.FAILED: "failed"}.get(state, "running")
+    def read_verdict(service, run_id, path="v2"):
+        reports, _ = service.report(wms_workflow_id=run_id)
+        report = reports[0] if reports else None
+        if path == "older":
+            return _from_report(report)
+        state, _ = service.get_status(run_id)
+        if state == WmsStates.RUNNING:
+            return "running"
+        return "failed" if state in (WmsStates.FAILED, WmsStates.DELETED) else _from_report(report)
 
 
 @pytest.fixture
 def campaign_verdict():
-    """Return verdict(service, run) -> {"v2": ..., "older": ...}, as cm-service reads a run."""
+    """Return verdict(run) -> {"v2": ..., "older": ...}: the campaign manager's reading of a run."""
+    from lsst.ctrl.bps.panda import PanDAService
 
-    def verdict(service, run):
-        state, _ = service.get_status(run)
-        reports, message = service.report(wms_workflow_id=run)
-        assert reports, message
-        return {"v2": _v2_path(state), "older": _older_path(reports[0])}
+    def verdict(run):
+        return {path: read_verdict(PanDAService(config={}), run, path) for path in ("v2", "older")}
 
     return verdict
 

@@ -59,10 +59,16 @@ class WorkflowPlan:
         tasks_by_label: dict[str, str] = {}
         for task in self.jobs:
             tasks_by_label.setdefault(label_of_task(task, self.name), task)
+        unknown = sorted(set(scripted.jobs) - set(tasks_by_label))
+        if unknown:
+            raise ValueError(
+                f"The story queued for workflow {self.name!r} names labels it does not have: {unknown} "
+                f"(its labels: {sorted(tasks_by_label)})"
+            )
         fitted = RunStory(
             self.name,
             scripted.jobs,
-            task_names={label: tasks_by_label.get(label, "") for label in scripted.jobs},
+            task_names={label: tasks_by_label[label] for label in scripted.jobs},
             username=scripted.username,
         )
         fitted.chapters = list(scripted.chapters)
