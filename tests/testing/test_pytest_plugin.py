@@ -45,8 +45,13 @@ def test_downstream_suite_reaches_the_same_verdicts_on_the_double_and_the_local_
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())
     assert set(verdicts) == {"success", "failure_with_final_job", "cancel"}
     for scenario, by_backend in verdicts.items():
-        assert by_backend["idds_double"] == by_backend["local_panda"], scenario
-    assert verdicts["success"]["idds_double"] == {"v2": "accepted", "older": "accepted"}
+        # The final verdicts; "first" (the reading right after submit) depends on how fast the run starts.
+        final = {backend: (v["v2"], v["older"]) for backend, v in by_backend.items()}
+        assert final["idds_double"] == final["local_panda"], scenario
+    assert (verdicts["success"]["idds_double"]["v2"], verdicts["success"]["idds_double"]["older"]) == (
+        "accepted",
+        "accepted",
+    )
 
 
 def test_importing_the_plugin_is_inert_and_it_is_no_pytest11_entry_point():
