@@ -212,3 +212,36 @@ def test_installing_replaces_only_inside_the_block():
         assert idds_port.new_idds_client(None) is double
     assert idds_port.new_idds_client is original
     assert isinstance(RequestStatus.New, Enum)
+
+
+def test_the_notebook_handle_sees_the_story():
+    from lsst.ctrl.bps.panda.notebook.panda_run import PandaRun
+
+    double = IddsDouble()
+    request_id = double.add_run(
+        RunStory("u_jane_nb", jobs={"isr": 3})
+        .then("New")
+        .then("Transforming", done={"isr": 1}, running={"isr": 2})
+        .then("SubFinished", done={"isr": 2}, failed={"isr": [3]})
+    )
+    with install_idds_double(double):
+        run = PandaRun(str(request_id))
+        assert run.wait(poll_seconds=0, progress=False) == WmsStates.FAILED
+        (failed,) = run.failed_jobs()
+    assert (failed.label, failed.exit_code) == ("isr", 3)
+
+
+def test_a_published_style_caller_reads_plain_json():
+    double = IddsDouble()
+    request_id = double.add_run(RunStory("u_jane_pub", jobs={"isr": 1}).then("Finished", done={"isr": 1}))
+    status, (ok, records) = double.plain_json().get_requests(request_id=request_id, with_detail=True)
+    assert (status, ok) == (0, True)
+    assert records[0]["status"]["attributes"]["_name_"] == "Finished"  # as published code reads it
+    assert double.calls[-1] == ("get_requests", {"request_id": request_id, "with_detail": True})
+
+
+def test_a_story_naming_a_label_the_workflow_lacks_is_refused():
+    double = IddsDouble()
+    double.expect_submit(RunStory(jobs={"nope": 1}).then("New"))
+    with install_idds_double(double), pytest.raises(ValueError, match="nope"):
+        IddsPort(attempts=1).submit(_workflow("labels"))

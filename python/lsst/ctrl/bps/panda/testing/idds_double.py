@@ -32,15 +32,16 @@ calls answer as an iDDS outage behind the relay, or a PanDA server refusing the 
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import dataclasses
 import enum
 import itertools
+import json
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
+from .double_install import install_idds_double
 from .double_replies import RequestIds, contents_reply, detail_reply, request_reply
 from .recorded_envelopes import RecordedParts, decode
 from .run_story import Chapter, RunStory
@@ -64,7 +65,11 @@ class Failure(enum.Enum):
     """iDDS does not answer the PanDA relay: ``[true, [false, "Connection exception..."]]``."""
 
     REFUSED_TOKEN = 403
-    """The PanDA server refuses the token: the client returns ``(255, <reply text>)``."""
+    """The PanDA server refuses the token (HTTP 403): the client returns ``(255, <reply text>)``.
+
+    The text is the local PanDA's recorded one; panda-server answers the same status ("Token
+    authentication failed"), and the plugin reads a refusal by its status, not its words.
+    """
 
     NO_TOKEN = 401
     """The PanDA server got no token: the client returns ``(255, <reply text>)``."""
@@ -95,6 +100,22 @@ class IddsDouble:
         self._step_maps: dict[str, dict[str, Any]] = {}
         self._failures: list[_ScriptedFailure] = []
         self._lock = threading.RLock()
+        self._decode = True
+
+    def plain_json(self) -> IddsDouble:
+        """Return a view of this double whose replies keep iDDS objects as plain JSON.
+
+        The published ``utils.get_idds_client`` returns such a client (no iDDS-JSON decoding);
+        the view shares this double's requests, failures and call log.
+
+        Returns
+        -------
+        view : `IddsDouble`
+            The same double, answering without decoding.
+        """
+        view = copy.copy(self)
+        view._decode = False
+        return view
 
     # -- scripting ---------------------------------------------------------------------------
     def add_run(self, story: RunStory, request_id: int | None = None) -> int:
@@ -276,11 +297,15 @@ class IddsDouble:
             self.calls.append((call, kwargs))
             failure = self._take_failure()
             if failure is Failure.IDDS_OUTAGE:
-                return 0, decode(self.parts.envelope("idds_down"))
+                return 0, self._loaded(self.parts.envelope("idds_down"))
             if failure is not None:
                 _record_http_status(failure.value)
                 return _EC_FAILED, self.parts.refusal_text(failure.value)
-            return 0, decode(reply())
+            return 0, self._loaded(reply())
+
+    def _loaded(self, wire: Any) -> Any:
+        """Return a reply as the PanDA client's loader gives it (iDDS-JSON, or plain JSON)."""
+        return decode(wire) if self._decode else json.loads(json.dumps(wire))
 
     def _take_failure(self) -> Failure | None:
         if not self._failures:
@@ -386,45 +411,3 @@ def _record_http_status(status: int) -> None:
     from ..wms.relay_failures import _STATUS_PROBE
 
     _STATUS_PROBE.status = status
-
-
-@contextlib.contextmanager
-def install_idds_double(double: IddsDouble | None = None) -> Iterator[IddsDouble]:
-    """Make the plugin, in this process, get ``double`` wherever it would make a PanDA iDDS client.
-
-    Covers ``lsst.ctrl.bps.panda.wms.idds_port.new_idds_client`` (the one place the plugin makes
-    the client) and the published ``get_idds_client`` of ``utils`` and ``panda_service`` where they
-    exist.  Services created inside the block use the double; a ``bps`` subprocess does not see it.
-
-    Parameters
-    ----------
-    double : `IddsDouble`, optional
-        The double; a new one by default.
-
-    Yields
-    ------
-    double : `IddsDouble`
-        The installed double.
-    """
-    import importlib
-
-    double = double or IddsDouble()
-    replaced: list[tuple[Any, str, Any]] = []
-    targets = (
-        ("lsst.ctrl.bps.panda.wms.idds_port", "new_idds_client"),
-        ("lsst.ctrl.bps.panda.panda_service", "get_idds_client"),
-        ("lsst.ctrl.bps.panda.utils", "get_idds_client"),
-    )
-    for module_name, attribute in targets:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, attribute):
-            replaced.append((module, attribute, getattr(module, attribute)))
-            setattr(module, attribute, lambda *args, **kwargs: double)
-    try:
-        yield double
-    finally:
-        for module, attribute, original in reversed(replaced):
-            setattr(module, attribute, original)
