@@ -245,3 +245,15 @@ def test_a_story_naming_a_label_the_workflow_lacks_is_refused():
     double.expect_submit(RunStory(jobs={"nope": 1}).then("New"))
     with install_idds_double(double), pytest.raises(ValueError, match="nope"):
         IddsPort(attempts=1).submit(_workflow("labels"))
+
+
+def test_the_published_get_idds_client_names_are_replaced_where_they_exist(monkeypatch):
+    from lsst.ctrl.bps.panda import panda_service
+
+    def published(config):
+        raise AssertionError("the real client was made")
+
+    monkeypatch.setattr(panda_service, "get_idds_client", published, raising=False)
+    with install_idds_double() as double:
+        assert panda_service.get_idds_client({}) is double
+    assert panda_service.get_idds_client is published
