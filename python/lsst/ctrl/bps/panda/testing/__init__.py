@@ -12,8 +12,10 @@ keep it that way).  Nothing is imported here.
 `idds_double`
     `IddsDouble`: the PanDA client's iDDS API in process, answering with recorded real replies;
     `install_idds_double` puts it where the plugin makes its client.
-`double_install`
-    `install_idds_double`: the names it replaces (``INSTALL_POINTS``).
+`install_points`
+    Where `install_idds_double` puts the double (``INSTALL_POINTS``).
+`failure_modes`
+    `Failure`: an iDDS outage behind the relay, a refused token, as data.
 `run_story`
     `RunStory`: a request's scripted life, poll after poll.
 `double_replies`

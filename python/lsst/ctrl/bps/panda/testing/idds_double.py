@@ -32,17 +32,18 @@ calls answer as an iDDS outage behind the relay, or a PanDA server refusing the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
-import enum
 import itertools
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
-from .double_install import install_idds_double
 from .double_replies import RequestIds, contents_reply, detail_reply, request_reply
+from .failure_modes import Failure, ScriptedFailures, record_http_status
+from .install_points import replacing_clients
 from .recorded_envelopes import RecordedParts, decode
 from .run_story import Chapter, RunStory
 from .scripted_requests import ScriptedRequest, cancelled_story, plan_of_workflow, retried_story
@@ -56,29 +57,6 @@ _EC_FAILED = 255
 
 _RECORDED_UNKNOWN_ID = "987654"
 """The unknown request id the real servers were asked about when the envelopes were recorded."""
-
-
-class Failure(enum.Enum):
-    """What can go wrong between the client and iDDS, as the double plays it."""
-
-    IDDS_OUTAGE = "idds_down"
-    """iDDS does not answer the PanDA relay: ``[true, [false, "Connection exception..."]]``."""
-
-    REFUSED_TOKEN = 403
-    """The PanDA server refuses the token (HTTP 403): the client returns ``(255, <reply text>)``.
-
-    The text is the local PanDA's recorded one; panda-server answers the same status ("Token
-    authentication failed"), and the plugin reads a refusal by its status, not its words.
-    """
-
-    NO_TOKEN = 401
-    """The PanDA server got no token: the client returns ``(255, <reply text>)``."""
-
-
-@dataclasses.dataclass
-class _ScriptedFailure:
-    failure: Failure
-    calls: int | None
 
 
 class IddsDouble:
@@ -98,7 +76,7 @@ class IddsDouble:
         self._next_ids = itertools.count(first_request_id)
         self._queued: list[RunStory] = []
         self._step_maps: dict[str, dict[str, Any]] = {}
-        self._failures: list[_ScriptedFailure] = []
+        self._failures = ScriptedFailures()
         self._lock = threading.RLock()
         self._decode = True
 
@@ -154,7 +132,7 @@ class IddsDouble:
         calls : `int`, optional
             How many calls fail; `None` until `recover`.
         """
-        self._failures.append(_ScriptedFailure(failure, calls))
+        self._failures.add(failure, calls)
 
     def recover(self) -> None:
         """End every scripted failure."""
@@ -295,27 +273,17 @@ class IddsDouble:
     def _answer(self, call: str, kwargs: dict[str, Any], reply: Any) -> tuple[int, Any]:
         with self._lock:
             self.calls.append((call, kwargs))
-            failure = self._take_failure()
+            failure = self._failures.take()
             if failure is Failure.IDDS_OUTAGE:
                 return 0, self._loaded(self.parts.envelope("idds_down"))
             if failure is not None:
-                _record_http_status(failure.value)
+                record_http_status(failure.value)
                 return _EC_FAILED, self.parts.refusal_text(failure.value)
             return 0, self._loaded(reply())
 
     def _loaded(self, wire: Any) -> Any:
         """Return a reply as the PanDA client's loader gives it (iDDS-JSON, or plain JSON)."""
         return decode(wire) if self._decode else json.loads(json.dumps(wire))
-
-    def _take_failure(self) -> Failure | None:
-        if not self._failures:
-            return None
-        scripted = self._failures[0]
-        if scripted.calls is not None:
-            scripted.calls -= 1
-            if scripted.calls <= 0:
-                self._failures.pop(0)
-        return scripted.failure
 
     def _submit(self, workflow: Any, build: bool) -> list:
         from idds.common.utils import json_dumps, json_loads
@@ -406,8 +374,26 @@ class IddsDouble:
         return envelope
 
 
-def _record_http_status(status: int) -> None:
-    """Leave the HTTP status where the plugin's port reads what the PanDA client's HTTP layer saw."""
-    from ..wms.relay_failures import _STATUS_PROBE
+@contextlib.contextmanager
+def install_idds_double(double: IddsDouble | None = None) -> Iterator[IddsDouble]:
+    """Make the plugin, in this process, get ``double`` wherever it would make a PanDA iDDS client.
 
-    _STATUS_PROBE.status = status
+    Covers the place the plugin makes the client (``wms.idds_port``) and the published
+    ``get_idds_client`` of ``panda_service`` and ``utils`` (the latter's client answers in plain
+    JSON, as published): `~lsst.ctrl.bps.panda.testing.install_points.INSTALL_POINTS`.  Services
+    and ports created inside the block use the double; one created before keeps the client it
+    already made.  **In process only**: a ``bps`` command run as a subprocess does not see it.
+
+    Parameters
+    ----------
+    double : `IddsDouble`, optional
+        The double; a new one by default.
+
+    Yields
+    ------
+    double : `IddsDouble`
+        The installed double.
+    """
+    double = double or IddsDouble()
+    with replacing_clients(double, double.plain_json()):
+        yield double

@@ -4,8 +4,8 @@
 
 """Where the iDDS double is installed: every place the plugin makes or gets its PanDA client.
 
-`install_idds_double` (also importable from `~lsst.ctrl.bps.panda.testing.idds_double`) replaces
-those names for the duration of a ``with`` block, in this process only.
+`~lsst.ctrl.bps.panda.testing.idds_double.install_idds_double` replaces these names with the double
+for the duration of a ``with`` block, in this process only.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ import contextlib
 import importlib
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .idds_double import IddsDouble
-
-__all__ = ["INSTALL_POINTS", "install_idds_double"]
+__all__ = ["INSTALL_POINTS", "replacing_clients"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -34,29 +31,22 @@ INSTALL_POINTS = (
 
 
 @contextlib.contextmanager
-def install_idds_double(double: IddsDouble | None = None) -> Iterator[IddsDouble]:
-    """Make the plugin, in this process, get ``double`` wherever it would make a PanDA iDDS client.
-
-    Covers the place the plugin makes the client (``wms.idds_port``) and the published
-    ``get_idds_client`` of ``panda_service`` and ``utils`` (the latter's client answers in plain
-    JSON, as published).  Services and ports created inside the block use the double; one created
-    before keeps the client it already made.  **In process only**: a ``bps`` command run as a
-    subprocess does not see the double.
+def replacing_clients(decoded: Any, plain: Any) -> Iterator[None]:
+    """Make every install point return ``decoded`` (or ``plain``, as it says) until the block ends.
 
     Parameters
     ----------
-    double : `IddsDouble`, optional
-        The double; a new one by default.
+    decoded : `typing.Any`
+        The client to return where the plugin decodes iDDS-JSON replies.
+    plain : `typing.Any`
+        The client to return where the published plugin read plain JSON (``utils.get_idds_client``).
 
     Yields
     ------
-    double : `IddsDouble`
-        The installed double.
+    None
+        Nothing; the names are restored when the block ends.
     """
-    from .idds_double import IddsDouble
-
-    double = double or IddsDouble()
-    views = {"decoded": double, "plain": double.plain_json()}
+    views = {"decoded": decoded, "plain": plain}
     replaced: list[tuple[Any, str, Any]] = []
     for module_name, attribute, view in INSTALL_POINTS:
         try:
@@ -66,15 +56,16 @@ def install_idds_double(double: IddsDouble | None = None) -> Iterator[IddsDouble
         if hasattr(module, attribute):
             replaced.append((module, attribute, getattr(module, attribute)))
             setattr(module, attribute, _factory(views[view]))
+            _LOG.debug("%s.%s returns the iDDS double", module_name, attribute)
     try:
-        yield double
+        yield
     finally:
         for module, attribute, original in reversed(replaced):
             setattr(module, attribute, original)
 
 
-def _factory(client: IddsDouble) -> Any:
-    def make_client(*args: Any, **kwargs: Any) -> IddsDouble:
+def _factory(client: Any) -> Any:
+    def make_client(*args: Any, **kwargs: Any) -> Any:
         return client
 
     return make_client
