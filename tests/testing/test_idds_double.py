@@ -9,7 +9,9 @@ iDDS), made the same way (``IddsPort(attempts=1).api``) and saved the same way (
 the same keys, the same types where both sides hold a value, the same enum classes and encoding.
 """
 
+import copy
 import json
+import shutil
 import tempfile
 from enum import Enum
 
@@ -22,6 +24,7 @@ from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnkno
 from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
 from lsst.ctrl.bps.panda.testing.idds_double import Failure, IddsDouble, RunStory, install_idds_double
 from lsst.ctrl.bps.panda.testing.recorded_envelopes import (
+    ENVELOPES_DIR,
     REAL_ENVELOPES_DIR,
     decode,
     encode_enum,
@@ -62,16 +65,23 @@ def same_shape(recorded, replayed, where="reply"):
         for key in a:
             same_shape(recorded[key], replayed[key], f"{where}.{key}")
     elif isinstance(a, list) and isinstance(b, list):
-        if recorded and replayed:
-            same_shape(recorded[0], replayed[0], f"{where}[0]")
+        assert bool(recorded) == bool(replayed), (
+            f"{where}: {len(recorded)} items recorded, {len(replayed)} replayed"
+        )
+        # An envelope [ok, value] item by item; a list of records, each against the first recorded.
+        pairs = (
+            zip(recorded, replayed, strict=True)
+            if len(recorded) == len(replayed)
+            else ((recorded[0], r) for r in replayed)
+        )
+        for index, (one, other) in enumerate(pairs if recorded else ()):
+            same_shape(one, other, f"{where}[{index}]")
     elif a is not None and b is not None:
         assert a == b, f"{where}: {a} != {b}"
 
 
-@pytest.fixture(scope="module")
-def replayed():
-    """Every recorded call, replayed against the double as the recording script made it."""
-    double = IddsDouble()
+def replay(double):
+    """Every recorded call, replayed against ``double`` as the recording script made it."""
     saved = {}
 
     def save(name, reply):
@@ -113,6 +123,25 @@ def replayed():
         double.fail(Failure.IDDS_OUTAGE, calls=1)
         save("idds_down", api.get_requests(request_id=request_id, with_detail=False))
     return saved
+
+
+@pytest.fixture(scope="module")
+def replayed():
+    return replay(IddsDouble())
+
+
+def test_the_shape_check_sees_a_missing_key_and_another_enum(replayed):
+    recorded = load_envelope("get_requests_new")
+    missing = copy.deepcopy(replayed["get_requests_new"])
+    del missing[1][0]["username"]
+    with pytest.raises(AssertionError, match="keys differ"):
+        same_shape(recorded, missing)
+    other_enum = copy.deepcopy(replayed["get_requests_new"])
+    other_enum[1][0]["status"]["class"] = "TransformStatus"
+    with pytest.raises(AssertionError, match="status"):
+        same_shape(recorded, other_enum)
+    with pytest.raises(AssertionError, match="items recorded"):
+        same_shape(load_envelope("get_requests_unknown"), replayed["get_requests_new"])
 
 
 def test_every_recorded_envelope_is_replayed(replayed):
@@ -257,3 +286,30 @@ def test_the_published_get_idds_client_names_are_replaced_where_they_exist(monke
     with install_idds_double() as double:
         assert panda_service.get_idds_client({}) is double
     assert panda_service.get_idds_client is published
+
+
+def newer_servers(value):
+    """What a re-recording from newer servers might bring: a new column, other words."""
+    if isinstance(value, dict) and {"class", "module", "attributes"} <= set(value):
+        return value
+    if isinstance(value, dict):
+        changed = {key: newer_servers(item) for key, item in value.items()}
+        if "request_id" in value:
+            changed["new_column"] = "2.7"
+        return changed
+    if isinstance(value, list):
+        return [newer_servers(item) for item in value]
+    return "Command queued" if value == "Command registered successfully" else value
+
+
+def test_re_recorded_envelopes_change_the_double_without_a_code_change(tmp_path):
+    recording = tmp_path / "envelopes"
+    shutil.copytree(ENVELOPES_DIR, recording)
+    for path in (recording / "real").glob("*.json"):
+        path.write_text(json.dumps(newer_servers(json.loads(path.read_text()))))
+    replies = replay(IddsDouble(envelopes=recording))
+    for name in RECORDED:
+        same_shape(json.loads((recording / "real" / f"{name}.json").read_text()), replies[name], name)
+    (record,) = replies["get_requests_new"][1]
+    assert record["new_column"] == "2.7"
+    assert replies["abort"][1][0][1]["message"] == "Command queued"

@@ -39,6 +39,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .double_replies import RequestIds, contents_reply, detail_reply, request_reply
@@ -66,10 +67,12 @@ class IddsDouble:
     ----------
     first_request_id : `int`, optional
         The id of the first request made.
+    envelopes : `pathlib.Path`, optional
+        The recorded envelopes to answer with (default: the package's, ``testing/envelopes``).
     """
 
-    def __init__(self, first_request_id: int = 1) -> None:
-        self.parts = RecordedParts()
+    def __init__(self, first_request_id: int = 1, envelopes: Path | None = None) -> None:
+        self.parts = RecordedParts(envelopes) if envelopes is not None else RecordedParts()
         self.requests: dict[int, ScriptedRequest] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         """Every call received: (verb, keyword arguments), for assertions."""

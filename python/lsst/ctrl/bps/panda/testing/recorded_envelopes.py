@@ -43,7 +43,7 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def load_envelope(name: str, real: bool = True) -> Any:
+def load_envelope(name: str, real: bool = True, root: Path = ENVELOPES_DIR) -> Any:
     """Return a recorded envelope in wire form (a fresh copy: enums as iDDS-JSON objects).
 
     Parameters
@@ -51,14 +51,16 @@ def load_envelope(name: str, real: bool = True) -> Any:
     name : `str`
         File name without ``.json``, e.g. ``"get_requests_new"``.
     real : `bool`, optional
-        Read the real servers' recording (``envelopes/real/``), else the local PanDA's.
+        Read the real servers' recording (``real/``), else the local PanDA's.
+    root : `pathlib.Path`, optional
+        The envelopes' folder (default: the package data, `ENVELOPES_DIR`).
 
     Returns
     -------
     envelope : `typing.Any`
         ``[ok, value]`` as the relay sent it (``lifecycle_run2`` is a dict of snapshots).
     """
-    return copy.deepcopy(_read((REAL_ENVELOPES_DIR if real else ENVELOPES_DIR) / f"{name}.json"))
+    return copy.deepcopy(_read((root / "real" if real else root) / f"{name}.json"))
 
 
 def decode(wire: Any) -> Any:
@@ -101,20 +103,31 @@ def encode_enum(member: Enum, like: dict[str, Any]) -> dict[str, Any]:
 
 
 class RecordedParts:
-    """The recorded pieces replies are built from (read once; every accessor returns a copy)."""
+    """The recorded pieces replies are built from (read once; every accessor returns a copy).
 
-    @staticmethod
-    def _snapshot(state: str) -> dict[str, Any]:
-        return load_envelope(LIFECYCLE)["snapshots"][state]
+    Parameters
+    ----------
+    root : `pathlib.Path`, optional
+        The envelopes' folder, laid out as `ENVELOPES_DIR` (e.g. a fresh recording to try).
+    """
+
+    def __init__(self, root: Path = ENVELOPES_DIR) -> None:
+        self.root = root
+
+    def _load(self, name: str, real: bool = True) -> Any:
+        return load_envelope(name, real, self.root)
+
+    def _snapshot(self, state: str) -> dict[str, Any]:
+        return self._load(LIFECYCLE)["snapshots"][state]
 
     def request_record(self) -> dict[str, Any]:
         """Return the request record (``get_requests`` without detail) of a request just submitted."""
-        (record,) = load_envelope("get_requests_new")[1]
+        (record,) = self._load("get_requests_new")[1]
         return record
 
     def new_detail_record(self) -> dict[str, Any]:
         """Return the detailed record of a request iDDS has not taken up (every ``transform_*`` None)."""
-        (record,) = load_envelope("get_requests_detail_new")[1]
+        (record,) = self._load("get_requests_detail_new")[1]
         return record
 
     def task_record(self) -> dict[str, Any]:
@@ -152,7 +165,7 @@ class RecordedParts:
         name : `str`
             File name in ``envelopes/real/`` without ``.json``.
         """
-        return load_envelope(name)
+        return self._load(name)
 
     def refusal_text(self, status: int) -> str:
         """Return the body of an HTTP refusal (401 or 403) as the local PanDA's recording has it.
@@ -162,4 +175,4 @@ class RecordedParts:
         status : `int`
             401 (no token) or 403 (a token refused).
         """
-        return str(load_envelope(f"http_{status}", real=False)["body"])
+        return str(self._load(f"http_{status}", real=False)["body"])
