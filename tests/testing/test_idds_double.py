@@ -13,7 +13,6 @@ import copy
 import json
 import shutil
 import tempfile
-from enum import Enum
 
 import pytest
 from idds.common.constants import RequestStatus
@@ -23,6 +22,7 @@ from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnknownRequestError
 from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
 from lsst.ctrl.bps.panda.testing.idds_double import Failure, IddsDouble, RunStory, install_idds_double
+from lsst.ctrl.bps.panda.testing.install_points import INSTALL_POINTS
 from lsst.ctrl.bps.panda.testing.recorded_envelopes import (
     ENVELOPES_DIR,
     REAL_ENVELOPES_DIR,
@@ -236,11 +236,14 @@ def test_an_unknown_id_is_refused_as_iDDS_refuses_it():
 def test_installing_replaces_only_inside_the_block():
     from lsst.ctrl.bps.panda.wms import idds_port
 
-    original = idds_port.new_idds_client
+    # The port's own install point: new_idds_client, or issue 23's RelayClient.
+    (name,) = [n for m, n, _ in INSTALL_POINTS if m == idds_port.__name__ and hasattr(idds_port, n)]
+    original = getattr(idds_port, name)
     with install_idds_double() as double:
-        assert idds_port.new_idds_client(None) is double
-    assert idds_port.new_idds_client is original
-    assert isinstance(RequestStatus.New, Enum)
+        assert getattr(idds_port, name)(None) is double
+        assert IddsPort(attempts=1).api is double
+    assert getattr(idds_port, name) is original
+    assert IddsPort(attempts=1).api is not double
 
 
 def test_the_notebook_handle_sees_the_story():
