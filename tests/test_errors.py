@@ -90,13 +90,7 @@ def _import(path: Path) -> ModuleType:
 
 def test_the_walk_sees_the_modules_of_every_sub_package():
     names = {_module_name(path) for path in _checked_files()}
-    for expected in (
-        "wms.idds_port",
-        "wms.staging",
-        "local.state.store",
-        "local.core.wire_codec",
-        "panda_service",
-    ):
+    for expected in ("wms.idds_port", "wms.staging", "local.state.store", "local.core.wire_codec", "panda_service"):
         assert f"lsst.ctrl.bps.panda.{expected}" in names
     assert not any(".edgenode." in name or ".scripts." in name for name in names)
 
