@@ -125,7 +125,7 @@ test: $(REAL_IDDS_STAMP)
 test-real-idds: $(STAMP) $(REAL_IDDS_STAMP)
 	$(PY) -m pytest -m real_idds $(PYTEST_ARGS)
 
-# Re-record python/lsst/ctrl/bps/panda/testing/envelopes/real/ (the testing kit's package data) from the real servers.
+# Re-record the real servers' envelopes: python/lsst/ctrl/bps/panda/testing/envelopes/real/ (kit package data).
 record-envelopes: $(STAMP) $(REAL_IDDS_STAMP)
 	$(PY) tests/real_idds/record_envelopes.py
 
