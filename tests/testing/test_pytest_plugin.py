@@ -68,3 +68,18 @@ def test_importing_the_plugin_is_inert_and_it_is_no_pytest11_entry_point():
     result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [True, []]
+
+
+def test_the_example_downstream_test_passes(tmp_path):
+    # examples/testing/ enables the plugin from its conftest.py, as a downstream package would.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PANDA_", "PANDACACHE_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "examples/testing", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 passed" in result.stdout
