@@ -138,7 +138,7 @@ test: $(REAL_IDDS_STAMP)
 test-real-idds: $(STAMP) $(REAL_IDDS_STAMP)
 	$(PY) -m pytest -m real_idds $(PYTEST_ARGS)
 
-# Re-record tests/data/envelopes/real/ from the real servers.
+# Re-record the real servers' envelopes: python/lsst/ctrl/bps/panda/testing/envelopes/real/ (kit package data).
 record-envelopes: $(STAMP) $(REAL_IDDS_STAMP)
 	$(PY) tests/real_idds/record_envelopes.py
 

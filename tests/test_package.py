@@ -164,3 +164,6 @@ def test_the_wheel_needs_flask_only_for_the_local_extra_and_ships_the_eups_layou
     assert f"{resources}python/lsst/ctrl/bps/panda/edgenode/cmd_line_decoder.py" in names
     assert f"{resources}python/lsst/ctrl/bps/panda/edgenode/build_cmd_line_decoder.py" in names
     assert f"{resources}config/bps_panda.yaml" in names and f"{resources}config/bps_local.yaml" in names
+    kit = REPO_ROOT / "python/lsst/ctrl/bps/panda/testing/envelopes"  # the testing kit replies with these
+    shipped = {f"lsst/ctrl/bps/panda/testing/envelopes/{p.relative_to(kit)}" for p in kit.rglob("*.json")}
+    assert shipped and shipped < names

@@ -4,7 +4,7 @@
 
 """The relay over HTTP: auth, envelopes, errors, record keys; recorded envelopes stay true.
 
-Set ``PANDA_LOCAL_RECORD_ENVELOPES=1`` to rewrite ``tests/data/envelopes/*.json`` from the
+Set ``PANDA_LOCAL_RECORD_ENVELOPES=1`` to rewrite ``lsst/ctrl/bps/panda/testing/envelopes/*.json`` from the
 running server (the files are the reply bodies, byte for byte).
 """
 
@@ -18,12 +18,12 @@ import httpx
 import pytest
 from idds.common.utils import json_dumps
 from support.loopback import TEST_PANDA_URL
-from support.paths import DATA_DIR
+from support.paths import ENVELOPES_DIR
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 RELAY = f"{TEST_PANDA_URL}/relay_idds_command"
-ENVELOPES = DATA_DIR / "envelopes"
+ENVELOPES = ENVELOPES_DIR
 RECORD = os.environ.get("PANDA_LOCAL_RECORD_ENVELOPES") == "1"
 
 REQUEST_KEYS = {

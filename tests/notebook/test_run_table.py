@@ -12,9 +12,9 @@ from idds.common.utils import json_loads
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda.notebook.run_table import label_resources, run_table_from_report
 from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records
-from support.paths import DATA_DIR
+from support.paths import ENVELOPES_DIR
 
-ENVELOPES = DATA_DIR / "envelopes"
+ENVELOPES = ENVELOPES_DIR
 RESOURCES = {"a": (("conventional",), ("LOCAL_CONVENTIONAL",)), "b": (("high",), ("LOCAL_HIMEM",))}
 
 

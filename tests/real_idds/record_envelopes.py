@@ -2,7 +2,9 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""Re-record ``tests/data/envelopes/real/`` from the real PanDA relay and iDDS REST server.
+"""Re-record the real relay's envelopes from the real PanDA relay and iDDS REST server.
+
+They are package data of the testing kit: ``python/lsst/ctrl/bps/panda/testing/envelopes/real/``.
 
 Usage (from the repository root): ``make record-envelopes``, or
 ``.venv/bin/python tests/real_idds/record_envelopes.py [OUT_DIR]``.
@@ -27,6 +29,7 @@ TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 
 from support.local_panda import ShellDag  # noqa: E402  (support sets loopback PanDA URLs before pandaclient)
+from support.paths import ENVELOPES_DIR  # noqa: E402
 from support.real_servers import RealServers, servers_venv_python  # noqa: E402
 
 UNKNOWN = 987654
@@ -131,6 +134,6 @@ def record(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else TESTS / "data" / "envelopes" / "real"
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ENVELOPES_DIR / "real"
     target.mkdir(parents=True, exist_ok=True)
     record(target)

@@ -5,7 +5,7 @@
 """Faults at the HTTP boundary: every envelope becomes a result or one specific error.
 
 A small fault relay on a loopback port answers with each failure the real PanDA relay
-can produce (replies recorded from the real relay in ``tests/data/envelopes/real/``, from the
+can produce (replies recorded from the real relay in ``lsst/ctrl/bps/panda/testing/envelopes/real/``, from the
 local PanDA where the failure is its own); the real PanDA client talks to it over HTTP.
 """
 
@@ -25,9 +25,9 @@ from lsst.ctrl.bps.panda.errors import (
     IddsUnknownRequestError,
 )
 from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
-from support.paths import DATA_DIR
+from support.paths import ENVELOPES_DIR
 
-ENVELOPES = DATA_DIR / "envelopes"
+ENVELOPES = ENVELOPES_DIR
 
 
 def _recorded(name):

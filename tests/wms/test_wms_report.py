@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""iDDS records → WmsRunReport, from replies recorded from the real iDDS (tests/data/envelopes/real/).
+"""iDDS records → WmsRunReport, from replies recorded from the real iDDS (testing/envelopes/real/).
 
 ``lifecycle_run2.json`` is a request followed to SubFinished by the real iDDS daemons (task_1 →
 task_2 → final task_3; one job of task_2 failed with exit code 3); the ``*_new.json`` files are the
@@ -16,9 +16,9 @@ from idds.common.utils import json_loads
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda.task_names import label_of_task
 from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records, summary_reports
-from support.paths import DATA_DIR
+from support.paths import ENVELOPES_DIR
 
-REAL = DATA_DIR / "envelopes" / "real"
+REAL = ENVELOPES_DIR / "real"
 
 
 def recorded(name):

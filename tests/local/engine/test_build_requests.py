@@ -19,12 +19,12 @@ from lsst.ctrl.bps.panda.wms.idds_port import IddsCallError, IddsPort
 from support.bps_configs import remote_build_settings
 from support.local_panda import call_ok
 from support.loopback import TEST_PANDA_URL
-from support.paths import DATA_DIR
+from support.paths import ENVELOPES_DIR
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
 CACHE_ROOT = TEST_PANDA_URL.rsplit("/server/panda", 1)[0]
-REAL_ENVELOPES = DATA_DIR / "envelopes" / "real"
+REAL_ENVELOPES = ENVELOPES_DIR / "real"
 
 
 def local_settings():
@@ -102,7 +102,7 @@ def test_update_build_request_refuses_what_idds_refuses(local_panda, shell_dag):
 
 
 def test_refusals_read_as_the_real_relays(local_panda, idds_api, shell_dag):
-    # Byte for byte what the real relay answered (tests/data/envelopes/real/update_build_request_*.json).
+    # Byte for byte what the real relay answered (testing/envelopes/real/update_build_request_*.json).
     recorded = json.loads((REAL_ENVELOPES / "update_build_request_wrong_signature.json").read_text())
     workflow = build_workflow("texts", local_settings(), "sleep 30")
     (work,) = workflow.template.works.values()

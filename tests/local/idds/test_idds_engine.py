@@ -26,7 +26,7 @@ from idds.common.utils import json_dumps
 from lsst.ctrl.bps.panda.identity import token_identity
 from support.local_panda import call_ok
 from support.loopback import TEST_PANDA_PORT, TEST_PANDA_URL
-from support.paths import DATA_DIR
+from support.paths import ENVELOPES_DIR
 from support.real_servers import servers_venv_python
 
 # One worker runs the module: one iDDS stack (the module's idds_panda) rather than one per worker.
@@ -39,7 +39,7 @@ pytestmark = [
 ]
 
 ENDED = ("Finished", "SubFinished", "Failed", "Cancelled")
-REAL_ENVELOPES = DATA_DIR / "envelopes" / "real"
+REAL_ENVELOPES = ENVELOPES_DIR / "real"
 POLL = 0.25
 """Seconds between looks at a request or a ledger (each look is one cheap call)."""
 

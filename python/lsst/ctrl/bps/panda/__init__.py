@@ -11,6 +11,9 @@ PanDA client or iDDS.
 Layers, top to bottom; a module imports only from its own layer and the ones
 below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
 
+`testing`
+    The kit for tests of code that uses the plugin (iDDS double, local PanDA
+    fixture); the one part of the plugin that may import `local`.
 `panda_service`
     `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; beside it the
     published 30.x module paths, thin adapters over the layers below: `utils`,
