@@ -48,6 +48,7 @@ __all__ = [
     "DOWNLOAD_MARKER",
     "LabelSettings",
     "NameMode",
+    "RESTART_PENDING_VARIABLE",
     "RemoteBuildSettings",
     "SITE_MARKER",
     "ServiceSettings",
@@ -63,6 +64,9 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
+
+RESTART_PENDING_VARIABLE = "CTRL_BPS_PANDA_RESTART_PENDING_TIMEOUT"
+"""Environment variable giving ``restartPendingTimeout`` to verbs that get no configuration."""
 
 DEFAULT_RSS_MAX = 512000
 """Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
@@ -141,15 +145,23 @@ def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
         The settings, with the shipped defaults for keys the configuration lacks.
     """
 
-    def with_default(key: str) -> Any:
+    def with_default(key: str, variable: str | None = None) -> Any:
+        # The configuration's value, else the environment's (bps status|report|restart pass an
+        # empty config), else the shipped default.
+        fallback = os.environ.get(variable) if variable else None
+        if fallback is None or fallback == "":
+            fallback = shipped_default(key)
         if isinstance(config, BpsConfig):
-            return config.search(key, opt={"default": shipped_default(key)})[1]
-        return config.get(key, shipped_default(key)) if config else shipped_default(key)
+            return config.search(key, opt={"default": fallback})[1]
+        return config.get(key, fallback) if config else fallback
 
     return ServiceSettings(
         idds_server=str(with_default("iddsServer") or "") or None,
         monitor_url=str(with_default("pandaMonitorUrl") or "") or None,
         resubmit=_as_bool("resubmit", with_default("resubmit")),
+        restart_pending_timeout=_as_float(
+            "restartPendingTimeout", with_default("restartPendingTimeout", RESTART_PENDING_VARIABLE), 0.0
+        ),
     )
 
 
