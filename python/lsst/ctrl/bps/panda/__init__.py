@@ -11,6 +11,8 @@ PanDA client or iDDS.
 Layers, top to bottom; a module imports only from its own layer and the ones
 below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
 
+`testing`
+    A kit for downstream tests: the verdicts a campaign manager reaches on a run.
 `panda_service`
     `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; the published
     module paths come here as thin adapters.
