@@ -43,6 +43,7 @@ def test_campaign_manager_verdicts_from_submit_to_end(engine_panda, tmp_path):
             for path, final in expected.items():
                 seen = run.seen[phase][path]
                 assert wrong_verdicts(seen, final) == [], (run.case, phase, path, seen)
-    # The restart was read at once: its first reads were running, never the old failed.
+    # The restart was read at once: running on both paths, never the old failed (v2) nor the old
+    # run's accepted (older path: FAILED with its final job SUCCEEDED) before the rerun ran.
     restart = next(run for run in runs if run.case == "failure_then_restart")
-    assert restart.seen["restart"]["v2"][0] == "running"
+    assert [restart.seen["restart"][path][0] for path in ("v2", "older")] == ["running", "running"]
