@@ -20,6 +20,7 @@ the strength of its final job.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Iterable, Mapping
@@ -125,6 +126,40 @@ def monitor_link(monitor_url: str | None, request_id: Any) -> str | None:
     return f"{monitor_url.rstrip('/')}/tasks/?reqid={request_id}"
 
 
+@dataclasses.dataclass
+class _TaskTally:
+    """What the task records of one request add up to."""
+
+    job_summary: dict[str, dict[WmsStates, int]] = dataclasses.field(default_factory=dict)
+    """Job counts per label and state."""
+    expected: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Jobs per label."""
+    label_by_task_key: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Label of each task key (workload id, transform id, task name)."""
+    cut_short: bool = False
+    """Whether a task (other than the final job's) ended with jobs neither succeeded, failed nor pruned."""
+
+
+def _tally_tasks(records: list[dict[str, Any]], name: str, run_state: WmsStates) -> _TaskTally:
+    """Add up the task records of a request by label."""
+    tally = _TaskTally()
+    for record in records:
+        task_name = record.get("transform_name")
+        if not task_name:
+            continue  # a request row without transform (not yet processed)
+        label = label_of_task(str(task_name), name)
+        for key in ("transform_workload_id", "transform_id"):
+            if record.get(key) is not None:
+                tally.label_by_task_key[str(record[key])] = label
+        tally.label_by_task_key[str(task_name)] = label
+        counts = tally.job_summary.setdefault(label, _empty_counts())
+        for state, count in _task_counts(record, run_state).items():
+            counts[state] += count
+        tally.expected[label] = tally.expected.get(label, 0) + _count(record, "output_total_files")
+        tally.cut_short = tally.cut_short or (label != FINAL_JOB_LABEL and _jobs_cut_short(record))
+    return tally
+
+
 def run_report_from_records(
     records: list[dict[str, Any]],
     contents: Mapping[str, list[dict[str, Any]]] | None = None,
@@ -165,41 +200,24 @@ def run_report_from_records(
     request_id = first.get("request_id")
     name = str(first.get("name") or "")
     run_state = request_state(first.get("status")) if state is None else state
-    job_summary: dict[str, dict[WmsStates, int]] = {}
-    expected: dict[str, int] = {}
-    label_by_task_key: dict[str, str] = {}
-    cut_short = False
-    for record in records:
-        task_name = record.get("transform_name")
-        if not task_name:
-            continue  # a request row without transform (not yet processed)
-        label = label_of_task(str(task_name), name)
-        for key in ("transform_workload_id", "transform_id"):
-            if record.get(key) is not None:
-                label_by_task_key[str(record[key])] = label
-        label_by_task_key[str(task_name)] = label
-        counts = job_summary.setdefault(label, _empty_counts())
-        for state_, count in _task_counts(record, run_state).items():
-            counts[state_] += count
-        expected[label] = expected.get(label, 0) + _count(record, "output_total_files")
-        cut_short = cut_short or (label != FINAL_JOB_LABEL and _jobs_cut_short(record))
-
+    tally = _tally_tasks(records, name, run_state)
+    job_summary, label_by_task_key = tally.job_summary, tally.label_by_task_key
     state_counts = _empty_counts()
     for counts in job_summary.values():
-        for state, count in counts.items():
-            state_counts[state] += count
+        for job_state_, count in counts.items():
+            state_counts[job_state_] += count
 
     report = WmsRunReport(
         **_identity(first),
         path=path,
-        run_summary=";".join(f"{label}:{count}" for label, count in expected.items()),
+        run_summary=";".join(f"{label}:{count}" for label, count in tally.expected.items()),
         state=run_state,
         jobs=[],
-        total_number_jobs=sum(expected.values()),
+        total_number_jobs=sum(tally.expected.values()),
         job_state_counts=state_counts,
         job_summary=job_summary,
     )
-    final_job = final_job_report(job_summary, label_by_task_key, run_state, cut_short=cut_short)
+    final_job = final_job_report(job_summary, label_by_task_key, run_state, cut_short=tally.cut_short)
     if final_job is not None:
         report.jobs = [final_job]
     info = WmsSpecificInfo()
