@@ -4,6 +4,7 @@
 
 """PanDAService verbs against the local PanDA, through the real PanDA client and the bps CLI."""
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import AlreadySubmittedError, PandaEnvironmentError, TaskTooLargeError
 from lsst.ctrl.bps.panda.remote_build.build_submission import hand_back
+from lsst.ctrl.bps.panda.wms.submission import REQUEST_FILE
 from support.bps_configs import make_config
 from support.service_runs import LOCAL_SITE, shell_workflow, submit, wait_for
 
@@ -45,7 +47,7 @@ def test_submit_report_restart_and_list(local_panda, config, tmp_path):
 
     assert wait_for(service, request_id) == WmsStates.FAILED  # SubFinished: one failed, one pruned
     (report,), message = service.report(request_id, return_exit_codes=True)
-    assert message == ""
+    assert "no submit directory record of this request was found" in message  # a bare id
     assert report.state == WmsStates.FAILED
     assert report.job_summary["a"][WmsStates.SUCCEEDED] == 1
     assert report.job_summary["a"][WmsStates.FAILED] == 1
@@ -62,11 +64,16 @@ def test_submit_report_restart_and_list(local_panda, config, tmp_path):
     assert PanDAService({}).list_submitted_jobs(wms_id=request_id) == [request_id]
 
     marker.touch()
-    restarted_id, run_name, message = PanDAService({}).restart(request_id)
+    submit_dir = str(tmp_path / "submit")
+    restarted_id, run_name, message = PanDAService(config={}).restart(submit_dir)
     assert (restarted_id, run_name, message) == (request_id, "wf", "")
-    assert wait_for(service, request_id) == WmsStates.SUCCEEDED
-    (report,), _ = service.report(request_id)
-    assert report.job_state_counts[WmsStates.SUCCEEDED] == 3
+    (command,) = json.loads((tmp_path / "submit" / REQUEST_FILE).read_text())["commands"]
+    assert (command["verb"], command["status"]) == ("restart", "SubFinished")
+    # Read at once after the restart: never the old FAILED.
+    assert PanDAService(config={}).get_status(submit_dir)[0] in (WmsStates.RUNNING, WmsStates.SUCCEEDED)
+    assert wait_for(service, submit_dir) == WmsStates.SUCCEEDED
+    (report,), message = PanDAService(config={}).report(submit_dir)
+    assert message == "" and report.job_state_counts[WmsStates.SUCCEEDED] == 3
 
 
 def test_restart_of_a_successful_run_says_there_is_nothing_to_do(local_panda, config, tmp_path):
@@ -82,9 +89,21 @@ def test_restart_of_a_successful_run_says_there_is_nothing_to_do(local_panda, co
 def test_cancel_stops_a_running_request(local_panda, config, tmp_path):
     service, prepared = submit(config, shell_workflow("wf", {"slow": ("a", "sleep 60")}), tmp_path / "submit")
     wait_for(service, prepared.run_id, states={WmsStates.RUNNING})
-    deleted, message = PanDAService({}).cancel(prepared.run_id)
+    deleted, message = PanDAService({}).cancel(str(tmp_path / "submit"))
     assert deleted, message
     assert wait_for(service, prepared.run_id, timeout=30) == WmsStates.DELETED
+    (command,) = json.loads((tmp_path / "submit" / REQUEST_FILE).read_text())["commands"]
+    assert command["verb"] == "cancel"
+
+
+def test_a_run_reads_running_from_its_first_second(local_panda, config, tmp_path):
+    # Right after submit the request is New: a live run, RUNNING (cm-service fails PENDING runs).
+    gw = shell_workflow("wf", {"slow": ("a", "sleep 30")})
+    service, prepared = submit(config, gw, tmp_path / "submit")
+    assert PanDAService(config={}).get_status(str(tmp_path / "submit")) == (WmsStates.RUNNING, "")
+    (report,), message = PanDAService(config={}).report(str(tmp_path / "submit"))
+    assert (report.state, message) == (WmsStates.RUNNING, "")
+    assert PanDAService({}).cancel(prepared.run_id)[0]
 
 
 def test_unknown_request_is_reported_not_invented(local_panda):

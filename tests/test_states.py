@@ -33,11 +33,38 @@ def test_every_idds_status_has_a_meaning(enum, table):
         (RequestStatus.Cancelled, WmsStates.DELETED),
         (RequestStatus.Suspended, WmsStates.HELD),
         (RequestStatus.Transforming, WmsStates.RUNNING),
-        (RequestStatus.New, WmsStates.PENDING),
+        (RequestStatus.New, WmsStates.RUNNING),
+        (RequestStatus.Throttling, WmsStates.RUNNING),
+        (RequestStatus.Cancelling, WmsStates.RUNNING),
+        (RequestStatus.Suspending, WmsStates.RUNNING),
     ],
 )
 def test_request_states(status, expected):
     assert states.request_state(status) == expected
+
+
+def test_a_live_run_is_running_and_held_only_once_suspended():
+    # Campaign managers read PENDING, READY or HELD as a dead run: every run-level state of a request
+    # that has not ended is RUNNING, except Suspended (HELD).
+    ended = {"Finished", "SubFinished", "Failed", "Expired", "Cancelled", "Suspended"}
+    live = {name: state for name, state in states.REQUEST_STATES.items() if name not in ended}
+    assert set(live.values()) == {WmsStates.RUNNING}
+    assert [name for name, state in states.REQUEST_STATES.items() if state == WmsStates.HELD] == ["Suspended"]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (TransformStatus.New, WmsStates.PENDING),
+        (TransformStatus.Queue, WmsStates.PENDING),
+        (TransformStatus.Transforming, WmsStates.RUNNING),
+        (TransformStatus.Cancelling, WmsStates.DELETED),
+        (TransformStatus.Suspending, WmsStates.HELD),
+        (TransformStatus.Finished, WmsStates.SUCCEEDED),
+    ],
+)
+def test_task_states_stay_detailed(status, expected):
+    assert states.transform_state(status) == expected
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from lsst.ctrl.bps.panda.errors import PandaConfigError
 from lsst.ctrl.bps.panda.prepare import settings as settings_module
 from lsst.ctrl.bps.panda.prepare.settings import (
+    RESTART_PENDING_VARIABLE,
     NameMode,
     ServiceSettings,
     SettingsReader,
@@ -137,3 +138,18 @@ def test_service_settings_come_from_a_submission_config(tmp_path):
     assert read_service_settings(config) == ServiceSettings("https://idds:8443/idds", "https://mon", False)
     with pytest.raises(PandaConfigError, match="resubmit must be true or false"):
         read_service_settings(make_config(str(tmp_path), resubmit="maybe"))
+
+
+def test_restart_pending_timeout_comes_from_the_config_else_the_environment_else_the_default(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv(RESTART_PENDING_VARIABLE, raising=False)
+    assert read_service_settings({}).restart_pending_timeout == 600.0
+    monkeypatch.setenv(RESTART_PENDING_VARIABLE, "90")  # bps status|report get an empty config
+    assert read_service_settings({}).restart_pending_timeout == 90.0
+    assert read_service_settings({"restartPendingTimeout": 30}).restart_pending_timeout == 30.0
+    config = make_config(str(tmp_path), restartPendingTimeout=45)
+    assert read_service_settings(config).restart_pending_timeout == 45.0
+    monkeypatch.setenv(RESTART_PENDING_VARIABLE, "soon")
+    with pytest.raises(PandaConfigError, match="restartPendingTimeout must be a number, got 'soon'"):
+        read_service_settings({})

@@ -71,9 +71,9 @@ def test_bps_submit_puts_the_archive_in_the_real_cache_and_makes_a_build_request
     (record,) = IddsPort().get_requests(request_id=run_id)
     assert record["status"].name == "New" and record["name"] == re.search(r"Run Name: (\S+)", output).group(1)
     (report,), message = PanDAService({}).report(run_id)
-    assert message == "" and report.state == WmsStates.PENDING and report.total_number_jobs == 0
+    assert message == "" and report.state == WmsStates.RUNNING and report.total_number_jobs == 0
     status = bps(real_panda, "status", "--id", run_id)
-    assert status.returncode == WmsStates.PENDING.value, status.stdout + status.stderr
+    assert status.returncode == WmsStates.RUNNING.value, status.stdout + status.stderr
 
 
 def test_a_prepared_workflow_is_handed_to_the_real_build_request_and_refusals_are_idds_own(
@@ -93,7 +93,7 @@ def test_a_prepared_workflow_is_handed_to_the_real_build_request_and_refusals_ar
         hand_back(prepared, request_id, "wrong", port)
     assert hand_back(prepared, request_id, work.get_signature(), port) == {"request_id": str(request_id)}
     assert port.get_requests(request_id)[0]["status"].name == "Built"
-    assert PanDAService({}).get_status(str(request_id)) == (WmsStates.PENDING, "")
+    assert PanDAService({}).get_status(str(request_id)) == (WmsStates.RUNNING, "")
 
     with pytest.raises(IddsCallError, match=r"(?s)Core exception.*'build_workflow'"):
         port.update_build_request(request_id, work.get_signature(), prepared.idds_workflow)

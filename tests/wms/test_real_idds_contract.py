@@ -64,9 +64,9 @@ def test_submit_records_the_request_and_the_report_right_after_names_it(real_pan
     # Before iDDS's daemons act the detailed record has request_id and every transform_* None.
     (report,), message = PanDAService({}).report(run_id, return_exit_codes=True)
     assert message == ""
-    assert (report.wms_id, report.run, report.state) == (run_id, "contract", WmsStates.PENDING)
+    assert (report.wms_id, report.run, report.state) == (run_id, "contract", WmsStates.RUNNING)
     assert report.total_number_jobs == 0 and report.exit_code_summary == {}
-    assert PanDAService({}).get_status(run_id) == (WmsStates.PENDING, "")
+    assert PanDAService({}).get_status(run_id) == (WmsStates.RUNNING, "")
     (by_dir,), _ = PanDAService({}).report(str(submit_dir))
     assert by_dir.wms_id == run_id and by_dir.path == str(submit_dir)
 
@@ -75,7 +75,7 @@ def test_submit_in_steps_gets_one_request_id(real_panda, tmp_path):
     service, run_id, submit_dir = submit(tmp_path, name="stepped", maxRequestLength=600, maxJobsPerTask=1)
     assert int(run_id) > 0
     assert any((submit_dir / "idds_request_cache").iterdir())  # iDDS wrote its step files there
-    assert PanDAService({}).get_status(run_id)[0] == WmsStates.PENDING
+    assert PanDAService({}).get_status(run_id)[0] == WmsStates.RUNNING
 
 
 def test_idds_records_the_callers_identity_not_the_local_user_name(real_panda, tmp_path):
@@ -117,7 +117,7 @@ def test_cancel_is_registered_and_restart_waits_for_the_end(real_panda, tmp_path
     assert PanDAService({}).restart(run_id) == (
         None,
         None,
-        f"Request {run_id} is still PENDING; restart it once it has ended",
+        f"Request {run_id} is still RUNNING; restart it once it has ended",
     )
     assert IddsPort().retry(run_id) == "Command registered successfully"
 
@@ -171,12 +171,12 @@ def test_bps_command_line_through_the_real_relay(real_panda, tmp_path):
     assert ping.returncode == 0, ping.stderr
 
     status = bps(real_panda, "status", "--id", run_id)
-    assert status.returncode == WmsStates.PENDING.value, status.stdout + status.stderr
+    assert status.returncode == WmsStates.RUNNING.value, status.stdout + status.stderr
 
     report = bps(real_panda, "report", "--id", run_id)
     assert report.returncode == 0, report.stderr
     row = next(line for line in report.stdout.splitlines() if "clirun" in line)
-    assert "PENDING" in row and f" {run_id} " in row and " None " not in row
+    assert "RUNNING" in row and f" {run_id} " in row and " None " not in row
 
     listing = bps(real_panda, "report", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
@@ -186,7 +186,7 @@ def test_bps_command_line_through_the_real_relay(real_panda, tmp_path):
     assert NO_RECORDS in unknown.stdout + unknown.stderr
 
     restart = bps(real_panda, "restart", "--id", run_id)
-    assert "still PENDING" in restart.stdout + restart.stderr
+    assert "still RUNNING" in restart.stdout + restart.stderr
 
     cancel = bps(real_panda, "cancel", "--id", run_id)
     assert cancel.returncode == 0, cancel.stderr

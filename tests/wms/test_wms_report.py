@@ -65,7 +65,7 @@ def test_new_request_record_without_ids_reports_the_id_asked_for():
     detail = recorded("get_requests_detail_new.json")
     assert detail[0]["request_id"] is None and detail[0]["transform_id"] is None  # as iDDS sends it
     report = run_report_from_records(detail, recorded("get_contents_output_ext_new.json"), request_id=12)
-    assert (report.wms_id, report.state, report.total_number_jobs) == ("12", WmsStates.PENDING, 0)
+    assert (report.wms_id, report.state, report.total_number_jobs) == ("12", WmsStates.RUNNING, 0)
     assert report.exit_code_summary == {}
 
 
@@ -100,4 +100,74 @@ def test_summary_reports_skip_old_finished_requests():
 def test_summary_reports_keep_new_requests():
     (request,) = recorded("get_requests_new.json")
     (summary,) = summary_reports([request], hist_days=0)
-    assert summary.state == WmsStates.PENDING and summary.operator == "Jane Tester"
+    assert summary.state == WmsStates.RUNNING and summary.operator == "Jane Tester"
+
+
+def ended_run(status, final_status="Finished", final_counts=(1, 0, 0), second=(0, 1, 0)):
+    """Records of a run ``wf`` (labels a, b and the final job) as iDDS has them once it ended.
+
+    Counts are (processed, failed, missing) of one job each; ``second`` is task b's.
+    """
+    base = {"request_id": 7, "name": "wf", "status": status}
+
+    def task(index, label, task_status, counts):
+        processed, failed, missing = counts
+        return {
+            **base,
+            "transform_id": 70 + index,
+            "transform_workload_id": 700 + index,
+            "transform_name": f"wf_{index:02d}_{label}_01",
+            "transform_status": task_status,
+            "output_total_files": 1,
+            "output_processed_files": processed,
+            "output_failed_files": failed,
+            "output_missing_files": missing,
+        }
+
+    second_status = "Finished" if second == (1, 0, 0) else "Failed"
+    return [
+        task(1, "a", "Finished", (1, 0, 0)),
+        task(2, "b", second_status, second),
+        task(3, "finalJob", final_status, final_counts),
+    ]
+
+
+def test_a_failed_run_lists_its_final_job_with_the_state_of_its_task():
+    report = run_report_from_records(ended_run("SubFinished"))
+    assert report.state == WmsStates.FAILED
+    (final,) = report.jobs
+    assert (final.name, final.label, final.state, final.wms_id) == (
+        "finalJob",
+        "finalJob",
+        WmsStates.SUCCEEDED,
+        "703",
+    )
+    failed_final = run_report_from_records(ended_run("SubFinished", "Failed", (0, 1, 0)))
+    assert [job.state for job in failed_final.jobs] == [WmsStates.FAILED]
+
+
+def test_a_run_without_a_final_task_yet_lists_no_job():
+    report = run_report_from_records(ended_run("Transforming")[:2])
+    assert report.jobs == []
+
+
+def test_a_cancelled_run_lists_no_final_job_even_when_it_ran():
+    cancelled = run_report_from_records(ended_run("Cancelled"))
+    assert cancelled.state == WmsStates.DELETED and cancelled.jobs == []
+    # As recorded on the idds engine: after an abort the request ends SubFinished, the running
+    # task ends Failed with its job neither failed nor missing, and iDDS still runs the final job.
+    cut_short = run_report_from_records(ended_run("SubFinished", second=(0, 0, 0)))
+    assert cut_short.state == WmsStates.FAILED and cut_short.jobs == []
+    # A cancel recorded by `bps cancel` makes the run DELETED (the state given by run_reading).
+    recorded = run_report_from_records(ended_run("SubFinished", second=(0, 0, 0)), state=WmsStates.DELETED)
+    assert recorded.state == WmsStates.DELETED and recorded.jobs == []
+    assert recorded.job_summary["b"][WmsStates.DELETED] == 1
+
+
+def test_the_real_subfinished_run_was_not_cut_short():
+    _, detail, _ = lifecycle("SubFinished")
+    renamed = [
+        {**row, "transform_name": row["transform_name"].replace("task_3", "finalJob")} for row in detail
+    ]
+    report = run_report_from_records(renamed)
+    assert [(job.name, job.state) for job in report.jobs] == [("finalJob", WmsStates.SUCCEEDED)]

@@ -13,7 +13,8 @@ below (``make lint`` checks this with import-linter, see ``pyproject.toml``):
 
 `testing`
     The kit for tests of code that uses the plugin (iDDS double, local PanDA
-    fixture); the one part of the plugin that may import `local`.
+    fixture, the verdicts a campaign manager reaches on a run); the one part of
+    the plugin that may import `local`.
 `panda_service`
     `PanDAService`, the `~lsst.ctrl.bps.BaseWmsService` facade; beside it the
     published 30.x module paths, thin adapters over the layers below: `utils`,

@@ -33,6 +33,8 @@ from .prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .prepare.settings import ServiceSettings, defaults_path, read_service_settings
 from .states import TERMINAL_REQUEST_STATES, request_state
 from .wms.idds_port import IddsPort, RelayClient
+from .wms.run_commands import note_command
+from .wms.run_reading import RunReading, read_run_of
 from .wms.staging import stage_files
 from .wms.submission import (
     recorded_request,
@@ -173,7 +175,13 @@ class PanDAService(BaseWmsService):
             return WmsStates.UNKNOWN, str(error)
         if not records:
             return WmsStates.UNKNOWN, _no_such_request(wms_workflow_id)
-        return request_state(records[0].get("status")), ""
+        reading = self._reading(wms_workflow_id, request_id, records[0])
+        return reading.state, reading.message
+
+    def _reading(self, wms_id: Any, request_id: int, request: dict[str, Any]) -> RunReading:
+        """Return the run state: iDDS's, unless a restart or cancel recorded for the run says more."""
+        pending_timeout = self.settings.restart_pending_timeout
+        return read_run_of(wms_id, request_id, request, pending_timeout=pending_timeout)
 
     def report(
         self,
@@ -196,10 +204,16 @@ class PanDAService(BaseWmsService):
         except (RunIdError, IddsError) as error:
             return [], str(error)
         path = str(wms_workflow_id) if os.path.isdir(str(wms_workflow_id)) else None
+        reading = self._reading(wms_workflow_id, request_id, records[0])
         report = run_report_from_records(
-            records, contents, request_id=request_id, path=path, monitor_url=self._monitor_url()
+            records,
+            contents,
+            request_id=request_id,
+            path=path,
+            monitor_url=self._monitor_url(),
+            state=reading.state,
         )
-        return [report], ""
+        return [report], reading.message
 
     def list_submitted_jobs(
         self,
@@ -253,6 +267,8 @@ class PanDAService(BaseWmsService):
             message = self.port.abort(request_id)
         except (RunIdError, IddsError) as error:
             return False, str(error)
+        if records:
+            note_command(wms_id, request_id, "cancel", records[0])
         return True, f"Cancel of request {request_id} registered ({message}); PanDA cancels asynchronously"
 
     def restart(self, wms_workflow_id: str) -> tuple[str | None, str | None, str]:
@@ -262,16 +278,19 @@ class PanDAService(BaseWmsService):
             records = self.port.get_requests(request_id=request_id)
             if not records:
                 return None, None, _no_such_request(wms_workflow_id)
-            state = request_state(records[0].get("status"))
-            if state == WmsStates.SUCCEEDED:
+            reading = self._reading(wms_workflow_id, request_id, records[0])
+            if reading.state == WmsStates.SUCCEEDED:
                 return None, None, f"Request {request_id} finished successfully; nothing to restart"
-            if state not in TERMINAL_REQUEST_STATES:
-                return None, None, f"Request {request_id} is still {state.name}; restart it once it has ended"
+            if reading.state not in TERMINAL_REQUEST_STATES:
+                why = f" ({reading.message})" if reading.message else ""
+                still = f"Request {request_id} is still {reading.state.name}{why}"
+                return None, None, f"{still}; restart it once it has ended"
             message = self.port.retry(request_id)
         except (RunIdError, IddsError) as error:
             return None, None, str(error)
         name = str(records[0].get("name") or "")
         _LOG.info("Retry of request %s registered: %s", request_id, message)
+        note_command(wms_workflow_id, request_id, "restart", records[0])
         return str(request_id), name, ""
 
     def ping(self, pass_thru: str | None = None) -> tuple[int, str]:

@@ -7,14 +7,18 @@
 ``bps status``, ``bps report`` and every other verb read states through this
 module, so a run never shows SUCCEEDED in one place and FAILED in another.
 
-Meaning of the run states:
+Meaning of the run states (`REQUEST_STATES`):
 
 - ``Finished`` → SUCCEEDED: every job succeeded.
 - ``SubFinished`` → FAILED: the run ended with some jobs failed or missing
   (per-job counts in the report say how many); a run is only SUCCEEDED when
   everything succeeded, so that ``bps status`` can be trusted in scripts.
-- ``Failed``, ``Expired`` → FAILED; ``Cancelled`` (and on the way) → DELETED;
-  ``Suspended`` → HELD; anything still moving → RUNNING or PENDING.
+- ``Failed``, ``Expired`` → FAILED; ``Cancelled`` → DELETED; ``Suspended`` → HELD.
+- Every other status, from ``New`` to ``Cancelling``, is a live run: RUNNING.
+  Campaign managers (lsst-dm/cm-service) treat PENDING, READY or HELD as a
+  dead run, and the published plugin says RUNNING, so a run waiting in iDDS's
+  queue or throttled reads RUNNING.  Tasks (`TRANSFORM_STATES`) and jobs
+  (`JOB_STATES`) keep their detailed states.
 """
 
 from __future__ import annotations
@@ -38,6 +42,35 @@ __all__ = [
 ]
 
 REQUEST_STATES: dict[str, WmsStates] = {
+    "New": WmsStates.RUNNING,
+    "Ready": WmsStates.RUNNING,
+    "Building": WmsStates.RUNNING,
+    "Built": WmsStates.RUNNING,
+    "Throttling": WmsStates.RUNNING,
+    "Transforming": WmsStates.RUNNING,
+    "Extend": WmsStates.RUNNING,
+    "ToResume": WmsStates.RUNNING,
+    "Resuming": WmsStates.RUNNING,
+    "ToFinish": WmsStates.RUNNING,
+    "ToForceFinish": WmsStates.RUNNING,
+    "Terminating": WmsStates.RUNNING,
+    "ToClose": WmsStates.RUNNING,
+    "ToExpire": WmsStates.RUNNING,
+    "Expiring": WmsStates.RUNNING,
+    "ToCancel": WmsStates.RUNNING,
+    "Cancelling": WmsStates.RUNNING,
+    "ToSuspend": WmsStates.RUNNING,
+    "Suspending": WmsStates.RUNNING,
+    "Finished": WmsStates.SUCCEEDED,
+    "SubFinished": WmsStates.FAILED,
+    "Failed": WmsStates.FAILED,
+    "Expired": WmsStates.FAILED,
+    "Cancelled": WmsStates.DELETED,
+    "Suspended": WmsStates.HELD,
+}
+"""Request (run) status → run state: a live run is RUNNING, HELD only once suspended."""
+
+TRANSFORM_STATES: dict[str, WmsStates] = {
     "New": WmsStates.PENDING,
     "Ready": WmsStates.PENDING,
     "Building": WmsStates.PENDING,
@@ -67,10 +100,7 @@ REQUEST_STATES: dict[str, WmsStates] = {
     "Suspending": WmsStates.HELD,
     "Suspended": WmsStates.HELD,
 }
-"""Request (run) status → run state."""
-
-TRANSFORM_STATES: dict[str, WmsStates] = REQUEST_STATES
-"""Transform (task) status → task state: the same meaning as for requests."""
+"""Transform (task) status → task state, detailed: a task waiting in iDDS is PENDING."""
 
 TERMINAL_REQUEST_STATES = frozenset({WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED})
 """Run states after which nothing more happens without a restart."""

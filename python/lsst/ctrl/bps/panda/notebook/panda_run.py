@@ -84,6 +84,14 @@ class PandaRun:
             ) from exc
         self.service = service or PanDAService({})
 
+    @property
+    def _wms_id(self) -> str:
+        """The id the service verbs get: the submit directory when known.
+
+        A restart or a cancel is then recorded there, and a read right after it means what was done.
+        """
+        return str(self.submit_dir) if self.submit_dir is not None else self.request_id
+
     def __repr__(self) -> str:
         where = f", submit_dir={str(self.submit_dir)!r}" if self.submit_dir else ""
         return f"PandaRun({self.request_id!r}{where}): {self.status.name}"
@@ -94,7 +102,7 @@ class PandaRun:
     @property
     def status(self) -> WmsStates:
         """The state of the run now (`~lsst.ctrl.bps.WmsStates`)."""
-        state, message = self.service.get_status(self.request_id)
+        state, message = self.service.get_status(self._wms_id)
         if state == WmsStates.UNKNOWN and message:
             _LOG.warning("Status of request %s: %s", self.request_id, message)
         return state
@@ -107,7 +115,7 @@ class PandaRun:
         PandaRunError
             Raised if PanDA does not know the run or cannot answer.
         """
-        reports, message = self.service.report(self.request_id, return_exit_codes=True)
+        reports, message = self.service.report(self._wms_id, return_exit_codes=True)
         if not reports:
             raise PandaRunError(f"No report for request {self.request_id}: {message}")
         return run_table_from_report(
@@ -141,7 +149,7 @@ class PandaRun:
         PandaRunError
             Raised if PanDA refuses.
         """
-        ok, message = self.service.cancel(self.request_id)
+        ok, message = self.service.cancel(self._wms_id)
         if not ok:
             raise PandaRunError(f"Cancel of request {self.request_id} failed: {message}")
         return message
@@ -154,7 +162,7 @@ class PandaRun:
         PandaRunError
             Raised if PanDA refuses (the run succeeded, or has not ended yet).
         """
-        run_id, _, message = self.service.restart(self.request_id)
+        run_id, _, message = self.service.restart(self._wms_id)
         if run_id is None:
             raise PandaRunError(f"Restart of request {self.request_id} refused: {message}")
         return run_id

@@ -136,6 +136,8 @@ class ServiceSettings:
     """PanDA monitor base URL for links in ``bps report``."""
     resubmit: bool
     """Whether a submit directory that already holds a request may be submitted again."""
+    restart_pending_timeout: float = 600.0
+    """Seconds after ``bps restart`` during which a run iDDS has not yet resumed reads RUNNING."""
 
 
 def _as_int(key: str, value: Any, minimum: int) -> int:

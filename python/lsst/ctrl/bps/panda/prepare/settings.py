@@ -48,6 +48,7 @@ __all__ = [
     "DOWNLOAD_MARKER",
     "LabelSettings",
     "NameMode",
+    "RESTART_PENDING_VARIABLE",
     "RemoteBuildSettings",
     "SITE_MARKER",
     "ServiceSettings",
@@ -65,6 +66,9 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
+
+RESTART_PENDING_VARIABLE = "CTRL_BPS_PANDA_RESTART_PENDING_TIMEOUT"
+"""Environment variable giving ``restartPendingTimeout`` to verbs that get no configuration."""
 
 DEFAULT_RSS_MAX = 512000
 """Memory ceiling (MB) of a task when neither the job nor its memory class sets a lower one."""
@@ -146,6 +150,11 @@ def read_service_settings(config: BpsConfig | dict) -> ServiceSettings:
         idds_server=str(setting_or_default(config, "iddsServer") or "") or None,
         monitor_url=str(setting_or_default(config, "pandaMonitorUrl") or "") or None,
         resubmit=_as_bool("resubmit", setting_or_default(config, "resubmit")),
+        restart_pending_timeout=_as_float(
+            "restartPendingTimeout",
+            setting_or_default(config, "restartPendingTimeout", RESTART_PENDING_VARIABLE),
+            0.0,
+        ),
     )
 
 
@@ -161,8 +170,8 @@ def written_runner_command(config: BpsConfig) -> str:
     return " ".join(str(runner).split())
 
 
-def setting_or_default(config: BpsConfig | dict, key: str) -> Any:
-    """Return one key of a configuration that may be empty or a plain `dict`, else its shipped default.
+def setting_or_default(config: BpsConfig | dict, key: str, variable: str | None = None) -> Any:
+    """Return one key of a configuration that may be empty or a plain `dict`, else its fallback.
 
     Parameters
     ----------
@@ -170,15 +179,22 @@ def setting_or_default(config: BpsConfig | dict, key: str) -> Any:
         The configuration.
     key : `str`
         A key of ``bps_panda.yaml``.
+    variable : `str`, optional
+        An environment variable consulted before the shipped default (``bps status|report|restart``
+        pass an empty configuration).
 
     Returns
     -------
     value : `~typing.Any`
-        The configuration's value, or the one in ``bps_panda.yaml``.
+        The configuration's value, else the variable's (when set and not empty), else the one in
+        ``bps_panda.yaml``.
     """
+    fallback = os.environ.get(variable) if variable else None
+    if fallback is None or fallback == "":
+        fallback = shipped_default(key)
     if isinstance(config, BpsConfig):
-        return config.search(key, opt={"default": shipped_default(key)})[1]
-    return config.get(key, shipped_default(key)) if config else shipped_default(key)
+        return config.search(key, opt={"default": fallback})[1]
+    return config.get(key, fallback) if config else fallback
 
 
 class SettingsReader:

@@ -29,6 +29,9 @@ keep it that way).  Nothing is imported here.
 `pytest_plugin`
     Fixtures ``idds_double``, ``local_panda`` and ``bps_config`` (enable with
     ``-p lsst.ctrl.bps.panda.testing.pytest_plugin``).
+`campaign_verdicts`
+    The verdicts a campaign manager (lsst-dm/cm-service) reaches from ``get_status``
+    and ``report``, on its two code paths, as pure functions.
 """
 
 __all__: list[str] = []

@@ -14,6 +14,10 @@ Modules
     ``pandaclient``.
 `relay_failures`
     Failed relay calls classified: refused, or no answer, and whether it was sent.
+`run_commands`
+    The restart and cancel commands recorded in a run's submit directory.
+`run_reading`
+    The run state from iDDS and the last recorded command (reads right after a restart).
 `submission`
     Submit a prepared workflow once, and find its request id again.
 `staging`

@@ -8,24 +8,54 @@ Counts come from the transform (task) records; chunks and memory classes of
 one label add up to one row.  Exit codes come only from the job records of
 ``get_contents_output_ext``: a failed job without a reported exit code adds
 nothing, never a made-up value.
+
+The final job is also listed in ``report.jobs`` (name and label ``finalJob``),
+its state taken from its task's counts: campaign managers accept a failed run
+whose final job succeeded.  It is left out of a cancelled run, and of a run
+whose jobs were cut short (a task ended with jobs neither succeeded, failed
+nor pruned: on the idds engine iDDS still runs the final job after an abort
+and the request ends SubFinished), so that such a run is never accepted on
+the strength of its final job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import email.utils
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lsst.ctrl.bps import WmsRunReport, WmsSpecificInfo, WmsStates
+from lsst.ctrl.bps import WmsJobReport, WmsRunReport, WmsSpecificInfo, WmsStates
 
 from ..states import job_state, request_state, transform_state
 from ..task_names import label_of_task
+from .run_commands import as_utc
 
-__all__ = ["monitor_link", "run_report_from_records", "summary_reports"]
+__all__ = [
+    "FINAL_JOB_LABEL",
+    "final_job_report",
+    "monitor_link",
+    "run_report_from_records",
+    "summary_reports",
+]
 
 _LOG = logging.getLogger(__name__)
+
+FINAL_JOB_LABEL = "finalJob"
+"""Name and label ctrl_bps gives the final job (campaign managers look it up by this name)."""
+
+_FINAL_JOB_STATE_ORDER = (
+    WmsStates.RUNNING,
+    WmsStates.FAILED,
+    WmsStates.SUCCEEDED,
+    WmsStates.PRUNED,
+    WmsStates.DELETED,
+    WmsStates.UNREADY,
+)
+"""The final job is one job: the first state of this order its task counts hold is its state."""
+
+_TERMINAL_TASK_STATES = frozenset({WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED})
 
 
 def _empty_counts() -> dict[WmsStates, int]:
@@ -96,6 +126,40 @@ def monitor_link(monitor_url: str | None, request_id: Any) -> str | None:
     return f"{monitor_url.rstrip('/')}/tasks/?reqid={request_id}"
 
 
+@dataclasses.dataclass
+class _TaskTally:
+    """What the task records of one request add up to."""
+
+    job_summary: dict[str, dict[WmsStates, int]] = dataclasses.field(default_factory=dict)
+    """Job counts per label and state."""
+    expected: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Jobs per label."""
+    label_by_task_key: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Label of each task key (workload id, transform id, task name)."""
+    cut_short: bool = False
+    """Whether a task (other than the final job's) ended with jobs neither succeeded, failed nor pruned."""
+
+
+def _tally_tasks(records: list[dict[str, Any]], name: str, run_state: WmsStates) -> _TaskTally:
+    """Add up the task records of a request by label."""
+    tally = _TaskTally()
+    for record in records:
+        task_name = record.get("transform_name")
+        if not task_name:
+            continue  # a request row without transform (not yet processed)
+        label = label_of_task(str(task_name), name)
+        for key in ("transform_workload_id", "transform_id"):
+            if record.get(key) is not None:
+                tally.label_by_task_key[str(record[key])] = label
+        tally.label_by_task_key[str(task_name)] = label
+        counts = tally.job_summary.setdefault(label, _empty_counts())
+        for state, count in _task_counts(record, run_state).items():
+            counts[state] += count
+        tally.expected[label] = tally.expected.get(label, 0) + _count(record, "output_total_files")
+        tally.cut_short = tally.cut_short or (label != FINAL_JOB_LABEL and _jobs_cut_short(record))
+    return tally
+
+
 def run_report_from_records(
     records: list[dict[str, Any]],
     contents: Mapping[str, list[dict[str, Any]]] | None = None,
@@ -103,6 +167,7 @@ def run_report_from_records(
     request_id: int | str | None = None,
     path: str | None = None,
     monitor_url: str | None = None,
+    state: WmsStates | None = None,
 ) -> WmsRunReport:
     """Build the detailed report of one request.
 
@@ -120,50 +185,41 @@ def run_report_from_records(
         The submit directory, when known.
     monitor_url : `str`, optional
         PanDA monitor base URL.
+    state : `lsst.ctrl.bps.WmsStates`, optional
+        The run state when it is not the request status's own (a pending restart, a recorded
+        cancel: `run_reading.read_run`).
 
     Returns
     -------
     report : `lsst.ctrl.bps.WmsRunReport`
-        Run state, per-label counts and exit codes.
+        Run state, per-label counts, exit codes, and the final job in ``jobs``.
     """
     first = dict(records[0])
     if first.get("request_id") is None:
         first["request_id"] = request_id
     request_id = first.get("request_id")
     name = str(first.get("name") or "")
-    run_state = request_state(first.get("status"))
-    job_summary: dict[str, dict[WmsStates, int]] = {}
-    expected: dict[str, int] = {}
-    label_by_task_key: dict[str, str] = {}
-    for record in records:
-        task_name = record.get("transform_name")
-        if not task_name:
-            continue  # a request row without transform (not yet processed)
-        label = label_of_task(str(task_name), name)
-        for key in ("transform_workload_id", "transform_id"):
-            if record.get(key) is not None:
-                label_by_task_key[str(record[key])] = label
-        label_by_task_key[str(task_name)] = label
-        counts = job_summary.setdefault(label, _empty_counts())
-        for state, count in _task_counts(record, run_state).items():
-            counts[state] += count
-        expected[label] = expected.get(label, 0) + _count(record, "output_total_files")
-
+    run_state = request_state(first.get("status")) if state is None else state
+    tally = _tally_tasks(records, name, run_state)
+    job_summary, label_by_task_key = tally.job_summary, tally.label_by_task_key
     state_counts = _empty_counts()
     for counts in job_summary.values():
-        for state, count in counts.items():
-            state_counts[state] += count
+        for job_state_, count in counts.items():
+            state_counts[job_state_] += count
 
     report = WmsRunReport(
         **_identity(first),
         path=path,
-        run_summary=";".join(f"{label}:{count}" for label, count in expected.items()),
+        run_summary=";".join(f"{label}:{count}" for label, count in tally.expected.items()),
         state=run_state,
         jobs=[],
-        total_number_jobs=sum(expected.values()),
+        total_number_jobs=sum(tally.expected.values()),
         job_state_counts=state_counts,
         job_summary=job_summary,
     )
+    final_job = final_job_report(job_summary, label_by_task_key, run_state, cut_short=tally.cut_short)
+    if final_job is not None:
+        report.jobs = [final_job]
     info = WmsSpecificInfo()
     if contents is not None:
         report.exit_code_summary = _exit_codes(contents, label_by_task_key, job_summary)
@@ -175,6 +231,51 @@ def run_report_from_records(
     if str(info):
         report.specific_info = info
     return report
+
+
+def _jobs_cut_short(record: Mapping[str, Any]) -> bool:
+    """Whether a task ended with jobs neither succeeded, failed nor pruned (cancelled, on iDDS)."""
+    if transform_state(record.get("transform_status")) not in _TERMINAL_TASK_STATES:
+        return False
+    ended = sum(
+        _count(record, key)
+        for key in ("output_processed_files", "output_failed_files", "output_missing_files")
+    )
+    return _count(record, "output_total_files") > ended
+
+
+def final_job_report(
+    job_summary: Mapping[str, Mapping[WmsStates, int]],
+    label_by_task_key: Mapping[str, str],
+    run_state: WmsStates,
+    *,
+    cut_short: bool = False,
+) -> WmsJobReport | None:
+    """Return the final job's entry of ``report.jobs``, its state from its task's counts.
+
+    Parameters
+    ----------
+    job_summary : `~collections.abc.Mapping`
+        Job counts per label and state (the report's ``job_summary``).
+    label_by_task_key : `~collections.abc.Mapping` [`str`, `str`]
+        Label of each task key (workload id, transform id, task name).
+    run_state : `lsst.ctrl.bps.WmsStates`
+        The run's state.
+    cut_short : `bool`, optional
+        Whether some task ended with jobs that neither succeeded, failed nor were pruned.
+
+    Returns
+    -------
+    job : `lsst.ctrl.bps.WmsJobReport` or `None`
+        `None` when the run has no final task yet, was cancelled (DELETED), or was cut short.
+    """
+    counts = job_summary.get(FINAL_JOB_LABEL)
+    if counts is None or run_state == WmsStates.DELETED or cut_short:
+        return None
+    state = next((s for s in _FINAL_JOB_STATE_ORDER if counts.get(s, 0) > 0), WmsStates.UNREADY)
+    task_keys = sorted(key for key, label in label_by_task_key.items() if label == FINAL_JOB_LABEL)
+    wms_id = next((key for key in task_keys if key.isdigit()), task_keys[0] if task_keys else "")
+    return WmsJobReport(wms_id=wms_id, name=FINAL_JOB_LABEL, label=FINAL_JOB_LABEL, state=state)
 
 
 PAYLOAD_EXCEEDED_MEMORY = 1235
@@ -253,7 +354,7 @@ def summary_reports(records: Iterable[dict[str, Any]], hist_days: float = 0) -> 
         seen.add(request_id)
         state = request_state(record.get("status"))
         if state in (WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.DELETED):
-            updated = _as_datetime(record.get("updated_at") or record.get("created_at"))
+            updated = as_utc(record.get("updated_at") or record.get("created_at"))
             if updated is not None and updated < cutoff:
                 continue
         reports.append(
@@ -266,19 +367,3 @@ def summary_reports(records: Iterable[dict[str, Any]], hist_days: float = 0) -> 
         )
     reports.sort(key=lambda r: int(r.wms_id) if str(r.wms_id).isdigit() else 0, reverse=True)
     return reports
-
-
-def _as_datetime(value: Any) -> datetime.datetime | None:
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
-    if isinstance(value, str):
-        # iDDS sends dates as "Wed, 25 Nov 2026 22:30:01 UTC"; accept ISO forms too.
-        try:
-            parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            try:
-                parsed = datetime.datetime.fromisoformat(value.replace(" ", "T"))
-            except ValueError:
-                return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-    return None

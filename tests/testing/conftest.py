@@ -1,0 +1,23 @@
+# This file is part of ctrl_bps_panda.
+# Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
+# SPDX-License-Identifier: BSD-3-Clause
+
+"""Fixtures of the testing kit's tests: one ``panda_local`` per engine for a module."""
+
+import os
+
+import pytest
+from support.engine_server import EngineServer
+from support.real_servers import required_servers_venv_python
+
+
+@pytest.fixture(scope="module", params=["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)])
+def engine_panda(request, tmp_path_factory):
+    """A ``panda_local start --engine E`` on the test port, its token in the environment."""
+    if request.param == "idds":
+        required_servers_venv_python()
+    running = EngineServer(request.param, tmp_path_factory.mktemp(request.param) / "state")
+    running.start()
+    yield running
+    running.stop()
+    os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
