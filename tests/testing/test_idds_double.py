@@ -22,7 +22,6 @@ from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnknownRequestError
 from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
 from lsst.ctrl.bps.panda.testing.idds_double import Failure, IddsDouble, RunStory, install_idds_double
-from lsst.ctrl.bps.panda.testing.install_points import INSTALL_POINTS
 from lsst.ctrl.bps.panda.testing.recorded_envelopes import (
     ENVELOPES_DIR,
     REAL_ENVELOPES_DIR,
