@@ -176,7 +176,7 @@ class PanDAService(BaseWmsService):
         if not records:
             return WmsStates.UNKNOWN, _no_such_request(wms_workflow_id)
         reading = self._reading(wms_workflow_id, request_id, records[0])
-        return reading.state, reading.message
+        return reading.state, "" if reading.unchecked else reading.message
 
     def _reading(self, wms_id: Any, request_id: int, request: dict[str, Any]) -> RunReading:
         """Return the run state: iDDS's, unless a restart or cancel recorded for the run says more."""

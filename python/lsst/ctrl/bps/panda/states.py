@@ -48,6 +48,7 @@ REQUEST_STATES: dict[str, WmsStates] = {
     "Built": WmsStates.RUNNING,
     "Throttling": WmsStates.RUNNING,
     "Transforming": WmsStates.RUNNING,
+    "Running": WmsStates.RUNNING,  # a work's name for it (WorkStatus), which the published tests send
     "Extend": WmsStates.RUNNING,
     "ToResume": WmsStates.RUNNING,
     "Resuming": WmsStates.RUNNING,

@@ -64,6 +64,9 @@ class RunReading:
     """Run state."""
     message: str = ""
     """Why the state is not simply iDDS's, or what could not be checked (empty: nothing to say)."""
+    unchecked: bool = False
+    """The message only says that no record was found to check a restart against: ``get_status``
+    leaves it out, as the published plugin's ``get_status`` says nothing on a plain read."""
 
 
 def _when(moment: datetime.datetime) -> str:
@@ -106,6 +109,7 @@ def read_run(
                 state,
                 f"read as iDDS has it ({name}): no submit directory record of this request was found, "
                 "so a restart made just now could not be checked; use the submit directory as the id",
+                unchecked=True,
             )
         return RunReading(state)
     if command.verb == "cancel":
