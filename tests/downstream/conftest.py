@@ -5,41 +5,15 @@
 """A downstream package's fixtures: only the public kit (idds_double, local_panda, bps_config).
 
 The campaign manager's rules (lsst-dm/cm-service, restated by issue 23) give a verdict on a run
-from what ``PanDAService(config={})`` says, on its two code paths.  ``read_verdict`` is the clients
-issue's helper, ``lsst.ctrl.bps.panda.testing.campaign_verdicts``; until that is merged, the same
-rules are restated here.
+from what ``PanDAService(config={})`` says, on its two code paths: the kit's ``read_verdict``
+(`lsst.ctrl.bps.panda.testing.campaign_verdicts`).
 """
 
 import json
 import os
 
 import pytest
-from lsst.ctrl.bps import WmsStates
-
-try:
-    from lsst.ctrl.bps.panda.testing.campaign_verdicts import read_verdict
-except ImportError:  # issue 23's helper not merged yet: the same rules
-
-    def _from_report(report):
-        state = report.state if report is not None else None
-        if state == WmsStates.RUNNING:
-            return "running"
-        if state == WmsStates.SUCCEEDED:
-            return "accepted"
-        if state in (WmsStates.FAILED, WmsStates.DELETED):
-            final = [job for job in report.jobs or () if job.name == "finalJob"]
-            return "accepted" if any(job.state == WmsStates.SUCCEEDED for job in final) else "reviewable"
-        return "failed"
-
-    def read_verdict(service, run_id, path="v2"):
-        reports, _ = service.report(wms_workflow_id=run_id)
-        report = reports[0] if reports else None
-        if path == "older":
-            return _from_report(report)
-        state, _ = service.get_status(run_id)
-        if state == WmsStates.RUNNING:
-            return "running"
-        return "failed" if state in (WmsStates.FAILED, WmsStates.DELETED) else _from_report(report)
+from lsst.ctrl.bps.panda.testing.campaign_verdicts import read_verdict
 
 
 @pytest.fixture
