@@ -14,7 +14,7 @@ REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml python/lsst/ctrl/bps/panda/version.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,local]'

@@ -32,6 +32,7 @@ shared words
     `local_panda_record` (where a running local PanDA says it serves), and
     `edgenode.job_contract`: no server, no plugin layer.
 
+`version` holds ``__version__``, the one place the version is written.
 `edgenode` holds the worker-side decoders (standard library, EUPS paths kept);
 `local` is the local PanDA, which the plugin never imports.
 """
