@@ -14,6 +14,8 @@ Modules
     client's own machinery.
 `panda_auth_cli`
     The ``panda_auth`` command (status, renew, reset, clean).
+`log_options`
+    Its global logging options, as the published command takes them.
 """
 
 __all__: list[str] = []
