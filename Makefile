@@ -60,18 +60,22 @@ check: $(STAMP)
 	$(PY) -m pytest -m "$(UNIT_TIER)" -n 2 $(PYTEST_ARGS)
 
 # Debian packages of the notebook/monitor tests and the task-graph picture (issue 17): Graphviz's dot,
-# Chromium and its driver. apt-get runs only when a binary is missing (CI runs as root).
+# Chromium and its driver. apt-get runs only when a binary is missing: as root, else through passwordless
+# sudo (GitHub Actions' runner user); a user with neither gets a failure naming what to install.
 SYSTEM_BINARIES := /usr/bin/dot /usr/bin/chromium /usr/bin/chromedriver
+SYSTEM_PACKAGES := graphviz chromium chromium-driver fonts-dejavu-core
 system-packages:
 	@for binary in $(SYSTEM_BINARIES); do test -x $$binary || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				graphviz chromium chromium-driver fonts-dejavu-core >/dev/null; \
+		if [ "$$(id -u)" = 0 ]; then as_root=""; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
 		else \
-			echo "missing $(SYSTEM_BINARIES): sudo apt-get install graphviz chromium chromium-driver"; \
-			test "$$CI" != true; \
+			echo "make test needs $(SYSTEM_BINARIES): install them with" \
+				"'sudo apt-get install $(SYSTEM_PACKAGES)', or run make test as root or with passwordless sudo" >&2; \
+			exit 1; \
 		fi; \
+		$$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
 # The README's pictures: the notebook's HTML report and the monitor pages, from the tests.
