@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 REAL_IDDS_VENV ?= .venv-real-idds
 REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder published-suite system-packages screenshots
+.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder published-suite system-packages screenshots license-headers
 
 venv: $(STAMP)
 
@@ -106,12 +106,16 @@ bench-decoder: $(STAMP)
 # only links to the edgenode modules, which are checked where they live.
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil 'numpydoc>=1.6'
-	$(VENV)/bin/ruff check python tests bench examples
-	$(VENV)/bin/ruff format --check python tests bench examples
+	$(VENV)/bin/ruff check python tests bench examples tools
+	$(VENV)/bin/ruff format --check python tests bench examples tools
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
 	$(PY) -m numpydoc lint $$(find python -name '*.py' -not -path '*/resources/*')
 	# The import direction ([tool.importlinter] in pyproject.toml); tests/test_layers.py runs it too.
 	$(PY) tests/support/import_contracts.py
+
+# Every tracked source file's licence header (tools/license_headers.py); rerun after a merge that adds files.
+license-headers:
+	$(PYTHON) tools/license_headers.py
 
 # The suite's time CI's way: a fresh clone's `CI=true bash .ci/run`, then make check and make lint.
 bench-suite: $(STAMP)
