@@ -46,7 +46,9 @@ def test_the_version_is_written_once_and_everything_reads_it_from_there():
     ]
     assert isinstance(assignment.value, ast.Constant)
     versions = [
-        line for path in REPO_ROOT.glob("python/**/*.py") for line in path.read_text().splitlines()
+        line
+        for path in REPO_ROOT.glob("python/**/*.py")
+        for line in path.read_text().splitlines()
         if line.startswith("__version__ =")
     ]
     assert versions == [f'__version__ = "{version_module.__version__}"']
