@@ -498,7 +498,7 @@ def test_empty_token_file_gets_a_new_token(tmp_path):
 
 def test_read_only_state_directory_is_a_clear_message(tiny_tmpfs):
     (tiny_tmpfs / "state").mkdir()
-    subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+    subprocess.run([*(_as_root() or []), "mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
     for background in ([], ["--background"]):
         done = panda_local("start", *background, "--state-dir", str(tiny_tmpfs / "state"))
         assert done.returncode == 1
