@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
 PYTHON ?= python3
@@ -10,11 +10,11 @@ STAMP := $(VENV)/.installed-stamp
 REAL_IDDS_VENV ?= .venv-real-idds
 REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder published-suite system-packages screenshots
+.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder published-suite system-packages screenshots license-headers
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml python/lsst/ctrl/bps/panda/version.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,local]'
@@ -60,18 +60,22 @@ check: $(STAMP)
 	$(PY) -m pytest -m "$(UNIT_TIER)" -n 2 $(PYTEST_ARGS)
 
 # Debian packages of the notebook/monitor tests and the task-graph picture (issue 17): Graphviz's dot,
-# Chromium and its driver. apt-get runs only when a binary is missing (CI runs as root).
+# Chromium and its driver. apt-get runs only when a binary is missing: as root, else through passwordless
+# sudo (GitHub Actions' runner user); a user with neither gets a failure naming what to install.
 SYSTEM_BINARIES := /usr/bin/dot /usr/bin/chromium /usr/bin/chromedriver
+SYSTEM_PACKAGES := graphviz chromium chromium-driver fonts-dejavu-core
 system-packages:
 	@for binary in $(SYSTEM_BINARIES); do test -x $$binary || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				graphviz chromium chromium-driver fonts-dejavu-core >/dev/null; \
+		if [ "$$(id -u)" = 0 ]; then as_root=""; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
 		else \
-			echo "missing $(SYSTEM_BINARIES): sudo apt-get install graphviz chromium chromium-driver"; \
-			test "$$CI" != true; \
+			echo "make test needs $(SYSTEM_BINARIES): install them with" \
+				"'sudo apt-get install $(SYSTEM_PACKAGES)', or run make test as root or with passwordless sudo" >&2; \
+			exit 1; \
 		fi; \
+		$$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
 # The README's pictures: the notebook's HTML report and the monitor pages, from the tests.
@@ -102,12 +106,16 @@ bench-decoder: $(STAMP)
 # only links to the edgenode modules, which are checked where they live.
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff mypy types-PyYAML types-psutil 'numpydoc>=1.6'
-	$(VENV)/bin/ruff check python tests bench examples
-	$(VENV)/bin/ruff format --check python tests bench examples
+	$(VENV)/bin/ruff check python tests bench examples tools
+	$(VENV)/bin/ruff format --check python tests bench examples tools
 	$(VENV)/bin/mypy python/lsst/ctrl/bps/panda
 	$(PY) -m numpydoc lint $$(find python -name '*.py' -not -path '*/resources/*')
 	# The import direction ([tool.importlinter] in pyproject.toml); tests/test_layers.py runs it too.
 	$(PY) tests/support/import_contracts.py
+
+# Every tracked source file's licence header (tools/license_headers.py); rerun after a merge that adds files.
+license-headers:
+	$(PYTHON) tools/license_headers.py
 
 # The suite's time CI's way: a fresh clone's `CI=true bash .ci/run`, then make check and make lint.
 bench-suite: $(STAMP)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """Measure how long the worker-side decoder takes to start, run as a file and with ``python -m``.
 

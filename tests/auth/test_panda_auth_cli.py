@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """``panda_auth`` against the local PanDA's identity provider, with the real PanDA client.
 
@@ -28,6 +28,7 @@ from lsst.ctrl.bps.panda.local.http.oidc_provider import connection_uid
 from lsst.ctrl.bps.panda.local.server import LocalPandaServer
 from lsst.ctrl.bps.panda.local.state.state_dir import StateDir
 from support.loopback import TEST_PANDA_PORT
+from support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.real_servers, pytest.mark.timeout(120)]
 
@@ -272,3 +273,64 @@ def test_expired_token_and_oversized_login_are_refused_before_the_body_is_read(a
     assert reply.split(b" ")[1] == b"401" and b"Expired bearer token" in reply
     reply = _reply_to_headers_alone(b"/oidc/token", b"")
     assert reply.split(b" ")[1] == b"413"
+
+
+def test_the_published_global_options_log_in_long_format_to_files_and_the_terminal(
+    auth_server, client_dir, tmp_path
+):
+    # The EUPS layout's bin/panda_auth (ups puts bin/ on PATH), run by this environment's Python.
+    write_login(client_dir, auth_server.authority, issued_ago=0)
+    text_log, json_log = tmp_path / "auth.log", tmp_path / "auth.json"
+    options = ["--log-level", "DEBUG", "--long-log", "--log-file", f"{text_log},{json_log}"]
+    options += ["--log-label", "LABEL=campaign7", "--log-tty"]
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bin" / "panda_auth"), *options, "refresh", "--days", "0.01"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == AuthExit.OK and done.stdout.startswith("Not refreshed"), done.stderr
+    long_line = (
+        r"DEBUG \d{4}-\d\d-\d\dT[\d:.]+\S* panda_auth \(campaign7\)\(panda_auth_cli\.py:\d+\) - Token file "
+    )
+    assert re.search(long_line, done.stderr), done.stderr
+    assert re.search(long_line, text_log.read_text())
+    (record,) = [json.loads(line) for line in json_log.read_text().splitlines()]
+    assert record["levelname"] == "DEBUG" and record["MDC"] == {"LABEL": "campaign7"}
+    assert record["message"].startswith("Token file ") and "eyJ" not in json_log.read_text()
+
+
+def test_log_level_and_no_log_tty_choose_what_is_logged_and_where(auth_server, client_dir, tmp_path, capsys):
+    write_login(client_dir, auth_server.authority, issued_ago=0)
+    code, out, err = panda_auth(capsys, "refresh", "--days", "0.01")
+    assert code == AuthExit.OK and err == ""  # INFO by default: no debug line
+    code, out, err = panda_auth(capsys, "--log-level", "debug", "refresh", "--days", "0.01")
+    assert code == AuthExit.OK and err.startswith("Token file ")  # the message alone, without --long-log
+    log_file = tmp_path / "quiet.log"
+    code, out, err = panda_auth(
+        capsys, "--no-log-tty", "--log-file", str(log_file), "refresh", "--days", "0.01", "--verbose"
+    )
+    assert code == AuthExit.OK and out.startswith("Not refreshed") and err == ""
+    assert "panda_auth DEBUG: Token file " in log_file.read_text()  # daf_butler's normal format
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--log-level", "LOUD"], "CRITICAL|ERROR|WARNING|INFO|VERBOSE|DEBUG|TRACE"),
+        (["--log-label", "nolabel"], "expected KEY=VALUE"),
+    ],
+)
+def test_a_malformed_logging_option_is_a_usage_error_naming_it(options, words, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([*options, "status"])
+    assert stopped.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_log_file_that_cannot_be_written_is_named(client_dir, tmp_path, capsys):
+    code, out, err = panda_auth(capsys, "--log-file", str(tmp_path / "no" / "such" / "dir.log"), "status")
+    assert (
+        code == AuthExit.USAGE
+        and err.startswith("panda_auth: cannot write the log file")
+        and "dir.log" in err
+    )

@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """The build decoder on bad input: each failure has its own exit code and a message naming it.
 
@@ -23,6 +23,7 @@ from lsst.ctrl.bps.panda.edgenode.build_cmd_line_decoder import (
     EXIT_NO_ARCHIVE,
     EXIT_USAGE,
     archive_download_url,
+    build_submit_path,
 )
 from support.loopback import TEST_PANDA_URL
 from support.paths import REPO_ROOT
@@ -142,3 +143,27 @@ def test_the_archive_is_read_where_the_panda_client_reads_it():
     url = "https://pandaserver-doma.cern.ch:25443/server/panda/cache/jobO.1.tar.gz"
     assert archive_download_url(url) == "https://pandaserver-doma.cern.ch:25443/cache/jobO.1.tar.gz"
     assert archive_download_url("s3://bucket/jobO.1.tar.gz") == "s3://bucket/jobO.1.tar.gz"
+
+
+def test_the_build_makes_its_submit_directory_in_its_working_directory_whatever_the_yaml_says(
+    local_panda, tmp_path
+):
+    # An absolute submitPath that exists, as the one ``bps submit`` made on a shared file system.
+    taken = tmp_path / "submitter" / "submit" / "u/someone/run"
+    taken.mkdir(parents=True)
+    submit_yaml = (
+        f"submitPath: {tmp_path}/submitter/submit/{{outputRun}}\n"
+        "wmsServiceClass: lsst.ctrl.bps.panda.PanDAService\n"
+        "pipelineYaml: missing_pipeline.yaml\npayload:\n  payloadName: absolute\n  outputRun: u/someone/run\n"
+    ).encode()
+    path = archive(tmp_path / "jobO.absolute.tar.gz", {"submit.yaml": submit_yaml})
+    work = tmp_path / "work"
+    work.mkdir()
+    # A PanDA to answer the submission checks ctrl_bps runs before it makes the submit directory.
+    code, stderr = run_decoder([f"file://{path}", "submit.yaml"], work)
+    # It gets past the submit directory to the missing pipeline (the exit code of any failed build).
+    assert code == EXIT_BUILD_FAILED, stderr[-3000:]
+    assert "missing_pipeline.yaml" in stderr and "FileExistsError" not in stderr
+    assert (work / "submit/u/someone/run/submit.yaml").is_file()
+    assert list(taken.iterdir()) == []
+    assert build_submit_path(work) == f"{work}/submit/{{outputRun}}"

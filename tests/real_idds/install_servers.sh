@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 # Build the virtualenv holding the real iDDS REST server, daemons and Redis (panda_local --engine idds)
 # and the real PanDA server (contract tests).
 # Usage: install_servers.sh VENV_DIR

@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """Remote build end to end on the local PanDA, through the real ``bps submit`` and PanDA client.
 
@@ -96,6 +96,39 @@ def test_remote_build_of_the_demo_runs_under_the_build_request_id(local_panda, i
     (record_after,) = call_ok(idds_api.get_requests(request_id=request_id))
     assert record_after["status"].name == "Finished"
     assert PanDAService({}).report(str(request_id))[0][0].total_number_jobs == 6
+
+
+@pytest.mark.timeout(900)
+def test_a_remote_build_with_an_absolute_submit_path_builds_in_the_jobs_directory_and_succeeds(
+    local_panda, idds_api, tmp_path
+):
+    # The build job runs on this host: the submitter's directory exists when it starts.
+    submit_root = tmp_path / "submit_side"
+    work = demo_work(tmp_path, submit_path=f"{submit_root}/{{outputRun}}")
+    result = bps_submit(work)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    request_id = int(re.search(r"^Run Id: (\d+)$", result.stdout, re.M).group(1))
+    submit_dir = Path(re.search(r"^Submit dir: (.+)$", result.stdout, re.M).group(1))
+    assert submit_dir.is_relative_to(submit_root)
+
+    seen = request_statuses(idds_api, request_id, timeout=600)
+    assert seen[-1] == "Finished", seen
+    from lsst.ctrl.bps import WmsStates
+    from lsst.ctrl.bps.panda import PanDAService
+
+    (report,), _ = PanDAService({}).report(str(request_id))
+    assert report.state == WmsStates.SUCCEEDED
+    sys.path.insert(0, str(DEMO))
+    try:
+        from make_repo import verify_outputs
+    finally:
+        sys.path.remove(str(DEMO))
+    assert verify_outputs(work / "repo" / "butler.yaml", f"u/{getpass.getuser()}/demo") == []
+    # The quantum graph was made in the build job's directory, not in the submitter's.
+    run_dir = submit_dir.relative_to(submit_root)
+    assert not [p for p in submit_dir.rglob("*") if p.suffix.startswith(".qg")]
+    built = [p for p in local_panda.state.work_dir.rglob(f"submit/{run_dir}") if p.is_dir()]
+    assert len(built) == 1 and [p for p in built[0].iterdir() if p.suffix.startswith(".qg")]
 
 
 @pytest.mark.timeout(300)

@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """Remote-build runs of the demo: its work directory, ``bps submit`` and request statuses."""
 
@@ -43,7 +43,11 @@ pipetask:
 """
 
 
-def demo_work(tmp_path, with_repo=True):
+def demo_work(tmp_path, with_repo=True, submit_path=None):
+    """Make the demo's work directory: its butler, pipeline and ``remote.yaml``.
+
+    ``submit_path`` (a ``submitPath`` value) replaces ctrl_bps's default ``${PWD}/submit/{outputRun}``.
+    """
     work = tmp_path / "demo"
     work.mkdir()
     if with_repo:
@@ -55,7 +59,10 @@ def demo_work(tmp_path, with_repo=True):
         )
     else:
         (work / "pipeline.yaml").write_text("description: never built\n")
-    (work / "remote.yaml").write_text(REMOTE_YAML.format(work=work))
+    remote_yaml = REMOTE_YAML.format(work=work)
+    if submit_path:
+        remote_yaml += f"submitPath: {submit_path}\n"
+    (work / "remote.yaml").write_text(remote_yaml)
     return work
 
 

@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """PanDA plugin for the Rubin Observatory Batch Production Service.
 
@@ -32,6 +32,7 @@ shared words
     `local_panda_record` (where a running local PanDA says it serves), and
     `edgenode.job_contract`: no server, no plugin layer.
 
+`version` holds ``__version__``, the one place the version is written.
 `edgenode` holds the worker-side decoders (standard library, EUPS paths kept);
 `local` is the local PanDA, which the plugin never imports.
 """

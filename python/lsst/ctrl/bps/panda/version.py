@@ -1,14 +1,9 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
-"""The package's version (also the published 30.x module path): that of its installed metadata."""
-
-from importlib import metadata
+"""The package's version: the one place it is written (pyproject.toml reads it from here)."""
 
 __all__ = ["__version__"]
 
-try:
-    __version__ = metadata.version("lsst-ctrl-bps-panda")
-except metadata.PackageNotFoundError:  # an EUPS setup of a checkout, not pip-installed
-    __version__ = "unknown"
+__version__ = "31.0.0"

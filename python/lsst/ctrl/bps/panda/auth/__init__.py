@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """The PanDA client's OIDC token, as a user manages it.
 
@@ -14,6 +14,8 @@ Modules
     client's own machinery.
 `panda_auth_cli`
     The ``panda_auth`` command (status, renew, reset, clean).
+`log_options`
+    Its global logging options, as the published command takes them.
 """
 
 __all__: list[str] = []

@@ -1,6 +1,6 @@
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """``panda_auth``: the PanDA client's OIDC token: who, which VO, how long; renew, replace, remove.
 
@@ -10,6 +10,10 @@
     panda_auth refresh [--days N] [--verbose]
     panda_auth reset                         # forget the token, log in again
     panda_auth clean                         # remove the token and the client's page cache
+    panda_auth --log-level DEBUG --log-file auth.json refresh   # the published global options
+
+The global logging options (``--log-level``, ``--long-log``, ``--log-file``, ``--log-tty``,
+``--log-label``) come before the verb, as for the published command (`log_options`).
 
 Works on the token the PanDA client uses (``$PANDA_CONFIG_ROOT/.token``, for
 ``PANDA_AUTH=oidc``, ``PANDA_AUTH_VO`` and ``PANDA_URL_SSL``) through the client's own OIDC
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AuthError
+from .log_options import add_log_options, configured_logging
 from .oidc_token import (
     AuthExit,
     TokenState,
@@ -230,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="panda_auth",
         description="The PanDA client's OIDC token (PANDA_AUTH_VO, $PANDA_CONFIG_ROOT/.token).",
     )
+    add_log_options(parser)
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("status", help="who the token names, its VO, when it expires (exit 0 while valid)")
     verbs.add_parser("reset", help="forget the token and log in again")
@@ -255,12 +261,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_HideTokens())
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    _LOG.handlers[:] = [handler]
-    _LOG.propagate = False
-    _LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        with configured_logging(_LOG, args, filters=(_HideTokens(),)):
+            if verbose:
+                _LOG.setLevel(min(_LOG.getEffectiveLevel(), logging.DEBUG))
+            return _run(args, verbose)
+    except AuthError as error:  # a --log-file that cannot be written
+        print(f"panda_auth: {error.message}", file=sys.stderr)
+        return int(error.code)
+
+
+def _run(args: argparse.Namespace, verbose: bool) -> int:
     try:
         oidc = client_oidc(_LOG, verbose)
         if args.verb == "status":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 # This file is part of ctrl_bps_panda.
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
-# SPDX-License-Identifier: BSD-3-Clause
+# SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
 """Run a remote build on the worker node (the job of a build request).
 
@@ -45,6 +45,7 @@ __all__ = [
     "EXIT_USAGE",
     "BuildError",
     "archive_download_url",
+    "build_submit_path",
     "main",
 ]
 
@@ -214,6 +215,22 @@ def _unpack(archive: Path, directory: Path, config_name: str) -> dict[str, str]:
     return {str(key): str(value) for key, value in context.items() if key in ("output_run",)}
 
 
+def build_submit_path(workdir: Path) -> str:
+    """Return the ``submitPath`` of the build: under the job's working directory, always.
+
+    ctrl_bps's prepare refuses a submit directory that exists, and an absolute ``submitPath``
+    written for the submitting host means nothing on the worker (or, where both share a file
+    system, is the directory ``bps submit`` made).  It is given to ctrl_bps as a command-line
+    value, which wins over every YAML.
+
+    Parameters
+    ----------
+    workdir : `pathlib.Path`
+        The build job's working directory.
+    """
+    return str(workdir / "submit" / "{outputRun}")
+
+
 def _build_and_hand_back(
     config_name: str, compute_site: str | None, context: dict[str, str], request_id: int, signature: str
 ) -> None:
@@ -231,6 +248,9 @@ def _build_and_hand_back(
     from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 
     options = dict(context)
+    # The submitter's submitPath names a directory on its own host (and, on a shared file system,
+    # one ``bps submit`` already made): the build makes its own in the job's working directory.
+    options["submit_path"] = build_submit_path(Path.cwd())
     if compute_site:
         options["compute_site"] = compute_site
     try:
