@@ -4,25 +4,12 @@
 
 """Fixtures of the local PanDA's tests: one ``panda_local`` per engine for a module."""
 
-import contextlib
-import os
-
 import pytest
-from support.engine_server import EngineServer
-from support.real_servers import required_servers_venv_python
+from support.engine_server import running_engine
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)])
 def server(request, tmp_path_factory):
     """One ``panda_local`` per engine for the module."""
-    if request.param == "idds":
-        required_servers_venv_python()
-    running = EngineServer(request.param, tmp_path_factory.mktemp(request.param) / "state")
-    running.start()
-    yield running
-    running.stop()
-    with contextlib.suppress(Exception):
-        from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
-
-        PostgresCluster(running.state_dir / "idds", postgres_bin(), running.state_dir / "pg.log").remove()
-    os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
+    with running_engine(request.param, tmp_path_factory.mktemp(request.param)) as running:
+        yield running

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from support.loopback import TEST_PANDA_PORT, TEST_PANDA_URL
-from support.real_servers import servers_venv_python
+from support.real_servers import required_servers_venv_python, servers_venv_python
 
 
 class EngineServer:
@@ -107,3 +107,25 @@ class EngineServer:
             if entry.name.isdigit() and owned_by(int(entry.name), self.state_dir / "idds"):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(entry.name), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running_engine(engine: str, state_root: Path):
+    """Run ``panda_local start --engine engine`` in ``state_root/state`` until the block ends.
+
+    On the way out the server stops, an idds engine's PostgreSQL cluster is removed and the token
+    leaves the environment.
+    """
+    if engine == "idds":
+        required_servers_venv_python()
+    running = EngineServer(engine, state_root / "state")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        with contextlib.suppress(Exception):
+            from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
+
+            PostgresCluster(running.state_dir / "idds", postgres_bin(), running.state_dir / "pg.log").remove()
+        os.environ.pop("PANDA_AUTH_ID_TOKEN", None)

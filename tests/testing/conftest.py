@@ -4,20 +4,12 @@
 
 """Fixtures of the testing kit's tests: one ``panda_local`` per engine for a module."""
 
-import os
-
 import pytest
-from support.engine_server import EngineServer
-from support.real_servers import required_servers_venv_python
+from support.engine_server import running_engine
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)])
 def engine_panda(request, tmp_path_factory):
     """A ``panda_local start --engine E`` on the test port, its token in the environment."""
-    if request.param == "idds":
-        required_servers_venv_python()
-    running = EngineServer(request.param, tmp_path_factory.mktemp(request.param) / "state")
-    running.start()
-    yield running
-    running.stop()
-    os.environ.pop("PANDA_AUTH_ID_TOKEN", None)
+    with running_engine(request.param, tmp_path_factory.mktemp(request.param)) as running:
+        yield running
