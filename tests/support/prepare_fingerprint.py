@@ -7,7 +7,9 @@
 Three things iDDS makes differ between runs and are normalised: every work and collection has a
 random ``internal_id`` (8 hex digits of a uuid4), renamed ``id0000``, ``id0001``, ... in order of
 first appearance; time stamps (the moment a work was made) read ``<time>``; the task names of a
-work's ``dependency_tasks`` (a list iDDS makes from a set, so in hash order) are sorted.  The
+work's ``dependency_tasks`` (a list iDDS makes from a set, so in hash order) are sorted.  An
+enum's ``"_loading": false``, which iDDS adds to the enum member itself once the process has read
+iDDS JSON back (so it depends on what ran before in the process), is dropped.  The
 output directory reads ``<out>``.  Everything else is compared as written.  The task-graph
 picture is left out: Graphviz, not prepare, draws it.
 """
@@ -32,6 +34,7 @@ SUBMIT_PATH = "/golden/submit"
 _INTERNAL_ID = re.compile(r'"internal_id": "([0-9a-f]{8})"')
 _TIME_STAMP = re.compile(r'"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d UTC"')
 _DEPENDENCY_TASKS = re.compile(r'"dependency_tasks": \[([^\]]*)\]')
+_ENUM_LOADING = re.compile(r'("_sort_order_": \d+), "_loading": false\}')
 _LEFT_OUT = frozenset({"panda_workflow.svg"})
 
 FINGERPRINT_CASES: dict[str, dict] = {
@@ -85,7 +88,8 @@ def fingerprint_directory(directory: Path) -> dict[str, str]:
         if not path.is_file() or path.name in _LEFT_OUT:
             continue
         text = _TIME_STAMP.sub('"<time>"', path.read_text().replace(str(directory), "<out>"))
-        text = _renamed_ids(_DEPENDENCY_TASKS.sub(_sorted_tasks, text))
+        text = _ENUM_LOADING.sub(r"\1}", _DEPENDENCY_TASKS.sub(_sorted_tasks, text))
+        text = _renamed_ids(text)
         digests[str(path.relative_to(directory))] = hashlib.sha256(text.encode()).hexdigest()
     return digests
 
