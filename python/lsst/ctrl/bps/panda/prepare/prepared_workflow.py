@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from .convert import TaskSummary, convert_workflow
 from .settings import SettingsReader
 from .workflow_picture import write_workflow_picture
 
-__all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
+__all__ = [
+    "IDDS_WORKFLOW_FILE",
+    "MANIFEST_FILE",
+    "SUMMARY_FILE",
+    "PandaBpsWmsWorkflow",
+    "idds_workflow_json",
+    "write_job_name_map",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,6 +44,12 @@ MANIFEST_FILE = "panda_workflow.manifest.json"
 
 SUMMARY_FILE = "panda_workflow.summary.txt"
 """One line per task, for people."""
+
+ZIP_THREADS = 2
+"""Threads in which iDDS zips the works' dependency maps (zlib lets other threads run meanwhile)."""
+
+_ZIPPED_MAP = "_dependency_map"
+"""The work attribute iDDS zips into its JSON (``zip_items`` of a ``DomaPanDAWork``)."""
 
 
 class PandaBpsWmsWorkflow(BaseWmsWorkflow):
@@ -107,7 +121,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             path = directory / self.published_map_name
             write_atomically(path, json.dumps(self.published_map, separators=(",", ":")))
             self.files_to_stage[self.published_map_name] = str(path)
-        write_atomically(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
+        write_atomically(directory / IDDS_WORKFLOW_FILE, idds_workflow_json(self.idds_workflow))
         manifest = {
             "name": self.name,
             "service_class": self.service_class,
@@ -174,6 +188,44 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         ]
         lines.append(f"{len(self.tasks)} tasks, {self.job_count} jobs")
         return "\n".join(lines) + "\n"
+
+
+def idds_workflow_json(idds_workflow: Workflow) -> str:
+    """Return the iDDS JSON of ``idds_workflow``, exactly as ``idds.common.utils.json_dumps`` writes it.
+
+    iDDS zips each work's dependency map into its JSON (JSON, zlib, base64), one work after the
+    other; that is most of the time of writing a large workflow.  Here iDDS's own ``zip_data``
+    zips the maps in `ZIP_THREADS` threads first (zlib releases the GIL, so one map is compressed
+    while the next is encoded), and ``json_dumps`` finds them zipped: iDDS passes a map that is
+    already zipped through unchanged.  The works get their maps back before this returns.
+
+    Parameters
+    ----------
+    idds_workflow : `idds.workflowv2.workflow.Workflow`
+        The workflow.
+
+    Returns
+    -------
+    text : `str`
+        The iDDS JSON.
+    """
+    maps = [
+        (work, dependency_map)
+        for work in idds_workflow.template.works.values()
+        if isinstance(dependency_map := getattr(work, _ZIPPED_MAP, None), list)
+        and _ZIPPED_MAP in getattr(work, "zip_items", ())
+    ]
+    if len(maps) < 2:
+        return json_dumps(idds_workflow)
+    with ThreadPoolExecutor(ZIP_THREADS) as pool:
+        zipped = list(pool.map(lambda pair: pair[0].zip_data(pair[1], name=_ZIPPED_MAP), maps))
+    try:
+        for (work, _), text in zip(maps, zipped, strict=True):
+            setattr(work, _ZIPPED_MAP, text)
+        return json_dumps(idds_workflow)
+    finally:
+        for work, dependency_map in maps:
+            setattr(work, _ZIPPED_MAP, dependency_map)
 
 
 def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Set
+from collections import Counter
+from collections.abc import Iterable, Set
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -15,7 +16,14 @@ from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 from .event_service import EventServiceSettings, check_event_service_work, check_order_ids
 from .task_spec import TaskSpec
 
-__all__ = ["DEFAULT_WALLTIME", "new_work", "task_log", "warn_about_unused_labels"]
+__all__ = [
+    "DEFAULT_WALLTIME",
+    "FRAGMENTED_LABEL_TASKS",
+    "new_work",
+    "task_log",
+    "warn_about_fragmented_labels",
+    "warn_about_unused_labels",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -140,3 +148,26 @@ def warn_about_unused_labels(event_service: EventServiceSettings | None, labels:
             ", ".join(unused),
             ", ".join(sorted(labels)),
         )
+
+
+FRAGMENTED_LABEL_TASKS = 20
+"""A label split into more task shapes than this gets a warning."""
+
+
+def warn_about_fragmented_labels(labels: Iterable[str]) -> None:
+    """Warn when jobs of one label differ so much that they land in many task shapes.
+
+    Parameters
+    ----------
+    labels : `~collections.abc.Iterable` [`str`]
+        The label of each task shape (a label once per shape).
+    """
+    for label, count in Counter(labels).items():
+        if count > FRAGMENTED_LABEL_TASKS:
+            _LOG.warning(
+                "Label %s splits into %d PanDA tasks because its jobs differ in command line, files or "
+                "resource requests (e.g. per-job quantum graph files, whenSaveJobQgraph other than NEVER); "
+                "PanDA handles few large tasks better",
+                label,
+                count,
+            )
