@@ -23,7 +23,7 @@ from ..edgenode.job_contract import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from ..gc_pause import gc_paused
 from .convert import TaskSummary, convert_workflow
 from .settings import SettingsReader
-from .workflow_picture import write_workflow_picture
+from .workflow_picture import draw_workflow_picture, task_graph_of_workflow
 
 __all__ = [
     "IDDS_WORKFLOW_FILE",
@@ -121,7 +121,10 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             path = directory / self.published_map_name
             write_atomically(path, json.dumps(self.published_map, separators=(",", ":")))
             self.files_to_stage[self.published_map_name] = str(path)
-        write_atomically(directory / IDDS_WORKFLOW_FILE, idds_workflow_json(self.idds_workflow))
+        # Graphviz draws the picture in its own process meanwhile.
+        with ThreadPoolExecutor(1) as drawer:
+            picture = drawer.submit(draw_workflow_picture, task_graph_of_workflow(self), directory, self.name)
+            write_atomically(directory / IDDS_WORKFLOW_FILE, idds_workflow_json(self.idds_workflow))
         manifest = {
             "name": self.name,
             "service_class": self.service_class,
@@ -134,7 +137,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         }
         write_atomically(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
         write_atomically(directory / SUMMARY_FILE, self.summary())
-        write_workflow_picture(self, directory)
+        picture.result()
         self.submit_path = str(directory)
         _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
 
