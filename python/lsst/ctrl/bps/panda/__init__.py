@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .notebook.panda_run import PandaRun, submit
-    from .prepare.prepared_workflow import PandaBpsWmsWorkflow
     from .panda_service import PanDAService
+    from .prepare.prepared_workflow import PandaBpsWmsWorkflow
 
 __all__ = ["PanDAService", "PandaBpsWmsWorkflow", "PandaRun", "__version__", "submit"]
 
