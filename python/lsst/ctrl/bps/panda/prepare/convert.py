@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -36,7 +36,12 @@ from .graph_tables import check_acyclic
 from .published_names import PublishedNames
 from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
-from .task_work import new_work, warn_about_fragmented_labels, warn_about_unused_labels
+from .task_work import (
+    DependencyMapZipper,
+    new_work,
+    warn_about_fragmented_labels,
+    warn_about_unused_labels,
+)
 
 __all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
 
@@ -75,6 +80,8 @@ class ConversionResult:
     """The order-id or qnode map (JSON-ready) when jobs go by the published plugin's map names."""
     published_map_file: tuple[str, str] | None = None
     """(file key, file name) under which `published_map` is staged."""
+    map_zipper: DependencyMapZipper | None = None
+    """iDDS zipping the works' dependency maps for the JSON, started as each work was made."""
 
 
 def _is_payload(name: str, job: Any, noops: set[str]) -> bool:
@@ -168,23 +175,16 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     warn_about_unused_labels(specs.wf.event_service, {spec.label for spec, _, _ in groups.values()})
     use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
     plan = _plan_tasks(gw, groups, specs.wf, use_name_map, specs.tables.predecessors)
-    task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
-
     idds_workflow = Workflow(name=gw.name)
     _describe_run(idds_workflow, gw.run_attrs)
-    works: dict[str, DomaPanDAWork] = {}
-    summaries = []
-    for index, task in enumerate(plan.tasks, 1):
-        entries = task_entries.pop(task.name)
-        works[task.name] = new_work(task.name, task.spec, entries, index, specs.wf.event_service)
-        idds_workflow.add_work(works[task.name])
-        summaries.append(_summary(task.name, task.spec, len(entries)))
-    final = gw.get_final()
-    if not job_count and final is None:
-        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
-    if final is not None:
-        summaries.append(_add_final_job(gw, final, specs, idds_workflow, works, plan.name_map))
-        job_count += 1
+    zipper = DependencyMapZipper()
+    try:
+        summaries = _add_works(gw, specs, plan, noops, idds_workflow, zipper)
+    except BaseException:
+        zipper.close(cancel=True)
+        raise
+    zipper.close()
+    job_count += 1 if gw.get_final() is not None else 0
 
     _LOG.info("Converted %d jobs into %d PanDA tasks", job_count, len(summaries))
     return ConversionResult(
@@ -196,7 +196,35 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
         job_name_map=plan.name_map,
         published_map=plan.published_names.names,
         published_map_file=(specs.map_file.key, specs.map_file.basename) if specs.map_file else None,
+        map_zipper=zipper,
     )
+
+
+def _add_works(
+    gw: GenericWorkflow,
+    specs: TaskSpecs,
+    plan: _TaskPlan,
+    noops: set[str],
+    idds_workflow: Workflow,
+    zipper: DependencyMapZipper,
+) -> list[TaskSummary]:
+    """Add one work per planned task, then the final job's; return the task summaries.
+
+    Each work's dependency map starts being zipped for the JSON as soon as the work is made.
+    """
+    works: dict[str, DomaPanDAWork] = {}
+    summaries = []
+    for index, (task, entries) in enumerate(_dependency_entries(specs.tables.predecessors, plan, noops), 1):
+        works[task.name] = new_work(task.name, task.spec, entries, index, specs.wf.event_service)
+        zipper.start(works[task.name])
+        idds_workflow.add_work(works[task.name])
+        summaries.append(_summary(task.name, task.spec, len(entries)))
+    final = gw.get_final()
+    if not works and final is None:
+        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
+    if final is not None:
+        summaries.append(_add_final_job(gw, final, specs, idds_workflow, works, plan.name_map))
+    return summaries
 
 
 _Group = tuple[TaskSpec, list[str], list[str]]
@@ -329,13 +357,12 @@ def _in_workflow_order(task: _Task, position: Mapping[str, int]) -> _Task:
 
 def _dependency_entries(
     pred: Mapping[str, Mapping[str, Any]], plan: _TaskPlan, noops: set[str]
-) -> dict[str, list[dict]]:
-    """Return one dependency-map entry per job, by task, each task's jobs in workflow order.
+) -> Iterator[tuple[_Task, list[dict]]]:
+    """Yield each task with one dependency-map entry per job, its jobs in workflow order.
 
     Order ids follow the chunk order; with the order-id map they count per label, as its names do.
     """
     noop_parents: dict[str, list[str]] = {}
-    task_entries: dict[str, list[dict]] = {}
     referenced = plan.reference.__getitem__
     for task in plan.tasks:
         entries: list[dict] = []
@@ -345,8 +372,7 @@ def _dependency_entries(
             if noops and not noops.isdisjoint(parents):
                 parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
             append({"name": input_name, "order_id": order_id, "dependencies": list(map(referenced, parents))})
-        task_entries[task.name] = entries
-    return task_entries
+        yield task, entries
 
 
 def _add_final_job(

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from idds.common.utils import json_dumps, json_loads
+from idds.common.utils import DictClassEncoder, json_loads
 from idds.workflowv2.workflow import Workflow
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
@@ -23,6 +24,7 @@ from ..edgenode.job_contract import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from ..gc_pause import gc_paused
 from .convert import TaskSummary, convert_workflow
 from .settings import SettingsReader
+from .task_work import DependencyMapZipper
 from .workflow_picture import draw_workflow_picture, task_graph_of_workflow
 
 __all__ = [
@@ -30,7 +32,7 @@ __all__ = [
     "MANIFEST_FILE",
     "SUMMARY_FILE",
     "PandaBpsWmsWorkflow",
-    "idds_workflow_json",
+    "write_idds_workflow_json",
     "write_job_name_map",
 ]
 
@@ -44,12 +46,6 @@ MANIFEST_FILE = "panda_workflow.manifest.json"
 
 SUMMARY_FILE = "panda_workflow.summary.txt"
 """One line per task, for people."""
-
-ZIP_THREADS = 2
-"""Threads in which iDDS zips the works' dependency maps (zlib lets other threads run meanwhile)."""
-
-_ZIPPED_MAP = "_dependency_map"
-"""The work attribute iDDS zips into its JSON (``zip_items`` of a ``DomaPanDAWork``)."""
 
 
 class PandaBpsWmsWorkflow(BaseWmsWorkflow):
@@ -75,6 +71,8 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         self.job_name_map: dict[int, list[str]] | None = None
         self.published_map: dict[str, Any] | None = None
         self.published_map_name: str | None = None
+        self.map_zipper: DependencyMapZipper | None = None
+        """iDDS zipping the dependency maps since conversion, until `write` takes them."""
 
     @classmethod
     def from_generic_workflow(
@@ -97,6 +95,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         workflow.end_point = result.end_point
         workflow.job_count = result.job_count
         workflow.job_name_map = result.job_name_map
+        workflow.map_zipper = result.map_zipper
         if result.published_map_file is not None:
             workflow.published_map = result.published_map
             workflow.published_map_name = result.published_map_file[1]
@@ -124,7 +123,8 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         # Graphviz draws the picture in its own process meanwhile.
         with ThreadPoolExecutor(1) as drawer:
             picture = drawer.submit(draw_workflow_picture, task_graph_of_workflow(self), directory, self.name)
-            write_atomically(directory / IDDS_WORKFLOW_FILE, idds_workflow_json(self.idds_workflow))
+            zipper, self.map_zipper = self.map_zipper, None
+            write_idds_workflow_json(directory / IDDS_WORKFLOW_FILE, self.idds_workflow, zipper)
         manifest = {
             "name": self.name,
             "service_class": self.service_class,
@@ -193,42 +193,35 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         return "\n".join(lines) + "\n"
 
 
-def idds_workflow_json(idds_workflow: Workflow) -> str:
-    """Return the iDDS JSON of ``idds_workflow``, exactly as ``idds.common.utils.json_dumps`` writes it.
+def write_idds_workflow_json(
+    path: Path, idds_workflow: Workflow, zipper: DependencyMapZipper | None = None
+) -> None:
+    """Write the iDDS JSON of ``idds_workflow`` to ``path``, as ``idds.common.utils.json_dumps`` makes it.
 
-    iDDS zips each work's dependency map into its JSON (JSON, zlib, base64), one work after the
-    other; that is most of the time of writing a large workflow.  Here iDDS's own ``zip_data``
-    zips the maps in `ZIP_THREADS` threads first (zlib releases the GIL, so one map is compressed
-    while the next is encoded), and ``json_dumps`` finds them zipped: iDDS passes a map that is
-    already zipped through unchanged.  The works get their maps back before this returns.
+    The dependency maps are zipped by iDDS in threads (`DependencyMapZipper`): by ``zipper``,
+    which conversion started as it made the works, or else here; iDDS zips any other work's map
+    itself.  The JSON goes to the file as it is encoded (``json.dump`` with iDDS's encoder and
+    ``json_dumps``'s arguments), never whole in memory; the file appears by a rename when complete.
+    The works get their maps back before this returns.
 
     Parameters
     ----------
+    path : `pathlib.Path`
+        The file to write (replaced if it exists).
     idds_workflow : `idds.workflowv2.workflow.Workflow`
         The workflow.
-
-    Returns
-    -------
-    text : `str`
-        The iDDS JSON.
+    zipper : `DependencyMapZipper`, optional
+        The zipping conversion started.
     """
-    maps = [
-        (work, dependency_map)
-        for work in idds_workflow.template.works.values()
-        if isinstance(dependency_map := getattr(work, _ZIPPED_MAP, None), list)
-        and _ZIPPED_MAP in getattr(work, "zip_items", ())
-    ]
-    if len(maps) < 2:
-        return json_dumps(idds_workflow)
-    with ThreadPoolExecutor(ZIP_THREADS) as pool:
-        zipped = list(pool.map(lambda pair: pair[0].zip_data(pair[1], name=_ZIPPED_MAP), maps))
-    try:
-        for (work, _), text in zip(maps, zipped, strict=True):
-            setattr(work, _ZIPPED_MAP, text)
-        return json_dumps(idds_workflow)
-    finally:
-        for work, dependency_map in maps:
-            setattr(work, _ZIPPED_MAP, dependency_map)
+    if zipper is None:
+        zipper = DependencyMapZipper()
+        for work in idds_workflow.template.works.values():
+            zipper.start(work)
+        zipper.close()
+    temporary = path.with_name(path.name + ".tmp")
+    with zipper.zipped_maps(), temporary.open("w") as stream:
+        json.dump(idds_workflow, stream, indent=None, sort_keys=False, cls=DictClassEncoder)
+    os.replace(temporary, path)
 
 
 def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:
