@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -32,7 +32,7 @@ from ..edgenode.job_contract import NAME_MAP_PREFIX
 from ..errors import PandaPrepareError
 from ..gc_pause import gc_paused
 from .event_service import jobs_with_parents_last
-from .graph_tables import check_acyclic
+from .graph_tables import check_acyclic, dependency_entries
 from .published_names import PublishedNames
 from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
@@ -214,7 +214,8 @@ def _add_works(
     """
     works: dict[str, DomaPanDAWork] = {}
     summaries = []
-    for index, (task, entries) in enumerate(_dependency_entries(specs.tables.predecessors, plan, noops), 1):
+    made = dependency_entries(specs.tables.predecessors, plan.tasks, plan.reference, noops)
+    for index, (task, entries) in enumerate(made, 1):
         works[task.name] = new_work(task.name, task.spec, entries, index, specs.wf.event_service)
         zipper.start(works[task.name])
         idds_workflow.add_work(works[task.name])
@@ -355,26 +356,6 @@ def _in_workflow_order(task: _Task, position: Mapping[str, int]) -> _Task:
     )
 
 
-def _dependency_entries(
-    pred: Mapping[str, Mapping[str, Any]], plan: _TaskPlan, noops: set[str]
-) -> Iterator[tuple[_Task, list[dict]]]:
-    """Yield each task with one dependency-map entry per job, its jobs in workflow order.
-
-    Order ids follow the chunk order; with the order-id map they count per label, as its names do.
-    """
-    noop_parents: dict[str, list[str]] = {}
-    referenced = plan.reference.__getitem__
-    for task in plan.tasks:
-        entries: list[dict] = []
-        append = entries.append
-        for name, input_name, order_id in zip(task.members, task.input_names, task.order_ids, strict=True):
-            parents = pred[name]
-            if noops and not noops.isdisjoint(parents):
-                parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
-            append({"name": input_name, "order_id": order_id, "dependencies": list(map(referenced, parents))})
-        yield task, entries
-
-
 def _add_final_job(
     gw: GenericWorkflow,
     final: Any,
@@ -404,19 +385,6 @@ def _add_final_job(
         condition = AndCondition(conditions=[w.is_terminated for w in sinks], true_works=[final_work])
         idds_workflow.add_condition(condition)
     return _summary(task_name, spec, 1)
-
-
-def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:
-    """Return the payload jobs among ``parents``, looking through no-op jobs."""
-    found: dict[str, None] = {}
-    for parent in parents:
-        if parent not in noops:
-            found[parent] = None
-            continue
-        if parent not in memo:
-            memo[parent] = _payload_parents(pred, list(pred[parent]), noops, memo)
-        found.update(dict.fromkeys(memo[parent]))
-    return list(found)
 
 
 def _summary(task_name: str, spec: TaskSpec, jobs: int) -> TaskSummary:
