@@ -45,7 +45,7 @@ _ZIPPED_MAP = "_dependency_map"
 
 
 class DependencyMapZipper:
-    """iDDS's own zipping of works' dependency maps, started as soon as each work is made.
+    """Zip works' dependency maps with iDDS's own code, each as soon as its work is made.
 
     Writing a large workflow's iDDS JSON is mostly iDDS zipping each work's dependency map (JSON,
     zlib, base64), one after the other.  Here iDDS's ``zip_data`` runs in `ZIP_THREADS` thread(s)
