@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 REAL_IDDS_VENV ?= .venv-real-idds
 REAL_IDDS_STAMP := $(REAL_IDDS_VENV)/.installed-stamp
 
-.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-suite lint clean published-decoder published-suite system-packages screenshots license-headers
+.PHONY: venv test check demo demo-restart bench bench-decoder bench-engines bench-prepare bench-suite lint clean published-decoder published-suite system-packages screenshots license-headers
 
 venv: $(STAMP)
 
@@ -98,6 +98,27 @@ bench: $(STAMP) bench-decoder
 	$(PY) bench/cycle_check.py --sizes 100000 1000000 --results bench/RESULTS.md
 	$(PY) bench/local_overhead.py --results bench/RESULTS.md
 
+# The published plugin in a virtualenv of its own, for bench-prepare: 30.0.0 with its dependencies from PyPI,
+# pinned to the versions in .venv (lsst-ctrl-bps, iDDS, panda-client), so the two plugins differ in nothing else.
+PUBLISHED_PLUGIN_VENV := .venv-published-plugin
+PUBLISHED_PLUGIN_STAMP := $(PUBLISHED_PLUGIN_VENV)/.installed-$(PUBLISHED_PANDA_VERSION)
+
+$(PUBLISHED_PLUGIN_STAMP): | $(STAMP)
+	rm -rf $(PUBLISHED_PLUGIN_VENV)
+	$(PYTHON) -m venv $(PUBLISHED_PLUGIN_VENV)
+	$(PUBLISHED_PLUGIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PY) -m pip freeze --exclude-editable | grep -i -E '^(lsst-|idds-|panda-client|networkx|psutil)' \
+		> $(PUBLISHED_PLUGIN_VENV)/constraints.txt
+	$(PUBLISHED_PLUGIN_VENV)/bin/python -m pip install --quiet -c $(PUBLISHED_PLUGIN_VENV)/constraints.txt \
+		'lsst-ctrl-bps-panda==$(PUBLISHED_PANDA_VERSION)' psutil
+	touch $@
+
+# PanDAService.prepare against the published plugin in the same run, each with its shipped defaults
+# (bench/prepare_speed.py): 100k jobs for both, 1M for this plugin, fastest of 3, peak RSS, steps.
+bench-prepare: $(STAMP) $(PUBLISHED_PLUGIN_STAMP)
+	$(PY) bench/prepare_speed.py --sizes 100000 1000000 --published-sizes 100000 \
+		--published-python $(PUBLISHED_PLUGIN_VENV)/bin/python --results bench/RESULTS.md
+
 # Start-up of the worker-side decoder as a file (the default runner) and with python -m.
 bench-decoder: $(STAMP)
 	$(PY) bench/decoder_startup.py --results bench/RESULTS.md
@@ -155,4 +176,4 @@ clean-real-idds:
 	rm -rf $(REAL_IDDS_VENV)
 
 clean:
-	rm -rf $(VENV) $(PUBLISHED_DIR) $(PUBLISHED_SUITE_DIR) build *.egg-info python/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(PUBLISHED_DIR) $(PUBLISHED_SUITE_DIR) $(PUBLISHED_PLUGIN_VENV) build *.egg-info python/*.egg-info .pytest_cache

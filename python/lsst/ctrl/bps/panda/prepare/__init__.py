@@ -18,13 +18,13 @@ Modules
 `event_service`
     Several quanta of one label per PanDA job.
 `graph_tables`
-    The one reader of a GenericWorkflow's internal tables.
+    The one reader of a GenericWorkflow's internal tables: cycle check, dependency-map entries.
 `task_spec`
     What the jobs of one PanDA task share.
 `command_line`
     Pseudo input names and the task executable.
 `task_work`
-    One ``DomaPanDAWork`` from a task spec.
+    One ``DomaPanDAWork`` from a task spec; its dependency map zipped for the JSON in a thread.
 `published_names`
     The published plugin's short pseudo-input names.
 `convert`

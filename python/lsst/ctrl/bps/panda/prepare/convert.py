@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -32,11 +32,16 @@ from ..edgenode.job_contract import NAME_MAP_PREFIX
 from ..errors import PandaPrepareError
 from ..gc_pause import gc_paused
 from .event_service import jobs_with_parents_last
-from .graph_tables import GraphTables, check_acyclic
+from .graph_tables import check_acyclic, dependency_entries
 from .published_names import PublishedNames
 from .settings import NameMode, SettingsReader, WorkflowSettings
 from .task_spec import TaskSpec, TaskSpecs
-from .task_work import new_work, warn_about_unused_labels
+from .task_work import (
+    DependencyMapZipper,
+    new_work,
+    warn_about_fragmented_labels,
+    warn_about_unused_labels,
+)
 
 __all__ = ["ConversionResult", "TaskSummary", "convert_workflow"]
 
@@ -75,21 +80,21 @@ class ConversionResult:
     """The order-id or qnode map (JSON-ready) when jobs go by the published plugin's map names."""
     published_map_file: tuple[str, str] | None = None
     """(file key, file name) under which `published_map` is staged."""
+    map_zipper: DependencyMapZipper | None = None
+    """iDDS zipping the works' dependency maps for the JSON, started as each work was made."""
 
 
-def _payload_jobs(tables: GraphTables, noops: set[str]) -> Iterator[tuple[str, GenericWorkflowJob]]:
-    """Yield payload jobs in insertion order; collect no-op job names into ``noops``."""
-    for name, data in tables.nodes.items():
-        job = data["job"]
-        if isinstance(job, GenericWorkflowJob):
-            yield name, job
-        elif isinstance(job, GenericWorkflowNoopJob):
-            noops.add(name)
-        else:
-            raise NotImplementedError(
-                f"Job group {name!r} (label {job.label!r}): job ordering groups are not supported by the "
-                "PanDA plugin; remove the 'ordering' section that creates them"
-            )
+def _is_payload(name: str, job: Any, noops: set[str]) -> bool:
+    """Tell a payload job (a `GenericWorkflowJob` subclass) from a no-op job, collected into ``noops``."""
+    if isinstance(job, GenericWorkflowJob):
+        return True
+    if isinstance(job, GenericWorkflowNoopJob):
+        noops.add(name)
+        return False
+    raise NotImplementedError(
+        f"Job group {name!r} (label {job.label!r}): job ordering groups are not supported by the "
+        "PanDA plugin; remove the 'ordering' section that creates them"
+    )
 
 
 def _describe_run(idds_workflow: Workflow, run_attrs: dict[str, str]) -> None:
@@ -166,27 +171,20 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
     specs = TaskSpecs(gw, reader)
     check_acyclic(specs.tables)
     groups, noops, job_count = _group_jobs(specs, gw.number_of_nodes())
-    _warn_about_fragmented_labels(groups.values())
+    warn_about_fragmented_labels([spec.label for spec, _, _ in groups.values()])
     warn_about_unused_labels(specs.wf.event_service, {spec.label for spec, _, _ in groups.values()})
     use_name_map = allow_job_name_map and specs.wf.name_mode is NameMode.COMPACT
     plan = _plan_tasks(gw, groups, specs.wf, use_name_map, specs.tables.predecessors)
-    task_entries = _dependency_entries(specs.tables.predecessors, plan, noops)
-
     idds_workflow = Workflow(name=gw.name)
     _describe_run(idds_workflow, gw.run_attrs)
-    works: dict[str, DomaPanDAWork] = {}
-    summaries = []
-    for index, (task_name, spec, _) in enumerate(plan.tasks, 1):
-        entries = task_entries.pop(task_name)
-        works[task_name] = new_work(task_name, spec, entries, index, specs.wf.event_service)
-        idds_workflow.add_work(works[task_name])
-        summaries.append(_summary(task_name, spec, len(entries)))
-    final = gw.get_final()
-    if not job_count and final is None:
-        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
-    if final is not None:
-        summaries.append(_add_final_job(gw, final, specs, idds_workflow, works, plan.name_map))
-        job_count += 1
+    zipper = DependencyMapZipper()
+    try:
+        summaries = _add_works(gw, specs, plan, noops, idds_workflow, zipper)
+    except BaseException:
+        zipper.close(cancel=True)
+        raise
+    zipper.close()
+    job_count += 1 if gw.get_final() is not None else 0
 
     _LOG.info("Converted %d jobs into %d PanDA tasks", job_count, len(summaries))
     return ConversionResult(
@@ -198,7 +196,36 @@ def _convert(gw: GenericWorkflow, reader: SettingsReader, allow_job_name_map: bo
         job_name_map=plan.name_map,
         published_map=plan.published_names.names,
         published_map_file=(specs.map_file.key, specs.map_file.basename) if specs.map_file else None,
+        map_zipper=zipper,
     )
+
+
+def _add_works(
+    gw: GenericWorkflow,
+    specs: TaskSpecs,
+    plan: _TaskPlan,
+    noops: set[str],
+    idds_workflow: Workflow,
+    zipper: DependencyMapZipper,
+) -> list[TaskSummary]:
+    """Add one work per planned task, then the final job's; return the task summaries.
+
+    Each work's dependency map starts being zipped for the JSON as soon as the work is made.
+    """
+    works: dict[str, DomaPanDAWork] = {}
+    summaries = []
+    made = dependency_entries(specs.tables.predecessors, plan.tasks, plan.reference, noops)
+    for index, (task, entries) in enumerate(made, 1):
+        works[task.name] = new_work(task.name, task.spec, entries, index, specs.wf.event_service)
+        zipper.start(works[task.name])
+        idds_workflow.add_work(works[task.name])
+        summaries.append(_summary(task.name, task.spec, len(entries)))
+    final = gw.get_final()
+    if not works and final is None:
+        raise PandaPrepareError(f"Workflow {gw.name!r} has no jobs to run")
+    if final is not None:
+        summaries.append(_add_final_job(gw, final, specs, idds_workflow, works, plan.name_map))
+    return summaries
 
 
 _Group = tuple[TaskSpec, list[str], list[str]]
@@ -209,7 +236,8 @@ def _group_jobs(specs: TaskSpecs, node_count: int) -> tuple[dict[int, _Group], s
     """Find the task spec and pseudo input of every payload job, grouped by spec.
 
     Returns the groups (keyed by the spec's identity), the no-op jobs and the number of payload jobs.
-    Two parallel lists per spec: no per-job lookups in a workflow-sized dict.
+    Two parallel lists per spec: no per-job lookups in a workflow-sized dict.  This loop runs once
+    per job: plain jobs are told apart by their exact class, everything else by `_is_payload`.
     """
     progress = PeriodicLogger(_LOG, PROGRESS_INTERVAL)
     start = time.monotonic()
@@ -220,7 +248,10 @@ def _group_jobs(specs: TaskSpecs, node_count: int) -> tuple[dict[int, _Group], s
     members: list[str] = []
     member_names: list[str] = []
     job_count = 0
-    for job_count, (name, job) in enumerate(_payload_jobs(specs.tables, noops), 1):
+    for name, data in specs.tables.nodes.items():
+        job = data["job"]
+        if job.__class__ is not GenericWorkflowJob and not _is_payload(name, job, noops):
+            continue
         spec = spec_for(job)
         if spec is not last_spec:  # neighbours mostly share a spec: skip the group lookup
             group = groups.get(id(spec))
@@ -229,6 +260,7 @@ def _group_jobs(specs: TaskSpecs, node_count: int) -> tuple[dict[int, _Group], s
             last_spec, members, member_names = spec, group[1], group[2]
         members.append(name)
         member_names.append(pseudo_input(job, spec))
+        job_count += 1
         if not job_count & 0x3FFF:
             rate = job_count / max(time.monotonic() - start, 1e-9)
             progress.log(
@@ -241,20 +273,30 @@ def _group_jobs(specs: TaskSpecs, node_count: int) -> tuple[dict[int, _Group], s
     return groups, noops, job_count
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Task:
+    """One PanDA task of the plan: its jobs in workflow order, with what PanDA sees of each."""
+
+    name: str
+    spec: TaskSpec
+    members: list[str]
+    """Job names, in workflow order (the order of the dependency map)."""
+    input_names: list[str]
+    """Pseudo input name of each member, as PanDA sees it."""
+    order_ids: Sequence[int]
+    """Order id of each member."""
+
+
 @dataclasses.dataclass(slots=True)
 class _TaskPlan:
     """The tasks of a workflow and the reference of each job, before any dependency is written."""
 
-    tasks: list[tuple[str, TaskSpec, list[str]]]
-    """Task name, spec and job names, in task-number order."""
+    tasks: list[_Task]
+    """In task-number order."""
     reference: dict[str, dict[str, str]]
-    """``{"task", "inputname"}`` of each job, one dict shared by all its children."""
-    first_order: dict[str, int]
-    """Order id of each task's first job."""
+    """``{"task", "inputname"}`` of each payload job, one dict shared by all its children."""
     name_map: dict[int, list[str]] | None
     published_names: PublishedNames
-    order_of: dict[str, int] = dataclasses.field(default_factory=dict)
-    """Order id of the jobs of event-service tasks, whose jobs are not in workflow order."""
 
 
 def _plan_tasks(
@@ -272,18 +314,20 @@ def _plan_tasks(
     """
     rank = _label_rank(gw)
     ordered = sorted(groups.values(), key=lambda group: rank.get(group[0].label, len(rank)))
-    plan = _TaskPlan([], {}, {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
+    plan = _TaskPlan([], {}, {} if use_name_map else None, PublishedNames(wf.name_mode))
     reference, published_names, name_map = plan.reference, plan.published_names, plan.name_map
     for index, (spec, names, full_names) in enumerate(ordered, 1):
         event_service = wf.event_service is not None and spec.label in wf.event_service.labels
+        position = None
         if event_service:
+            position = {name: i for i, name in enumerate(names)}
             names, full_names = jobs_with_parents_last(names, full_names, pred)
         start = 0
         for chunk, size in enumerate(_chunk_sizes(len(names), wf.max_jobs_per_task), 1):
             task_name = _task_name(gw.name, index, spec.label, chunk, wf.max_name_length)
             chunk_members = names[start : start + size]
             chunk_names = full_names[start : start + size]
-            plan.first_order[task_name] = published_names.next_order(spec.label)
+            first_order = published_names.next_order(spec.label)
             if name_map is not None:
                 task_number = len(plan.tasks) + 1
                 name_map[task_number] = chunk_names
@@ -292,41 +336,24 @@ def _plan_tasks(
                 chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
             for name, input_name in zip(chunk_members, chunk_names, strict=True):
                 reference[name] = {"task": task_name, "inputname": input_name}
-            if event_service:
-                first = plan.first_order[task_name]
-                plan.order_of.update((name, first + i) for i, name in enumerate(chunk_members))
-            plan.tasks.append((task_name, spec, chunk_members))
+            task = _Task(task_name, spec, chunk_members, chunk_names, range(first_order, first_order + size))
+            if position is not None:
+                task = _in_workflow_order(task, position)
+            plan.tasks.append(task)
             start += size
     return plan
 
 
-def _dependency_entries(
-    pred: Mapping[str, Mapping[str, Any]], plan: _TaskPlan, noops: set[str]
-) -> dict[str, list[dict]]:
-    """Return one dependency-map entry per job, by task, walking the predecessor table in order.
-
-    Chunks are contiguous runs of that order, so order ids follow the chunk order; with the
-    order-id map they count per label, as its names do.
-    """
-    reference, first_order, order_of = plan.reference, plan.first_order, plan.order_of
-    noop_parents: dict[str, list[str]] = {}
-    task_entries: dict[str, list[dict]] = {task_name: [] for task_name, _, _ in plan.tasks}
-    referenced = reference.__getitem__
-    for name, parents in pred.items():
-        ref = reference.get(name)
-        if ref is None:  # a no-op job
-            continue
-        if noops and not noops.isdisjoint(parents):
-            parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
-        entries = task_entries[ref["task"]]
-        entries.append(
-            {
-                "name": ref["inputname"],
-                "order_id": order_of.get(name, first_order[ref["task"]] + len(entries)),
-                "dependencies": list(map(referenced, parents)),
-            }
-        )
-    return task_entries
+def _in_workflow_order(task: _Task, position: Mapping[str, int]) -> _Task:
+    """Return an event-service task with its members back in workflow order, each keeping its order id."""
+    order = sorted(range(len(task.members)), key=lambda i: position[task.members[i]])
+    return _Task(
+        task.name,
+        task.spec,
+        [task.members[i] for i in order],
+        [task.input_names[i] for i in order],
+        [task.order_ids[i] for i in order],
+    )
 
 
 def _add_final_job(
@@ -358,39 +385,6 @@ def _add_final_job(
         condition = AndCondition(conditions=[w.is_terminated for w in sinks], true_works=[final_work])
         idds_workflow.add_condition(condition)
     return _summary(task_name, spec, 1)
-
-
-FRAGMENTED_LABEL_TASKS = 20
-"""A label split into more task shapes than this gets a warning."""
-
-
-def _warn_about_fragmented_labels(groups: Iterable[_Group]) -> None:
-    """Warn when jobs of one label differ so much that they land in many tasks."""
-    shapes: dict[str, int] = {}
-    for spec, *_ in groups:
-        shapes[spec.label] = shapes.get(spec.label, 0) + 1
-    for label, count in shapes.items():
-        if count > FRAGMENTED_LABEL_TASKS:
-            _LOG.warning(
-                "Label %s splits into %d PanDA tasks because its jobs differ in command line, files or "
-                "resource requests (e.g. per-job quantum graph files, whenSaveJobQgraph other than NEVER); "
-                "PanDA handles few large tasks better",
-                label,
-                count,
-            )
-
-
-def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:
-    """Return the payload jobs among ``parents``, looking through no-op jobs."""
-    found: dict[str, None] = {}
-    for parent in parents:
-        if parent not in noops:
-            found[parent] = None
-            continue
-        if parent not in memo:
-            memo[parent] = _payload_parents(pred, list(pred[parent]), noops, memo)
-        found.update(dict.fromkeys(memo[parent]))
-    return list(found)
 
 
 def _summary(task_name: str, spec: TaskSpec, jobs: int) -> TaskSummary:

@@ -13,13 +13,14 @@ dictionaries: if ctrl_bps or networkx change them, prepare stops naming what
 changed instead of silently seeing no files or no parents.
 ``tests/prepare/test_graph_tables.py`` compares every table with the public API.
 
-It also checks that the job graph has no cycle (`check_acyclic`).
+It also checks that the job graph has no cycle (`check_acyclic`) and writes each task's
+dependency-map entries from the predecessor table (`dependency_entries`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -27,7 +28,7 @@ from lsst.ctrl.bps import GenericWorkflow, GenericWorkflowFile
 
 from ..errors import GraphTablesError, PandaPrepareError
 
-__all__ = ["GraphTables", "check_acyclic"]
+__all__ = ["GraphTables", "check_acyclic", "dependency_entries"]
 
 CYCLE_NAMES_SHOWN = 10
 """Jobs of a cycle named in the error message at most."""
@@ -161,3 +162,54 @@ def _cycle_among(tables: GraphTables, left: set[str]) -> list[str]:
     cycle = list(order)[order[name] :]
     cycle.reverse()  # parent before child
     return cycle
+
+
+def dependency_entries(
+    pred: Mapping[str, Mapping[str, Any]],
+    tasks: Iterable[Any],
+    reference: Mapping[str, dict[str, str]],
+    noops: set[str],
+) -> Iterator[tuple[Any, list[dict]]]:
+    """Yield each task with its dependency map: one entry per job, in the task's order.
+
+    Parameters
+    ----------
+    pred : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
+        Parents of each job (`GraphTables.predecessors`).
+    tasks : `~collections.abc.Iterable`
+        The tasks, each with ``members`` (job names, in workflow order), ``input_names`` (the
+        pseudo input PanDA sees for each) and ``order_ids`` (each one's order id).
+    reference : `~collections.abc.Mapping` [`str`, `dict` [`str`, `str`]]
+        ``{"task", "inputname"}`` of every payload job, shared by all its children.
+    noops : `set` [`str`]
+        No-op jobs, looked through to their payload parents.
+
+    Yields
+    ------
+    task, entries : `tuple`
+        A task of ``tasks`` and its entries (``name``, ``order_id``, ``dependencies``).
+    """
+    noop_parents: dict[str, list[str]] = {}
+    referenced = reference.__getitem__
+    for task in tasks:
+        entries: list[dict] = []
+        append = entries.append
+        for name, input_name, order_id in zip(task.members, task.input_names, task.order_ids, strict=True):
+            parents = pred[name]
+            if noops and not noops.isdisjoint(parents):
+                parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
+            append({"name": input_name, "order_id": order_id, "dependencies": list(map(referenced, parents))})
+        yield task, entries
+
+
+def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:
+    """Return the payload jobs among ``parents``, looking through no-op jobs."""
+    found: dict[str, None] = {}
+    for parent in parents:
+        if parent not in noops:
+            found[parent] = None
+            continue
+        if parent not in memo:
+            memo[parent] = _payload_parents(pred, list(pred[parent]), noops, memo)
+        found.update(dict.fromkeys(memo[parent]))
+    return list(found)

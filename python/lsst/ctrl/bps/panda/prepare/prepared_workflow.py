@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from idds.common.utils import json_dumps, json_loads
+from idds.common.utils import DictClassEncoder, json_loads
 from idds.workflowv2.workflow import Workflow
 from lsst.ctrl.bps import BaseWmsWorkflow, BpsConfig, GenericWorkflow
 
@@ -22,9 +24,17 @@ from ..edgenode.job_contract import NAME_MAP_CHUNK, NAME_MAP_DIR, name_map_path
 from ..gc_pause import gc_paused
 from .convert import TaskSummary, convert_workflow
 from .settings import SettingsReader
-from .workflow_picture import write_workflow_picture
+from .task_work import DependencyMapZipper
+from .workflow_picture import draw_workflow_picture, task_graph_of_workflow
 
-__all__ = ["IDDS_WORKFLOW_FILE", "MANIFEST_FILE", "SUMMARY_FILE", "PandaBpsWmsWorkflow", "write_job_name_map"]
+__all__ = [
+    "IDDS_WORKFLOW_FILE",
+    "MANIFEST_FILE",
+    "SUMMARY_FILE",
+    "PandaBpsWmsWorkflow",
+    "write_idds_workflow_json",
+    "write_job_name_map",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -61,6 +71,8 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         self.job_name_map: dict[int, list[str]] | None = None
         self.published_map: dict[str, Any] | None = None
         self.published_map_name: str | None = None
+        self.map_zipper: DependencyMapZipper | None = None
+        """iDDS zipping the dependency maps since conversion, until `write` takes them."""
 
     @classmethod
     def from_generic_workflow(
@@ -83,6 +95,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         workflow.end_point = result.end_point
         workflow.job_count = result.job_count
         workflow.job_name_map = result.job_name_map
+        workflow.map_zipper = result.map_zipper
         if result.published_map_file is not None:
             workflow.published_map = result.published_map
             workflow.published_map_name = result.published_map_file[1]
@@ -107,7 +120,11 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
             path = directory / self.published_map_name
             write_atomically(path, json.dumps(self.published_map, separators=(",", ":")))
             self.files_to_stage[self.published_map_name] = str(path)
-        write_atomically(directory / IDDS_WORKFLOW_FILE, json_dumps(self.idds_workflow))
+        # Graphviz draws the picture in its own process meanwhile.
+        with ThreadPoolExecutor(1) as drawer:
+            picture = drawer.submit(draw_workflow_picture, task_graph_of_workflow(self), directory, self.name)
+            zipper, self.map_zipper = self.map_zipper, None
+            write_idds_workflow_json(directory / IDDS_WORKFLOW_FILE, self.idds_workflow, zipper)
         manifest = {
             "name": self.name,
             "service_class": self.service_class,
@@ -120,7 +137,7 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         }
         write_atomically(directory / MANIFEST_FILE, json.dumps(manifest, indent=1))
         write_atomically(directory / SUMMARY_FILE, self.summary())
-        write_workflow_picture(self, directory)
+        picture.result()
         self.submit_path = str(directory)
         _LOG.info("Wrote PanDA workflow %s (%d tasks) to %s", self.name, len(self.tasks), directory)
 
@@ -174,6 +191,37 @@ class PandaBpsWmsWorkflow(BaseWmsWorkflow):
         ]
         lines.append(f"{len(self.tasks)} tasks, {self.job_count} jobs")
         return "\n".join(lines) + "\n"
+
+
+def write_idds_workflow_json(
+    path: Path, idds_workflow: Workflow, zipper: DependencyMapZipper | None = None
+) -> None:
+    """Write the iDDS JSON of ``idds_workflow`` to ``path``, as ``idds.common.utils.json_dumps`` makes it.
+
+    The dependency maps are zipped by iDDS in threads (`DependencyMapZipper`): by ``zipper``,
+    which conversion started as it made the works, or else here; iDDS zips any other work's map
+    itself.  The JSON goes to the file as it is encoded (``json.dump`` with iDDS's encoder and
+    ``json_dumps``'s arguments), never whole in memory; the file appears by a rename when complete.
+    The works get their maps back before this returns.
+
+    Parameters
+    ----------
+    path : `pathlib.Path`
+        The file to write (replaced if it exists).
+    idds_workflow : `idds.workflowv2.workflow.Workflow`
+        The workflow.
+    zipper : `DependencyMapZipper`, optional
+        The zipping conversion started.
+    """
+    if zipper is None:
+        zipper = DependencyMapZipper()
+        for work in idds_workflow.template.works.values():
+            zipper.start(work)
+        zipper.close()
+    temporary = path.with_name(path.name + ".tmp")
+    with zipper.zipped_maps(), temporary.open("w") as stream:
+        json.dump(idds_workflow, stream, indent=None, sort_keys=False, cls=DictClassEncoder)
+    os.replace(temporary, path)
 
 
 def write_job_name_map(directory: Path, name_map: dict[int, list[str]]) -> Path:

@@ -89,6 +89,10 @@ _shape_attributes = operator.attrgetter(
 """The job attributes that shape its task (read in one C-level call)."""
 
 
+_PER_JOB_VALUE = "<per-job value>"
+"""What a job's shape holds for each of its ``placeholderParams``."""
+
+
 def _refuse_encoding(value: str) -> str:
     raise UnsafeTokenError(value)
 
@@ -124,6 +128,7 @@ class TaskSpecs:
         self.reader = reader
         self.wf: WorkflowSettings = reader.workflow()
         self.placeholders = frozenset(self.wf.placeholder_params)
+        self._per_job_markers = dict.fromkeys(self.placeholders, _PER_JOB_VALUE)
         self.files_to_stage: dict[str, str] = {}
         self.published = self.wf.name_mode.published
         self._encode = _refuse_encoding if self.published else encode_token
@@ -161,9 +166,9 @@ class TaskSpecs:
         spec : `TaskSpec`
             The shared spec; equal specs are the same object.
         """
-        fixed = job.cmdvals.copy()
-        for name in self.placeholders.intersection(fixed):
-            del fixed[name]
+        # Per-job values never shape a task (they travel in the pseudo input): every job's read as
+        # one marker, present or not, in a C-level merge.
+        fixed = job.cmdvals | self._per_job_markers
         name = job.name
         shape = (
             _shape_attributes(job),

@@ -31,6 +31,7 @@ __all__ = [
     "render_svg",
     "task_graph",
     "task_graph_of_workflow",
+    "draw_workflow_picture",
     "write_workflow_picture",
 ]
 
@@ -229,8 +230,30 @@ def write_workflow_picture(workflow: Any, directory: Path) -> Path | None:
     path : `pathlib.Path` or `None`
         The picture, or `None` when pydot or Graphviz is missing.
     """
+    return draw_workflow_picture(task_graph_of_workflow(workflow), directory, workflow.name)
+
+
+def draw_workflow_picture(graph: TaskGraph, directory: Path, title: str) -> Path | None:
+    """Write `PICTURE_FILE` of ``graph`` into the submit directory, or log one line why not.
+
+    Reads nothing but ``graph``, so it may run in a thread while the workflow is written.
+
+    Parameters
+    ----------
+    graph : `TaskGraph`
+        The collapsed task graph (`task_graph_of_workflow`).
+    directory : `pathlib.Path`
+        The submit directory.
+    title : `str`
+        The workflow's name.
+
+    Returns
+    -------
+    path : `pathlib.Path` or `None`
+        The picture, or `None` when pydot or Graphviz is missing.
+    """
     try:
-        return render_svg(task_graph_of_workflow(workflow), Path(directory) / PICTURE_FILE, workflow.name)
+        return render_svg(graph, Path(directory) / PICTURE_FILE, title)
     except GraphUnavailableError as exc:
         _LOG.info("No %s: %s", PICTURE_FILE, exc)
         return None
