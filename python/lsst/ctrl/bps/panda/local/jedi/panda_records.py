@@ -28,6 +28,8 @@ from ..pilot.attempts import Outcome
 from ..state.event_table import is_fine_grained
 
 __all__ = [
+    "FILE_SPEC_KEYS",
+    "JOB_SPEC_KEYS",
     "file_lfn",
     "file_status",
     "job_record",
@@ -69,6 +71,107 @@ _FILE_STATUS: Mapping[JobState, str] = {
     JobState.CANCELLED: "cancelled",
 }
 """JEDI status of an input file by its job's state (held: waiting for iDDS to release it)."""
+
+
+JOB_SPEC_KEYS = (
+    "schedulerID",
+    "pilotID",
+    "creationHost",
+    "modificationHost",
+    "AtlasRelease",
+    "homepackage",
+    "prodSeriesLabel",
+    "maxCpuUnit",
+    "maxDiskCount",
+    "maxDiskUnit",
+    "ipConnectivity",
+    "cpuConsumptionTime",
+    "cpuConsumptionUnit",
+    "commandToPilot",
+    "supErrorDiag",
+    "ddmErrorDiag",
+    "brokerageErrorDiag",
+    "jobDispatcherErrorDiag",
+    "jobParameters",
+    "metadata",
+    "prodDBlock",
+    "dispatchDBlock",
+    "destinationDBlock",
+    "destinationSE",
+    "nEvents",
+    "grid",
+    "cloud",
+    "cpuConversion",
+    "sourceSite",
+    "destinationSite",
+    "transferType",
+    "cmtConfig",
+    "stateChangeTime",
+    "prodDBUpdateTime",
+    "lockedby",
+    "relocationFlag",
+    "jobExecutionID",
+    "VO",
+    "pilotTiming",
+    "countryGroup",
+    "batchID",
+    "parentID",
+    "specialHandling",
+    "nInputDataFiles",
+    "inputFileType",
+    "inputFileProject",
+    "inputFileBytes",
+    "nOutputDataFiles",
+    "outputFileBytes",
+    "jobMetrics",
+    "workQueue_ID",
+    "maxVMEM",
+    "maxSWAP",
+    "maxPSS",
+    "avgRSS",
+    "avgVMEM",
+    "avgSWAP",
+    "avgPSS",
+    "nucleus",
+    "hs06sec",
+    "gshare",
+    "hs06",
+    "totRCHAR",
+    "totWCHAR",
+    "totRBYTES",
+    "totWBYTES",
+    "rateRCHAR",
+    "rateWCHAR",
+    "rateRBYTES",
+    "rateWBYTES",
+    "resource_type",
+    "diskIO",
+    "memory_leak",
+    "memory_leak_x2",
+    "container_name",
+    "job_label",
+    "gco2_regional",
+    "gco2_global",
+    "cpu_architecture_level",
+    "outputFileType",
+)
+"""``JobSpec`` attributes panda-server 1.0.4's ``job/get_description`` sends that we have no value for
+(sent as null, so that a job record has every key of the real one)."""
+
+FILE_SPEC_KEYS = (
+    "GUID",
+    "prodDBlock",
+    "prodDBlockToken",
+    "dispatchDBlock",
+    "dispatchDBlockToken",
+    "destinationDBlock",
+    "destinationDBlockToken",
+    "destinationSE",
+    "fsize",
+    "md5sum",
+    "checksum",
+)
+"""``FileSpec`` attributes of a job's ``Files`` the real server sends and we have no value for."""
 
 
 def wire_time(epoch: float | None) -> dict[str, str] | None:
@@ -304,8 +407,11 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
                 "scope": None,
                 "dataset": row["dataset_name"],
                 "status": "ready",
+                **dict.fromkeys(FILE_SPEC_KEYS),
             }
         ],
     }
     record.update(_outcome_fields(row))
+    for key in JOB_SPEC_KEYS:
+        record.setdefault(key, None)
     return record

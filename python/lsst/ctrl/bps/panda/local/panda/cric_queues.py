@@ -138,7 +138,12 @@ def cric_documents(storage: Path) -> dict[str, Any]:
         "ddm_blacklist.json": {},
         "cm.json": [],
         "rucio_rse_usage.json": {
-            RSE: {"storage": free, "expired": {"used": 0}, "min_free_space": {"used": 0}, "unavailable": {"used": 0}}
+            RSE: {
+                "storage": free,
+                "expired": {"used": 0},
+                "min_free_space": {"used": 0},
+                "unavailable": {"used": 0},
+            }
         },
     }
 

@@ -51,7 +51,7 @@ JEDI_LOOP_CYCLES: dict[str, int] = {
 """Seconds between two passes of each JEDI agent (templates: 10, 10, 10, 20, 600, 60, 300)."""
 
 DDM_CLIENT = "local_ddm_client:LocalDDMClient"
-"""JEDI's DDM client for ``wlcg`` (``scripts/local_ddm_client.py``: the generic one can not freeze a dataset)."""
+"""JEDI's DDM client for ``wlcg`` (``scripts/local_ddm_client.py``: the generic one cannot freeze)."""
 
 JEDI_WORKERS: dict[str, str] = {
     "db/nWorkers": "2",

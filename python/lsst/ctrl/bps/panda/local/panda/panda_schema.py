@@ -42,7 +42,17 @@ __all__ = ["RETRY_RULES", "SCHEMA_PARTS", "SCHEMAS", "load_schema", "schema_sqls
 _LOG = logging.getLogger(__name__)
 
 SCHEMA_COMPONENTS = ("PANDA", "PANDAMETA", "PANDAARCH", "PANDABIGMON", "DEFT")
-SCHEMA_PARTS = ("", "_TABLE", "_VIEW", "_TYPE", "_SEQUENCE", "_FUNCTION", "_TRIGGER", "_SCHEDULER_JOBS", "_PROCEDURE")
+SCHEMA_PARTS = (
+    "",
+    "_TABLE",
+    "_VIEW",
+    "_TYPE",
+    "_SEQUENCE",
+    "_FUNCTION",
+    "_TRIGGER",
+    "_SCHEDULER_JOBS",
+    "_PROCEDURE",
+)
 """Suffixes of ``pg_<COMPONENT><suffix>.sql``, in the order they are loaded."""
 
 SCHEMAS = ("doma_panda", "doma_pandameta", "doma_pandaarch", "doma_deft")
@@ -191,9 +201,23 @@ def load_schema(psql: Path, port: int, socket_dir: Path, checkout: Path, log_pat
             failed += len(errors)
             log.write(done.stderr)
     check = subprocess.run(
-        [str(psql), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "panda_db", "-At", "-c",
-         "SELECT to_regclass('doma_panda.jedi_tasks') IS NOT NULL"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(psql),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            "panda_db",
+            "-At",
+            "-c",
+            "SELECT to_regclass('doma_panda.jedi_tasks') IS NOT NULL",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if check.stdout.strip() != "t":
         raise RealPandaError(f"the PanDA schema did not load (no doma_panda.jedi_tasks): see {log_path}")

@@ -123,14 +123,25 @@ class PandaStack:
         pids: dict[str, int] = {}
         try:
             postgres = self._postgres()
+            if not (postgres.bin_dir.parent / "lib" / "pg_cron.so").exists():
+                raise RealPandaError(
+                    f"PostgreSQL in {postgres.bin_dir.parent} has no pg_cron: run `make real-panda-install`"
+                )
             postgres.start(home.db_port)
             pids["postgres"] = postgres.postmaster_pid() or 0
             self._record(home, pids)
             if not (self.root / "schema.loaded").exists():
                 if self.schema_checkout is None:
-                    raise RealPandaError("a new PanDA database needs PANDA_DATABASE_DIR (the schema checkout)")
-                load_schema(postgres.bin_dir / "psql", home.db_port, postgres.data, self.schema_checkout,
-                            home.logs / "schema.log")
+                    raise RealPandaError(
+                        "a new PanDA database needs PANDA_DATABASE_DIR (the schema checkout)"
+                    )
+                load_schema(
+                    postgres.bin_dir / "psql",
+                    home.db_port,
+                    postgres.data,
+                    self.schema_checkout,
+                    home.logs / "schema.log",
+                )
                 (self.root / "schema.loaded").touch()
             write_configs(home)
             write_cric(home.cric, self.root / "storage")
@@ -191,7 +202,9 @@ class PandaStack:
             if http_ok(f"{home.url}/api/v1/system/is_alive"):
                 return
             time.sleep(0.5)
-        raise RealPandaError(f"panda-server did not answer in {START_TIMEOUT:.0f} s: see {home.logs}/front.log")
+        raise RealPandaError(
+            f"panda-server did not answer in {START_TIMEOUT:.0f} s: see {home.logs}/front.log"
+        )
 
     def _configure(self, env: dict[str, str]) -> None:
         """Load our CRIC files with the real configurator (queues, sites, endpoints, schedconfig_json)."""
@@ -200,8 +213,13 @@ class PandaStack:
             script = f"from pandaserver.daemons.scripts import configurator as c; c.main(argv={arguments!r})"
             with open(self.home.logs / "configurator.log", "ab") as log:
                 done = subprocess.run(
-                    [str(self.python), "-c", script], env=env, cwd=self.root, stdout=log,
-                    stderr=subprocess.STDOUT, timeout=START_TIMEOUT, check=False,
+                    [str(self.python), "-c", script],
+                    env=env,
+                    cwd=self.root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=START_TIMEOUT,
+                    check=False,
                 )
             if done.returncode != 0:
                 raise RealPandaError(f"the configurator failed: see {self.home.logs}/configurator.log")

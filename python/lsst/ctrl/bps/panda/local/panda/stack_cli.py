@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="real-panda", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "status", "env"])
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("REAL_PANDA_HOME", ".real-panda")))
-    parser.add_argument("--venv", type=Path, default=Path(os.environ.get("REAL_PANDA_VENV", ".venv-real-idds")))
+    parser.add_argument(
+        "--venv", type=Path, default=Path(os.environ.get("REAL_PANDA_VENV", ".venv-real-idds"))
+    )
     parser.add_argument("--schema", type=Path, default=os.environ.get("PANDA_DATABASE_DIR") or None)
     return parser
 

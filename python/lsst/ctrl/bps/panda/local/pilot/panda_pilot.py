@@ -14,7 +14,8 @@
 * the end: ``finished`` with the report of the job's log file (``log.tgz`` of its work
   directory, copied to the queue's storage: the adder needs size and adler32), or ``failed`` with
   the payload's exit code (``trans_exit_code``, ``exe_error_code``) and, for a kill, the pilot's
-  error code (``pilot_error_code`` 1235 above the memory limit, 1213 past the wall time).
+  error code (``pilot_error_code`` 1235 above the memory limit, 1213 past the wall time, 1144
+  killed on the server's command).
 
 The payload is the job's ``jobPars``: base64 of the command line when the transformation is one
 of DOMA's ``bash-c-enc`` wrappers (``encJobParams``), else the command line itself.  Its memory
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import PilotApiError
-from .attempts import AttemptEnd, LaunchSpec, Outcome
+from .attempts import PANDA_KILL, AttemptEnd, LaunchSpec, Outcome
 from .executor import Executor
 from .pilot_api import PilotApi
 
@@ -118,7 +119,7 @@ class PandaPilot:
     api : `PilotApi`
         The server's pilot API.
     executor : `Executor`
-        The job-running core.
+        The job-running core, owned by this pilot (`tend` reports every end it reaps).
     queue : `str`
         The PanDA queue the pilot serves.
     work_root : `pathlib.Path`
@@ -182,7 +183,9 @@ class PandaPilot:
             job.last_beat = now
             reply = self._update(job_id, "running", attempt_nr=job.description.get("attemptNr"))
             if reply.get("command") == KILL_COMMAND:
-                self.executor.kill(job_id, Outcome.CANCELLED, "killed on the server's command")
+                self.executor.kill(
+                    job_id, Outcome.CANCELLED, "This job was killed by panda server", PANDA_KILL
+                )
         ends = self.executor.poll()
         for end in ends:
             self.report_end(end)
@@ -237,7 +240,12 @@ class PandaPilot:
             for path in sorted(workdir.iterdir()) if workdir.exists() else []:
                 archive.add(path, arcname=path.name)
         guid = str(description.get("logGUID") or uuid.uuid4())
-        entry = {"guid": guid, "fsize": target.stat().st_size, "adler32": _adler32(target), "surl": f"file://{target}"}
+        entry = {
+            "guid": guid,
+            "fsize": target.stat().st_size,
+            "adler32": _adler32(target),
+            "surl": f"file://{target}",
+        }
         return json.dumps({lfn: entry})
 
     def run_until_idle(self, timeout: float, poll: float = 0.5) -> None:

@@ -110,7 +110,9 @@ class PilotApi:
         PilotApiError
             Raised if the call fails or is refused.
         """
-        envelope = self.call("POST", "pilot/acquire_jobs", {"site_name": site_name, "n_jobs": n_jobs, **options})
+        envelope = self.call(
+            "POST", "pilot/acquire_jobs", {"site_name": site_name, "n_jobs": n_jobs, **options}
+        )
         data = envelope.get("data") or {}
         if not envelope["success"] and envelope.get("message") == NO_JOBS:
             return []
@@ -138,7 +140,9 @@ class PilotApi:
         PilotApiError
             Raised if the call fails or is refused.
         """
-        envelope = self.call("POST", "pilot/update_job", {"job_id": job_id, "job_status": job_status, **fields})
+        envelope = self.call(
+            "POST", "pilot/update_job", {"job_id": job_id, "job_status": job_status, **fields}
+        )
         if not envelope["success"]:
             raise PilotApiError(f"update_job {job_id} -> {job_status} refused: {envelope.get('message')}")
         return envelope.get("data") or {}
@@ -161,7 +165,9 @@ class PilotApi:
             raise PilotApiError(f"update_event_ranges refused: {envelope.get('message')}")
         return envelope.get("data") or {}
 
-    def acquire_event_ranges(self, job_id: int, jobset_id: int, task_id: int, n_ranges: int = 10) -> list[Any]:
+    def acquire_event_ranges(
+        self, job_id: int, jobset_id: int, task_id: int, n_ranges: int = 10
+    ) -> list[Any]:
         """Take up to ``n_ranges`` event ranges of a job (fine-grained processing).
 
         Parameters

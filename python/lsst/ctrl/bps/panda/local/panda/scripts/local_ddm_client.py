@@ -2,7 +2,7 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause
 
-"""JEDI's DDM client for VO ``wlcg`` on the local stack: the generic one, plus a dataset freeze that does nothing.
+"""JEDI's DDM client for VO ``wlcg`` on the local stack: the generic one, plus a no-op dataset freeze.
 
 Loaded by JEDI (``[ddm] modConfig`` of ``panda_jedi.cfg``), never imported by the plugin.  JEDI
 1.0.4's ``GenPostProcessor`` freezes each task's log and output datasets through the DDM client,
