@@ -8,7 +8,8 @@ Pure functions between the store's rows and the shapes PanDA's REST API
 (``/api/v1``, panda-server 1.0.4) gives the iDDS daemons: `task_plan` reads
 the parameters iDDS's ``DomaPanDAWork`` submits, `job_record` builds the
 record ``job/get_description`` returns for one PanDA job (one attempt), and
-`panda_task_status` names a task's state as JEDI does.  Times travel as
+`panda_task_status` names a task's state as JEDI does.  A job record's times are UTC text, as
+the real server sends them (`job_time`); `wire_time` is panda-server's marked form
 ``{"__datetime__": iso}``, which ``pandaclient`` turns back into datetimes.
 """
 
@@ -26,12 +27,12 @@ from ..core.job_states import JobState
 from ..core.request_plan import TaskPlan
 from ..pilot.attempts import Outcome
 from ..state.event_table import is_fine_grained
+from .job_spec_keys import FILE_SPEC_KEYS, JOB_SPEC_KEYS
 
 __all__ = [
-    "FILE_SPEC_KEYS",
-    "JOB_SPEC_KEYS",
     "file_lfn",
     "file_status",
+    "job_time",
     "job_record",
     "panda_task_status",
     "task_plan",
@@ -73,105 +74,17 @@ _FILE_STATUS: Mapping[JobState, str] = {
 """JEDI status of an input file by its job's state (held: waiting for iDDS to release it)."""
 
 
-JOB_SPEC_KEYS = (
-    "schedulerID",
-    "pilotID",
-    "creationHost",
-    "modificationHost",
-    "AtlasRelease",
-    "homepackage",
-    "prodSeriesLabel",
-    "maxCpuUnit",
-    "maxDiskCount",
-    "maxDiskUnit",
-    "ipConnectivity",
-    "cpuConsumptionTime",
-    "cpuConsumptionUnit",
-    "commandToPilot",
-    "supErrorDiag",
-    "ddmErrorDiag",
-    "brokerageErrorDiag",
-    "jobDispatcherErrorDiag",
-    "jobParameters",
-    "metadata",
-    "prodDBlock",
-    "dispatchDBlock",
-    "destinationDBlock",
-    "destinationSE",
-    "nEvents",
-    "grid",
-    "cloud",
-    "cpuConversion",
-    "sourceSite",
-    "destinationSite",
-    "transferType",
-    "cmtConfig",
-    "stateChangeTime",
-    "prodDBUpdateTime",
-    "lockedby",
-    "relocationFlag",
-    "jobExecutionID",
-    "VO",
-    "pilotTiming",
-    "countryGroup",
-    "batchID",
-    "parentID",
-    "specialHandling",
-    "nInputDataFiles",
-    "inputFileType",
-    "inputFileProject",
-    "inputFileBytes",
-    "nOutputDataFiles",
-    "outputFileBytes",
-    "jobMetrics",
-    "workQueue_ID",
-    "maxVMEM",
-    "maxSWAP",
-    "maxPSS",
-    "avgRSS",
-    "avgVMEM",
-    "avgSWAP",
-    "avgPSS",
-    "nucleus",
-    "hs06sec",
-    "gshare",
-    "hs06",
-    "totRCHAR",
-    "totWCHAR",
-    "totRBYTES",
-    "totWBYTES",
-    "rateRCHAR",
-    "rateWCHAR",
-    "rateRBYTES",
-    "rateWBYTES",
-    "resource_type",
-    "diskIO",
-    "memory_leak",
-    "memory_leak_x2",
-    "container_name",
-    "job_label",
-    "gco2_regional",
-    "gco2_global",
-    "cpu_architecture_level",
-    "outputFileType",
-)
-"""``JobSpec`` attributes panda-server 1.0.4's ``job/get_description`` sends that we have no value for
-(sent as null, so that a job record has every key of the real one)."""
+def job_time(epoch: float | None) -> str | None:
+    """Return a time as panda-server 1.0.4 writes it in a job record: UTC text, no marker.
 
-FILE_SPEC_KEYS = (
-    "GUID",
-    "prodDBlock",
-    "prodDBlockToken",
-    "dispatchDBlock",
-    "dispatchDBlockToken",
-    "destinationDBlock",
-    "destinationDBlockToken",
-    "destinationSE",
-    "fsize",
-    "md5sum",
-    "checksum",
-)
-"""``FileSpec`` attributes of a job's ``Files`` the real server sends and we have no value for."""
+    Parameters
+    ----------
+    epoch : `float` or `None`
+        Seconds since the epoch (`None` stays `None`).
+    """
+    if epoch is None:
+        return None
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def wire_time(epoch: float | None) -> dict[str, str] | None:
@@ -323,7 +236,8 @@ def _outcome_fields(row: sqlite3.Row) -> dict[str, Any]:
     pilot_code = row["error_code"] or 0
     payload_failed = status == Outcome.FAILED.value
     return {
-        "transExitCode": code if code is not None else (None if status == "running" else 0),
+        # panda-server stores the pilot's code as text: "0", "3"
+        "transExitCode": str(code) if code is not None else (None if status == "running" else "0"),
         "exeErrorCode": code if payload_failed and code else 0,
         "exeErrorDiag": row["error_diag"] if payload_failed else None,
         "pilotErrorCode": pilot_code,
@@ -356,7 +270,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
     panda_id = row["attempt_id"]
     jedi_task_id = row["jedi_task_id"]
     status = _ATTEMPT_JOB_STATUS.get(row["attempt_status"], "failed")
-    started, ended = wire_time(row["started_at"]), wire_time(row["ended_at"])
+    started, ended = job_time(row["started_at"]), job_time(row["ended_at"])
     record: dict[str, Any] = {
         "PandaID": panda_id,
         "jobDefinitionID": jedi_task_id,

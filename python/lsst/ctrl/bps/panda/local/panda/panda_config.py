@@ -168,16 +168,16 @@ def _jedi_cfg(home: PandaHome, template: str, path: Path) -> None:
     template = _set(template, "voWithScope", "wlcg")
     template = _set(template, "modConfig", f"wlcg:1:{DDM_CLIENT}")
     path.write_text(template)
-    config = configparser.ConfigParser(interpolation=None, strict=False)
-    config.optionxform = str  # type: ignore[assignment,method-assign]
-    config.read(path)
+    jedi = configparser.ConfigParser(interpolation=None, strict=False)
+    jedi.optionxform = str  # type: ignore[assignment,method-assign]
+    jedi.read(path)
     for agent, seconds in JEDI_LOOP_CYCLES.items():
-        config[agent]["loopCycle"] = str(seconds)
+        jedi.set(agent, "loopCycle", str(seconds))
     for key, value in JEDI_WORKERS.items():
-        section, option = key.split("/")
-        config[section][option] = value
+        part, option = key.split("/")
+        jedi.set(part, option, value)
     with open(path, "w") as stream:
-        config.write(stream)
+        jedi.write(stream)
 
 
 def write_configs(home: PandaHome) -> None:
