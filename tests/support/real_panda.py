@@ -228,7 +228,8 @@ def _command_when_running(session: PandaSession, name: str, command: Any) -> tup
         if status == "running" and not sent and trace.get("running"):
             sent.append(command(task_id))
 
-    trace = session.follow(task_id, on_sample=when_running)
+    # JEDI ends a killed task minutes later (aborting, then toabort at its next kill pass, then aborted)
+    trace = session.follow(task_id, on_sample=when_running, timeout=720)
     session.drain()
     return task_id, trace
 

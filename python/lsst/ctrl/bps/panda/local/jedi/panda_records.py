@@ -184,8 +184,13 @@ def task_plan(params: Mapping[str, Any]) -> TaskPlan:
     )
 
 
-def panda_task_status(status: TransformStatus, ended_by: str | None, all_succeeded: bool) -> str:
+def panda_task_status(
+    status: TransformStatus, ended_by: str | None, all_succeeded: bool, any_succeeded: bool = True
+) -> str:
     """Return the JEDI status of a task.
+
+    A finished task (``finish`` command) ends as JEDI's post-processor ends it: ``done`` when
+    every job succeeded, ``failed`` when none did, ``finished`` otherwise.
 
     Parameters
     ----------
@@ -195,10 +200,12 @@ def panda_task_status(status: TransformStatus, ended_by: str | None, all_succeed
         ``"kill"`` or ``"finish"`` when a command ended the task.
     all_succeeded : `bool`
         Every job of the task succeeded.
+    any_succeeded : `bool`, optional
+        Some job of the task succeeded.
     """
     if status == TransformStatus.Cancelled:
         if ended_by == "finish":
-            return "done" if all_succeeded else "finished"
+            return "done" if all_succeeded else "finished" if any_succeeded else "failed"
         return "aborted"
     return _TASK_STATUS.get(status, "running")
 

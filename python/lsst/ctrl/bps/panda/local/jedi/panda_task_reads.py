@@ -63,15 +63,16 @@ class PandaTaskReads:
         )
 
     def _status_of(self, task: sqlite3.Row) -> str:
-        unfinished = (
+        succeeded, total = (
             self.store.connection()
             .execute(
-                "SELECT 1 FROM jobs WHERE task_id = ? AND status != ? LIMIT 1",
-                (task["task_id"], JobState.SUCCEEDED),
+                "SELECT COUNT(*) FILTER (WHERE status = ?), COUNT(*) FROM jobs WHERE task_id = ?",
+                (JobState.SUCCEEDED, task["task_id"]),
             )
             .fetchone()
         )
-        return panda_task_status(TransformStatus(task["task_status"]), task["ended_by"], unfinished is None)
+        status = TransformStatus(task["task_status"])
+        return panda_task_status(status, task["ended_by"], succeeded == total, succeeded > 0)
 
     def status(self, jedi_task_id: int) -> str | None:
         """Return a task's JEDI status (`None` for an unknown task).

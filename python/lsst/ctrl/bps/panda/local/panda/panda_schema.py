@@ -23,9 +23,12 @@ The schema is not on PyPI: ``PANDA_DATABASE_DIR`` names a checkout of GitHub's
    on the four ``doma_*`` schemas.
 
 Retry rules (`RETRY_RULES`) are ours, not production's data: a fresh schema has none, and real JEDI
-escalates memory only through them.  They do what PanDA's retry module documents for memory
-kills: ``increase_memory`` on the pilot's "payload ran out of memory" (1212) and "payload exceeded
-maximum allowed memory" (1235) errors.
+escalates memory only through them.  They do what DOMA documents for memory kills (each retry
+multiplies the memory by ``memory_multiplier``, sent as ``retryRamStep`` = request x multiplier):
+``increase_memory_xtimes`` (PanDA's retry module: the job's memory times ``retryRamStep /
+ramCount``, at most ``retryRamMax``) on the pilot's "payload ran out of memory" (1212) and
+"payload exceeded maximum allowed memory" (1235) errors.  (With ``increase_memory`` instead,
+JEDI raises a 200 MB job to 1000 MB whatever the step: recorded once, not kept.)
 """
 
 from __future__ import annotations
@@ -59,12 +62,12 @@ SCHEMAS = ("doma_panda", "doma_pandameta", "doma_pandaarch", "doma_deft")
 """The schemas the ``panda`` role works in."""
 
 RETRY_RULES: list[tuple[int, str, int, str, str]] = [
-    (1, "pilotErrorCode", 1212, "increase_memory", "payload ran out of memory (ours: local stack)"),
-    (2, "pilotErrorCode", 1235, "increase_memory", "payload exceeded maximum memory (ours: local stack)"),
+    (1, "pilotErrorCode", 1212, "increase_memory_xtimes", "payload ran out of memory (ours)"),
+    (2, "pilotErrorCode", 1235, "increase_memory_xtimes", "payload exceeded maximum memory (ours)"),
 ]
 """(id, error source, error code, action, description) of the retry rules we load."""
 
-RETRY_ACTIONS = {"increase_memory": 1, "no_retry": 2, "limit_retry": 3}
+RETRY_ACTIONS = {"increase_memory": 1, "no_retry": 2, "limit_retry": 3, "increase_memory_xtimes": 4}
 
 TIMEOUT = 600.0
 """Seconds the whole load may take."""
