@@ -268,7 +268,7 @@ def memory_escalation(session: PandaSession, name: str) -> tuple[int, dict[str, 
     """A job above its memory: killed (pilot error 1235) and retried with more memory."""
     hog = "python3 -c 'import time; b = bytearray(400 * 2**20); time.sleep(3)' # ${IN/L}"
     task_id = session.submit(
-        name, ["a+m:1"], hog, task_rss=200, task_rss_retry_step=300, task_rss_max=4000, maxattempt=3
+        name, ["a+m:1"], hog, task_rss=200, task_rss_retry_step=600, task_rss_max=4000, maxattempt=3
     )
     return task_id, session.follow(task_id)
 

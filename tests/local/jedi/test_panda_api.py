@@ -212,8 +212,8 @@ def test_memory_kill_retries_with_more_memory(idds_engine):
     from pandaclient import Client
 
     status, panda_ids = Client.getPandaIDsWithTaskID(task_id)
-    assert status == 0 and len(panda_ids) == 2
-    first, second = jobs(panda_ids)
+    assert status == 0 and len(panda_ids) == 2 and panda_ids == sorted(panda_ids, reverse=True)
+    first, second = jobs(sorted(panda_ids))
     assert (first.jobStatus, first.pilotErrorCode, first.minRamCount) == ("failed", 1235, 150)
     assert (second.jobStatus, second.attemptNr, second.maxAttempt) == ("finished", 2, 2)
     assert second.minRamCount == 750

@@ -43,7 +43,9 @@ def test_steps_follow_the_official_order_with_the_workarounds(checkout, tmp_path
     assert text["cron socket"] == f"UPDATE cron.job SET nodename='{tmp_path / 'sock'}', nodeport=25439;"
     assert names[-1] == "retry rules (ours)"
     for _, _, code, action, _ in RETRY_RULES:
-        assert f"'pilotErrorCode', {code}" in text["retry rules (ours)"] and action == "increase_memory_xtimes"
+        assert (
+            f"'pilotErrorCode', {code}" in text["retry rules (ours)"] and action == "increase_memory_xtimes"
+        )
 
 
 def test_a_directory_that_is_no_checkout_names_the_variable(tmp_path):

@@ -49,7 +49,6 @@ JOB_SPEC_KEYS = (
     "lockedby",
     "relocationFlag",
     "jobExecutionID",
-    "VO",
     "pilotTiming",
     "countryGroup",
     "batchID",

@@ -291,7 +291,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
         "eventService": None,
         "attemptNr": row["attempt_nr"],
         "maxAttempt": row["attempt_limit"],
-        "failedAttempt": max(row["attempt_nr"] - 1, 0) if status == "finished" else row["attempt_nr"],
+        "failedAttempt": max(row["attempt_nr"] - 1, 0),  # the attempts that failed before this one
         "creationTime": started,
         "startTime": started,
         "endTime": ended,
@@ -299,7 +299,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
         "prodSourceLabel": row["prod_source_label"],
         "prodUserID": row["user_name"],
         "prodUserName": row["user_name"],
-        "vo": row["vo"],
+        "VO": row["vo"],
         "computingSite": row["queue"],
         "computingElement": row["queue"],
         "workingGroup": row["working_group"],
@@ -327,7 +327,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
                 "lfn": file_lfn(row["serial"], row["name"]),
                 "scope": None,
                 "dataset": row["dataset_name"],
-                "status": "ready",
+                "status": "unknown",  # what panda-server 1.0.4 sends for a job's pseudo input
                 **dict.fromkeys(FILE_SPEC_KEYS),
             }
         ],

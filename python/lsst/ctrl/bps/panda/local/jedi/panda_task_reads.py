@@ -194,7 +194,7 @@ class PandaTaskReads:
         return event_range_statuses(self.store.connection(), job_task_ids)
 
     def job_ids(self, jedi_task_id: int) -> list[int] | None:
-        """Return every PandaID of a task (every attempt), oldest first.
+        """Return every PandaID of a task (every attempt), newest first, as panda-server 1.0.4 does.
 
         Parameters
         ----------
@@ -205,7 +205,7 @@ class PandaTaskReads:
             return None
         rows = self.store.connection().execute(
             "SELECT a.attempt_id FROM attempts a JOIN jobs j ON j.job_id = a.job_id "
-            "JOIN panda_tasks p ON p.task_id = j.task_id WHERE p.jedi_task_id = ? ORDER BY a.attempt_id",
+            "JOIN panda_tasks p ON p.task_id = j.task_id WHERE p.jedi_task_id = ? ORDER BY a.attempt_id DESC",
             (jedi_task_id,),
         )
         return [row[0] for row in rows]
