@@ -11,7 +11,8 @@ Each scenario submits one DOMA task through the unmodified ``pandaclient`` (as `
 builds it), plays pilot with our executor through the real pilot API, and writes
 ``<scenario>.json``: the task's status sequence, each job's state sequence (state, attemptNr,
 minRamCount, queue, pilotErrorCode, transExitCode) and every HTTP exchange the client made
-(endpoint, request, the envelope of the reply).  Nothing is normalised here: the shape test
+(endpoint, request, the envelope of the reply; the first of each reply shape of an endpoint, since
+samples repeat).  Nothing is normalised here: the shape test
 (``tests/local/jedi/test_real_panda_shape.py``) normalises ids and times.
 """
 
@@ -44,6 +45,7 @@ def main() -> int:
     arguments = parser.parse_args()
     url = _setup(arguments.home.absolute())
     from support.real_panda import SCENARIOS, RealPandaSession
+    from support.real_panda_shape import distinct_exchanges
 
     arguments.out.mkdir(parents=True, exist_ok=True)
     stamp = int(time.time())
@@ -59,7 +61,7 @@ def main() -> int:
                 "task_id": task_id,
                 "seconds": round(seconds, 1),
                 **trace,
-                "exchanges": list(session.exchanges),
+                "exchanges": distinct_exchanges(session.exchanges),
             }
             (arguments.out / f"{scenario}.json").write_text(
                 json.dumps(document, indent=1, default=str) + "\n"

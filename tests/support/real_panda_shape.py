@@ -117,3 +117,17 @@ def is_subsequence(ours: list[Any], real: list[Any]) -> bool:
     """Return whether ``ours`` is ``real`` with some items left out (order kept)."""
     position = iter(real)
     return all(any(item == candidate for candidate in position) for item in ours)
+
+
+def distinct_exchanges(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the first exchange of each endpoint with each reply shape (a recording's samples repeat)."""
+    import json
+
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for exchange in exchanges:
+        key = (exchange["endpoint"], json.dumps(shape(exchange["reply"]), sort_keys=True, default=str))
+        if key not in seen:
+            seen.add(key)
+            kept.append(exchange)
+    return kept

@@ -216,7 +216,7 @@ def test_memory_kill_retries_with_more_memory(idds_engine):
     first, second = jobs(sorted(panda_ids))
     assert (first.jobStatus, first.pilotErrorCode, first.minRamCount) == ("failed", 1235, 150)
     assert (second.jobStatus, second.attemptNr, second.maxAttempt) == ("finished", 2, 2)
-    assert second.minRamCount == 750
+    assert second.minRamCount == 600  # 150 x (600 / 150): JEDI's increase_memory_xtimes
 
 
 def test_input_released_before_the_retry_runs_at_the_retry(idds_engine):

@@ -93,3 +93,18 @@ def test_our_layer_has_the_shape_of_real_jedi(idds_engine, scenario):
     assert not unlisted, (
         "differences from real JEDI not listed in tests/data/real_panda/README.md:\n" + "\n".join(unlisted)
     )
+
+
+def test_the_comparison_finds_a_planted_difference():
+    real = json.loads((RECORDING / "success.json").read_text())
+    ours = json.loads(json.dumps(real))
+    for exchange in ours["exchanges"]:
+        if exchange["endpoint"] == "job/get_description":
+            for record in exchange["reply"]["data"] or []:
+                record["transExitCode"] = 0
+                record.pop("jobsetID")
+    ours["task"] = ["done", "running"]
+    found = differences(real, ours)
+    assert "job/get_description.data[].transExitCode: ['int'] vs real ['str']" in found
+    assert "job/get_description.data[].jobsetID: missing" in found
+    assert any(line.startswith("task sequence ['done', 'running'] not in") for line in found)
