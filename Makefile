@@ -51,11 +51,12 @@ $(PUBLISHED_SUITE_STAMP): | $(STAMP)
 # the 2 cores pay; each worker starts its own servers and iDDS stack. The fault suite and the browser
 # tests share one group (xdist_group "serial"), which --dist loadgroup runs on a single worker.
 TEST_WORKERS ?= 4
+# Live tests against the real PanDA stack (marker real_panda) need GitHub-only sources: `make test-real-panda`.
 test: $(STAMP) $(PUBLISHED_STAMP) $(PUBLISHED_SUITE_STAMP) system-packages
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not real_panda" -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The unit tier, for the edit-test loop: no servers, no engines, no browser (about a minute).
-UNIT_TIER := not slow and not idds_engine and not browser and not real_servers and not real_idds and not published_suite
+UNIT_TIER := not slow and not idds_engine and not browser and not real_servers and not real_idds and not published_suite and not real_panda
 check: $(STAMP)
 	$(PY) -m pytest -m "$(UNIT_TIER)" -n 2 $(PYTEST_ARGS)
 
@@ -170,6 +171,43 @@ test-real-idds: $(STAMP) $(REAL_IDDS_STAMP)
 # Re-record the real servers' envelopes: python/lsst/ctrl/bps/panda/testing/envelopes/real/ (kit package data).
 record-envelopes: $(STAMP) $(REAL_IDDS_STAMP)
 	$(PY) tests/real_idds/record_envelopes.py
+
+# --- The real PanDA: panda-server 1.0.4 + JEDI + PostgreSQL with pg_cron (issue 24) -------------
+# The servers' virtualenv above holds panda-server; the schema is GitHub's PanDAWMS/panda-database
+# (not on PyPI): name a checkout with PANDA_DATABASE_DIR (needed when the database is new).  The
+# stack lives in REAL_PANDA_HOME and keeps running after `make real-panda` returns; workarounds and
+# JEDI's loop cycles are documented in python/lsst/ctrl/bps/panda/local/panda/.
+REAL_PANDA_HOME ?= $(CURDIR)/.real-panda
+PANDA_DATABASE_DIR ?=
+PG_MAJOR ?= 15
+REAL_PANDA_ENV := REAL_PANDA_HOME=$(REAL_PANDA_HOME) REAL_PANDA_VENV=$(abspath $(REAL_IDDS_VENV)) \
+	PANDA_DATABASE_DIR=$(PANDA_DATABASE_DIR)
+REAL_PANDA_CLI := $(PY) -m lsst.ctrl.bps.panda.local.panda.stack_cli
+
+.PHONY: real-panda-install real-panda real-panda-stop real-panda-status record-real-panda test-real-panda
+
+# Installing (once, as root or with sudo): PostgreSQL's pg_cron.  Running needs no root.
+real-panda-install:
+	@if ls /usr/lib/postgresql/*/lib/pg_cron.so >/dev/null 2>&1; then echo "pg_cron is installed"; \
+	elif [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-$(PG_MAJOR)-cron; \
+	else sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-$(PG_MAJOR)-cron; fi
+
+real-panda: $(STAMP) $(REAL_IDDS_STAMP)
+	$(REAL_PANDA_ENV) $(REAL_PANDA_CLI) start
+
+real-panda-stop: $(STAMP)
+	$(REAL_PANDA_ENV) $(REAL_PANDA_CLI) stop
+
+real-panda-status: $(STAMP)
+	$(REAL_PANDA_ENV) $(REAL_PANDA_CLI) status
+
+# Re-record tests/data/real_panda/ from the running stack (make real-panda first).
+record-real-panda: $(STAMP)
+	$(REAL_PANDA_ENV) $(PY) tests/real_panda/record_real_panda.py $(SCENARIOS)
+
+# The live tests: they start the stack in REAL_PANDA_HOME if it is not running.
+test-real-panda: $(STAMP) $(REAL_IDDS_STAMP)
+	$(REAL_PANDA_ENV) $(PY) -m pytest -m real_panda $(PYTEST_ARGS)
 
 clean: clean-real-idds
 clean-real-idds:

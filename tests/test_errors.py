@@ -21,7 +21,7 @@ PACKAGE = Path(errors.__file__).resolve().parent
 EXEMPT_PARTS = ("edgenode", "resources")
 """Folders whose files keep their own exceptions: the worker-side decoders (and their shipped copies)."""
 
-EXEMPT_DIRS = (PACKAGE / "local" / "idds" / "scripts",)
+EXEMPT_DIRS = (PACKAGE / "local" / "idds" / "scripts", PACKAGE / "local" / "panda" / "scripts")
 """Scripts run by the servers' virtualenv: standard library only, never imported by the plugin."""
 
 BARE_RUNTIME_ERROR = re.compile(r"\braise\s+RuntimeError\s*\(")

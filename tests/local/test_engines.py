@@ -152,7 +152,7 @@ def test_memory_kill_is_retried_with_more_memory(server, idds_api, shell_dag, tm
         ledger_payload(ledger.path, ALLOCATE_200_MB),
         maxattempt=3,
         task_rss=100,
-        task_rss_retry_step=200,
+        task_rss_retry_step=300,  # times 3 at each memory kill, as JEDI's increase_memory_xtimes
         task_rss_max=1000,
     )
     request_id = submit(idds_api, dag)

@@ -69,7 +69,7 @@ def fine_grained_jobs(idds_api, request_id):
     records = call_ok(idds_api.get_requests(request_id=request_id, with_detail=True))
     (record,) = [r for r in records if "_a_" in (r.get("transform_name") or "")]
     _, panda_ids = Client.getPandaIDsWithTaskID(record["transform_workload_id"])
-    status, jobs = Client.getJobStatus(panda_ids)
+    status, jobs = Client.getJobStatus(sorted(panda_ids))  # oldest first: the last attempt of a file wins
     assert status == 0 and jobs, (record["transform_workload_id"], panda_ids, status, jobs)
     assert {job.eventService for job in jobs} == {6}
     return {job.Files[0].lfn.split(":", 1)[1]: (job.jobStatus, job.jobSubStatus) for job in jobs}

@@ -21,6 +21,7 @@ def doma_task_params(name, pfns, executable, request_id=7, **options):
     from idds.doma.workflowv2.domapandawork import DomaPanDAWork
 
     dependent = set(options.pop("dependent", ()))
+    queue = options.pop("task_queue", "LOCAL_CONVENTIONAL")
     entries = [
         {
             "name": pfn,
@@ -38,7 +39,7 @@ def doma_task_params(name, pfns, executable, request_id=7, **options):
         log_collections=[],
         dependency_map=entries,
         task_name=name,
-        task_queue="LOCAL_CONVENTIONAL",
+        task_queue=queue,
         encode_command_line=True,
         **settings,
     )

@@ -103,7 +103,7 @@ def wait_for_jobs(task_id, count, timeout=90):
     while time.monotonic() < deadline:
         _, panda_ids = Client.getPandaIDsWithTaskID(task_id)
         if panda_ids and len(panda_ids) >= count:
-            _, jobs = Client.getJobStatus(panda_ids)
+            _, jobs = Client.getJobStatus(sorted(panda_ids))
             if all(job.jobStatus in ("finished", "failed") for job in jobs):
                 return jobs
         time.sleep(0.2)

@@ -90,7 +90,7 @@ def test_memory_kill_escalates_rss_and_succeeds(local_panda, idds_api, unwrap, w
         ALLOCATE_200_MB,
         maxattempt=3,
         task_rss=100,
-        task_rss_retry_step=200,
+        task_rss_retry_step=300,  # times 3 at each memory kill, as JEDI's increase_memory_xtimes
         task_rss_max=1000,
     )
     request_id = unwrap(idds_api.submit(dag.workflow))

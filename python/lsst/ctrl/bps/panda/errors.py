@@ -50,8 +50,10 @@ __all__ = [
     "PandaRunError",
     "PandaStagingError",
     "PandaUnreachableError",
+    "PilotApiError",
     "PostgresError",
     "RequestNotRecordedError",
+    "RealPandaError",
     "RetryRefusedError",
     "RunIdError",
     "SchemaError",
@@ -427,6 +429,14 @@ class TokenRejectedError(LocalPandaError):
 
 class IddsStackError(LocalPandaError):
     """The local iDDS stack could not be found or started, or is not running."""
+
+
+class RealPandaError(LocalPandaError):
+    """The real PanDA stack (panda-server, JEDI, their PostgreSQL) could not be set up, started or reached."""
+
+
+class PilotApiError(LocalPandaError):
+    """A call of the real PanDA server's pilot API failed or was refused (the message names the call)."""
 
 
 class PostgresError(IddsStackError):

@@ -14,13 +14,14 @@ Layers, top to bottom (each imports only the ones below it):
     ``panda_local``, the relay server on 127.0.0.1 and the engines by name.
 `http`
     Monitor pages, file cache, identity provider, auth gate.
-`embedded`, `jedi`, `idds`
-    The two engines' sides: the embedded iDDS verbs; the PanDA task/job API
-    and the real iDDS stack of the idds engine.
+`embedded`, `jedi`, `idds`, `panda`
+    The engines' sides: the embedded iDDS verbs; the PanDA task/job API
+    and the real iDDS stack of the idds engine; the real panda-server + JEDI
+    stack (``make real-panda``).
 `engine`
     The scheduling thread, its rules, retry and build requests.
 `pilot`
-    The executor that plays pilot.
+    The executor that plays pilot, and its client of the real pilot API.
 `state`
     State directory and SQLite store.
 `core`

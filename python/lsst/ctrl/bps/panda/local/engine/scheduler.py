@@ -154,7 +154,7 @@ class Scheduler:
             row = conn.execute(
                 "SELECT j.job_id, j.task_id, j.request_id, j.status, j.panda_id, j.attempt_nr, "
                 "j.attempt_limit, j.name, a.workdir, "
-                "j.rss, t.rss_step, t.rss_max, r.status AS request_status FROM attempts a "
+                "j.rss, t.rss AS task_rss, t.rss_step, t.rss_max, r.status AS request_status FROM attempts a "
                 "JOIN jobs j ON j.job_id = a.job_id JOIN tasks t ON t.task_id = j.task_id "
                 "JOIN requests r ON r.request_id = j.request_id WHERE a.attempt_id = ?",
                 (end.attempt_id,),
@@ -198,7 +198,9 @@ class Scheduler:
             elif row["attempt_nr"] < row["attempt_limit"]:
                 rss = row["rss"]
                 if end.outcome == Outcome.MEMORY and rss and row["rss_step"]:
-                    rss = rss + row["rss_step"]
+                    # JEDI's increase_memory_xtimes: times retryRamStep / ramCount at each memory kill
+                    base = row["task_rss"] or rss
+                    rss = round(rss * row["rss_step"] / base)
                     rss = min(rss, row["rss_max"]) if row["rss_max"] else rss
                 conn.execute("UPDATE jobs SET rss = ? WHERE job_id = ?", (rss, job_id))
                 self._set_job(conn, JobState.READY, details)

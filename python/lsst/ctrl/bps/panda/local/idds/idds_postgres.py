@@ -102,8 +102,11 @@ class PostgresCluster:
         Where the tools' output goes.
     """
 
-    DATABASE = "idds"
+    DATABASE: str | None = "idds"
+    """The database made after ``initdb`` (`None`: none; the caller makes its own)."""
     USER = "idds"
+    SETTINGS: dict[str, str] = {}
+    """Server settings (``-c name=value``) beyond the loopback address and ``fsync=off``."""
 
     def __init__(self, home: Path, bin_dir: Path, log_path: Path) -> None:
         self.home = home
@@ -242,9 +245,10 @@ class PostgresCluster:
         else:
             self.recover()
         options = f"-p {port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.SETTINGS.items())
         log = self.data.parent / "postgres_server.log"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
-        if fresh:
+        if fresh and self.DATABASE:
             self._run(
                 "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", self.USER, self.DATABASE, as_owner=False
             )

@@ -16,6 +16,8 @@ Modules
     What the daemons read of those tasks.
 `panda_records`
     Task parameters, job and file records in PanDA's shapes.
+`job_spec_keys`
+    The keys of the real server's job records we send as null.
 `final_reruns`
     The final task runs again after a retry's re-run tasks.
 """

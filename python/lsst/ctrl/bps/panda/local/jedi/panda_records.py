@@ -8,7 +8,8 @@ Pure functions between the store's rows and the shapes PanDA's REST API
 (``/api/v1``, panda-server 1.0.4) gives the iDDS daemons: `task_plan` reads
 the parameters iDDS's ``DomaPanDAWork`` submits, `job_record` builds the
 record ``job/get_description`` returns for one PanDA job (one attempt), and
-`panda_task_status` names a task's state as JEDI does.  Times travel as
+`panda_task_status` names a task's state as JEDI does.  A job record's times are UTC text, as
+the real server sends them (`job_time`); `wire_time` is panda-server's marked form
 ``{"__datetime__": iso}``, which ``pandaclient`` turns back into datetimes.
 """
 
@@ -26,10 +27,12 @@ from ..core.job_states import JobState
 from ..core.request_plan import TaskPlan
 from ..pilot.attempts import Outcome
 from ..state.event_table import is_fine_grained
+from .job_spec_keys import FILE_SPEC_KEYS, JOB_SPEC_KEYS
 
 __all__ = [
     "file_lfn",
     "file_status",
+    "job_time",
     "job_record",
     "panda_task_status",
     "task_plan",
@@ -69,6 +72,19 @@ _FILE_STATUS: Mapping[JobState, str] = {
     JobState.CANCELLED: "cancelled",
 }
 """JEDI status of an input file by its job's state (held: waiting for iDDS to release it)."""
+
+
+def job_time(epoch: float | None) -> str | None:
+    """Return a time as panda-server 1.0.4 writes it in a job record: UTC text, no marker.
+
+    Parameters
+    ----------
+    epoch : `float` or `None`
+        Seconds since the epoch (`None` stays `None`).
+    """
+    if epoch is None:
+        return None
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def wire_time(epoch: float | None) -> dict[str, str] | None:
@@ -168,8 +184,13 @@ def task_plan(params: Mapping[str, Any]) -> TaskPlan:
     )
 
 
-def panda_task_status(status: TransformStatus, ended_by: str | None, all_succeeded: bool) -> str:
+def panda_task_status(
+    status: TransformStatus, ended_by: str | None, all_succeeded: bool, any_succeeded: bool = True
+) -> str:
     """Return the JEDI status of a task.
+
+    A finished task (``finish`` command) ends as JEDI's post-processor ends it: ``done`` when
+    every job succeeded, ``failed`` when none did, ``finished`` otherwise.
 
     Parameters
     ----------
@@ -179,10 +200,12 @@ def panda_task_status(status: TransformStatus, ended_by: str | None, all_succeed
         ``"kill"`` or ``"finish"`` when a command ended the task.
     all_succeeded : `bool`
         Every job of the task succeeded.
+    any_succeeded : `bool`, optional
+        Some job of the task succeeded.
     """
     if status == TransformStatus.Cancelled:
         if ended_by == "finish":
-            return "done" if all_succeeded else "finished"
+            return "done" if all_succeeded else "finished" if any_succeeded else "failed"
         return "aborted"
     return _TASK_STATUS.get(status, "running")
 
@@ -220,7 +243,8 @@ def _outcome_fields(row: sqlite3.Row) -> dict[str, Any]:
     pilot_code = row["error_code"] or 0
     payload_failed = status == Outcome.FAILED.value
     return {
-        "transExitCode": code if code is not None else (None if status == "running" else 0),
+        # panda-server stores the pilot's code as text: "0", "3"
+        "transExitCode": str(code) if code is not None else (None if status == "running" else "0"),
         "exeErrorCode": code if payload_failed and code else 0,
         "exeErrorDiag": row["error_diag"] if payload_failed else None,
         "pilotErrorCode": pilot_code,
@@ -253,7 +277,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
     panda_id = row["attempt_id"]
     jedi_task_id = row["jedi_task_id"]
     status = _ATTEMPT_JOB_STATUS.get(row["attempt_status"], "failed")
-    started, ended = wire_time(row["started_at"]), wire_time(row["ended_at"])
+    started, ended = job_time(row["started_at"]), job_time(row["ended_at"])
     record: dict[str, Any] = {
         "PandaID": panda_id,
         "jobDefinitionID": jedi_task_id,
@@ -267,7 +291,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
         "eventService": None,
         "attemptNr": row["attempt_nr"],
         "maxAttempt": row["attempt_limit"],
-        "failedAttempt": max(row["attempt_nr"] - 1, 0) if status == "finished" else row["attempt_nr"],
+        "failedAttempt": max(row["attempt_nr"] - 1, 0),  # the attempts that failed before this one
         "creationTime": started,
         "startTime": started,
         "endTime": ended,
@@ -275,7 +299,7 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
         "prodSourceLabel": row["prod_source_label"],
         "prodUserID": row["user_name"],
         "prodUserName": row["user_name"],
-        "vo": row["vo"],
+        "VO": row["vo"],
         "computingSite": row["queue"],
         "computingElement": row["queue"],
         "workingGroup": row["working_group"],
@@ -303,9 +327,12 @@ def job_record(row: sqlite3.Row) -> dict[str, Any]:
                 "lfn": file_lfn(row["serial"], row["name"]),
                 "scope": None,
                 "dataset": row["dataset_name"],
-                "status": "ready",
+                "status": "unknown",  # what panda-server 1.0.4 sends for a job's pseudo input
+                **dict.fromkeys(FILE_SPEC_KEYS),
             }
         ],
     }
     record.update(_outcome_fields(row))
+    for key in JOB_SPEC_KEYS:
+        record.setdefault(key, None)
     return record

@@ -63,15 +63,16 @@ class PandaTaskReads:
         )
 
     def _status_of(self, task: sqlite3.Row) -> str:
-        unfinished = (
+        succeeded, total = (
             self.store.connection()
             .execute(
-                "SELECT 1 FROM jobs WHERE task_id = ? AND status != ? LIMIT 1",
-                (task["task_id"], JobState.SUCCEEDED),
+                "SELECT COUNT(*) FILTER (WHERE status = ?), COUNT(*) FROM jobs WHERE task_id = ?",
+                (JobState.SUCCEEDED, task["task_id"]),
             )
             .fetchone()
         )
-        return panda_task_status(TransformStatus(task["task_status"]), task["ended_by"], unfinished is None)
+        status = TransformStatus(task["task_status"])
+        return panda_task_status(status, task["ended_by"], succeeded == total, succeeded > 0)
 
     def status(self, jedi_task_id: int) -> str | None:
         """Return a task's JEDI status (`None` for an unknown task).
@@ -193,7 +194,7 @@ class PandaTaskReads:
         return event_range_statuses(self.store.connection(), job_task_ids)
 
     def job_ids(self, jedi_task_id: int) -> list[int] | None:
-        """Return every PandaID of a task (every attempt), oldest first.
+        """Return every PandaID of a task (every attempt), newest first, as panda-server 1.0.4 does.
 
         Parameters
         ----------
@@ -204,7 +205,7 @@ class PandaTaskReads:
             return None
         rows = self.store.connection().execute(
             "SELECT a.attempt_id FROM attempts a JOIN jobs j ON j.job_id = a.job_id "
-            "JOIN panda_tasks p ON p.task_id = j.task_id WHERE p.jedi_task_id = ? ORDER BY a.attempt_id",
+            "JOIN panda_tasks p ON p.task_id = j.task_id WHERE p.jedi_task_id = ? ORDER BY a.attempt_id DESC",
             (jedi_task_id,),
         )
         return [row[0] for row in rows]

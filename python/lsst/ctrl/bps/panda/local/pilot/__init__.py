@@ -18,6 +18,10 @@ Modules
     What the executor asks the operating system about processes.
 `launch_faults`
     Launch tokens and storage errors: surviving the server's own faults.
+`pilot_api`
+    A client of the real panda-server's pilot API (``acquire_jobs``, ``update_job``, event ranges).
+`panda_pilot`
+    The executor as a pilot of the real panda-server, speaking that API as pilot3 does.
 """
 
 __all__: list[str] = []

@@ -11,7 +11,7 @@ import enum
 import time
 from pathlib import Path
 
-__all__ = ["PAYLOAD_EXCEEDED_MEMORY", "REACHED_MAX_TIME", "AttemptEnd", "LaunchSpec", "Outcome"]
+__all__ = ["PANDA_KILL", "PAYLOAD_EXCEEDED_MEMORY", "REACHED_MAX_TIME", "AttemptEnd", "LaunchSpec", "Outcome"]
 
 PAYLOAD_EXCEEDED_MEMORY = 1235
 """PanDA pilot error code PAYLOADEXCEEDMAXMEM."""
@@ -19,6 +19,9 @@ PAYLOAD_EXCEEDED_MEMORY = 1235
 
 REACHED_MAX_TIME = 1213
 """PanDA pilot error code REACHEDMAXTIME."""
+
+PANDA_KILL = 1144
+"""PanDA pilot error code PANDAKILL: the server told the pilot to kill the job."""
 
 
 class Outcome(enum.StrEnum):
