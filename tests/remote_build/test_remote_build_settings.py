@@ -11,8 +11,8 @@ import tarfile
 import pytest
 from lsst.ctrl.bps import BpsConfig
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.prepare import settings as settings_module
-from lsst.ctrl.bps.panda.prepare.settings import _shipped_defaults, shipped_default
+from lsst.ctrl.bps.panda.prepare import setting_types as settings_module
+from lsst.ctrl.bps.panda.prepare.setting_types import _shipped_defaults, shipped_default
 from lsst.ctrl.bps.panda.remote_build.build_archive import (
     BUILD_CONTEXT_FILE,
     CACHE_NO_BUILD_LIMIT,

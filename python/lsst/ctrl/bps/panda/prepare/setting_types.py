@@ -6,25 +6,37 @@
 
 `~lsst.ctrl.bps.panda.prepare.settings` reads every key; this module holds the records it fills
 (`WorkflowSettings`, `LabelSettings`, ...), the conversions that check a value and name its key
-when it is wrong, and `resolve_end_point` (environment references in ``fileDistributionEndPoint``).
+when it is wrong, `resolve_end_point` (environment references in ``fileDistributionEndPoint``),
+and where the shipped defaults come from (`shipped_default`, `setting_or_default`: the fallbacks
+of a configuration that lacks a key, ``config/bps_panda.yaml`` being the one place they live).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import re
 from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
+from lsst.ctrl.bps import BpsConfig
 
 from ..errors import PandaConfigError
 from .event_service import EventServiceSettings
 from .memory_classes import MemoryRouter
 
 __all__ = [
+    "config_dir",
+    "defaults_path",
     "resolve_end_point",
+    "setting_or_default",
+    "shipped_default",
     "LabelSettings",
     "NameMode",
     "RemoteBuildSettings",
@@ -232,3 +244,81 @@ def resolve_end_point(value: str, default: str | None) -> str:
     if resolved and not resolved.endswith("/"):
         resolved += "/"
     return resolved
+
+
+def config_dir() -> Path:
+    """Return the directory holding the plugin's YAML configuration.
+
+    ``$CTRL_BPS_PANDA_DIR/config`` wins (EUPS-style installs); otherwise the
+    ``config`` directory shipped with the package.
+    """
+    env_dir = os.environ.get("CTRL_BPS_PANDA_DIR")
+    if env_dir and (Path(env_dir) / "config" / "bps_panda.yaml").is_file():
+        return Path(env_dir) / "config"
+    return Path(str(resources.files("lsst.ctrl.bps.panda.config")))
+
+
+def defaults_path() -> Path:
+    """Return the path of ``bps_panda.yaml``, the plugin defaults."""
+    return config_dir() / "bps_panda.yaml"
+
+
+@functools.cache
+def _shipped_defaults() -> dict[str, Any]:
+    with open(defaults_path()) as stream:
+        return yaml.safe_load(stream) or {}
+
+
+def shipped_default(key: str) -> Any:
+    """Return the default of a plugin key, from the shipped ``bps_panda.yaml``.
+
+    ctrl_bps loads that file under every submission, so this is only reached by
+    callers that build a configuration without it (tests, notebooks); the
+    file stays the one place that holds the defaults.
+
+    Parameters
+    ----------
+    key : `str`
+        A key of ``bps_panda.yaml``; ``section.key`` for a key of a section.
+
+    Returns
+    -------
+    value : `~typing.Any`
+        Its value there.
+
+    Raises
+    ------
+    KeyError
+        Raised if the file has no such key.
+    """
+    value: Any = _shipped_defaults()
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def setting_or_default(config: BpsConfig | dict, key: str, variable: str | None = None) -> Any:
+    """Return one key of a configuration that may be empty or a plain `dict`, else its fallback.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig` or `dict`
+        The configuration.
+    key : `str`
+        A key of ``bps_panda.yaml``.
+    variable : `str`, optional
+        An environment variable consulted before the shipped default (``bps status|report|restart``
+        pass an empty configuration).
+
+    Returns
+    -------
+    value : `~typing.Any`
+        The configuration's value, else the variable's (when set and not empty), else the one in
+        ``bps_panda.yaml``.
+    """
+    fallback = os.environ.get(variable) if variable else None
+    if fallback is None or fallback == "":
+        fallback = shipped_default(key)
+    if isinstance(config, BpsConfig):
+        return config.search(key, opt={"default": fallback})[1]
+    return config.get(key, fallback) if config else fallback
