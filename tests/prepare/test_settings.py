@@ -8,13 +8,13 @@ import re
 
 import pytest
 from lsst.ctrl.bps.panda.errors import PandaConfigError
-from lsst.ctrl.bps.panda.prepare import settings as settings_module
+from lsst.ctrl.bps.panda.prepare import setting_types as settings_module
+from lsst.ctrl.bps.panda.prepare.setting_types import _shipped_defaults
 from lsst.ctrl.bps.panda.prepare.settings import (
     RESTART_PENDING_VARIABLE,
     NameMode,
     ServiceSettings,
     SettingsReader,
-    _shipped_defaults,
     read_service_settings,
     resolve_end_point,
     shipped_default,

@@ -62,11 +62,29 @@ def test_the_status_flap_after_the_restart_is_never_read_as_the_old_terminal_sta
     assert states == [WmsStates.RUNNING] * 5 + [WmsStates.SUCCEEDED]
 
 
-def test_a_rerun_that_fails_again_reads_failed_once_that_has_held():
-    record = request("SubFinished", idds_time(30))
-    held = read(record, 30 + SETTLE_SECONDS - 1)
-    assert held.state == WmsStates.RUNNING and "was taken" in held.message
-    assert read(record, 30 + SETTLE_SECONDS).state == WmsStates.FAILED
+def test_the_old_status_written_again_soon_after_the_restart_reads_running_for_as_long_as_it_stays():
+    # As seen on the idds engine under load: Resuming, then SubFinished written 10 s after the
+    # restart and kept for over a minute while the jobs ran again, then Finished.
+    sequence = [
+        (4, request("Resuming", idds_time(4))),
+        (10, request("SubFinished", idds_time(10))),
+        (75, request("SubFinished", idds_time(10))),
+        (TIMEOUT - 1, request("SubFinished", idds_time(10))),
+        (90, request("Finished", idds_time(90))),
+    ]
+    readings = [read(record, seconds) for seconds, record in sequence]
+    assert [r.state for r in readings] == [WmsStates.RUNNING] * 4 + [WmsStates.SUCCEEDED]
+    assert "was taken" in readings[2].message and "within" in readings[2].message
+
+
+def test_a_rerun_that_fails_again_reads_failed_from_when_idds_wrote_it():
+    record = request("SubFinished", idds_time(SETTLE_SECONDS + 1))  # updated_at has whole seconds
+    assert read(record, SETTLE_SECONDS + 1).state == WmsStates.FAILED
+    assert read(request("SubFinished", idds_time(SETTLE_SECONDS - 1)), 200).state == WmsStates.RUNNING
+
+
+def test_a_rerun_that_failed_quickly_reads_failed_after_the_timeout():
+    assert read(request("SubFinished", idds_time(20)), TIMEOUT).state == WmsStates.FAILED
 
 
 def test_after_the_timeout_an_untaken_restart_reads_as_idds_has_it_and_says_so():

@@ -7,7 +7,7 @@
 `~lsst.ctrl.bps.panda.prepare.settings` reads every key; this module holds the records it fills
 (`WorkflowSettings`, `LabelSettings`, ...), the conversions that check a value and name its key
 when it is wrong, `resolve_end_point` (environment references in ``fileDistributionEndPoint``),
-and where the shipped defaults come from (`shipped_default`, `setting_or_default`: the fallbacks
+and where the shipped defaults come from (`shipped_default`: the fallback
 of a configuration that lacks a key, ``config/bps_panda.yaml`` being the one place they live).
 """
 
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from lsst.ctrl.bps import BpsConfig
 
 from ..errors import PandaConfigError
 from .event_service import EventServiceSettings
@@ -35,7 +34,6 @@ __all__ = [
     "config_dir",
     "defaults_path",
     "resolve_end_point",
-    "setting_or_default",
     "shipped_default",
     "LabelSettings",
     "NameMode",
@@ -295,30 +293,3 @@ def shipped_default(key: str) -> Any:
     for part in key.split("."):
         value = value[part]
     return value
-
-
-def setting_or_default(config: BpsConfig | dict, key: str, variable: str | None = None) -> Any:
-    """Return one key of a configuration that may be empty or a plain `dict`, else its fallback.
-
-    Parameters
-    ----------
-    config : `lsst.ctrl.bps.BpsConfig` or `dict`
-        The configuration.
-    key : `str`
-        A key of ``bps_panda.yaml``.
-    variable : `str`, optional
-        An environment variable consulted before the shipped default (``bps status|report|restart``
-        pass an empty configuration).
-
-    Returns
-    -------
-    value : `~typing.Any`
-        The configuration's value, else the variable's (when set and not empty), else the one in
-        ``bps_panda.yaml``.
-    """
-    fallback = os.environ.get(variable) if variable else None
-    if fallback is None or fallback == "":
-        fallback = shipped_default(key)
-    if isinstance(config, BpsConfig):
-        return config.search(key, opt={"default": fallback})[1]
-    return config.get(key, fallback) if config else fallback

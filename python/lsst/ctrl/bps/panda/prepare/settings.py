@@ -38,7 +38,6 @@ from .setting_types import (
     config_dir,
     defaults_path,
     resolve_end_point,
-    setting_or_default,
     shipped_default,
 )
 
@@ -117,6 +116,33 @@ def written_runner_command(config: BpsConfig) -> str:
     """
     _, runner = config.search("runnerCommand", opt={"replaceEnvVars": False, "expandEnvVars": False})
     return " ".join(str(runner).split())
+
+
+def setting_or_default(config: BpsConfig | dict, key: str, variable: str | None = None) -> Any:
+    """Return one key of a configuration that may be empty or a plain `dict`, else its fallback.
+
+    Parameters
+    ----------
+    config : `lsst.ctrl.bps.BpsConfig` or `dict`
+        The configuration.
+    key : `str`
+        A key of ``bps_panda.yaml``.
+    variable : `str`, optional
+        An environment variable consulted before the shipped default (``bps status|report|restart``
+        pass an empty configuration).
+
+    Returns
+    -------
+    value : `~typing.Any`
+        The configuration's value, else the variable's (when set and not empty), else the one in
+        ``bps_panda.yaml``.
+    """
+    fallback = os.environ.get(variable) if variable else None
+    if fallback is None or fallback == "":
+        fallback = shipped_default(key)
+    if isinstance(config, BpsConfig):
+        return config.search(key, opt={"default": fallback})[1]
+    return config.get(key, fallback) if config else fallback
 
 
 class SettingsReader:

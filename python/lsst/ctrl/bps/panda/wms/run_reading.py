@@ -15,11 +15,16 @@ the request read ``S0`` with ``updated_at`` ``U0``):
 - Until it has moved, the run reads RUNNING with a message that the restart
   is pending.
 - Once it has moved, a live or SUCCEEDED request reads as iDDS has it.  A
-  FAILED or DELETED one reads RUNNING until it has been so for `SETTLE_SECONDS`
-  (``now - updated_at``): on the idds engine the request reads RUNNING, then
-  FAILED again for ~8 s before iDDS resumes the works, and a script polling
-  right after the restart must never see the old terminal state.  A rerun
-  that truly fails again thus reads FAILED `SETTLE_SECONDS` after it ended.
+  FAILED or DELETED one is believed only when iDDS wrote that status at least
+  `SETTLE_SECONDS` after the restart (its ``updated_at``); before that it reads
+  RUNNING.  iDDS writes the old terminal status again a few seconds after it
+  takes a retry (it resumes the works, then re-evaluates them before they have
+  run), and on the idds engine, under load, the request then kept that status
+  for over a minute while the jobs ran again; a script polling right after the
+  restart must never see it.  When the rerun ends iDDS writes the request
+  again, so a rerun that fails again reads FAILED from then on, unless it ended
+  within `SETTLE_SECONDS` of the restart: then it reads RUNNING until
+  ``restartPendingTimeout``.
 - ``restartPendingTimeout`` seconds after ``T`` the guard ends whatever
   happened: the run reads as iDDS has it, and, if the request never moved,
   with a message that iDDS has not taken the restart registered at ``T``.
@@ -48,10 +53,10 @@ from .run_commands import RunCommand, as_utc, last_command, submit_dir_of
 __all__ = ["SETTLE_SECONDS", "RunReading", "read_run", "read_run_of"]
 
 SETTLE_SECONDS = 60.0
-"""How long a request that moved after a restart must stay FAILED (or DELETED) to read so.
+"""How long after a restart iDDS must have written a FAILED (or DELETED) status for it to be believed.
 
-Several times the ~8 s status flap seen on the idds engine, and a few of the real iDDS daemons'
-polling periods."""
+iDDS writes the old terminal status again about 10 s after taking a retry (seen on the idds engine),
+before the resumed works have run; several times that, and a few of the daemons' polling periods."""
 
 _ENDED_BADLY = frozenset({WmsStates.FAILED, WmsStates.DELETED})
 
@@ -149,13 +154,13 @@ def _after_restart(
     if state not in _ENDED_BADLY or timed_out:
         return RunReading(state)
     ended = updated or now
-    if (now - ended).total_seconds() >= SETTLE_SECONDS:
+    if (ended - command.at).total_seconds() >= SETTLE_SECONDS:
         return RunReading(state)
     return RunReading(
         WmsStates.RUNNING,
         f"restart registered at {registered} was taken; iDDS reads {name} since {_when(ended)}, "
-        f"read as RUNNING until that has held {SETTLE_SECONDS:.0f} s (iDDS briefly reads the old "
-        "state while it resumes a run)",
+        f"within {SETTLE_SECONDS:.0f} s of the restart, as it does while it resumes a run: read as "
+        f"RUNNING until iDDS writes the request again or {pending_timeout:.0f} s have passed",
     )
 
 
