@@ -21,57 +21,15 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 
-from support.local_panda import ShellDag  # noqa: E402  (support sets loopback PanDA URLs before pandaclient)
+from support.envelope_calls import make_recorded_calls  # noqa: E402  (support sets loopback PanDA URLs first)
 from support.paths import ENVELOPES_DIR  # noqa: E402
 from support.real_servers import RealServers, servers_venv_python  # noqa: E402
-
-UNKNOWN = 987654
-
-
-def _workflow(name: str) -> object:
-    dag = ShellDag(name)
-    dag.task(f"{name}_01_a_01", {"a1": [], "a2": []}, "echo ${IN/L}")
-    dag.task(f"{name}_02_b_01", {"b1": [(f"{name}_01_a_01", "a1")]}, "echo ${IN/L}")
-    dag.final(f"{name}_03_final_01", "true", after=[f"{name}_02_b_01"])
-    return dag.workflow
-
-
-def _record_build_calls(api: object, save: object) -> None:
-    """Record the remote build's calls: submit_build, update_build_request and its refusals."""
-    from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
-    from support.bps_configs import remote_build_settings
-
-    settings = remote_build_settings()
-    build = build_workflow("recorded_build", settings, "echo build")
-    (work,) = build.template.works.values()
-    built = _workflow("recorded_built")
-    request_id = save("submit_build", api.submit_build(build, username=None, use_dataset_name=False))
-    save("get_requests_build_new", api.get_requests(request_id=request_id, with_detail=True))
-    save(
-        "update_build_request_wrong_signature",
-        api.update_build_request(request_id=request_id, signature="wrong", workflow=built),
-    )
-    signature = work.get_signature()
-    save(
-        "update_build_request",
-        api.update_build_request(request_id=request_id, signature=signature, workflow=built),
-    )
-    save("get_requests_built", api.get_requests(request_id=request_id, with_detail=True))
-    save(
-        "update_build_request_again",
-        api.update_build_request(request_id=request_id, signature=signature, workflow=built),
-    )
-    save(
-        "update_build_request_unknown",
-        api.update_build_request(request_id=UNKNOWN, signature=signature, workflow=built),
-    )
 
 
 def _point_client_at(url: str) -> None:
@@ -105,23 +63,7 @@ def record(out_dir: Path) -> None:
             print(f"{name}: {json_dumps(body)[:120]}")
             return body[1] if body[0] else None
 
-        save("ping", api.ping())
-        submitted = api.submit(_workflow("recorded"), username="ignored", use_dataset_name=False)
-        request_id = save("submit", submitted)
-        with tempfile.TemporaryDirectory() as cache:
-            step = _workflow("stepped").split_workflow_to_steps(request_cache=cache, max_request_length=50)[0]
-            save("submit_step", api.submit(step, username="ignored", use_dataset_name=False))
-        save("get_requests_new", api.get_requests(request_id=request_id, with_detail=False))
-        save("get_requests_detail_new", api.get_requests(request_id=request_id, with_detail=True))
-        save("get_contents_output_ext_new", api.get_contents_output_ext(request_id=request_id))
-        save("get_requests_unknown", api.get_requests(request_id=UNKNOWN, with_detail=False))
-        save("get_contents_output_ext_unknown", api.get_contents_output_ext(request_id=UNKNOWN))
-        save("abort", api.abort(request_id=request_id))
-        save("retry", api.retry(request_id=request_id))
-        save("abort_unknown", api.abort(request_id=UNKNOWN))
-        save("retry_unknown", api.retry(request_id=UNKNOWN))
-        save("relay_unknown_command", api.no_such_command())
-        _record_build_calls(api, save)
+        request_id = make_recorded_calls(api, save)
         began = time.monotonic()
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))

@@ -12,7 +12,6 @@ the same keys, the same types where both sides hold a value, the same enum class
 import copy
 import json
 import shutil
-import tempfile
 
 import pytest
 from idds.common.constants import RequestStatus
@@ -20,7 +19,6 @@ from idds.common.utils import json_dumps
 from lsst.ctrl.bps import WmsStates
 from lsst.ctrl.bps.panda import PanDAService
 from lsst.ctrl.bps.panda.errors import IddsCallError, IddsOutageError, IddsUnknownRequestError
-from lsst.ctrl.bps.panda.remote_build.build_submission import build_workflow
 from lsst.ctrl.bps.panda.testing.idds_double import Failure, IddsDouble, RunStory, install_idds_double
 from lsst.ctrl.bps.panda.testing.recorded_envelopes import (
     ENVELOPES_DIR,
@@ -31,19 +29,9 @@ from lsst.ctrl.bps.panda.testing.recorded_envelopes import (
 )
 from lsst.ctrl.bps.panda.wms.idds_port import IddsPort
 from lsst.ctrl.bps.panda.wms.wms_report import run_report_from_records
-from support.bps_configs import remote_build_settings
-from support.local_panda import ShellDag
+from support.envelope_calls import UNKNOWN, make_recorded_calls, recorded_workflow
 
-UNKNOWN = 987654
 RECORDED = sorted(p.stem for p in REAL_ENVELOPES_DIR.glob("*.json") if p.stem != "lifecycle_run2")
-
-
-def _workflow(name):
-    dag = ShellDag(name)
-    dag.task(f"{name}_01_a_01", {"a1": [], "a2": []}, "echo ${IN/L}")
-    dag.task(f"{name}_02_b_01", {"b1": [(f"{name}_01_a_01", "a1")]}, "echo ${IN/L}")
-    dag.final(f"{name}_03_final_01", "true", after=[f"{name}_02_b_01"])
-    return dag.workflow
 
 
 def shape(value):
@@ -91,34 +79,8 @@ def replay(double):
 
     with install_idds_double(double):
         api = IddsPort(attempts=1).api
-        save("ping", api.ping())
-        double.expect_submit(RunStory(jobs={"a": 2, "b": 1, "final": 1}).then("New"))
-        request_id = save(
-            "submit", api.submit(_workflow("recorded"), username="ignored", use_dataset_name=False)
-        )
-        with tempfile.TemporaryDirectory() as cache:
-            step = _workflow("stepped").split_workflow_to_steps(request_cache=cache, max_request_length=50)[0]
-            save("submit_step", api.submit(step, username="ignored", use_dataset_name=False))
-        save("get_requests_new", api.get_requests(request_id=request_id, with_detail=False))
-        save("get_requests_detail_new", api.get_requests(request_id=request_id, with_detail=True))
-        save("get_contents_output_ext_new", api.get_contents_output_ext(request_id=request_id))
-        save("get_requests_unknown", api.get_requests(request_id=UNKNOWN, with_detail=False))
-        save("get_contents_output_ext_unknown", api.get_contents_output_ext(request_id=UNKNOWN))
-        save("abort", api.abort(request_id=request_id))
-        save("retry", api.retry(request_id=request_id))
-        save("abort_unknown", api.abort(request_id=UNKNOWN))
-        save("retry_unknown", api.retry(request_id=UNKNOWN))
-        save("relay_unknown_command", api.no_such_command())
-        build = build_workflow("recorded_build", remote_build_settings(), "echo build")
-        (work,) = build.template.works.values()
-        built = _workflow("recorded_built")
-        build_id = save("submit_build", api.submit_build(build, username=None, use_dataset_name=False))
-        save("get_requests_build_new", api.get_requests(request_id=build_id, with_detail=True))
-        save("update_build_request_wrong_signature", api.update_build_request(build_id, "wrong", built))
-        save("update_build_request", api.update_build_request(build_id, work.get_signature(), built))
-        save("get_requests_built", api.get_requests(request_id=build_id, with_detail=True))
-        save("update_build_request_again", api.update_build_request(build_id, work.get_signature(), built))
-        save("update_build_request_unknown", api.update_build_request(UNKNOWN, work.get_signature(), built))
+        story = RunStory(jobs={"a": 2, "b": 1, "final": 1}).then("New")
+        request_id = make_recorded_calls(api, save, before_submit=lambda: double.expect_submit(story))
         double.fail(Failure.IDDS_OUTAGE, calls=1)
         save("idds_down", api.get_requests(request_id=request_id, with_detail=False))
     return saved
@@ -273,7 +235,7 @@ def test_a_story_naming_a_label_the_workflow_lacks_is_refused():
     double = IddsDouble()
     double.expect_submit(RunStory(jobs={"nope": 1}).then("New"))
     with install_idds_double(double), pytest.raises(ValueError, match="nope"):
-        IddsPort(attempts=1).submit(_workflow("labels"))
+        IddsPort(attempts=1).submit(recorded_workflow("labels"))
 
 
 def test_the_published_get_idds_client_names_are_replaced_where_they_exist(monkeypatch):
