@@ -194,8 +194,8 @@ def dependency_entries(
     for task in tasks:
         # One comprehension per task: no per-job call of ours, attribute or method lookup.
         entries = [
-            {"name": input_name, "order_id": order_id, "dependencies": list(map(referenced, parents_of(name)))}
-            for name, input_name, order_id in zip(task.members, task.input_names, task.order_ids, strict=True)
+            {"name": input_name, "order_id": order, "dependencies": list(map(referenced, parents_of(name)))}
+            for name, input_name, order in zip(task.members, task.input_names, task.order_ids, strict=True)
         ]
         yield task, entries
 
