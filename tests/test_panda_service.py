@@ -235,3 +235,31 @@ def test_an_unknown_id_reads_as_the_published_plugin_said_it(monkeypatch):
     message = "No records found for workflow id '9999'. Hint: double check the id"
     assert service.get_status("9999") == (WmsStates.UNKNOWN, message)
     assert service.report("9999") == ([], message)
+
+
+def test_prepare_keeps_the_collector_paused_from_conversion_to_writing(tmp_path, monkeypatch):
+    # Re-enabled between the two, the collector would walk every object conversion made (seconds at 1M jobs).
+    import gc
+
+    from lsst.ctrl.bps.panda.prepare.prepared_workflow import PandaBpsWmsWorkflow
+
+    seen = []
+    convert, write = PandaBpsWmsWorkflow.from_generic_workflow.__func__, PandaBpsWmsWorkflow.write
+
+    def from_generic_workflow(cls, *args):
+        workflow = convert(cls, *args)
+        seen.append(("converted", gc.isenabled()))
+        return workflow
+
+    def recording_write(self, out_prefix):
+        seen.append(("writing", gc.isenabled()))
+        write(self, out_prefix)
+
+    monkeypatch.setattr(PandaBpsWmsWorkflow, "from_generic_workflow", classmethod(from_generic_workflow))
+    monkeypatch.setattr(PandaBpsWmsWorkflow, "write", recording_write)
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE)
+    gw = shell_workflow("gc", {"j0": ("a", "true"), "j1": ("a", "true")})
+    assert gc.isenabled()
+    PanDAService(config).prepare(config, gw, str(tmp_path / "submit"))
+    assert seen == [("converted", False), ("writing", False)]
+    assert gc.isenabled()

@@ -28,6 +28,7 @@ from .errors import (
     PandaUnreachableError,
     RunIdError,
 )
+from .gc_pause import gc_paused
 from .identity import caller_identity
 from .prepare.prepared_workflow import PandaBpsWmsWorkflow
 from .prepare.settings import ServiceSettings, defaults_path, read_service_settings
@@ -99,6 +100,14 @@ class PanDAService(BaseWmsService):
         self, config: BpsConfig, generic_workflow: GenericWorkflow, out_prefix: str | None = None
     ) -> PandaBpsWmsWorkflow:
         # Docstring inherited from BaseWmsService.prepare.
+        # One pause of the garbage collector for conversion and writing: re-enabled in between, it
+        # would walk the millions of objects conversion made before writing starts.
+        with gc_paused():
+            return self._prepare(config, generic_workflow, out_prefix)
+
+    def _prepare(
+        self, config: BpsConfig, generic_workflow: GenericWorkflow, out_prefix: str | None
+    ) -> PandaBpsWmsWorkflow:
         service_class = f"{type(self).__module__}.{type(self).__name__}"
         workflow = PandaBpsWmsWorkflow.from_generic_workflow(
             config, generic_workflow, out_prefix, service_class

@@ -334,8 +334,8 @@ def _plan_tasks(
                 chunk_names = [f"{NAME_MAP_PREFIX}{task_number}.{order}" for order in range(size)]
             else:
                 chunk_names = published_names.add(spec.label, chunk_members, chunk_names)
-            for name, input_name in zip(chunk_members, chunk_names, strict=True):
-                reference[name] = {"task": task_name, "inputname": input_name}
+            refs = [{"task": task_name, "inputname": input_name} for input_name in chunk_names]
+            reference.update(zip(chunk_members, refs, strict=True))
             task = _Task(task_name, spec, chunk_members, chunk_names, range(first_order, first_order + size))
             if position is not None:
                 task = _in_workflow_order(task, position)

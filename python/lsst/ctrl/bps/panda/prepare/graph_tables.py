@@ -20,7 +20,7 @@ dependency-map entries from the predecessor table (`dependency_entries`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -189,17 +189,30 @@ def dependency_entries(
     task, entries : `tuple`
         A task of ``tasks`` and its entries (``name``, ``order_id``, ``dependencies``).
     """
-    noop_parents: dict[str, list[str]] = {}
     referenced = reference.__getitem__
+    parents_of = _parents_through_noops(pred, noops) if noops else pred.__getitem__
     for task in tasks:
-        entries: list[dict] = []
-        append = entries.append
-        for name, input_name, order_id in zip(task.members, task.input_names, task.order_ids, strict=True):
-            parents = pred[name]
-            if noops and not noops.isdisjoint(parents):
-                parents = dict.fromkeys(_payload_parents(pred, list(parents), noops, noop_parents))
-            append({"name": input_name, "order_id": order_id, "dependencies": list(map(referenced, parents))})
+        # One comprehension per task: no per-job call of ours, attribute or method lookup.
+        entries = [
+            {"name": input_name, "order_id": order, "dependencies": list(map(referenced, parents_of(name)))}
+            for name, input_name, order in zip(task.members, task.input_names, task.order_ids, strict=True)
+        ]
         yield task, entries
+
+
+def _parents_through_noops(
+    pred: Mapping[str, Mapping[str, Any]], noops: set[str]
+) -> Callable[[str], Iterable[str]]:
+    """Return a function giving a job's parents, no-op parents replaced by their payload parents."""
+    memo: dict[str, list[str]] = {}
+
+    def parents_of(name: str) -> Iterable[str]:
+        parents = pred[name]
+        if noops.isdisjoint(parents):
+            return parents
+        return _payload_parents(pred, list(parents), noops, memo)
+
+    return parents_of
 
 
 def _payload_parents(pred: Any, parents: list[str], noops: set[str], memo: dict[str, list[str]]) -> list[str]:
