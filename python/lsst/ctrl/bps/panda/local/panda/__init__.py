@@ -2,8 +2,9 @@
 # Copyright (c) 2026 The ctrl_bps_panda developers (see COPYRIGHT).
 # SPDX-License-Identifier: BSD-3-Clause OR GPL-3.0-or-later
 
-"""The real PanDA: panda-server 1.0.4, JEDI and their PostgreSQL on 127.0.0.1 (``make real-panda``),
-and the ``panda`` engine that runs workflows on it.
+"""The real PanDA (panda-server 1.0.4, JEDI, their PostgreSQL) on 127.0.0.1, and the ``panda`` engine.
+
+``make real-panda`` runs the stack alone; ``panda_local start --engine panda`` runs workflows on it.
 
 Layer: beside `embedded`, `jedi` and `idds` (it reuses the iDDS stack, its PostgreSQL, process
 helpers and relay; `idds` never imports it); below `http`.
