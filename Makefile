@@ -207,7 +207,8 @@ real-panda-status: $(STAMP)
 record-real-panda: $(STAMP)
 	$(REAL_PANDA_ENV) $(PY) tests/real_panda/record_real_panda.py $(SCENARIOS)
 
-# The live tests: they start the stack in REAL_PANDA_HOME if it is not running.
+# The live tests: they start the stack in REAL_PANDA_HOME if it is not running; the shared engine
+# suite's panda cases start `panda_local --engine panda` (a new state directory: PANDA_DATABASE_DIR).
 test-real-panda: $(STAMP) $(REAL_IDDS_STAMP)
 	$(REAL_PANDA_ENV) $(PY) -m pytest -m real_panda $(PYTEST_ARGS)
 
