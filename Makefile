@@ -84,15 +84,16 @@ screenshots: $(STAMP) system-packages
 	PANDA_SCREENSHOT_DIR=$(CURDIR)/docs/images $(PY) -m pytest -q \
 		tests/notebook/test_notebook.py tests/local/http/test_monitor_pages.py::test_browser_follows_links_from_requests_to_a_failed_jobs_log
 
-# ENGINE=idds runs the demo on the real iDDS daemons (their virtualenv is built first).
+# ENGINE=idds runs the demo on the real iDDS daemons (their virtualenv is built first); ENGINE=panda
+# on the real iDDS with the real panda-server + JEDI (PANDA_DATABASE_DIR: the schema checkout).
 ENGINE ?= embedded
-DEMO_DEPS := $(STAMP) $(if $(filter idds,$(ENGINE)),$(REAL_IDDS_STAMP))
+DEMO_DEPS := $(STAMP) $(if $(filter idds panda,$(ENGINE)),$(REAL_IDDS_STAMP))
 
 demo: $(DEMO_DEPS)
-	ENGINE=$(ENGINE) bash examples/demo/run_demo.sh
+	ENGINE=$(ENGINE) PANDA_DATABASE_DIR=$(PANDA_DATABASE_DIR) bash examples/demo/run_demo.sh
 
 demo-restart: $(DEMO_DEPS)
-	ENGINE=$(ENGINE) bash examples/demo/run_demo.sh --fail-one
+	ENGINE=$(ENGINE) PANDA_DATABASE_DIR=$(PANDA_DATABASE_DIR) bash examples/demo/run_demo.sh --fail-one
 
 bench: $(STAMP) bench-decoder
 	$(PY) bench/run_bench.py --sizes 10000 100000 1000000 --submit --results bench/RESULTS.md
@@ -144,8 +145,9 @@ bench-suite: $(STAMP)
 	$(PY) bench/suite_time.py --results bench/RESULTS.md
 
 # Start-up time of each engine and the demo's wall time on each (bench/engines.py).
+# The panda engine needs PANDA_DATABASE_DIR (the schema checkout) and pg_cron (make real-panda-install).
 bench-engines: $(STAMP) $(REAL_IDDS_STAMP)
-	$(PY) bench/engines.py --results bench/RESULTS.md
+	PANDA_DATABASE_DIR=$(PANDA_DATABASE_DIR) $(PY) bench/engines.py --results bench/RESULTS.md
 
 # --- The real PanDA relay, iDDS REST server and daemons -------------------------------------------
 # The real servers live in their own virtualenv (tests/real_idds/install_servers.sh): the contract
@@ -205,7 +207,8 @@ real-panda-status: $(STAMP)
 record-real-panda: $(STAMP)
 	$(REAL_PANDA_ENV) $(PY) tests/real_panda/record_real_panda.py $(SCENARIOS)
 
-# The live tests: they start the stack in REAL_PANDA_HOME if it is not running.
+# The live tests: they start the stack in REAL_PANDA_HOME if it is not running; the shared engine
+# suite's panda cases start `panda_local --engine panda` (a new state directory: PANDA_DATABASE_DIR).
 test-real-panda: $(STAMP) $(REAL_IDDS_STAMP)
 	$(REAL_PANDA_ENV) $(PY) -m pytest -m real_panda $(PYTEST_ARGS)
 

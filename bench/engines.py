@@ -7,12 +7,13 @@
 
 Start-up is the wall time of ``panda_local start --background --engine E`` (it returns once the
 server answers ping): on a new state directory (cold: for idds, ``initdb`` and iDDS's schema too)
-and again on the same directory after a stop (warm).  The demo is ``examples/demo/run_demo.sh
+and again on the same directory after a stop (warm); for panda, PanDA's schema load too (it needs
+``PANDA_DATABASE_DIR``).  The demo is ``examples/demo/run_demo.sh
 --engine E`` (a real pipeline through ``bps submit``), wall time from start to verified butler.
 
 Usage::
 
-    python bench/engines.py [--engines embedded idds] [--warm 3] [--no-demo] --results bench/RESULTS.md
+    python bench/engines.py [--engines embedded idds panda] [--warm 3] [--no-demo] --results bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -58,12 +59,18 @@ def start_up(engine: str, warm_runs: int) -> tuple[float, list[float]]:
                 _run([*PANDA_LOCAL, "stop", *state])
         finally:
             subprocess.run([*PANDA_LOCAL, "stop", *state], capture_output=True, timeout=120, check=False)
-            if engine == "idds":
+            if engine in ("idds", "panda"):
                 sys.path.insert(0, str(ROOT / "python"))
                 from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 
                 PostgresCluster(
                     Path(scratch) / "state" / "idds", postgres_bin(), Path(scratch) / "pg.log"
+                ).remove()
+            if engine == "panda":
+                from lsst.ctrl.bps.panda.local.panda.panda_stack import PandaPostgres
+
+                PandaPostgres(
+                    Path(scratch) / "state" / "panda", postgres_bin(), Path(scratch) / "pg.log"
                 ).remove()
     return times[0], times[1:]
 
@@ -91,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--engines", nargs="+", default=["embedded", "idds"])
+    parser.add_argument("--engines", nargs="+", default=["embedded", "idds", "panda"])
     parser.add_argument("--warm", type=int, default=3, help="warm starts per engine")
     parser.add_argument("--no-demo", action="store_true", help="measure start-up only")
     parser.add_argument("--results", type=Path, default=None)

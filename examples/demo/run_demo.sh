@@ -9,8 +9,9 @@
 #   -> verify the butler outputs -> stop the server (also on failure or Ctrl-C)
 #
 # Usage: run_demo.sh [--engine E] [--fail-one] [--prepare-only] [--work DIR] [--detectors N] [--timeout S]
-#   --engine E      the local PanDA's workflow engine: embedded (default) or idds, the real iDDS
-#                   daemons (needs `make real-idds-venv`) (env: ENGINE)
+#   --engine E      the local PanDA's workflow engine: embedded (default); idds, the real iDDS
+#                   daemons (needs `make real-idds-venv`); or panda, the real iDDS with the real
+#                   panda-server and JEDI (also needs PANDA_DATABASE_DIR and pg_cron) (env: ENGINE)
 #   --fail-one      one step2 quantum fails until its marker file is removed; the demo shows the
 #                   run failing, then `bps restart` recovering it (env: DEMO_FAIL_ONE=1)
 #   --prepare-only  stop after `bps prepare` (no server needed): shows the PanDA tasks and queues
@@ -35,7 +36,7 @@ DETECTORS=5
 TIMEOUT=${DEMO_TIMEOUT:-900}
 POLL_SECONDS=5
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "ERROR: $*" >&2; exit 1; }
 
 while (($#)); do
@@ -52,7 +53,8 @@ while (($#)); do
     shift
 done
 [[ $FAIL_ONE == 1 || $FAIL_ONE == 0 ]] || die "DEMO_FAIL_ONE must be 0 or 1, got '$FAIL_ONE'"
-[[ $ENGINE == embedded || $ENGINE == idds ]] || die "ENGINE must be embedded or idds, got '$ENGINE'"
+[[ $ENGINE == embedded || $ENGINE == idds || $ENGINE == panda ]] ||
+    die "ENGINE must be embedded, idds or panda, got '$ENGINE'"
 
 WORK=$(mkdir -p "$WORK" && cd "$WORK" && pwd)
 STATE_DIR=$WORK/state

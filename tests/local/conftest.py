@@ -7,8 +7,15 @@
 import pytest
 from support.engine_server import running_engine
 
+ENGINES = [
+    "embedded",
+    pytest.param("idds", marks=pytest.mark.idds_engine),
+    pytest.param("panda", marks=pytest.mark.real_panda),
+]
+"""The engines of the shared suites (``panda``: the real panda-server + JEDI, ``make test-real-panda``)."""
 
-@pytest.fixture(scope="module", params=["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)])
+
+@pytest.fixture(scope="module", params=ENGINES)
 def server(request, tmp_path_factory):
     """One ``panda_local`` per engine for the module."""
     with running_engine(request.param, tmp_path_factory.mktemp(request.param)) as running:

@@ -87,7 +87,7 @@ def test_engine_choices_are_the_registered_engines():
 
     verbs = next(action for action in _parser()._actions if action.dest == "verb")
     engine = next(action for action in verbs.choices["start"]._actions if action.dest == "engine")
-    assert list(engine.choices) == list(ENGINES) == ["embedded", "idds"]
+    assert list(engine.choices) == list(ENGINES) == ["embedded", "idds", "panda"]
     assert all(kind.name == name for name, kind in ENGINES.items())
 
 
@@ -100,6 +100,6 @@ def test_unknown_engine_in_the_state_dir_is_a_clear_error(tmp_path, verb):
     assert result.returncode == 1
     assert (
         f"panda_local: {state / 'engine'} names an unknown engine 'jedi-of-the-future': "
-        "start with --engine {embedded,idds} to choose one"
+        "start with --engine {embedded,idds,panda} to choose one"
     ) in result.stderr
     assert not (state / "server.json").exists() and not result.stdout

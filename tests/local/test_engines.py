@@ -114,7 +114,8 @@ def test_cancel_kills_running_jobs_and_starts_nothing_more(server, idds_api, she
     # tasks finished ends Failed, or Cancelled when its transformer saw the abort first; the
     # embedded engine says Cancelled (README: engine differences).
     ended = wait_status(idds_api, request_id, server.engine)
-    assert ended in {"embedded": {"Cancelled"}, "idds": {"Cancelled", "Failed"}}[server.engine]
+    real_idds = {"Cancelled", "Failed"}
+    assert ended in {"embedded": {"Cancelled"}, "idds": real_idds, "panda": real_idds}[server.engine]
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 60, "the payloads to die")
     assert ledger.count("end") == {} and set(ledger.count("start")) == {"l1", "l2"}
 
@@ -133,6 +134,15 @@ def test_retry_reruns_only_the_failed_jobs_then_the_final_job(server, idds_api, 
 
     marker.unlink()
     call_ok(idds_api.retry(request_id=str(request_id)))
+    if server.engine == "panda":
+        # Real JEDI (tests/data/real_panda/README.md): when a2 failed, iDDS reported b2's input missing
+        # and JEDI ended task b done with b2 missing; the retry reruns a2 (task a was finished) but
+        # JEDI retries no done task, so neither b2 nor the final job runs again.
+        wait_for(lambda: ledger.count("end").get("a2") == 1, TIMEOUT[server.engine], "a2's rerun to end")
+        assert wait_status(idds_api, request_id, server.engine) == "SubFinished"
+        assert ledger.count("start") == {"a1": 1, "a2": 2, "b1": 1, "final_job": 1}
+        assert ledger.count("end") == {"a1": 1, "a2": 1, "b1": 1, "final_job": 1}
+        return
     wait_for(lambda: ledger.count("end").get("final_job") == 2, TIMEOUT[server.engine], "the reruns to end")
     # The idds engine's jobs rerun as soon as the relay passes the retry on, while iDDS's clerk may
     # still show the old SubFinished until it takes the retry: only Finished ends the wait.
@@ -167,6 +177,11 @@ def test_memory_kill_is_retried_with_more_memory(server, idds_api, shell_dag, tm
 def test_killed_server_restarts_and_the_run_completes_without_loss_or_rerun(
     server, idds_api, shell_dag, tmp_path, kill
 ):
+    if server.engine == "panda":
+        # Listed in tests/data/real_panda/README.md: the panda engine's pilots do not adopt the payloads
+        # of a killed server, and the real server keeps their jobs running until a heartbeat watchdog
+        # our stack does not run fails them.
+        pytest.skip("the panda engine's pilots do not survive a killed server (README of real_panda)")
     ledger = Ledger(tmp_path / "ledger")
     dag = shell_dag(f"killed_{kill}_{server.engine}")
     width = 3

@@ -20,7 +20,20 @@ from support.engine_runs import TIMEOUT, wait_for
 from support.local_panda import call_ok
 from support.service_runs import LOCAL_SITE
 
-pytestmark = [pytest.mark.real_servers, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [
+    pytest.mark.real_servers,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    # Not on the panda engine (the real panda-server + JEDI): fine-grained event status is refused
+    # between pandaclient 2.2.0 and panda-server 1.0.4 (tests/data/real_panda/README.md), and our
+    # pilot does not report event ranges yet (issue 24's stretch goal).
+    pytest.mark.parametrize(
+        "server",
+        ["embedded", pytest.param("idds", marks=pytest.mark.idds_engine)],
+        indirect=True,
+        scope="module",
+    ),
+]
 
 PAYLOADS = 5
 

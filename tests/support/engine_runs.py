@@ -8,10 +8,11 @@ import time
 
 from support.local_panda import call_ok
 
-TIMEOUT = {"embedded": 120.0, "idds": 300.0}
+TIMEOUT = {"embedded": 120.0, "idds": 300.0, "panda": 600.0}
 """Seconds a request may take to end: the real conductor hands a message to PanDA a few seconds
 (``PANDA_LOCAL_IDDS_RELEASE_DELAY``, 3 s) after writing it, plus its 3 s polls per level, on a
-busy machine."""
+busy machine; on the panda engine JEDI adds its loop cycles (5-10 s) per level and hands jobs out
+about 30 s after a task's submit."""
 
 
 def submit(idds_api, dag) -> int:

@@ -31,7 +31,7 @@ class EngineServer:
 
         command = [sys.executable, "-m", "lsst.ctrl.bps.panda.local.cli", "start", "--engine", self.engine]
         command += ["--state-dir", str(self.state_dir), "--port", str(TEST_PANDA_PORT), "--max-jobs", "2"]
-        if self.engine == "idds":
+        if self.engine in ("idds", "panda"):
             command += ["--idds-python", str(servers_venv_python())]
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = self.state_dir.parent / f"server_{self.engine}.log"
@@ -40,7 +40,7 @@ class EngineServer:
                 command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True
             )
         token_path = self.state_dir / "token"
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + (480 if self.engine == "panda" else 240)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(
@@ -55,12 +55,15 @@ class EngineServer:
         )
 
     def stack_pids(self) -> list[int]:
-        """Pids of the iDDS stack's pieces (PostgreSQL, Redis, REST app, daemons), if any."""
-        try:
-            record = json.loads((self.state_dir / "idds" / "stack.json").read_text())
-        except FileNotFoundError:
-            return []
-        return list(record["pids"].values())
+        """Pids of the servers' pieces (iDDS's; and the real PanDA's on the panda engine), if any."""
+        pids = []
+        for piece in ("idds", "panda"):
+            try:
+                record = json.loads((self.state_dir / piece / "stack.json").read_text())
+            except FileNotFoundError:
+                continue
+            pids += list(record["pids"].values())
+        return pids
 
     def kill_server(self) -> None:
         """SIGKILL the ``panda_local`` process alone."""
@@ -72,7 +75,7 @@ class EngineServer:
         """SIGKILL the server's process group and every group of its iDDS stack."""
         assert self.process is not None
         stack = self.stack_pids()
-        assert bool(stack) == (self.engine == "idds")
+        assert bool(stack) == (self.engine != "embedded")
         for pid in [self.process.pid, *stack]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
@@ -97,7 +100,7 @@ class EngineServer:
                 str(self.state_dir),
             ],
             capture_output=True,
-            timeout=120,
+            timeout=300,
             check=False,
         )
         # Safety net: nothing of the stack may outlive the module (found by cwd/environment).
@@ -107,6 +110,12 @@ class EngineServer:
             if entry.name.isdigit() and owned_by(int(entry.name), self.state_dir / "idds"):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(entry.name), signal.SIGKILL)
+        if self.engine == "panda":
+            from lsst.ctrl.bps.panda.local.panda.panda_stack import PandaStack
+
+            record = PandaStack.read_record(self.state_dir / "panda")
+            if record is not None:
+                PandaStack(self.state_dir / "panda", Path(record["venv"])).stop()
 
 
 @contextlib.contextmanager
@@ -116,7 +125,7 @@ def running_engine(engine: str, state_root: Path):
     On the way out the server stops, an idds engine's PostgreSQL cluster is removed and the token
     leaves the environment.
     """
-    if engine == "idds":
+    if engine in ("idds", "panda"):
         required_servers_venv_python()
     running = EngineServer(engine, state_root / "state")
     running.start()
@@ -128,4 +137,11 @@ def running_engine(engine: str, state_root: Path):
             from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 
             PostgresCluster(running.state_dir / "idds", postgres_bin(), running.state_dir / "pg.log").remove()
+        if engine == "panda":
+            with contextlib.suppress(Exception):
+                from lsst.ctrl.bps.panda.local.panda.panda_stack import PandaPostgres
+
+                PandaPostgres(
+                    running.state_dir / "panda", postgres_bin(), running.state_dir / "pg.log"
+                ).remove()
         os.environ.pop("PANDA_AUTH_ID_TOKEN", None)

@@ -47,7 +47,12 @@ class ShellDag:
             }
             for order, (job, parents) in enumerate(jobs.items())
         ]
+        from lsst.ctrl.bps.panda.prepare.task_work import task_log
+
+        # What bps prepare sends with config/bps_local.yaml: the real JEDI (panda engine) needs a log
+        # template, a cloud and the CRIC site of the queue; the other engines ignore them.
         options = dict(task_rss=0, maxwalltime=90000, core_count=1)
+        options.update(task_log=task_log(), task_cloud="US", task_site="LOCAL", prodSourceLabel="managed")
         options.update(attributes)
         work = DomaPanDAWork(
             executable=executable,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from lsst.ctrl.bps.panda.local.panda.cric_queues import MEMORY_CLASSES
+from lsst.ctrl.bps.panda.local.panda.panda_config import SCRIPTS, PandaHome, server_environment, write_configs
 from lsst.ctrl.bps.panda.local.panda.panda_stack import PandaStack
 from lsst.ctrl.bps.panda.local.pilot.attempts import PAYLOAD_EXCEEDED_MEMORY
 from lsst.ctrl.bps.panda.local.pilot.pilot_api import PilotApi
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.real_panda, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[3]
 RECORDER = ROOT / "tests" / "real_panda" / "record_real_panda.py"
+JEDI_MASTER = SCRIPTS / "jedi_master.py"
 
 
 def _running(home):
@@ -85,3 +87,20 @@ def test_a_task_without_a_queue_is_brokered_by_its_memory(stack_home, tmp_path):
     sites = {attempt[3] for attempt in run["attempts"]}
     low, high = MEMORY_CLASSES["LOCAL_HIMEM"]
     assert sites == {"LOCAL_HIMEM"}, f"8000 MB ({low}-{high} MB class) brokered to {sites}"
+
+
+def test_jedi_launcher_gives_the_failure_metrics_subquery_an_alias(tmp_path):
+    # Our PostgreSQL 15 workaround (jedi_master.py): the SQL the patched method holds, in JEDI's venv.
+    venv = Path(os.environ.get("REAL_PANDA_VENV", ROOT / ".venv-real-idds")).absolute()
+    home = PandaHome(tmp_path, venv, 1, 2)
+    write_configs(home)
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), str(JEDI_MASTER), "--check-patch"],
+        env=server_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.rstrip().endswith(") AS failure_metrics"), done.stdout
+    assert done.stdout.count("jobsArchived") == 2  # the two halves of the UNION, unchanged

@@ -7,7 +7,7 @@
 ::
 
     panda_local start [--state-dir D] [--port N] [--max-jobs K] [--max-memory MB]
-                      [--queue-slots Q=N,...] [--engine {embedded,idds}] [--idds-python PY]
+                      [--queue-slots Q=N,...] [--engine {embedded,idds,panda}] [--idds-python PY]
                       [--token-lifetime S] [--background]
     panda_local stop   [--state-dir D]
     panda_local status [--state-dir D]
@@ -17,6 +17,8 @@ Every verb defaults to ``$PANDA_LOCAL_STATE_DIR`` or ``~/.panda_local``.  ``--en
 the real iDDS (PostgreSQL, Redis, REST app and daemons, `idds_stack`) from the servers' virtualenv
 (``--idds-python``, ``$PANDA_LOCAL_IDDS_PYTHON``, else the checkout's ``.venv-real-idds``); a start
 without ``--engine`` runs the engine of the last start on that state directory (first: embedded).
+``--engine panda`` runs the same iDDS against the real panda-server and JEDI (`panda_engine`; a new
+state directory needs ``$PANDA_DATABASE_DIR``, PanDA's schema checkout).
 """
 
 from __future__ import annotations
@@ -254,13 +256,17 @@ def _stop(state: StateDir) -> int:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return 0
-    deadline = time.monotonic() + STOP_TIMEOUT
+    try:
+        timeout = max(STOP_TIMEOUT, last_engine(state).stop_timeout)
+    except UnknownEngineError:
+        timeout = STOP_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not state.is_served():
             print(f"panda_local stopped (pid {pid})", file=sys.stderr)
             return 0
         time.sleep(0.1)
-    print(f"panda_local: pid {pid} did not stop within {STOP_TIMEOUT:.0f} s; killing it", file=sys.stderr)
+    print(f"panda_local: pid {pid} did not stop within {timeout:.0f} s; killing it", file=sys.stderr)
     os.kill(pid, signal.SIGKILL)
     return 1
 
@@ -375,7 +381,8 @@ def _parser() -> argparse.ArgumentParser:
         "--engine",
         choices=list(ENGINES),
         default=None,
-        help="workflow engine: embedded, or the real iDDS daemons (default: the last start's, else embedded)",
+        help="workflow engine: embedded, the real iDDS daemons (idds), or the real iDDS with the real "
+        "panda-server and JEDI (panda) (default: the last start's, else embedded)",
     )
     start.add_argument(
         "--idds-python",

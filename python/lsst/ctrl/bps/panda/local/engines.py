@@ -14,13 +14,16 @@ from ..errors import UnknownEngineError
 from .embedded.embedded_engine import EmbeddedEngine
 from .engine.engine_plugin import Engine
 from .idds.idds_engine import IddsEngine
+from .panda.panda_engine import PandaEngine
 from .state.state_dir import StateDir
 
 __all__ = ["DEFAULT_ENGINE", "ENGINES", "UnknownEngineError", "engine_class", "last_engine"]
 
-ENGINES: dict[str, type[Engine]] = {engine.name: engine for engine in (EmbeddedEngine, IddsEngine)}
-"""What runs the workflows, by ``--engine`` name: the local engine, or the real iDDS (REST service
-and daemons)."""
+ENGINES: dict[str, type[Engine]] = {
+    engine.name: engine for engine in (EmbeddedEngine, IddsEngine, PandaEngine)
+}
+"""What runs the workflows, by ``--engine`` name: the local engine, the real iDDS (REST service
+and daemons) with our PanDA layer, or the real iDDS with the real panda-server and JEDI."""
 
 DEFAULT_ENGINE = EmbeddedEngine.name
 """The engine of a state directory's first start without ``--engine``."""

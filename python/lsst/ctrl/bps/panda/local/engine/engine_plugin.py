@@ -116,6 +116,9 @@ class Engine(ABC):
     start_timeout: ClassVar[float] = 60.0
     """Seconds ``panda_local start --background`` waits for a server of this engine to answer."""
 
+    stop_timeout: ClassVar[float] = 30.0
+    """Seconds ``panda_local stop`` waits for a server of this engine to exit before killing it."""
+
     min_http_threads: ClassVar[int] = 1
     """HTTP worker threads the relay needs at least (its servers call it while it serves)."""
 

@@ -187,6 +187,7 @@ class IddsStack:
         notifier_token: str,
         *,
         notifier_token_file: Path | None = None,
+        panda_client_env: dict[str, str] | None = None,
     ) -> None:
         """Start every piece; return once the REST app answers ``ping`` and the daemons run.
 
@@ -204,6 +205,9 @@ class IddsStack:
             The file holding that token (the state directory's ``token``): when given, the
             notifier gets ``token_file`` and the daemons ``OIDC_AUTH_TOKEN_FILE`` instead of the
             token itself.
+        panda_client_env : `dict` [`str`, `str`], optional
+            Replaces the daemons' PanDA client variables (``PANDA_*``) when the PanDA they call is
+            not the local PanDA (``--engine panda``: the real panda-server, no token).
 
         Raises
         ------
@@ -240,7 +244,12 @@ class IddsStack:
             )
             write_configs(self._config)
             shutil.copyfile(self.notifier_module, self._config.plugins / "idds_notifier.py")
-            self._start_servers(server_environment(self._config, self.python, panda_url), ports)
+            env = server_environment(self._config, self.python, panda_url)
+            if panda_client_env is not None:
+                env = {key: value for key, value in env.items() if not key.startswith("PANDA_AUTH")}
+                env.pop("OIDC_AUTH_TOKEN_FILE", None)
+                env.update(panda_client_env)
+            self._start_servers(env, ports)
         except (PostgresError, OSError, subprocess.SubprocessError) as exc:
             self.stop()
             raise IddsStackError(f"the iDDS stack in {self.home} did not start: {exc}") from exc

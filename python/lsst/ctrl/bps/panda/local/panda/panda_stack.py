@@ -8,10 +8,12 @@
 the iDDS stack's `~lsst.ctrl.bps.panda.local.idds.idds_postgres.PostgresCluster` with PanDA's
 settings), PanDA's schema (once, `panda_schema`), the configuration and CRIC files
 (`panda_config`, `cric_queues`), panda-server's WSGI app behind its front (`scripts.panda_front`),
-the configurator (CRIC files into the database), the adder (`scripts.panda_daemons`) and JEDI
-(`scripts.jedi_master`).  Each runs from the servers' virtualenv (``.venv-real-idds``, which holds
-panda-server 1.0.4) in a process group of its own, and outlives the process that started it
-(``make real-panda`` returns); `PandaStack.stop` ends them from the record ``stack.json``.
+the configurator (CRIC files into the database), the adder (`scripts.panda_daemons`), JEDI
+(`scripts.jedi_master`) and JEDI's message processing of iDDS's messages (`scripts.jedi_messages`,
+at `PandaStack.messages_url`: where the idds conductor's notifier posts on ``--engine panda``).
+Each runs from the servers' virtualenv (``.venv-real-idds``, which holds panda-server 1.0.4) in
+a process group of its own, and outlives the process that started it (``make real-panda``
+returns); `PandaStack.stop` ends them from the record ``stack.json``.
 Everything lives under the stack's directory::
 
     stack.json      ports and pids            etc/panda/  panda_{common,server,jedi}.cfg
@@ -41,7 +43,7 @@ from .cric_queues import write_cric
 from .panda_config import PandaHome, client_environment, server_environment, write_configs
 from .panda_schema import load_schema
 
-__all__ = ["DB_PORT", "HTTP_PORT", "PandaPostgres", "PandaStack"]
+__all__ = ["DB_PORT", "HTTP_PORT", "MESSAGES_PORT", "PandaPostgres", "PandaStack"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -57,8 +59,11 @@ START_TIMEOUT = 180.0
 STOP_GRACE = 10.0
 """Seconds a piece may take to exit after SIGTERM."""
 
+MESSAGES_PORT = 25481
+"""The preferred port of JEDI's message listener (`scripts.jedi_messages`)."""
+
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-PIECES = ("front", "daemons", "jedi")
+PIECES = ("front", "daemons", "jedi", "messages")
 
 
 class PandaPostgres(PostgresCluster):
@@ -94,6 +99,8 @@ class PandaStack:
         self.record_path = self.root / "stack.json"
         self.home: PandaHome | None = None
         self.startup_seconds: float | None = None
+        self.messages_url = ""
+        """``http://127.0.0.1:PORT/``: JEDI's processing of iDDS's messages (after `start`)."""
 
     @property
     def python(self) -> Path:
@@ -152,6 +159,11 @@ class PandaStack:
             self._configure(env)
             pids["daemons"] = self._spawn("daemons", [str(SCRIPTS / "panda_daemons.py")], env)
             pids["jedi"] = self._spawn("jedi", [str(SCRIPTS / "jedi_master.py")], env)
+            messages_port = free_port(MESSAGES_PORT)
+            self.messages_url = f"http://127.0.0.1:{messages_port}/"
+            pids["messages"] = self._spawn(
+                "messages", [str(SCRIPTS / "jedi_messages.py"), str(messages_port)], env
+            )
             self._record(home, pids)
             time.sleep(6)  # JediMaster kills its group when an agent dies in its first 5 s
             self._check_alive(pids)
@@ -235,6 +247,7 @@ class PandaStack:
             "db_port": home.db_port,
             "http_port": home.http_port,
             "venv": str(self.venv),
+            "messages_url": self.messages_url,
             "pids": pids,
             "client_env": client_environment(home),
         }

@@ -22,6 +22,8 @@ Modules
     A client of the real panda-server's pilot API (``acquire_jobs``, ``update_job``, event ranges).
 `panda_pilot`
     The executor as a pilot of the real panda-server, speaking that API as pilot3 does.
+`pilot_loop`
+    One such pilot per queue in a thread (``--engine panda``), at most ``--max-jobs`` jobs in all.
 """
 
 __all__: list[str] = []

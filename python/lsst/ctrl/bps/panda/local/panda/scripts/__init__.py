@@ -11,7 +11,9 @@ Modules
 `panda_front`
     panda-server's WSGI app under waitress on 127.0.0.1, doing Apache's part.
 `jedi_master`
-    Real JEDI's master in the foreground (no daemonising).
+    Real JEDI's master in the foreground (no daemonising), with our PostgreSQL 15 patch of one SQL.
+`jedi_messages`
+    iDDS's messages to JEDI's own processing plugin, over HTTP instead of ActiveMQ.
 `panda_daemons`
     The panda-server daemons the stack needs (the adder), in a short loop.
 `local_ddm_client`
