@@ -173,15 +173,14 @@ def test_memory_kill_is_retried_with_more_memory(server, idds_api, shell_dag, tm
     assert ledger.count("start") == {"h1": 2} and ledger.count("end") == {"h1": 1}
 
 
+# Not on the panda engine (listed in tests/data/real_panda/README.md): its pilots do not adopt the
+# payloads of a killed server, and the real server keeps their jobs running until a heartbeat
+# watchdog our stack does not run fails them.
+@pytest.mark.engines("embedded", "idds")
 @pytest.mark.parametrize("kill", ["server", "everything"])
 def test_killed_server_restarts_and_the_run_completes_without_loss_or_rerun(
     server, idds_api, shell_dag, tmp_path, kill
 ):
-    if server.engine == "panda":
-        # Listed in tests/data/real_panda/README.md: the panda engine's pilots do not adopt the payloads
-        # of a killed server, and the real server keeps their jobs running until a heartbeat watchdog
-        # our stack does not run fails them.
-        pytest.skip("the panda engine's pilots do not survive a killed server (README of real_panda)")
     ledger = Ledger(tmp_path / "ledger")
     dag = shell_dag(f"killed_{kill}_{server.engine}")
     width = 3
