@@ -113,17 +113,28 @@ class PandaSession:
         time.sleep(POLL / 4)
 
     def follow(
-        self, task_id: int, until: tuple[str, ...] = TERMINAL, timeout: float = 300.0, on_sample: Any = None
+        self,
+        task_id: int,
+        until: tuple[str, ...] = TERMINAL,
+        timeout: float = 300.0,
+        on_sample: Any = None,
+        leaving: str | None = None,
     ) -> dict[str, Any]:
-        """Let the jobs move and sample the task until its status is in ``until``; return the trace."""
+        """Let the jobs move and sample the task until its status is in ``until``; return the trace.
+
+        With ``leaving``, the task's status must first differ from it (a command JEDI takes a few
+        seconds later: a retried task reads ``failed`` until then).
+        """
         trace: dict[str, Any] = {"task": [], "jobs": {}}
         deadline = time.monotonic() + timeout
+        left = leaving is None
         while time.monotonic() < deadline:
             self.step(task_id, trace)
             status = self.sample(task_id, trace)
             if on_sample is not None:
                 on_sample(status, trace)
-            if status in until:
+            left = left or status != leaving
+            if left and status in until:
                 break
             self.wait()
         else:
@@ -258,7 +269,7 @@ def retry_of_failed_task(session: PandaSession, name: str) -> tuple[int, dict[st
     """A failed task is retried: its job fails three more times."""
     task_id, trace = failure_with_retries(session, name)
     session.client.retryTask(task_id, newParams={})
-    after = session.follow(task_id, timeout=180)
+    after = session.follow(task_id, timeout=600, leaving="failed")
     trace["after_retry"] = after["task"]
     trace["jobs_after_retry"] = after["jobs"]
     return task_id, trace
