@@ -12,6 +12,8 @@ Layers, top to bottom (each imports only the ones below it):
 
 `cli`, `server`, `engines`
     ``panda_local``, the relay server on 127.0.0.1 and the engines by name.
+`relay_probe`
+    Whether a running local PanDA answers, and its engine's health (for ``panda_local``).
 `http`
     Monitor pages, file cache, identity provider, auth gate.
 `embedded`, `jedi`, `idds`, `panda`

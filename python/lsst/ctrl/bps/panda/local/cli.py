@@ -35,15 +35,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..errors import AlreadyServedError, SchemaError
 from .engine.engine_plugin import Engine
 from .engines import ENGINES, UnknownEngineError, engine_class, last_engine
+from .relay_probe import engine_health, ping
 from .state.state_dir import StateDir, default_state_dir, local_url
 
 __all__ = ["EXTRA_MODULES", "main", "missing_extra", "ping"]
@@ -61,55 +59,6 @@ EXTRA_MODULES = ("flask", "waitress", "jwt")
 def missing_extra() -> list[str]:
     """Return the modules of the ``local`` extra that are not installed."""
     return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
-
-
-def _relay_reply(url: str, token: str, command: str, timeout: float) -> Any:
-    """Return the relay's reply to a command without arguments, or `None` when it does not answer."""
-    request = urllib.request.Request(
-        f"{url}/relay_idds_command",
-        data=f"command_name={command}&manager=True".encode(),
-        headers={"Authorization": f"Bearer {token}"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return json.loads(reply.read())
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-
-
-def ping(url: str, token: str, timeout: float = 2.0) -> bool:
-    """Return whether a local PanDA answers ``ping`` at ``url`` (its ``PANDA_URL``).
-
-    Parameters
-    ----------
-    url : `str`
-        The local PanDA's base URL (``PANDA_URL``).
-    token : `str`
-        Bearer token the local PanDA accepts.
-    timeout : `float`, optional
-        Seconds to wait for the answer.
-    """
-    return _relay_reply(url, token, "ping", timeout) == [True, {"Status": "OK"}]
-
-
-def engine_health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    """Return the engine's condition (storage fault...) from a running local PanDA.
-
-    Parameters
-    ----------
-    url : `str`
-        The local PanDA's base URL (``PANDA_URL``).
-    token : `str`
-        Bearer token the local PanDA accepts.
-    timeout : `float`, optional
-        Seconds to wait for the answer.
-    """
-    reply = _relay_reply(url, token, "local_status", timeout)
-    if not (isinstance(reply, list) and len(reply) == 2):
-        return None
-    ok, value = reply
-    return value if ok and isinstance(value, dict) else None
 
 
 def _queue_slots(text: str | None) -> dict[str, int]:
