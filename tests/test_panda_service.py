@@ -263,3 +263,34 @@ def test_prepare_keeps_the_collector_paused_from_conversion_to_writing(tmp_path,
     PanDAService(config).prepare(config, gw, str(tmp_path / "submit"))
     assert seen == [("converted", False), ("writing", False)]
     assert gc.isenabled()
+
+
+def test_what_prepare_builds_goes_to_the_collectors_oldest_generation(tmp_path):
+    # Left young, the first allocation after prepare would start a collection walking all of it.
+    import gc
+
+    config = make_config(str(tmp_path / "submit"), site=LOCAL_SITE)
+    gw = shell_workflow("gc", {f"j{i}": ("a", "true") for i in range(50)})
+    gc.collect()
+    prepared = PanDAService(config).prepare(config, gw, str(tmp_path / "submit"))
+    work = next(iter(prepared.idds_workflow.template.works.values()))
+    oldest = {id(thing) for thing in gc.get_objects(generation=2)}
+    assert id(work) in oldest and id(work.dependency_map) in oldest
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_the_collector_pause_leaves_objects_the_program_froze_frozen():
+    import gc
+
+    from lsst.ctrl.bps.panda.gc_pause import gc_paused
+
+    kept = [{"frozen": True}]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused(long_lived=True):
+            built = [{"i": i} for i in range(1000)]
+        assert gc.get_freeze_count() == frozen > 0
+        assert built and kept
+    finally:
+        gc.unfreeze()

@@ -4,6 +4,7 @@
 
 """Job command lines: submit-side embedding, and the round trip through the decoder as a pilot runs it."""
 
+import random
 import re
 import shlex
 import subprocess
@@ -312,3 +313,28 @@ def test_prepared_task_executable_runs_the_job_command(tmp_path, name_map):
         ]
         assert out["env"] == {"RT_NODE": job.cmdvals["qgraphNodeId"]}
         assert out["files"] == ["butler.yaml", PAYLOAD.name]
+
+
+def _refuse(value):
+    raise ValueError(value)
+
+
+@pytest.mark.parametrize("encode", [encode_token, _refuse])
+def test_pseudo_input_name_one_key_shortcut_gives_the_same_name(encode):
+    # keys as a tuple of one takes the one-check shortcut; as a list, the token-by-token way.
+    rng = random.Random(7)
+    alphabet = "aZ09_.-/=,@+: \\\"'\n\u00e9"
+    tokens = ["", "=x", "@x", "x=", "ok", *HOSTILE_VALUES]
+    tokens += ["".join(rng.choices(alphabet, k=rng.randint(0, 8))) for _ in range(300)]
+    for job_name in tokens[:40]:
+        for value in [*tokens, 42, 1.5, None]:
+            for key in ("qgraphNodeId", "odd key+:"):
+                values = {key: value}
+                try:
+                    expected = pseudo_input_name(job_name, values, encode, [key])
+                except ValueError as error:
+                    with pytest.raises(ValueError) as raised:
+                        pseudo_input_name(job_name, values, encode, (key,))
+                    assert raised.value.args == error.args
+                    continue
+                assert pseudo_input_name(job_name, values, encode, (key,)) == expected

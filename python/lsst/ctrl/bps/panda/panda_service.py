@@ -102,7 +102,7 @@ class PanDAService(BaseWmsService):
         # Docstring inherited from BaseWmsService.prepare.
         # One pause of the garbage collector for conversion and writing: re-enabled in between, it
         # would walk the millions of objects conversion made before writing starts.
-        with gc_paused():
+        with gc_paused(long_lived=True):
             return self._prepare(config, generic_workflow, out_prefix)
 
     def _prepare(

@@ -89,6 +89,17 @@ def _key_token(key: str) -> str:
     return encode_token(key)
 
 
+@functools.cache
+def _plain_name_check(keys: tuple[str, ...]) -> Callable[[str], Any]:
+    """Return a check that a name is ``<job>+<key>:<value>...`` of safe tokens needing no encoding.
+
+    A token needs none when it is not empty, is in `SAFE_TOKEN` (which has no ``+`` or ``:``, so
+    the name splits one way only) and does not start with ``=`` or ``@``.
+    """
+    token = rf"(?![=@]){SAFE_TOKEN.pattern.removesuffix('*')}+"
+    return re.compile(token + "".join(re.escape(f"+{_key_token(key)}:") + token for key in keys)).fullmatch
+
+
 def pseudo_input_name(
     job_name: str,
     placeholder_values: Mapping[str, object],
@@ -120,6 +131,10 @@ def pseudo_input_name(
     KeyError
         Raised if ``placeholder_values`` lacks one of ``keys``.
     """
+    if type(keys) is tuple and len(keys) == 1:  # the common case: one check of the whole name
+        name = f"{job_name}+{_key_token(keys[0])}:{placeholder_values[keys[0]]!s}"
+        if _plain_name_check(keys)(name):
+            return name
     safe = _is_safe_token
     name = job_name if safe(job_name) and job_name[:1] not in "=@" else encode(job_name)
     for key in placeholder_values if keys is None else keys:

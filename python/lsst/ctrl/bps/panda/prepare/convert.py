@@ -158,7 +158,7 @@ def convert_workflow(
         Raised for workflow features PanDA cannot run (a final job that is a
         workflow, job ordering groups).
     """
-    with gc_paused():
+    with gc_paused(long_lived=True):
         return _convert(gw, reader, allow_job_name_map)
 
 
