@@ -217,7 +217,7 @@ def _add_works(
     made = dependency_entries(specs.tables.predecessors, plan.tasks, plan.reference, noops)
     for index, (task, entries) in enumerate(made, 1):
         works[task.name] = new_work(task.name, task.spec, entries, index, specs.wf.event_service)
-        zipper.start(works[task.name])
+        zipper.start(works[task.name], made_here=True)
         idds_workflow.add_work(works[task.name])
         summaries.append(_summary(task.name, task.spec, len(entries)))
     final = gw.get_final()
