@@ -24,7 +24,7 @@ Modules
 `command_line`
     Pseudo input names and the task executable.
 `task_work`
-    One ``DomaPanDAWork`` from a task spec; its dependency map zipped for the JSON in a thread.
+    One ``DomaPanDAWork`` from a task spec; its dependency map's JSON written, zipped in a thread.
 `published_names`
     The published plugin's short pseudo-input names.
 `convert`

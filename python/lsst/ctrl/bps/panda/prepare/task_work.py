@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import itertools
 import json
@@ -15,7 +16,7 @@ import operator
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Set
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from idds.doma.workflowv2.domapandawork import DomaPanDAWork
@@ -25,6 +26,7 @@ from .task_spec import TaskSpec
 
 __all__ = [
     "DEFAULT_WALLTIME",
+    "JSON_WAITING",
     "ZIP_THREADS",
     "DependencyMapZipper",
     "FRAGMENTED_LABEL_TASKS",
@@ -46,6 +48,9 @@ ZIP_THREADS = 1
 """Threads in which iDDS zips dependency maps while prepare goes on (zlib releases the GIL).
 
 One: each more thread keeps its own memory arena (about 10 MB more peak RSS at 100,000 jobs)."""
+
+JSON_WAITING = 2
+"""Maps whose JSON waits for the zip thread at most: making more works waits (bounds the memory)."""
 
 _ZIP_PREFIX = "idds_zip:"
 """What starts a zipped value in iDDS's JSON."""
@@ -74,6 +79,7 @@ class DependencyMapZipper:
         self._pool = ThreadPoolExecutor(ZIP_THREADS, thread_name_prefix="zip-dependency-map")
         self._zipping: dict[int, tuple[DomaPanDAWork, list, Future[str]]] = {}
         self._zip_json_matches_idds: bool | None = None
+        self._waiting: collections.deque[Future[str]] = collections.deque()
 
     def start(self, work: DomaPanDAWork, made_here: bool = False) -> None:
         """Start zipping ``work``'s dependency map (a work iDDS does not zip is left alone).
@@ -97,7 +103,10 @@ class DependencyMapZipper:
             if not self._zip_json_matches_idds:
                 _LOG.warning("iDDS zips dependency maps in a new way: prepare leaves all zipping to iDDS")
         if data is not None and self._zip_json_matches_idds:
+            while self._waiting and (self._waiting[0].done() or len(self._waiting) >= JSON_WAITING):
+                wait([self._waiting.popleft()])
             future = self._pool.submit(zip_json, data)
+            self._waiting.append(future)
         else:
             future = self._pool.submit(work.zip_data, dependency_map, name=_ZIPPED_MAP)
         self._zipping[id(work)] = (work, dependency_map, future)
@@ -136,10 +145,12 @@ _DEPENDENCIES = operator.itemgetter("dependencies")
 _ORDER_ID = operator.itemgetter("order_id")
 _NAME = operator.itemgetter("name")
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_ENTRIES_AT_ONCE = 1000
+"""Entries `map_json` writes in one piece."""
 """The bytes ``json.dumps`` writes as they are (of which a quote and a backslash are checked apart)."""
 
 
-def map_json(entries: list[dict]) -> bytes | None:
+def map_json(entries: list[dict]) -> bytearray | None:
     """Return ``json.dumps(entries)`` of a dependency map conversion made (ASCII bytes), or `None`.
 
     The text is put together from two templates, with about 40 % less work than ``json.dumps``.
@@ -161,44 +172,56 @@ def map_json(entries: list[dict]) -> bytes | None:
 
     Returns
     -------
-    data : `bytes` or `None`
+    data : `bytearray` or `None`
         ``json.dumps(entries).encode()``, or `None` where this cannot write it.
     """
     if not isinstance(entries, list):
         return None
-    if not entries:
-        return b"[]"
+    data = bytearray(b"[")
     try:
         dependencies = list(map(_DEPENDENCIES, entries))
         references = list(itertools.chain.from_iterable(dependencies))
-        if set(map(len, entries)) != {3} or not set(map(len, references)) <= {2}:
+        if entries and (set(map(len, entries)) != {3} or not set(map(len, references)) <= {2}):
             return None
-        if set(map(type, map(_ORDER_ID, entries))) != {int} or set(map(type, map(_NAME, entries))) != {str}:
+        if entries and (
+            set(map(type, map(_ORDER_ID, entries))) != {int} or set(map(type, map(_NAME, entries))) != {str}
+        ):
             return None
-        parts = [
-            f"{_ENTRY_HEAD(entry)}{', '.join(map(_REFERENCE, parents))}]}}"
-            for entry, parents in zip(entries, dependencies, strict=True)
-        ]
-    except (AttributeError, KeyError, TypeError, ValueError):  # not the shape written here
+        # A slice of entries at a time into one buffer: the text is never whole twice (peak memory).
+        for start in range(0, len(entries), _ENTRIES_AT_ONCE):
+            stop = start + _ENTRIES_AT_ONCE
+            parts = [
+                f"{_ENTRY_HEAD(entry)}{', '.join(map(_REFERENCE, parents))}]}}"
+                for entry, parents in zip(entries[start:stop], dependencies[start:stop], strict=True)
+            ]
+            data += b", " if start else b""
+            data += ", ".join(parts).encode()
+    except (
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        UnicodeEncodeError,
+    ):  # not the shape written here
         return None
-    text = "[" + ", ".join(parts) + "]"
+    data += b"]"
     # Each entry and each dependency has 8 quotes around its keys and names: a name holding a quote
     # changes the count.
-    if text.count('"') != 8 * (len(entries) + len(references)) or "\\" in text or not text.isascii():
+    if data.count(b'"') != 8 * (len(entries) + len(references)) or b"\\" in data or not data.isascii():
         return None
-    first, last = json.dumps(entries[0]), json.dumps(entries[-1])
-    if not (text.startswith(first, 1) and text.endswith(last, 0, len(text) - 1)):
-        return None
-    data = text.encode()
+    if entries:
+        first, last = json.dumps(entries[0]).encode(), json.dumps(entries[-1]).encode()
+        if not (data.startswith(first, 1) and data.endswith(last, 0, len(data) - 1)):
+            return None
     return None if data.translate(None, _PRINTABLE_ASCII) else data
 
 
-def zip_json(data: bytes) -> str:
+def zip_json(data: bytes | bytearray) -> str:
     """Return a dependency map zipped as iDDS's ``DictClass.zip_data`` zips it, from its JSON.
 
     Parameters
     ----------
-    data : `bytes`
+    data : `bytes` or `bytearray`
         ``json.dumps`` of the map, encoded.
 
     Returns
