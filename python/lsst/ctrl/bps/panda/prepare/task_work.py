@@ -30,10 +30,10 @@ __all__ = [
     "ZIP_THREADS",
     "DependencyMapZipper",
     "FRAGMENTED_LABEL_TASKS",
+    "map_json",
     "new_work",
     "task_log",
     "warn_about_fragmented_labels",
-    "map_json",
     "warn_about_unused_labels",
     "zip_json",
 ]
@@ -145,15 +145,15 @@ _DEPENDENCIES = operator.itemgetter("dependencies")
 _ORDER_ID = operator.itemgetter("order_id")
 _NAME = operator.itemgetter("name")
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+"""The bytes ``json.dumps`` writes as they are (of which a quote and a backslash are checked apart)."""
 _ENTRIES_AT_ONCE = 1000
 """Entries `map_json` writes in one piece."""
-"""The bytes ``json.dumps`` writes as they are (of which a quote and a backslash are checked apart)."""
 
 
 def map_json(entries: list[dict]) -> bytearray | None:
     """Return ``json.dumps(entries)`` of a dependency map conversion made (ASCII bytes), or `None`.
 
-    The text is put together from two templates, with about 40 % less work than ``json.dumps``.
+    The text is put together from two templates, with about a third less work than ``json.dumps``.
     It is the same text when every entry has the keys ``name``, ``order_id``, ``dependencies``
     in this order, with a `str` name and an `int` order id, every dependency is a reference as
     conversion makes them (``{"task": str, "inputname": str}``, in this order, shared by a job's
@@ -196,13 +196,7 @@ def map_json(entries: list[dict]) -> bytearray | None:
             ]
             data += b", " if start else b""
             data += ", ".join(parts).encode()
-    except (
-        AttributeError,
-        KeyError,
-        TypeError,
-        ValueError,
-        UnicodeEncodeError,
-    ):  # not the shape written here
+    except (AttributeError, KeyError, TypeError, ValueError):  # not the shape written here
         return None
     data += b"]"
     # Each entry and each dependency has 8 quotes around its keys and names: a name holding a quote
