@@ -219,3 +219,39 @@ def test_failing_pass_hook_is_logged_once_and_never_stops_jobs(
     assert len(calls) > 1
     logged = [record for record in caplog.records if record.getMessage().startswith("Pass hook")]
     assert len(logged) == 1 and "hook is broken" in caplog.text
+
+
+def test_aborting_a_request_leaves_another_requests_attempt_that_ends_meanwhile_alone(
+    local_panda, idds_api, unwrap, wait_request, shell_dag, tmp_path
+):
+    # The abort waits for its killed attempts; an attempt of another request that ends during that
+    # wait is reaped by the same wait and must keep its own outcome (it was once recorded cancelled,
+    # and its request then never ended: seen in CI).
+    go, started = tmp_path / "go", tmp_path / "started"
+    other = shell_dag("other")
+    other.task("o", {"o1": []}, f"touch {started}; while [ ! -e {go} ]; do sleep 0.01; done")
+    other_id = unwrap(idds_api.submit(other.workflow))
+    doomed = shell_dag("doomed")
+    doomed.task("d", {"d1": []}, "sleep 30")
+    doomed_id = unwrap(idds_api.submit(doomed.workflow))
+    engine = local_panda.engine
+    deadline = time.monotonic() + 10
+    while not (started.exists() and len(engine.executor._running) == 2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert started.exists() and len(engine.executor._running) == 2
+    other_pid = engine.executor._running[min(engine.executor._running)].pid  # the first one launched
+    wait = engine.executor.wait
+
+    def wait_after_the_other_ended(attempt_ids, timeout=10.0):
+        go.touch()  # the other request's payload ends now, before the abort's wait reaps
+        limit = time.monotonic() + 10
+        while _alive(other_pid) and time.monotonic() < limit:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        return wait(attempt_ids, timeout)
+
+    engine.executor.wait = wait_after_the_other_ended
+    unwrap(idds_api.abort(request_id=str(doomed_id)))
+    engine.executor.wait = wait
+    assert wait_request(other_id)["status"].name == "Finished"
+    assert {job["status"] for job in _contents(idds_api, unwrap, other_id).values()} == {"Available"}

@@ -410,8 +410,11 @@ class LocalPanda:
             attempts = [row["attempt_id"] for row in self.store.running_attempts(request_id)]
             for attempt_id in attempts:
                 self.executor.kill(attempt_id, Outcome.CANCELLED, f"Request {request_id} was aborted")
+            killed = set(attempts)
+            # The wait reaps every attempt that ends meanwhile: only this request's are cancelled.
             for end in self.executor.wait(attempts):
-                end.outcome = Outcome.CANCELLED
+                if end.attempt_id in killed:
+                    end.outcome = Outcome.CANCELLED
                 self._keep([end])
             self._record_pending()
         self._poke()
