@@ -114,17 +114,11 @@ def campaign_cases(root: Path) -> list[WatchedRun]:
     ]
 
 
-def drive(runs: list[WatchedRun], root: Path, poll: float, timeout: float, settle: float = 0.0) -> None:
-    """Poll every run until each phase of each ended; cancel and restart when the cases say.
-
-    A failed run is restarted once it has read as ended for ``settle`` seconds: on the idds engine,
-    a restart within seconds of the failure can reach iDDS while it still marks the failed job's
-    children missing, and the child then never runs (seen once in CI, in this test).
-    """
+def drive(runs: list[WatchedRun], root: Path, poll: float, timeout: float) -> None:
+    """Poll every run until each phase of each ended; cancel and restart when the cases say."""
     service = PanDAService(config={})
     marker, started = root / "fixed", root / "sleeper_started"
     cancelled = False
-    ended_at: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for run in runs:
@@ -138,8 +132,6 @@ def drive(runs: list[WatchedRun], root: Path, poll: float, timeout: float, settl
             if not run.phase_done():
                 continue
             if run.case == "failure_then_restart" and run.phase == "submit":
-                if time.monotonic() - ended_at.setdefault(run.case, time.monotonic()) < settle:
-                    continue
                 marker.touch()
                 restarted, _, message = service.restart(str(run.submit_dir))
                 assert restarted is not None, message

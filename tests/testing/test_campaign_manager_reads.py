@@ -31,16 +31,11 @@ POLL = {"embedded": 0.3, "idds": 1.0}
 TIMEOUT = {"embedded": 180.0, "idds": 900.0}
 """Seconds all runs of an engine may take: the idds engine's daemons poll every few seconds."""
 
-SETTLE = {"embedded": 0.0, "idds": 20.0}
-"""Seconds a failed run reads as ended before it is restarted (see `drive`)."""
-
 
 def test_campaign_manager_verdicts_from_submit_to_end(engine_panda, tmp_path):
     began = time.monotonic()
     runs = campaign_cases(tmp_path)
-    drive(
-        runs, tmp_path, POLL[engine_panda.engine], TIMEOUT[engine_panda.engine], SETTLE[engine_panda.engine]
-    )
+    drive(runs, tmp_path, POLL[engine_panda.engine], TIMEOUT[engine_panda.engine])
     print(f"\ncm-service-style reads on the {engine_panda.engine} engine: {time.monotonic() - began:.0f} s")
     for run in runs:
         print(f"  {run.case}: " + ", ".join(f"{p} {s:.0f} s" for p, s in run.phase_seconds.items()))
