@@ -51,6 +51,86 @@ def test_short_idle_waits_are_made_longer():
     assert idds_daemons.MIN_WAIT >= 0.01
 
 
+LOCKED, OK = 1, 0
+"""Stand-ins for ``ReturnCode.Locked.value`` and ``ReturnCode.Ok.value``."""
+
+
+class FakeTransformer:
+    """An iDDS agent whose resume handler answers ``answers`` in turn (``Locked`` when its transform is)."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = answers
+        self.events: list[object] = []
+
+    def process_resume_transform(self, event):
+        """Resume the event's transform."""
+        self.events.append(event)
+        return self.answers[len(self.events) - 1]
+
+
+def patched_transformer(**retry) -> type[FakeTransformer]:
+    """Return a fresh FakeTransformer class with its resume handler wrapped by retry_when_locked."""
+    agent_class = type("Transformer", (FakeTransformer,), {})
+    idds_daemons.retry_when_locked(agent_class, ("process_resume_transform",), LOCKED, **retry)
+    return agent_class
+
+
+def test_an_event_whose_transform_is_locked_is_handled_again_until_it_goes_through(caplog):
+    agent_class = patched_transformer(pause=0.01)
+    agent = agent_class([LOCKED, LOCKED, OK])
+    assert agent.process_resume_transform("resume 7") == OK
+    assert agent.events == ["resume 7"] * 3
+    assert agent_class.process_resume_transform.__doc__ == "Resume the event's transform."
+    assert "went through at try 3" in caplog.text
+
+
+def test_an_event_handled_at_once_or_failing_otherwise_is_not_tried_again():
+    agent_class = patched_transformer(pause=0.01)
+    for answer in (OK, 255):  # 255: ReturnCode.Failed, the handler's own error
+        agent = agent_class([answer, OK])
+        assert agent.process_resume_transform("resume 8") == answer
+        assert agent.events == ["resume 8"]
+
+
+def test_an_event_still_locked_after_the_retry_time_is_given_up(caplog):
+    agent = patched_transformer(pause=0.01, retry_for=0.1)([LOCKED] * 1000)
+    assert agent.process_resume_transform("resume 9") == LOCKED
+    assert 2 <= len(agent.events) <= 20
+    assert "gave up after" in caplog.text
+
+
+@pytest.mark.real_idds
+def test_the_wrapped_handlers_are_the_real_agents_and_answer_locked_as_the_patch_expects(tmp_path):
+    """The names in LOCKED_HANDLERS exist in the servers' iDDS and return ReturnCode.Locked when locked."""
+    python = required_servers_venv_python()
+    config = stack_config(tmp_path)
+    idds_config.write_configs(config)
+    script = (
+        "import importlib, inspect, json, sys\n"
+        "from idds.common.constants import ReturnCode\n"
+        "found = {}\n"
+        "for path, names in json.loads(sys.argv[1]).items():\n"
+        "    module, name = path.rsplit('.', 1)\n"
+        "    agent = getattr(importlib.import_module(module), name)\n"
+        "    for handler in names:\n"
+        "        found[handler] = 'ReturnCode.Locked.value' in inspect.getsource(getattr(agent, handler))\n"
+        "print(json.dumps([found, ReturnCode.Locked.value]))\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", script, json.dumps(idds_daemons.LOCKED_HANDLERS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "IDDS_CONFIG": str(config.idds_cfg)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found, locked = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == dict.fromkeys(
+        [name for names in idds_daemons.LOCKED_HANDLERS.values() for name in names], True
+    )
+    assert locked == LOCKED
+
+
 class FakeMessages:
     """Stands in for ``idds.core.messages``: records the delays the conductor asks for."""
 

@@ -118,20 +118,68 @@ def test_workflow_runs_in_dependency_order(idds_panda, idds_api, shell_dag, tmp_
     assert "start s1" in log_page
 
 
-def test_retry_reruns_only_the_failed_job(idds_panda, idds_api, shell_dag, tmp_path):
-    log = tmp_path / "events.log"
-    marker = tmp_path / "failed_once"
+def run_flaky(idds_api, shell_dag, log, marker, with_child=False):
+    """Run a workflow whose job ``bad`` fails once (``good`` passes); return its request id.
+
+    ``with_child`` adds a task whose job ``child`` needs ``bad``: it runs only after a retry.
+    """
     flaky = f'if [ "${{IN/L}}" = bad ] && [ ! -e {marker} ]; then touch {marker}; false; fi'
-    dag = shell_dag(f"retry_{int(time.time())}")
+    dag = shell_dag(f"retry_{marker.name}_{int(time.time())}")
     dag.task("flaky", {"good": [], "bad": []}, recording(log, flaky))
+    if with_child:
+        dag.task("after", {"child": [("flaky", "bad")]}, recording(log))
     request_id = call_ok(idds_api.submit(dag.workflow))
-    assert wait_request(idds_api, request_id)["status"].name == "SubFinished"
-    assert call_ok(idds_api.retry(request_id=request_id))[0][0] == 0
+    assert wait_request(idds_api, request_id)["status"].name in ("SubFinished", "Failed")
+    assert ("start", "child") not in events(log)
+    return request_id
+
+
+def assert_retry_reran_only_bad(idds_api, request_id, log, with_child=False):
     record = wait_request(idds_api, request_id, states=("Finished", "Failed", "Cancelled"))
     assert record["status"].name == "Finished"
     seen = events(log)
     assert len(seen[("start", "good")]) == 1
     assert len(seen[("start", "bad")]) == 2
+    if with_child:
+        assert len(seen[("start", "child")]) == 1
+        assert seen[("start", "child")][0] >= seen[("end", "bad")][1]
+
+
+def test_retry_reruns_only_the_failed_job(idds_panda, idds_api, shell_dag, tmp_path):
+    log = tmp_path / "events.log"
+    request_id = run_flaky(idds_api, shell_dag, log, tmp_path / "failed_once")
+    assert call_ok(idds_api.retry(request_id=request_id))[0][0] == 0
+    assert_retry_reran_only_bad(idds_api, request_id, log)
+
+
+def test_retry_whose_resume_events_find_the_transforms_locked_still_reruns_the_failed_job(
+    idds_panda, idds_api, shell_dag, tmp_path
+):
+    """iDDS drops a resume event whose transform is locked when it arrives; idds_daemons.py retries it.
+
+    Without the retry the rerun job finishes but its file stays final-failed, the child of the
+    failed job is never released, and the request ends as before (seen in CI, where the clerk's
+    own update held the transforms' rows when the transformer took the events).
+    """
+    log = tmp_path / "events.log"
+    request_id = run_flaky(idds_api, shell_dag, log, tmp_path / "failed_once_locked", with_child=True)
+    lock = (
+        f"UPDATE doma_idds.transforms SET locking = 1 WHERE request_id = {request_id} RETURNING transform_id"
+    )
+    assert len(idds_sql(idds_panda, lock)) == 2  # as a daemon holds them while it updates them
+    daemons_log = idds_panda.state.root / "idds" / "logs" / "daemons.log"
+    missed = "Cannot find transform for event"
+    misses_before = daemons_log.read_text().count(missed)
+    assert call_ok(idds_api.retry(request_id=request_id))[0][0] == 0
+    deadline = time.monotonic() + 60
+    while daemons_log.read_text().count(missed) < misses_before + 2 and time.monotonic() < deadline:
+        idds_sql(idds_panda, lock)
+        time.sleep(0.5)
+    assert daemons_log.read_text().count(missed) >= misses_before + 2  # both resume events found them locked
+    idds_sql(idds_panda, f"UPDATE doma_idds.transforms SET locking = 0 WHERE request_id = {request_id}")
+
+    assert_retry_reran_only_bad(idds_api, request_id, log, with_child=True)
+    assert "process_resume_transform went through at try" in daemons_log.read_text()
 
 
 def start_sleeper(idds_api, shell_dag, log, name):

@@ -22,6 +22,18 @@ updates it), then commands: a command about a running request is nearly always s
   `STRANDED_AFTER` seconds are unlocked, through iDDS's own ``idds.core.commands``, and the clerk
   takes them at its next poll (for a request locked by anything else).
 
+Another iDDS bug (2.6.21) loses ``bps restart`` and ``bps cancel`` half-way: the clerk sends a
+resume (or abort) event for each transform, then marks those transforms in another transaction; the
+transformer takes the event within milliseconds, reads the transform ``FOR UPDATE SKIP LOCKED``
+while that transaction still holds the row (or while another daemon has it ``locking``), finds
+nothing, logs "Cannot find transform for event" and drops the event (``ReturnCode.Locked``, which
+nothing reads).  The transform is never resumed, so its failed jobs' files stay final-failed (the
+poller's own resume of the processing calls ``task/retry`` but discards the reset of those files):
+the rerun job finishes, yet the request ends as it ended before, and the children of the failed
+job are never released.  The finisher's resume and abort of a processing drop their events alike.
+`retry_when_locked` makes those four handlers try again, every `LOCKED_PAUSE` seconds for up to
+`LOCKED_RETRY_FOR` seconds, while they answer ``Locked``.
+
 And one for speed: iDDS's conductor asks for new messages written at least 60 s ago (a constant
 in ``Conductor.get_new_messages``), so every dependency level of a workflow waits a minute before
 PanDA hears of it.  `release_after` wraps the message query the conductor calls so that it asks
@@ -31,6 +43,7 @@ for messages ``$PANDA_LOCAL_IDDS_RELEASE_DELAY`` seconds old instead (written by
 Usage: ``python idds_daemons.py``
 """
 
+import importlib
 import logging
 import os
 import runpy
@@ -41,12 +54,15 @@ from typing import Any
 
 __all__ = [
     "IDDS_RELEASE_DELAY",
+    "LOCKED_PAUSE",
+    "LOCKED_RETRY_FOR",
     "MIN_WAIT",
     "RELEASE_DELAY_ENV",
     "STRANDED_AFTER",
     "SWEEP_EVERY",
     "commands_first",
     "release_after",
+    "retry_when_locked",
     "unlock_stranded_commands",
 ]
 
@@ -58,6 +74,22 @@ STRANDED_AFTER = 20.0
 
 SWEEP_EVERY = 5.0
 """Seconds between looks for stranded commands."""
+
+LOCKED_PAUSE = 0.5
+"""Seconds between two tries of an event handler that found its transform or processing locked."""
+
+LOCKED_RETRY_FOR = 120.0
+"""Seconds an event handler keeps trying while its transform or processing stays locked (a daemon
+holds one for milliseconds to seconds; a busy update of a big workflow for longer)."""
+
+LOCKED_HANDLERS = {
+    "idds.agents.transformer.transformer.Transformer": (
+        "process_resume_transform",
+        "process_abort_transform",
+    ),
+    "idds.agents.carrier.finisher.Finisher": ("process_resume_processing", "process_abort_processing"),
+}
+"""The iDDS event handlers `retry_when_locked` wraps: those whose dropped event nothing else redoes."""
 
 IDDS_RELEASE_DELAY = 60
 """Seconds: the age iDDS 2.6.21's conductor asks of a new message before it hands it to PanDA."""
@@ -116,6 +148,58 @@ def commands_first(clerk_class: Any) -> None:
     clerk_class.get_running_requests = commands_then_running_requests
 
 
+def retry_when_locked(
+    agent_class: Any,
+    names: tuple[str, ...],
+    locked: int,
+    pause: float = LOCKED_PAUSE,
+    retry_for: float = LOCKED_RETRY_FOR,
+) -> None:
+    """Make event handlers of an iDDS agent try again while they answer that their object is locked.
+
+    Parameters
+    ----------
+    agent_class : `type`
+        An iDDS daemon class (``Transformer``, ``Finisher``), patched in place.
+    names : `tuple` [`str`, ...]
+        The handlers to wrap; each takes the event and returns an ``idds.common.constants.ReturnCode``
+        value.
+    locked : `int`
+        The value of ``ReturnCode.Locked``: the handler found its transform or processing locked
+        and did nothing.
+    pause : `float`, optional
+        Seconds between two tries.
+    retry_for : `float`, optional
+        Seconds after the first try past which the event is given up (logged as an error).
+    """
+    for name in names:
+        setattr(agent_class, name, _retrying(getattr(agent_class, name), locked, pause, retry_for))
+
+
+def _retrying(handler: Any, locked: int, pause: float, retry_for: float) -> Any:
+    def handle_until_unlocked(self: Any, event: Any = None) -> Any:
+        deadline = time.monotonic() + retry_for
+        tries = 1
+        result = handler(self, event)
+        while result == locked and event is not None and time.monotonic() < deadline:
+            if tries == 1:
+                _LOG.warning("iDDS %s found its object locked; trying again: %s", handler.__name__, event)
+            time.sleep(pause)
+            tries += 1
+            result = handler(self, event)
+        if result == locked:
+            _LOG.error(
+                "iDDS %s gave up after %d tries, its object still locked: %s", handler.__name__, tries, event
+            )
+        elif tries > 1:
+            _LOG.warning("iDDS %s went through at try %d: %s", handler.__name__, tries, event)
+        return result
+
+    handle_until_unlocked.__name__ = handler.__name__
+    handle_until_unlocked.__doc__ = handler.__doc__
+    return handle_until_unlocked
+
+
 def release_after(conductor_module: Any, seconds: float) -> None:
     """Make the conductor hand a new message to PanDA ``seconds`` after it was written, not 60 s.
 
@@ -159,6 +243,12 @@ if __name__ == "__main__":
     from idds.agents.clerk.clerk import Clerk
 
     commands_first(Clerk)
+    from idds.common.constants import ReturnCode
+
+    for class_path, handlers in LOCKED_HANDLERS.items():
+        module_name, class_name = class_path.rsplit(".", 1)
+        agent_class = getattr(importlib.import_module(module_name), class_name)
+        retry_when_locked(agent_class, handlers, ReturnCode.Locked.value)
     from idds.agents.conductor import conductor
 
     release_after(conductor, float(os.environ.get(RELEASE_DELAY_ENV, IDDS_RELEASE_DELAY)))
