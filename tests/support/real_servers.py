@@ -18,7 +18,6 @@ import datetime
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,7 @@ from lsst.ctrl.bps.panda.errors import PostgresError
 from lsst.ctrl.bps.panda.local.idds.idds_config import RELAY_DN
 from lsst.ctrl.bps.panda.local.idds.idds_postgres import PostgresCluster, postgres_bin
 from lsst.ctrl.bps.panda.local.idds.idds_stack import SCRIPTS
+from lsst.ctrl.bps.panda.local.idds.stack_processes import free_port
 
 from support.paths import REPO_ROOT
 
@@ -68,9 +68,7 @@ def servers_venv_python() -> Path | None:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()  # drawn below the kernel's ephemeral range, as the local stacks draw theirs
 
 
 def make_user_certificate(path: Path, dn: str = USER_DN) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,15 +22,37 @@ from .idds_config import HOME_MARKER
 __all__ = ["free_port", "http_ok", "owned_by", "terminate_group"]
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+"""Where Linux keeps the range of ports it gives to outgoing connections and to ``bind(0)``."""
+
+LISTEN_PORTS_FROM = 20000
+"""The lowest port `free_port` picks when it draws one (below the kernel's ephemeral range)."""
+
+LISTEN_PORTS_BELOW = 32768
+"""Where the ephemeral range starts when `EPHEMERAL_RANGE_FILE` cannot be read (Linux's default)."""
+
+DRAWS = 200
+"""Random ports `free_port` tries before it takes one from the kernel."""
+
+
 def free_port(preferred: int | None = None) -> int:
-    """Return ``preferred`` if it is free on 127.0.0.1, else any free port.
+    """Return ``preferred`` if it is free on 127.0.0.1, else a free port drawn below the ephemeral range.
+
+    A server is started seconds after its port is chosen (PostgreSQL first, then the schema).  A
+    port from the kernel's ephemeral range (what ``bind(0)`` gives) can meanwhile become the local
+    end of any outgoing connection on the machine, and the server then fails with "Address already
+    in use"; a port drawn at random below that range is taken only by a listener that chose it too.
 
     Parameters
     ----------
     preferred : `int`, optional
         Port to take if it is free.
     """
-    for port in ([preferred] if preferred else []) + [0]:
+    first_ephemeral = _first_ephemeral_port()
+    draws = []
+    if first_ephemeral > LISTEN_PORTS_FROM:  # else an unusual kernel setting leaves no room below it
+        draws = [random.randrange(LISTEN_PORTS_FROM, first_ephemeral) for _ in range(DRAWS)]
+    for port in ([preferred] if preferred else []) + draws + [0]:
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -38,6 +61,14 @@ def free_port(preferred: int | None = None) -> int:
                 continue
             return sock.getsockname()[1]
     raise OSError("no free port on 127.0.0.1")
+
+
+def _first_ephemeral_port() -> int:
+    """Return the first port of the kernel's ephemeral range (`LISTEN_PORTS_BELOW` if unknown)."""
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LISTEN_PORTS_BELOW
 
 
 def owned_by(pid: int, home: Path) -> bool:
