@@ -10,6 +10,10 @@ Modules
 -------
 `engine_thread`
     `LocalPanda`: one thread that schedules, launches and reaps.
+`held_records`
+    `HeldRecords`: pids and ends held until recorded, and the storage fault that holds them.
+`resume_attempts`
+    Take over, at start, the attempts a previous server left running.
 `scheduler`
     Scheduling rules, each state change one transaction.
 `slot_policy`

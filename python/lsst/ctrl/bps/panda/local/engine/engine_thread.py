@@ -7,17 +7,14 @@
 `LocalPanda` ties the store, the scheduling rules and the pilot together
 and offers the verbs the relay serves (submit, abort, retry).  One lock
 orders the engine thread and the commands, so that an abort that returns
-has killed every running attempt of its request.  On start it resumes what
-a previous server left: attempts that ended while it was down are recorded
-from the exit code their wrapper wrote, attempts still running are watched
-again (found by their recorded pid, else by their launch token), and only
-attempts of which no process remains are run again as new attempts.  A
-stop leaves running attempts to run; the next start adopts them.
+has killed every running attempt of its request.  On start it takes over
+what a previous server left running (`resume_attempts`); a stop leaves
+running attempts to run, and the next start adopts them.
 
-An attempt's end is kept in memory until its transaction commits: when the
-storage fails (disk full), the engine keeps the ends, starts nothing new,
-reports the fault (`LocalPanda.fault`, logged once) and commits them as soon
-as the storage works again.
+An attempt's pid and end are held in memory until recorded (`HeldRecords`):
+while the storage fails (disk full), the engine keeps them, starts nothing
+new, reports the fault (`LocalPanda.fault`, logged once) and records them as
+soon as the storage works again.
 """
 
 from __future__ import annotations
@@ -29,19 +26,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psutil
 
 from ..core.request_plan import plan_request, step_batches
-from ..pilot.attempts import AttemptEnd, LaunchSpec, Outcome
-from ..pilot.executor import Executor, with_input
+from ..pilot.attempts import AttemptEnd, Outcome
+from ..pilot.executor import Executor
 from ..pilot.job_environment import job_environment
-from ..pilot.launch_faults import find_launched, is_storage_error, probe_storage
-from ..pilot.process_tree import read_exit_code
+from ..pilot.launch_faults import is_storage_error
 from ..state.state_dir import StateDir
 from ..state.store import Store
+from .held_records import HeldRecords
+from .resume_attempts import resume_attempts
 from .retry import retry_request
 from .scheduler import Scheduler
 from .slot_policy import SlotPolicy
@@ -100,10 +97,8 @@ class LocalPanda:
         self._stop = threading.Event()
         self._dirty = True
         self._thread: threading.Thread | None = None
-        self._unrecorded_ends: dict[int, AttemptEnd] = {}
-        self._unrecorded_pids: dict[int, tuple[int, float]] = {}
-        self._fault: str | None = None
-        self._faults_seen = 0
+        self.held = HeldRecords(self.scheduler, self.store, state.root)
+        """Pids and ends not yet recorded, and the storage fault that holds them."""
         self._failures = 0
         self.pass_hooks: list[Callable[[], Any]] = []
         """Called in each scheduling pass, under the lock, before jobs are launched."""
@@ -112,14 +107,14 @@ class LocalPanda:
     @property
     def fault(self) -> str | None:
         """What keeps the engine from recording or starting jobs now (`None` when healthy)."""
-        return self._fault
+        return self.held.fault
 
     def health(self) -> dict[str, Any]:
         """Return the engine's condition for ``panda_local status``."""
         return {
-            "fault": self._fault,
-            "storage_faults": self._faults_seen,
-            "unrecorded_ends": len(self._unrecorded_ends),
+            "fault": self.held.fault,
+            "storage_faults": self.held.faults_seen,
+            "unrecorded_ends": len(self.held.ends),
             "watched_attempts": len(self.executor.running),
         }
 
@@ -127,7 +122,7 @@ class LocalPanda:
     def start(self) -> None:
         """Resume the previous server's attempts and start the engine thread."""
         with self._lock:
-            self._resume()
+            resume_attempts(self.store, self.scheduler, self.executor, self.state.work_dir, self.held)
         self._thread = threading.Thread(target=self._run, name="panda-local-engine", daemon=True)
         self._thread.start()
         _LOG.info(
@@ -164,70 +159,18 @@ class LocalPanda:
                 if detached:
                     _LOG.info("%d running attempts go on; the next start adopts them", len(detached))
             self._record_pending()
-            if self._unrecorded_ends:
+            if self.held.ends:
                 _LOG.error(
                     "Could not record the end of %d attempts (%s); the next start reads their exit "
                     "codes again",
-                    len(self._unrecorded_ends),
-                    self._fault,
+                    len(self.held.ends),
+                    self.held.fault,
                 )
         self.store.close()
         # Pokes after this point must not write to a reused descriptor.
         wake_read, wake_write, self._wake_write = self._wake_read, self._wake_write, -1
         for fd in (wake_read, wake_write):
             os.close(fd)
-
-    def _resume(self) -> None:
-        running = self.store.running_attempts()
-        for row in running:
-            spec = LaunchSpec(
-                attempt_id=row["attempt_id"],
-                workload_id=row["workload_id"],
-                command=with_input(row["executable"], row["name"]),
-                workdir=Path(row["workdir"] or self.state.work_dir),
-                rss_limit=row["rss_limit"],
-                walltime=row["walltime"],
-                cores=row["core_count"],
-                queue=row["queue"],
-            )
-            code = read_exit_code(spec.workdir) if row["workdir"] else None
-            if code is None and not self._still_runs(spec, row):
-                code = read_exit_code(spec.workdir) if row["workdir"] else None
-            elif code is None:
-                continue
-            if code is not None:
-                outcome = Outcome.OK if code == 0 else Outcome.FAILED
-                diag = None if code == 0 else f"Payload exited with code {code}"
-                _LOG.info(
-                    "Attempt %d ended while the server was down (exit code %d)", row["attempt_id"], code
-                )
-                self.scheduler.finish_attempt(AttemptEnd(row["attempt_id"], outcome, code, None, None, diag))
-            else:
-                _LOG.info(
-                    "Attempt %d was lost with the previous server: running the job again", row["attempt_id"]
-                )
-                self.scheduler.finish_attempt(
-                    AttemptEnd(
-                        row["attempt_id"], Outcome.LOST, None, None, None, "Lost with the previous server"
-                    )
-                )
-
-    def _still_runs(self, spec: LaunchSpec, row: Any) -> bool:
-        """Watch a previous server's attempt again if a process of it lives; return whether one does."""
-        if row["pid"] and self.executor.adopt(spec, row["pid"], row["pid_started"], row["started_at"]):
-            _LOG.info("Attempt %d still runs (pid %d): watching it again", row["attempt_id"], row["pid"])
-            return True
-        found = find_launched(self.executor.launch_tag, row["attempt_id"])
-        if found and self.executor.adopt(spec, found[0], found[1], row["started_at"]):
-            _LOG.info(
-                "Attempt %d still runs (pid %d, found by its launch token): watching it again",
-                row["attempt_id"],
-                found[0],
-            )
-            self._unrecorded_pids[row["attempt_id"]] = found
-            self._record_pending()
-            return True
-        return False
 
     # -- the loop ----------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -239,7 +182,7 @@ class LocalPanda:
                     self._record_pending()
                     self.executor.enforce_limits()
                     now = time.monotonic()
-                    if self._fault is None and (self._dirty or now - last_pass > _IDLE_POLL):
+                    if self.held.fault is None and (self._dirty or now - last_pass > _IDLE_POLL):
                         self._dirty = False
                         last_pass = now
                         self._run_hooks()
@@ -262,7 +205,7 @@ class LocalPanda:
                 self._failing_hooks.discard(hook)
 
     def _sleep(self) -> None:
-        if self._failures or self._fault is not None:
+        if self._failures or self.held.fault is not None:
             timeout = min(_IDLE_POLL * 2 ** min(self._failures, 6), _MAX_BACKOFF)
         elif self.executor.running:
             timeout = self.executor.sample_interval
@@ -285,43 +228,13 @@ class LocalPanda:
     def _keep(self, ends: list[AttemptEnd]) -> None:
         """Hold ends until recorded (the executor no longer watches these attempts)."""
         for end in ends:
-            self._unrecorded_ends[end.attempt_id] = end
+            self.held.keep_end(end)
             self._dirty = True
 
     def _record_pending(self) -> None:
-        """Record the held pids and ends; on a storage failure keep them and report the fault."""
-        try:
-            for attempt_id, (pid, created) in list(self._unrecorded_pids.items()):
-                self.scheduler.record_process(attempt_id, pid, created)
-                del self._unrecorded_pids[attempt_id]
-            for attempt_id, end in list(self._unrecorded_ends.items()):
-                self.scheduler.finish_attempt(end)
-                del self._unrecorded_ends[attempt_id]
-        except (sqlite3.Error, OSError) as exc:
-            self._set_fault(exc)
-            return
-        if self._fault is not None:
-            try:
-                probe_storage(self.state.root)
-            except OSError as exc:
-                self._set_fault(exc)
-                return
-            _LOG.warning("Storage works again: every attempt's end is recorded; starting jobs again")
-            self._fault = None
+        """Record the held pids and ends (`HeldRecords.record`); schedule again once storage works."""
+        if self.held.record():
             self._dirty = True
-
-    def _set_fault(self, exc: BaseException) -> None:
-        message = (
-            f"The local PanDA cannot write its state ({exc}) under {self.state.root}; "
-            f"{len(self._unrecorded_ends)} finished attempts are held in memory and no job starts "
-            "until it can (free space there; it resumes by itself)"
-        )
-        if self._fault is None:
-            _LOG.error("%s", message)
-            self._faults_seen += 1
-        self._fault = message
-        # A write-ahead log that grew to fill the disk would never shrink by itself.
-        self.store.checkpoint()
 
     def _launch(self) -> None:
         running = self.executor.running
@@ -340,7 +253,7 @@ class LocalPanda:
                 try:
                     spec = self.scheduler.start_attempt(job)
                 except (sqlite3.Error, OSError) as exc:
-                    self._set_fault(exc)
+                    self.held.set_fault(exc)
                     return
                 if spec is None:
                     continue
@@ -350,7 +263,7 @@ class LocalPanda:
                     if is_storage_error(exc):
                         # Nothing started: the job runs again once the storage works.
                         self._keep([AttemptEnd(spec.attempt_id, Outcome.LOST, None, None, None, str(exc))])
-                        self._set_fault(exc)
+                        self.held.set_fault(exc)
                         return
                     _LOG.error("Could not start attempt %d: %s", spec.attempt_id, exc)
                     self._keep(
@@ -361,11 +274,11 @@ class LocalPanda:
                         ]
                     )
                     continue
-                self._unrecorded_pids[spec.attempt_id] = (pid, created)
+                self.held.keep_pid(spec.attempt_id, pid, created)
                 self._record_pending()
                 running[spec.attempt_id] = spec
                 per_queue[queue] = per_queue.get(queue, 0) + 1
-                if self._fault is not None:
+                if self.held.fault is not None:
                     return
 
     # -- verbs -------------------------------------------------------------------------------------
