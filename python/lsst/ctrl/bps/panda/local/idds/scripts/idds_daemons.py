@@ -97,7 +97,7 @@ IDDS_RELEASE_DELAY = 60
 RELEASE_DELAY_ENV = "PANDA_LOCAL_IDDS_RELEASE_DELAY"
 """Environment variable holding the seconds the conductor waits instead (``idds_config`` sets it)."""
 
-_LOG = logging.getLogger("panda_local.commands")
+_LOG = logging.getLogger("panda_local.idds_daemons")
 
 _event_wait = threading.Event.wait
 
