@@ -53,11 +53,27 @@ class HeldRecords:
         """Storage faults met since the engine started."""
 
     def keep_end(self, end: AttemptEnd) -> None:
-        """Hold an attempt's end (the executor no longer watches that attempt)."""
+        """Hold an attempt's end (the executor no longer watches that attempt).
+
+        Parameters
+        ----------
+        end : `AttemptEnd`
+            How the attempt ended.
+        """
         self.ends[end.attempt_id] = end
 
     def keep_pid(self, attempt_id: int, pid: int, created: float) -> None:
-        """Hold a launched attempt's process."""
+        """Hold a launched attempt's process.
+
+        Parameters
+        ----------
+        attempt_id : `int`
+            The attempt.
+        pid : `int`
+            Its process.
+        created : `float`
+            The process's start time (tells it from a later process with the same pid).
+        """
         self.pids[attempt_id] = (pid, created)
 
     def record(self) -> bool:
@@ -87,7 +103,13 @@ class HeldRecords:
         return True
 
     def set_fault(self, exc: BaseException) -> None:
-        """Report a storage failure (logged once until the storage works again)."""
+        """Report a storage failure (logged once until the storage works again).
+
+        Parameters
+        ----------
+        exc : `BaseException`
+            The failure, named in `fault`.
+        """
         message = (
             f"The local PanDA cannot write its state ({exc}) under {self.root}; "
             f"{len(self.ends)} finished attempts are held in memory and no job starts "
