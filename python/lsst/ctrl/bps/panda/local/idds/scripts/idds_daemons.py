@@ -43,6 +43,7 @@ for messages ``$PANDA_LOCAL_IDDS_RELEASE_DELAY`` seconds old instead (written by
 Usage: ``python idds_daemons.py``
 """
 
+import functools
 import importlib
 import logging
 import os
@@ -54,6 +55,7 @@ from typing import Any
 
 __all__ = [
     "IDDS_RELEASE_DELAY",
+    "LOCKED_HANDLERS",
     "LOCKED_PAUSE",
     "LOCKED_RETRY_FOR",
     "MIN_WAIT",
@@ -177,6 +179,7 @@ def retry_when_locked(
 
 
 def _retrying(handler: Any, locked: int, pause: float, retry_for: float) -> Any:
+    @functools.wraps(handler)
     def handle_until_unlocked(self: Any, event: Any = None) -> Any:
         deadline = time.monotonic() + retry_for
         tries = 1
@@ -195,8 +198,6 @@ def _retrying(handler: Any, locked: int, pause: float, retry_for: float) -> Any:
             _LOG.warning("iDDS %s went through at try %d: %s", handler.__name__, tries, event)
         return result
 
-    handle_until_unlocked.__name__ = handler.__name__
-    handle_until_unlocked.__doc__ = handler.__doc__
     return handle_until_unlocked
 
 
